@@ -1,0 +1,246 @@
+import { EMPTY, MessageType as T, withPayload } from './messages.js'
+import type { Details, Kwargs } from './messages.js'
+import { ErrorUri } from './uris.js'
+import { WampError, WampResult } from './wamp-error.js'
+import type { Session } from './session.js'
+import type { Procedure } from './dealer.js'
+
+/** One chunk of a progressive call invocation. */
+export interface Chunk<A = unknown[], K = Kwargs> { args: A, kwargs: K }
+
+/** What a procedure handler receives besides its arguments. */
+export interface CallContext<A = unknown[], K = Kwargs> {
+  /** The calling session. */
+  readonly session: Session
+  /** The URI the caller called (the concrete one, also for pattern procedures). */
+  readonly procedure: string
+  /** CALL.Options as the caller sent them. */
+  readonly details: Details
+  /** Fires when the call is cancelled (kill, killnowait), times out, or the caller leaves. */
+  readonly signal: AbortSignal
+  /** True when the caller asked for progressive results. */
+  readonly receiveProgress: boolean
+  /** Sends a progressive result (a value, or a WampResult for several args/kwargs) if the caller asked for them. */
+  progress (value?: unknown): void
+  /** For progressive call invocations: every chunk the caller streams, the first included, in order. */
+  readonly input: AsyncIterable<Chunk<A, K>> | undefined
+}
+
+const PROGRESS: Details = Object.freeze({ progress: true }) as Details
+
+/**
+ * One client → server call in flight (PROTOCOL §2): it sends exactly one terminal message — RESULT or ERROR —
+ * and nothing after it, whatever the order of handler outcome, CANCEL, timeout and disconnect.
+ */
+export class IncomingCall implements CallContext {
+  readonly session: Session
+  readonly requestId: number
+  readonly procedure: string
+  readonly details: Details
+  readonly receiveProgress: boolean
+  readonly input: ChunkStream | undefined
+  readonly registration: Procedure
+  private settled: boolean
+  private killed: boolean
+  private controller: AbortController | undefined
+  private timer: NodeJS.Timeout | undefined
+
+  constructor (session: Session, requestId: number, procedure: string, details: Details, registration: Procedure, streamed: boolean) {
+    this.session = session
+    this.requestId = requestId
+    this.procedure = procedure
+    this.details = details
+    this.receiveProgress = details.receive_progress === true
+    this.input = streamed ? new ChunkStream() : undefined
+    this.registration = registration
+    this.settled = false
+    this.killed = false
+    this.controller = undefined
+    const timeout = details.timeout
+    this.timer = typeof timeout === 'number' && timeout > 0 ? setTimeout(timedOut, timeout, this) : undefined
+  }
+
+  get signal (): AbortSignal {
+    if (this.controller === undefined) this.controller = new AbortController()
+    return this.controller.signal
+  }
+
+  get open (): boolean {
+    return !this.settled
+  }
+
+  run (args: unknown[], kwargs: Kwargs): void {
+    let result: unknown
+    try {
+      result = this.registration.handler(args, kwargs, this)
+    } catch (err) {
+      return this.fail(err)
+    }
+    if (isThenable(result)) {
+      result.then((value) => this.succeed(value), (err: unknown) => this.fail(err))
+    } else if (isAsyncIterator(result)) {
+      this.drain(result).catch((err: unknown) => this.fail(err))
+    } else {
+      this.succeed(result)
+    }
+  }
+
+  progress (value?: unknown): void {
+    if (this.settled || !this.receiveProgress) return
+    this.session.send(resultMessage(this.requestId, PROGRESS, value))
+  }
+
+  succeed (value: unknown): void {
+    if (this.settled) return
+    if (this.killed) return this.finishWithError(ErrorUri.canceled)
+    this.finish(resultMessage(this.requestId, EMPTY, value))
+  }
+
+  fail (err: unknown): void {
+    if (this.settled) {
+      this.session.log.debug({ err }, 'fastify-wamp: error from a call that was already answered')
+      return
+    }
+    if (this.killed) return this.finishWithError(ErrorUri.canceled)
+    if (err instanceof WampError) return this.finishWithError(err.uri, err.args, err.kwargs)
+    this.session.log.error({ err, procedure: this.procedure }, 'fastify-wamp: procedure failed')
+    const message = this.session.hub.options.exposeErrors && err instanceof Error ? err.message : 'internal error'
+    this.finishWithError(ErrorUri.runtimeError, [message])
+  }
+
+  /** CANCEL from the caller (PROTOCOL §2.9). */
+  cancel (mode: unknown): void {
+    if (this.settled) return
+    if (mode === 'skip') return this.finishWithError(ErrorUri.canceled)
+    this.abort('canceled')
+    if (mode === 'killnowait') return this.finishWithError(ErrorUri.canceled)
+    this.killed = true
+  }
+
+  /** The session is gone: stop the handler, send nothing. */
+  abandon (): void {
+    if (this.settled) return
+    this.settle()
+    this.abort('session closed')
+  }
+
+  timedOut (): void {
+    this.timer = undefined
+    if (this.settled) return
+    this.finishWithError(ErrorUri.timeout, ['call timed out'])
+    this.abort('timeout')
+  }
+
+  private async drain (iterator: AsyncIterator<unknown>): Promise<void> {
+    for (;;) {
+      if (this.settled) {
+        await iterator.return?.()
+        return
+      }
+      const step = await iterator.next()
+      if (step.done === true) return this.succeed(step.value)
+      this.progress(step.value)
+    }
+  }
+
+  private abort (reason: string): void {
+    const err = new WampError(reason === 'timeout' ? ErrorUri.timeout : ErrorUri.canceled, [reason])
+    if (this.controller === undefined) this.controller = new AbortController()
+    this.controller.abort(err)
+    if (this.input !== undefined && !this.input.ended) this.input.fail(new WampError(ErrorUri.canceled, [reason]))
+  }
+
+  /** Ends the call with ERROR now and stops the handler (e.g. a streamed chunk failed validation). */
+  refuse (uri: string, args?: unknown[], kwargs?: Kwargs): void {
+    if (this.settled) return
+    this.finishWithError(uri, args, kwargs)
+    this.abort('canceled')
+  }
+
+  private finishWithError (uri: string, args?: unknown[], kwargs?: Kwargs): void {
+    this.finish(withPayload([T.ERROR, T.CALL, this.requestId, EMPTY, uri], args, kwargs))
+  }
+
+  private finish (msg: unknown[]): void {
+    this.settle()
+    this.session.send(msg)
+  }
+
+  private settle (): void {
+    this.settled = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.session.calls.get(this.requestId) === this) this.session.calls.delete(this.requestId)
+  }
+}
+
+function timedOut (call: IncomingCall): void {
+  call.timedOut()
+}
+
+/** RESULT for a handler's value: `undefined` → no args, WampResult → its args/kwargs, anything else → [value]. */
+export function resultMessage (requestId: number, details: Details, value: unknown): unknown[] {
+  const msg: unknown[] = [T.RESULT, requestId, details]
+  if (value instanceof WampResult) return withPayload(msg, value.args, value.kwargs)
+  if (value !== undefined) msg.push([value])
+  return msg
+}
+
+export function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function'
+}
+
+function isAsyncIterator (value: unknown): value is AsyncIterator<unknown> {
+  return value !== null && typeof value === 'object' &&
+    typeof (value as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function' &&
+    typeof (value as { next?: unknown }).next === 'function'
+}
+
+/** The chunks of a progressive call invocation, as an async iterable with a small queue. */
+export class ChunkStream implements AsyncIterable<Chunk> {
+  ended: boolean
+  private readonly queue: Chunk[]
+  private waiting: { resolve: (r: IteratorResult<Chunk>) => void, reject: (e: unknown) => void } | undefined
+  private failure: unknown
+
+  constructor () {
+    this.ended = false
+    this.queue = []
+    this.waiting = undefined
+    this.failure = undefined
+  }
+
+  push (chunk: Chunk, last: boolean): void {
+    if (this.ended) return
+    if (last) this.ended = true
+    const waiting = this.waiting
+    if (waiting !== undefined) {
+      this.waiting = undefined
+      waiting.resolve({ value: chunk, done: false })
+    } else {
+      this.queue.push(chunk)
+    }
+  }
+
+  fail (err: unknown): void {
+    if (this.ended && this.queue.length === 0 && this.waiting === undefined) return
+    this.ended = true
+    this.failure = err
+    this.queue.length = 0
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.reject(err)
+  }
+
+  [Symbol.asyncIterator] (): AsyncIterator<Chunk> {
+    return {
+      next: () => {
+        const chunk = this.queue.shift()
+        if (chunk !== undefined) return Promise.resolve({ value: chunk, done: false })
+        if (this.failure !== undefined) return Promise.reject(this.failure)
+        if (this.ended) return Promise.resolve({ value: undefined, done: true })
+        return new Promise((resolve, reject) => { this.waiting = { resolve, reject } })
+      }
+    }
+  }
+}

@@ -1,0 +1,197 @@
+import { MessageType as T } from './messages.js'
+import type { Details, Kwargs, WampMessage } from './messages.js'
+import { ErrorUri, isValidUri, matchesWildcard } from './uris.js'
+import type { MatchPolicy } from './uris.js'
+import { uniqueId } from './ids.js'
+import { describeIssues, PayloadValidator } from './validation.js'
+import type { PayloadSchema } from './validation.js'
+import { IncomingCall } from './call.js'
+import type { CallContext } from './call.js'
+import { WampError } from './wamp-error.js'
+import type { Session } from './session.js'
+import type { Realm } from './realm.js'
+
+export type ProcedureHandler<A = unknown[], K = Kwargs> = (args: A, kwargs: K, ctx: CallContext<A, K>) => unknown
+
+export interface ProcedureOptions {
+  /** `prefix` or `wildcard` makes one handler answer every matching URI (`ctx.procedure` tells which). */
+  match?: MatchPolicy
+}
+
+/** A procedure the application registered: resolved once, only read on the hot path. */
+export class Procedure {
+  readonly uri: string
+  readonly match: MatchPolicy
+  readonly handler: ProcedureHandler
+  readonly validator: PayloadValidator | undefined
+  readonly parts: string[] | undefined
+
+  constructor (uri: string, match: MatchPolicy, handler: ProcedureHandler, schema: PayloadSchema | undefined) {
+    this.uri = uri
+    this.match = match
+    this.handler = handler
+    this.validator = schema === undefined || (schema.args === undefined && schema.kwargs === undefined)
+      ? undefined
+      : new PayloadValidator(schema)
+    this.parts = match === 'wildcard' ? uri.split('.') : undefined
+  }
+}
+
+/** A procedure a client registered on its session, for the application to call. */
+export interface ClientRegistration {
+  readonly id: number
+  readonly uri: string
+  readonly session: Session
+  readonly options: Details
+}
+
+/**
+ * Registrations and the routing of calls in one realm: the application's procedures answer client CALLs;
+ * client REGISTERs make procedures the application can call with `session.call()`.
+ */
+export class Dealer {
+  readonly realm: Realm
+  readonly procedures: Map<string, Procedure>
+  /** Prefix procedures, longest prefix first, then wildcard procedures (spec: exact > prefix > wildcard). */
+  private patterns: Procedure[]
+  readonly registrations: Map<number, ClientRegistration>
+
+  constructor (realm: Realm) {
+    this.realm = realm
+    this.procedures = new Map()
+    this.patterns = []
+    this.registrations = new Map()
+  }
+
+  // ---- the application's procedures -----------------------------------------------------------------------
+
+  add (procedure: Procedure): void {
+    if (procedure.match === 'exact') {
+      this.procedures.set(procedure.uri, procedure)
+      return
+    }
+    this.patterns.push(procedure)
+    this.patterns.sort(byPrecedence)
+  }
+
+  has (uri: string, match: MatchPolicy): boolean {
+    if (match === 'exact') return this.procedures.has(uri)
+    return this.patterns.some((p) => p.uri === uri && p.match === match)
+  }
+
+  remove (uri: string, match: MatchPolicy = 'exact'): boolean {
+    if (match === 'exact') return this.procedures.delete(uri)
+    const before = this.patterns.length
+    this.patterns = this.patterns.filter((p) => p.uri !== uri || p.match !== match)
+    return this.patterns.length !== before
+  }
+
+  lookup (uri: string): Procedure | undefined {
+    const exact = this.procedures.get(uri)
+    if (exact !== undefined || this.patterns.length === 0) return exact
+    for (const p of this.patterns) {
+      if (p.match === 'prefix' ? uri.startsWith(p.uri) : matchesWildcard(p.parts as string[], uri)) return p
+    }
+    return undefined
+  }
+
+  // ---- client → application calls --------------------------------------------------------------------------
+
+  call (session: Session, msg: WampMessage): void {
+    const requestId = msg[1] as number
+    const options = msg[2] as Details
+    const uri = msg[3] as string
+    const args = (msg[4] ?? []) as unknown[]
+    const kwargs = (msg[5] ?? {}) as Kwargs
+    const last = options.progress !== true
+    const running = session.calls.get(requestId)
+    if (running !== undefined) {
+      if (running.input === undefined || running.input.ended) {
+        return session.violation(`CALL request id ${requestId} is already in flight`)
+      }
+      const issues = running.registration.validator?.check(args, kwargs)
+      if (issues !== undefined) return running.refuse(ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues })
+      running.input.push({ args, kwargs }, last)
+      return
+    }
+    if (!isValidUri(uri)) return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+    const procedure = this.lookup(uri)
+    if (procedure === undefined) {
+      return session.sendError(T.CALL, requestId, ErrorUri.noSuchProcedure, [`no procedure "${uri}" is registered`])
+    }
+    const issues = procedure.validator?.check(args, kwargs)
+    if (issues !== undefined) {
+      return session.sendError(T.CALL, requestId, ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues })
+    }
+    const call = new IncomingCall(session, requestId, uri, options, procedure, !last)
+    session.calls.set(requestId, call)
+    call.input?.push({ args, kwargs }, false)
+    call.run(args, kwargs)
+  }
+
+  cancel (session: Session, msg: WampMessage): void {
+    const mode = (msg[2] as Details).mode ?? 'kill'
+    session.calls.get(msg[1] as number)?.cancel(mode)
+  }
+
+  // ---- client registrations, called by the application -----------------------------------------------------
+
+  register (session: Session, msg: WampMessage): void {
+    const requestId = msg[1] as number
+    const options = msg[2] as Details
+    const uri = msg[3] as string
+    const match = options.match ?? 'exact'
+    if (match !== 'exact') {
+      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidArgument, [`match "${String(match)}" is not supported for client registrations`])
+    }
+    if (!isValidUri(uri) || uri.startsWith('wamp.')) {
+      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+    }
+    for (const r of session.registrations.values()) {
+      if (r.uri === uri) {
+        return session.sendError(T.REGISTER, requestId, ErrorUri.procedureAlreadyExists, [`"${uri}" is already registered by this session`])
+      }
+    }
+    const registration: ClientRegistration = { id: uniqueId(this.registrations), uri, session, options }
+    this.registrations.set(registration.id, registration)
+    session.registrations.set(registration.id, registration)
+    session.send([T.REGISTERED, requestId, registration.id])
+  }
+
+  unregister (session: Session, msg: WampMessage): void {
+    const requestId = msg[1] as number
+    const id = msg[2] as number
+    if (!session.registrations.delete(id)) {
+      return session.sendError(T.UNREGISTER, requestId, ErrorUri.noSuchRegistration, [`no registration ${id} in this session`])
+    }
+    this.registrations.delete(id)
+    session.send([T.UNREGISTERED, requestId])
+  }
+
+  yield (session: Session, msg: WampMessage): void {
+    // A YIELD for an invocation that is already settled is discarded (PROTOCOL §3.5).
+    const invocation = session.invocations.get(msg[1] as number)
+    if (invocation === undefined) return
+    const args = (msg[3] ?? []) as unknown[]
+    const kwargs = (msg[4] ?? {}) as Kwargs
+    if ((msg[2] as Details).progress === true) invocation.progress(args, kwargs)
+    else invocation.resolve(args, kwargs)
+  }
+
+  error (session: Session, msg: WampMessage): void {
+    const invocation = session.invocations.get(msg[2] as number)
+    if (invocation === undefined) return
+    invocation.reject(new WampError(msg[4] as string, (msg[5] ?? []) as unknown[], (msg[6] ?? {}) as Kwargs))
+  }
+
+  /** The session left: its registrations disappear. */
+  leave (session: Session): void {
+    for (const id of session.registrations.keys()) this.registrations.delete(id)
+    session.registrations.clear()
+  }
+}
+
+function byPrecedence (a: Procedure, b: Procedure): number {
+  if (a.match !== b.match) return a.match === 'prefix' ? -1 : 1
+  return b.uri.length - a.uri.length
+}

@@ -1,0 +1,9 @@
+import createError from '@fastify/error'
+
+// Programmer and configuration mistakes, thrown synchronously at register time (never on the wire).
+export const FST_WAMP_INVALID_OPTION = createError('FST_WAMP_INVALID_OPTION', 'Invalid fastify-wamp option: %s', 500, TypeError)
+export const FST_WAMP_INVALID_URI = createError('FST_WAMP_INVALID_URI', 'Invalid WAMP URI "%s" for %s', 500, TypeError)
+export const FST_WAMP_DUPLICATE_PROCEDURE = createError('FST_WAMP_DUPLICATE_PROCEDURE', 'Procedure "%s" is already registered in realm "%s"', 500)
+export const FST_WAMP_NO_SUCH_REALM = createError('FST_WAMP_NO_SUCH_REALM', 'Realm "%s" is not served by this plugin', 500)
+export const FST_WAMP_INVALID_HANDLER = createError('FST_WAMP_INVALID_HANDLER', 'The handler for "%s" must be a function', 500, TypeError)
+export const FST_WAMP_SESSION_CLOSED = createError('FST_WAMP_SESSION_CLOSED', 'WAMP session %s is closed', 500)

@@ -1,0 +1,241 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { checkClientMessage, EMPTY, MessageType as T, withPayload } from './messages.js'
+import type { Details, Kwargs, WampMessage } from './messages.js'
+import { CloseUri, ErrorUri } from './uris.js'
+import { kSession } from './symbols.js'
+import { Transport } from './transport.js'
+import type { Serializer } from './serializers/index.js'
+import type { Realm } from './realm.js'
+import type { Hub } from './hub.js'
+import type { IncomingCall } from './call.js'
+import type { OutgoingCall } from './outgoing-call.js'
+import type { Subscription } from './broker.js'
+import type { ClientRegistration } from './dealer.js'
+import { hello, helloTimedOut } from './handshake.js'
+
+/** Per-session application state; extend it with `declare module 'fastify-wamp' { interface SessionData { … } }`. */
+export interface SessionData { [key: string]: unknown }
+
+export const State = { establishing: 0, open: 1, closing: 2, closed: 3 } as const
+type StateValue = typeof State[keyof typeof State]
+
+const CLOSE_NORMAL = 1000
+const CLOSE_GOING_AWAY = 1001
+const CLOSE_PROTOCOL_ERROR = 1002
+
+/**
+ * One WAMP session: the actor that owns one WebSocket, its state (establishing → open → closing → closed) and
+ * its cleanup, which runs exactly once whichever way the socket ends.
+ */
+export class Session {
+  /** Session id, assigned at WELCOME (0 before). */
+  id: number
+  realm: Realm | undefined
+  readonly request: FastifyRequest
+  readonly protocol: string
+  /** Your per-session state. */
+  data: SessionData
+  authid: string
+  authrole: string
+  authmethod: string
+  authprovider: string
+  authextra: Details
+  /** The roles and features the client announced in HELLO. */
+  roles: Details
+  state: StateValue
+  /** Client → server calls in flight, by CALL request id. */
+  readonly calls: Map<number, IncomingCall>
+  /** Server → client calls in flight, by INVOCATION request id. */
+  readonly invocations: Map<number, OutgoingCall>
+  readonly subscriptions: Set<Subscription>
+  readonly registrations: Map<number, ClientRegistration>
+  readonly transport: Transport
+  readonly hub: Hub
+  helloTimer: NodeJS.Timeout | undefined
+  nextRequestId: number
+  private logger: FastifyBaseLogger | undefined
+  private onClosed: (() => void) | undefined
+
+  constructor (hub: Hub, socket: WebSocket, serializer: Serializer, request: FastifyRequest) {
+    this.id = 0
+    this.realm = undefined
+    this.request = request
+    this.protocol = `wamp.2.${serializer.id}`
+    this.data = {}
+    this.authid = ''
+    this.authrole = ''
+    this.authmethod = ''
+    this.authprovider = ''
+    this.authextra = EMPTY
+    this.roles = EMPTY
+    this.state = State.establishing
+    this.calls = new Map()
+    this.invocations = new Map()
+    this.subscriptions = new Set()
+    this.registrations = new Map()
+    this.transport = new Transport(socket, serializer)
+    this.hub = hub
+    this.helloTimer = hub.options.helloTimeout > 0 ? setTimeout(helloTimedOut, hub.options.helloTimeout, this) : undefined
+    this.nextRequestId = 1
+    this.logger = undefined
+    this.onClosed = undefined
+    ;(socket as WebSocket & { [kSession]?: Session })[kSession] = this
+    socket.on('message', onMessage)
+    socket.on('close', onClose)
+    socket.on('error', onError)
+  }
+
+  /** A child of the upgrade request's logger, bound to this session's id. */
+  get log (): FastifyBaseLogger {
+    if (this.logger === undefined) this.logger = this.request.log.child({ wampSession: this.id })
+    return this.logger
+  }
+
+  get isOpen (): boolean {
+    return this.state === State.open
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------------------
+
+  receive (data: Buffer, isBinary: boolean): void {
+    if (this.state === State.closed) return
+    if (isBinary !== this.transport.serializer.binary) {
+      return this.violation(`${isBinary ? 'binary' : 'text'} frame received on ${this.protocol}`)
+    }
+    let msg: unknown
+    try {
+      msg = this.transport.serializer.decode(data)
+    } catch {
+      return this.violation(`frame could not be decoded as ${this.protocol}`)
+    }
+    const problem = checkClientMessage(msg)
+    if (problem !== undefined) return this.violation(problem)
+    try {
+      this.dispatch(msg as WampMessage)
+    } catch (err) {
+      // A fault of ours, not the peer's: log it, tell the client it was a server-side failure, end the session.
+      this.log.error({ err }, 'fastify-wamp: message handling failed')
+      this.abort(ErrorUri.runtimeError, 'internal server error')
+    }
+  }
+
+  private dispatch (msg: WampMessage): void {
+    const type = msg[0] as number
+    if (type === T.ABORT) return this.closeSocket(CLOSE_NORMAL)
+    if (this.state === State.establishing) {
+      if (type === T.HELLO && this.realm === undefined) return hello(this, msg)
+      return this.violation(`expected HELLO, received message type ${type}`)
+    }
+    if (this.state === State.closing) {
+      // We said GOODBYE first: only the peer's GOODBYE matters now; everything else is moot.
+      if (type === T.GOODBYE) this.closeSocket(CLOSE_GOING_AWAY)
+      return
+    }
+    const realm = this.realm as Realm
+    switch (type) {
+      case T.CALL: return realm.dealer.call(this, msg)
+      case T.YIELD: return realm.dealer.yield(this, msg)
+      case T.CANCEL: return realm.dealer.cancel(this, msg)
+      case T.ERROR:
+        if (msg[1] !== T.INVOCATION) return this.violation('ERROR may only answer an INVOCATION')
+        return realm.dealer.error(this, msg)
+      case T.REGISTER: return realm.dealer.register(this, msg)
+      case T.UNREGISTER: return realm.dealer.unregister(this, msg)
+      case T.PUBLISH: return realm.broker.publishFrom(this, msg)
+      case T.SUBSCRIBE: return realm.broker.subscribe(this, msg)
+      case T.UNSUBSCRIBE: return realm.broker.unsubscribe(this, msg)
+      case T.GOODBYE:
+        this.send([T.GOODBYE, EMPTY, CloseUri.goodbyeAndOut])
+        return this.closeSocket(CLOSE_NORMAL)
+      case T.HELLO: return this.violation('HELLO received on an established session')
+      default: return this.violation(`message type ${type} is not allowed on an established session`)
+    }
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------------------
+
+  send (msg: WampMessage): void {
+    if (this.state === State.closed) return
+    this.transport.write(this.transport.encode(msg))
+  }
+
+  /** ERROR in answer to a client request. */
+  sendError (requestType: number, requestId: number, uri: string, args?: unknown[], kwargs?: Kwargs): void {
+    this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri], args, kwargs))
+  }
+
+  /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
+  abort (uri: string, message: string, code = CLOSE_NORMAL): void {
+    if (this.state === State.closed) return
+    this.send([T.ABORT, { message }, uri])
+    this.closeSocket(code)
+  }
+
+  /** The peer broke the protocol: ABORT protocol_violation, saying what was wrong, then close. */
+  violation (message: string): void {
+    this.log.debug({ reason: message }, 'fastify-wamp: protocol violation')
+    this.abort(ErrorUri.protocolViolation, message, CLOSE_PROTOCOL_ERROR)
+  }
+
+  /**
+   * Ends the session from the server side with GOODBYE. Resolves once the socket is closed: after the peer's
+   * GOODBYE, or after `grace` ms at the latest.
+   */
+  close (reason: string = CloseUri.closeRealm, message?: string, grace = 2000): Promise<void> {
+    if (this.state === State.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(forceClose, grace, this)
+      const previous = this.onClosed
+      this.onClosed = () => {
+        clearTimeout(timer)
+        previous?.()
+        resolve()
+      }
+      if (this.state === State.open) {
+        this.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
+        this.state = State.closing
+      } else if (this.state === State.establishing) {
+        this.closeSocket(CLOSE_GOING_AWAY)
+      }
+    })
+  }
+
+  closeSocket (code: number): void {
+    if (this.state !== State.closed) this.state = State.closing
+    this.transport.flush()
+    this.transport.close(code)
+  }
+
+  // ---- cleanup ---------------------------------------------------------------------------------------------
+
+  /** Runs exactly once, when the socket has closed (cleanly or not). */
+  cleanup (): void {
+    if (this.state === State.closed) return
+    const wasWelcomed = this.realm !== undefined && this.id !== 0
+    this.state = State.closed
+    if (this.helloTimer !== undefined) clearTimeout(this.helloTimer)
+    for (const call of this.calls.values()) call.abandon()
+    for (const call of this.invocations.values()) call.abandon('session closed')
+    if (wasWelcomed) (this.realm as Realm).leave(this)
+    this.hub.sessionClosed(this)
+    this.onClosed?.()
+  }
+}
+
+function forceClose (session: Session): void {
+  if (session.state !== State.closed) session.transport.terminate()
+}
+
+function onMessage (this: WebSocket, data: Buffer, isBinary: boolean): void {
+  (this as WebSocket & { [kSession]: Session })[kSession].receive(data, isBinary)
+}
+
+function onClose (this: WebSocket): void {
+  (this as WebSocket & { [kSession]: Session })[kSession].cleanup()
+}
+
+function onError (this: WebSocket, err: Error): void {
+  const session = (this as WebSocket & { [kSession]: Session })[kSession]
+  session.log.debug({ err }, 'fastify-wamp: socket error')
+}

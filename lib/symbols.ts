@@ -1,0 +1,3 @@
+// Internal symbols, in one place.
+export const kSession = Symbol('fastify-wamp.session')
+export const kProtocol = Symbol('fastify-wamp.protocol')

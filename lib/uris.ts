@@ -1,0 +1,51 @@
+// Every URI the plugin itself puts on the wire, and URI validation (WAMP spec "URIs").
+
+export const ErrorUri = {
+  protocolViolation: 'wamp.error.protocol_violation',
+  noSuchRealm: 'wamp.error.no_such_realm',
+  noSuchProcedure: 'wamp.error.no_such_procedure',
+  noSuchRegistration: 'wamp.error.no_such_registration',
+  noSuchSubscription: 'wamp.error.no_such_subscription',
+  procedureAlreadyExists: 'wamp.error.procedure_already_exists',
+  invalidUri: 'wamp.error.invalid_uri',
+  invalidArgument: 'wamp.error.invalid_argument',
+  runtimeError: 'wamp.error.runtime_error',
+  canceled: 'wamp.error.canceled',
+  timeout: 'wamp.error.timeout',
+  notAuthorized: 'wamp.error.not_authorized',
+  authenticationFailed: 'wamp.error.authentication_failed',
+  payloadSizeExceeded: 'wamp.error.payload_size_exceeded'
+} as const
+
+export const CloseUri = {
+  goodbyeAndOut: 'wamp.close.goodbye_and_out',
+  systemShutdown: 'wamp.close.system_shutdown',
+  closeRealm: 'wamp.close.close_realm'
+} as const
+
+export type MatchPolicy = 'exact' | 'prefix' | 'wildcard'
+
+// Loose URIs (spec §URIs): components without whitespace, '.' or '#'.
+const looseUri = /^([^\s.#]+\.)*([^\s.#]+)$/
+// Prefix patterns may end with '.'; wildcard patterns may have empty components.
+const loosePrefix = /^([^\s.#]+\.)*([^\s.#]*)$/
+const looseWildcard = /^(([^\s.#]+\.)|\.)*([^\s.#]+)?$/
+
+export function isValidUri (uri: unknown, match: MatchPolicy = 'exact'): uri is string {
+  if (typeof uri !== 'string' || uri.length === 0) return false
+  switch (match) {
+    case 'exact': return looseUri.test(uri)
+    case 'prefix': return loosePrefix.test(uri)
+    case 'wildcard': return looseWildcard.test(uri)
+  }
+}
+
+/** True when `uri` matches a wildcard pattern such as `com..update` (empty component = any one component). */
+export function matchesWildcard (pattern: string[], uri: string): boolean {
+  const parts = uri.split('.')
+  if (parts.length !== pattern.length) return false
+  for (let i = 0; i < parts.length; i++) {
+    if (pattern[i] !== '' && pattern[i] !== parts[i]) return false
+  }
+  return true
+}

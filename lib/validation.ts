@@ -1,0 +1,55 @@
+import type { Static, TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { Kwargs } from './messages.js'
+
+/** What a procedure or topic handler's arguments must look like; each part is optional. */
+export interface PayloadSchema {
+  /** The positional arguments, usually `Type.Tuple([...])` or `Type.Array(...)`. */
+  args?: TSchema
+  /** The keyword arguments, usually `Type.Object({...})`. */
+  kwargs?: TSchema
+}
+
+export type ArgsOf<S> = S extends { args: infer A extends TSchema } ? Static<A> : unknown[]
+export type KwargsOf<S> = S extends { kwargs: infer K extends TSchema } ? Static<K> : Kwargs
+
+export interface ValidationIssue { where: 'args' | 'kwargs', path: string, message: string }
+
+type Check = (value: unknown) => boolean
+interface Compiled { check: Check, errors: (value: unknown) => Array<{ instancePath: string, message: string }> }
+
+function compile (schema: TSchema): Compiled {
+  const validator = Compile(schema)
+  return { check: (value) => validator.Check(value), errors: (value) => validator.Errors(value) }
+}
+
+/**
+ * A payload schema compiled once at registration. `check` is the hot path: it allocates nothing and returns
+ * undefined when the payload is valid; only a failure builds the list of issues.
+ */
+export class PayloadValidator {
+  private readonly args: Compiled | undefined
+  private readonly kwargs: Compiled | undefined
+
+  constructor (schema: PayloadSchema) {
+    this.args = schema.args === undefined ? undefined : compile(schema.args)
+    this.kwargs = schema.kwargs === undefined ? undefined : compile(schema.kwargs)
+  }
+
+  check (args: unknown[], kwargs: Kwargs): ValidationIssue[] | undefined {
+    const argsOk = this.args === undefined || this.args.check(args)
+    const kwargsOk = this.kwargs === undefined || this.kwargs.check(kwargs)
+    if (argsOk && kwargsOk) return undefined
+    const issues: ValidationIssue[] = []
+    if (!argsOk) for (const e of this.args!.errors(args)) issues.push({ where: 'args', path: e.instancePath, message: e.message })
+    if (!kwargsOk) for (const e of this.kwargs!.errors(kwargs)) issues.push({ where: 'kwargs', path: e.instancePath, message: e.message })
+    return issues
+  }
+}
+
+/** One readable line for the ERROR's first argument. */
+export function describeIssues (issues: ValidationIssue[]): string {
+  const first = issues[0]
+  const where = first === undefined ? '' : `${first.where}${first.path}`
+  return first === undefined ? 'invalid arguments' : `invalid ${where}: ${first.message}`
+}

@@ -1,0 +1,31 @@
+import type { Kwargs } from './messages.js'
+
+/**
+ * An application error that crosses the wire: what handlers throw to answer a CALL with ERROR, and what
+ * `session.call()` rejects with when a client answers an INVOCATION with ERROR.
+ */
+export class WampError extends Error {
+  readonly uri: string
+  readonly args: unknown[]
+  readonly kwargs: Kwargs
+
+  constructor (uri: string, args: unknown[] = [], kwargs: Kwargs = {}) {
+    const first = args[0]
+    super(typeof first === 'string' ? `${uri}: ${first}` : uri)
+    this.name = 'WampError'
+    this.uri = uri
+    this.args = args
+    this.kwargs = kwargs
+  }
+}
+
+/** An explicit RPC result with several positional values and/or keyword values. */
+export class WampResult {
+  readonly args: unknown[] | undefined
+  readonly kwargs: Kwargs | undefined
+
+  constructor (args?: unknown[], kwargs?: Kwargs) {
+    this.args = args
+    this.kwargs = kwargs
+  }
+}

@@ -1,0 +1,24 @@
+import type { Hub, SessionHook } from '../lib/hub.js'
+
+export type { FastifyWampOptions } from '../lib/options.js'
+export type { Hub as FastifyWamp, SessionHook } from '../lib/hub.js'
+export type { Realm, RealmOptions } from '../lib/realm.js'
+export type { Session, SessionData } from '../lib/session.js'
+export type { CallContext, Chunk } from '../lib/call.js'
+export type { ProcedureHandler, ProcedureOptions, ClientRegistration } from '../lib/dealer.js'
+export type { TopicHandler, PublishContext } from '../lib/broker.js'
+export type { CallResult, ClientCallOptions } from '../lib/outgoing-call.js'
+export type { PayloadSchema, ArgsOf, KwargsOf, ValidationIssue } from '../lib/validation.js'
+export type { Serializer } from '../lib/serializers/index.js'
+export type { ServiceMemberOptions } from '../lib/service.js'
+export type { Kwargs, Details } from '../lib/messages.js'
+export type { MatchPolicy } from '../lib/uris.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The WAMP endpoint: procedures, topics, sessions and realms. */
+    wamp: Hub
+  }
+}
+
+export type { SessionHook as WampSessionHook }
