@@ -102,7 +102,7 @@ export class Hub {
   accept (socket: WebSocket, request: FastifyRequest, serializer: Serializer): void {
     const session = new Session(this, socket, serializer, request)
     this.live.add(session)
-    if (this.closing) void session.close(CloseUri.systemShutdown)
+    if (this.closing) session.close(CloseUri.systemShutdown).catch(() => {})
   }
 
   sessionOpened (session: Session): void {

@@ -101,6 +101,7 @@ export function withPayload (msg: WampMessage, args: unknown[] | undefined, kwar
 }
 
 function hasKeys (obj: object): boolean {
+  // eslint-disable-next-line no-unreachable-loop -- the first key answers the question
   for (const _ in obj) return true
   return false
 }

@@ -9,7 +9,9 @@ import type { Serializer } from './serializers/index.js'
 import type { Realm } from './realm.js'
 import type { Hub } from './hub.js'
 import type { IncomingCall } from './call.js'
-import type { OutgoingCall } from './outgoing-call.js'
+import { callClient } from './outgoing-call.js'
+import type { CallResult, ClientCallOptions, OutgoingCall } from './outgoing-call.js'
+import type { PayloadSchema } from './validation.js'
 import type { Subscription } from './broker.js'
 import type { ClientRegistration } from './dealer.js'
 import { hello, helloTimedOut } from './handshake.js'
@@ -94,6 +96,21 @@ export class Session {
 
   get isOpen (): boolean {
     return this.state === State.open
+  }
+
+  /**
+   * Calls a procedure this client registered (INVOCATION). Resolves with the YIELD's args/kwargs — validated and
+   * typed when `options.result` is a schema — and rejects with a WampError on ERROR, timeout, cancel or disconnect.
+   */
+  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
+    options: ClientCallOptions<S> = {}): Promise<CallResult<S>> {
+    return callClient(this, uri, args, kwargs, options) as Promise<CallResult<S>>
+  }
+
+  /** Sends an EVENT to this session if it subscribed to `topic`; returns the number of EVENTs sent (0 or more). */
+  publish (topic: string, args?: unknown[], kwargs?: Kwargs): number {
+    if (this.state !== State.open) return 0
+    return (this.realm as Realm).broker.publish(topic, args, kwargs, this)
   }
 
   // ---- receiving -------------------------------------------------------------------------------------------

@@ -1,0 +1,44 @@
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import fastifyWamp from '../../index.js'
+import type { FastifyWampOptions } from '../../index.js'
+
+export interface TestApp {
+  app: FastifyInstance
+  url: string
+  port: number
+}
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+/**
+ * Builds an app with the plugin on 127.0.0.1, port 0, lets `setup` add procedures and routes, and closes it when
+ * the test ends — asserting that no session is left behind.
+ */
+export async function startApp (t: Teardown, options: FastifyWampOptions = {}, setup?: (app: FastifyInstance) => unknown,
+  fastifyOptions: FastifyServerOptions = { logger: false }): Promise<TestApp> {
+  const app = Fastify(fastifyOptions)
+  await app.register(fastifyWamp, { shutdownGrace: 500, ...options })
+  if (setup !== undefined) await setup(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  t.teardown(async () => {
+    await app.close()
+    if (app.wamp.sessions.size !== 0) throw new Error(`${app.wamp.sessions.size} sessions left after close`)
+  })
+  return { app, url: `ws://127.0.0.1:${port}${options.path ?? '/ws'}`, port }
+}
+
+export function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Resolves once `check` is true (polling every 5 ms), or rejects after `ms`. */
+export async function until (check: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+}
