@@ -1,8 +1,16 @@
 import { Encoder } from 'cbor-x'
+import type { Options } from 'cbor-x'
 import type { Serializer } from './index.js'
 
-// Plain CBOR: maps decode to objects, no cbor-x record/structure extensions (other peers don't speak them).
-const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, pack: false })
+// Plain CBOR: maps decode to objects, no cbor-x record/structure extensions (other peers don't speak them), and
+// 64-bit integers decode as numbers (autobahn sends ids ≥ 2^32 as uint64; ids never exceed 2^53).
+const encoder = new Encoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  tagUint8Array: false,
+  pack: false,
+  int64AsNumber: true
+} as Options & { int64AsNumber: boolean })
 
 export const cborSerializer: Serializer = {
   id: 'cbor',

@@ -1,8 +1,15 @@
 import { Packr } from 'msgpackr'
 import type { Serializer } from './index.js'
 
-// Plain MessagePack: maps decode to objects, no msgpackr record extension (other peers don't speak it).
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
+// Plain MessagePack: maps decode to objects, no msgpackr record extension (other peers don't speak it), 64-bit
+// integers decode as numbers, and `undefined` goes out as nil (msgpackr's own encoding of it breaks msgpack5).
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'number',
+  variableMapSize: true,
+  encodeUndefinedAsNil: true
+})
 
 export const msgpackSerializer: Serializer = {
   id: 'msgpack',
