@@ -1,0 +1,65 @@
+// The example app: `npm start`. A typed procedure, a class service, a topic handler, and an HTTP route that pushes
+// events to every subscribed WAMP client. In-memory, no Redis needed.
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import Type from 'typebox'
+import fastifyWamp, { procedure, topic, WampError } from '../index.js'
+
+const Point = Type.Object({ x: Type.Number(), y: Type.Number() })
+
+/** A class service: every decorated method becomes `com.example.geo.<name>`. */
+export class GeoService {
+  readonly prefix = 'com.example.geo'
+  private readonly seen: Array<{ x: number, y: number }> = []
+
+  @procedure({ args: Type.Tuple([Point, Point]) })
+  distance ([a, b]: [{ x: number, y: number }, { x: number, y: number }]): number {
+    return Math.hypot(a.x - b.x, a.y - b.y)
+  }
+
+  @procedure({ kwargs: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1 })) }) })
+  recent (_args: unknown[], { limit = 10 }: { limit?: number }): Array<{ x: number, y: number }> {
+    return this.seen.slice(-limit)
+  }
+
+  @topic({ args: Type.Tuple([Point]) })
+  visit ([point]: [{ x: number, y: number }]): void {
+    this.seen.push(point)
+  }
+}
+
+export async function buildApp (options: FastifyServerOptions = { logger: true }): Promise<FastifyInstance> {
+  const app = Fastify(options)
+  await app.register(fastifyWamp, { path: '/ws', realm: 'realm1' })
+
+  // A typed procedure: the schema validates every CALL and types `a` and `b` as numbers.
+  app.wamp.register('com.example.add', { args: Type.Tuple([Type.Number(), Type.Number()]) }, ([a, b]) => a + b)
+
+  // Keyword arguments, an application error, and the calling session.
+  app.wamp.register('com.example.greet', { kwargs: Type.Object({ name: Type.String({ minLength: 1 }) }) },
+    (_args, { name }, ctx) => {
+      if (name === 'nobody') throw new WampError('com.example.error.unknown_person', [`who is ${name}?`])
+      return `Hello ${name}, you are session ${ctx.session.id}`
+    })
+
+  app.wamp.service(new GeoService())
+
+  app.wamp.onSessionOpen((session) => { app.log.info({ session: session.id }, 'WAMP session opened') })
+  app.wamp.onSessionClose((session) => { app.log.info({ session: session.id }, 'WAMP session closed') })
+
+  // Ordinary HTTP routes reach every WAMP subscriber.
+  app.post('/api/notify', {
+    schema: { body: Type.Object({ text: Type.String() }) }
+  }, async (request) => {
+    const { text } = request.body as { text: string }
+    return { delivered: app.wamp.publishToAll('com.example.news', [text], { at: new Date().toISOString() }) }
+  })
+  app.get('/api/sessions', async () => ({ count: app.wamp.sessions.size }))
+
+  return app
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const app = await buildApp()
+  await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' })
+}
