@@ -1,6 +1,7 @@
 import { Encoder } from 'cbor-x'
 import type { Options } from 'cbor-x'
 import type { Serializer } from './index.js'
+import { widenIntegers } from './integers.js'
 
 // Plain CBOR: maps decode to objects, no cbor-x record/structure extensions (other peers don't speak them), and
 // 64-bit integers decode as numbers (autobahn sends ids ≥ 2^32 as uint64; ids never exceed 2^53).
@@ -15,6 +16,6 @@ const encoder = new Encoder({
 export const cborSerializer: Serializer = {
   id: 'cbor',
   binary: true,
-  encode: (message) => encoder.encode(message),
+  encode: (message) => encoder.encode(widenIntegers(message)),
   decode: (data) => encoder.decode(data)
 }

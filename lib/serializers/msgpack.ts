@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr'
 import type { Serializer } from './index.js'
+import { widenIntegers } from './integers.js'
 
 // Plain MessagePack: maps decode to objects, no msgpackr record extension (other peers don't speak it), 64-bit
 // integers decode as numbers, and `undefined` goes out as nil (msgpackr's own encoding of it breaks msgpack5).
@@ -14,6 +15,6 @@ const packr = new Packr({
 export const msgpackSerializer: Serializer = {
   id: 'msgpack',
   binary: true,
-  encode: (message) => packr.pack(message),
+  encode: (message) => packr.pack(widenIntegers(message)),
   decode: (data) => packr.unpack(data)
 }
