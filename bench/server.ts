@@ -1,0 +1,41 @@
+// fastify-wamp benchmark server, as ../shared/bench/README.md requires: path /ws, realm realm1, anonymous;
+// bench.echo returns its positional args unchanged; bench.burst {n, size, topic} publishes n events of one
+// `size`-byte string to the subscribers of topic and returns the number of EVENT messages sent.
+// Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema.
+// Prints `listening <port>` on stdout once ready.
+import Fastify from 'fastify'
+import Type from 'typebox'
+import fastifyWamp, { WampResult } from '../index.js'
+
+const port = Number(process.env.PORT ?? 18081)
+const typed = process.env.BENCH_TYPED === '1' || process.argv.includes('--typed')
+
+const app = Fastify({ logger: false })
+await app.register(fastifyWamp, { path: '/ws', realm: 'realm1' })
+
+if (typed) {
+  app.wamp.register('bench.echo', { args: Type.Array(Type.String()) }, (args) => new WampResult(args))
+} else {
+  app.wamp.register('bench.echo', (args) => new WampResult(args))
+}
+
+app.wamp.register('bench.burst', (_args, kwargs) => {
+  const n = Number(kwargs.n ?? 1000)
+  const size = Number(kwargs.size ?? 100)
+  const topic = typeof kwargs.topic === 'string' ? kwargs.topic : 'bench.topic'
+  const payload = 'x'.repeat(size)
+  let total = 0
+  for (let i = 0; i < n; i++) total += app.wamp.publishToAll(topic, [payload])
+  return total
+})
+
+await app.listen({ port, host: '127.0.0.1' })
+const address = app.server.address()
+process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : port}\n`)
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    setTimeout(() => process.exit(0), 2000).unref()
+    app.close().finally(() => process.exit(0))
+  })
+}
