@@ -36,6 +36,9 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampOptions): Prom
   }
 
   fastify.decorate('wamp', hub)
+  // Connect the fan-out engine now, so `await app.ready()` means connected; close only what it created.
+  fastify.addHook('onClose', async () => { await hub.fanout.close() })
+  await hub.startFanout()
 
   fastify.route({
     method: 'GET',
@@ -43,6 +46,11 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampOptions): Prom
     websocket: true,
     onRequest (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
       if (!request.ws) return done()
+      if (hub.connections >= options.maxSessions) {
+        request.log.warn({ maxSessions: options.maxSessions }, 'fastify-wamp: upgrade refused, maxSessions reached')
+        reply.code(503).send({ error: 'Service Unavailable', message: `this server is at its limit of ${options.maxSessions} sessions` })
+        return
+      }
       const protocol = chooseSubprotocol(request.headers['sec-websocket-protocol'], serializers)
       if (protocol === undefined) {
         reply.code(400).send({ error: 'Bad Request', message: `no supported WAMP subprotocol offered; this server speaks ${[...serializers.keys()].join(', ')}` })
@@ -71,4 +79,8 @@ export { procedure, topic } from './lib/service.js'
 export { ErrorUri, CloseUri } from './lib/uris.js'
 export { MessageType } from './lib/messages.js'
 export { jsonSerializer, msgpackSerializer, cborSerializer } from './lib/serializers/index.js'
+export { safeEqual } from './lib/auth/ticket.js'
+export { deriveCraKey } from './lib/auth/wampcra.js'
+export { LocalFanout } from './lib/fanout/index.js'
+export { RedisFanout } from './lib/fanout/redis.js'
 export * from './types/index.js'

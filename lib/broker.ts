@@ -9,6 +9,13 @@ import { isThenable } from './call.js'
 import type { Serializer } from './serializers/index.js'
 import type { Session } from './session.js'
 import type { Realm } from './realm.js'
+import { authorize } from './authorize.js'
+import { readPublishOptions } from './publish-filter.js'
+import type { ClientPublication, PublishFilter } from './publish-filter.js'
+import type { FanoutAdapter, RemotePublication } from './fanout/index.js'
+
+/** Decides which client PUBLISHes reach other clients (realm option `broker`); undefined = none do. */
+export type PublishAllow = (topic: string, session: Session) => boolean
 
 /** A subscription: one (topic, match) in the realm, shared by every session that subscribed to it. */
 export class Subscription {
@@ -17,9 +24,12 @@ export class Subscription {
   readonly match: MatchPolicy
   readonly parts: string[] | undefined
   readonly sessions: Set<Session>
+  /** ISO 8601 time of creation (meta API). */
+  readonly created: string
 
   constructor (id: number, topic: string, match: MatchPolicy) {
     this.id = id
+    this.created = new Date().toISOString()
     this.topic = topic
     this.match = match
     this.parts = match === 'wildcard' ? topic.split('.') : undefined
@@ -57,9 +67,15 @@ export class Broker {
   private readonly patterns: Map<string, Subscription>
   readonly byId: Map<number, Subscription>
   private readonly listeners: Map<string, TopicListener[]>
+  /** Carries publications to other instances; undefined when there is only this one (no cost on the fast path). */
+  private readonly fanout: FanoutAdapter | undefined
+  /** Client-to-client publishing (PROTOCOL §4.6): undefined when the realm does not broker client PUBLISHes. */
+  readonly allow: PublishAllow | undefined
 
-  constructor (realm: Realm) {
+  constructor (realm: Realm, fanout?: FanoutAdapter, allow?: PublishAllow) {
     this.realm = realm
+    this.fanout = fanout
+    this.allow = allow
     this.exact = new Map()
     this.patterns = new Map()
     this.byId = new Map()
@@ -68,7 +84,7 @@ export class Broker {
 
   // ---- client SUBSCRIBE / UNSUBSCRIBE ----------------------------------------------------------------------
 
-  subscribe (session: Session, msg: WampMessage): void {
+  subscribe (session: Session, msg: WampMessage, authorized = false): void {
     const requestId = msg[1] as number
     const topic = msg[3] as string
     const match = (msg[2] as Details).match ?? 'exact'
@@ -78,13 +94,19 @@ export class Broker {
     if (!isValidUri(topic, match as MatchPolicy)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid ${match} topic URI`])
     }
+    if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'subscribe', topic, msg[2] as Details)
     const table = match === 'exact' ? this.exact : this.patterns
     const key = match === 'exact' ? topic : `${match}:${topic}`
     let subscription = table.get(key)
+    if ((subscription === undefined || !session.subscriptions.has(subscription)) &&
+      session.subscriptions.size >= session.hub.options.maxSubscriptionsPerSession) {
+      return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.limitExceeded, [`at most ${session.hub.options.maxSubscriptionsPerSession} subscriptions per session`])
+    }
     if (subscription === undefined) {
       subscription = new Subscription(uniqueId(this.byId), topic, match as MatchPolicy)
       table.set(key, subscription)
       this.byId.set(subscription.id, subscription)
+      this.fanout?.subscribe(this.realm.name, topic, match as MatchPolicy)
     }
     subscription.sessions.add(session)
     session.subscriptions.add(subscription)
@@ -112,49 +134,79 @@ export class Broker {
     this.byId.delete(subscription.id)
     if (subscription.match === 'exact') this.exact.delete(subscription.topic)
     else this.patterns.delete(`${subscription.match}:${subscription.topic}`)
+    this.fanout?.unsubscribe(this.realm.name, subscription.topic, subscription.match)
   }
 
   // ---- publishing to subscribers ---------------------------------------------------------------------------
 
-  /** Sends an EVENT to every subscriber of `topic` (or only to `only`); returns the number of EVENTs sent. */
-  publish (topic: string, args?: unknown[], kwargs?: Kwargs, only?: Session): number {
+  /**
+   * Sends an EVENT to every subscriber of `topic` that `filter` admits, here and (through the fan-out adapter) on
+   * the other instances — or only to the local session `only`. Returns the number of EVENTs sent here.
+   */
+  publish (topic: string, args?: unknown[], kwargs?: Kwargs, only?: Session, filter?: PublishFilter): number {
     const publicationId = randomId()
+    const sent = this.fanOut(topic, publicationId, EMPTY, args, kwargs, only, filter)
+    if (this.fanout !== undefined && only === undefined) {
+      this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: undefined, filter })
+    }
+    return sent
+  }
+
+  /** A publication from another instance, for the local subscription (`match`, `topic`). */
+  receive (publication: RemotePublication, match: MatchPolicy, topic: string): void {
+    const subscription = match === 'exact' ? this.exact.get(topic) : this.patterns.get(`${match}:${topic}`)
+    if (subscription === undefined) return
+    let details = publication.publisher ?? EMPTY
+    if (match !== 'exact') {
+      // A Redis glob can be broader than the WAMP pattern (a wildcard's `*` spans dots).
+      if (!subscription.matches(publication.topic)) return
+      details = { topic: publication.topic, ...publication.publisher }
+    }
+    this.deliver(subscription, publication.publicationId, details, publication.args, publication.kwargs, undefined, publication.filter)
+  }
+
+  /** Local delivery to exact and pattern subscribers; `base` details (publisher disclosure) are shared by all. */
+  private fanOut (topic: string, publicationId: number, base: Details, args: unknown[] | undefined,
+    kwargs: Kwargs | undefined, only: Session | undefined, filter: PublishFilter | undefined): number {
     let sent = 0
     const exact = this.exact.get(topic)
-    if (exact !== undefined) sent += this.deliver(exact, publicationId, EMPTY, args, kwargs, only)
+    if (exact !== undefined) sent += this.deliver(exact, publicationId, base, args, kwargs, only, filter)
     if (this.patterns.size > 0) {
       let details: Details | undefined
       for (const subscription of this.patterns.values()) {
         if (!subscription.matches(topic)) continue
-        details ??= { topic }
-        sent += this.deliver(subscription, publicationId, details, args, kwargs, only)
+        details ??= base === EMPTY ? { topic } : { topic, ...base }
+        sent += this.deliver(subscription, publicationId, details, args, kwargs, only, filter)
       }
     }
     return sent
   }
 
   private deliver (subscription: Subscription, publicationId: number, details: Details, args: unknown[] | undefined,
-    kwargs: Kwargs | undefined, only: Session | undefined): number {
+    kwargs: Kwargs | undefined, only: Session | undefined, filter: PublishFilter | undefined): number {
     if (only !== undefined) {
-      if (!subscription.sessions.has(only) || !only.isOpen) return 0
-      only.send(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))
-      return 1
+      if (!subscription.sessions.has(only) || !only.isOpen || (filter !== undefined && !filter.admits(only))) return 0
+      return only.send(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs)) ? 1 : 0
     }
     const msg = withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs)
     // One encode per serializer: nearly always one or two, so a pair of slots beats a Map.
     let s1: Serializer | undefined; let d1: string | Buffer | undefined
     let s2: Serializer | undefined; let d2: string | Buffer | undefined
     let sent = 0
+    let tooLarge: Session | undefined
     for (const session of subscription.sessions) {
-      if (!session.isOpen) continue
+      if (!session.isOpen || (filter !== undefined && !filter.admits(session))) continue
       const transport = session.transport
       const serializer = transport.serializer
       let data: string | Buffer
       if (serializer === s1) data = d1 as string | Buffer
       else if (serializer === s2) data = d2 as string | Buffer
-      else if (s1 === undefined) { s1 = serializer; data = d1 = serializer.encode(msg) } else if (s2 === undefined) { s2 = serializer; data = d2 = serializer.encode(msg) } else data = serializer.encode(msg)
-      transport.write(data)
-      sent++
+      else if (s1 === undefined) { s1 = serializer; data = d1 = frameData(serializer.encode(msg)) } else if (s2 === undefined) { s2 = serializer; data = d2 = frameData(serializer.encode(msg)) } else data = serializer.encode(msg)
+      if (!transport.fits(data)) tooLarge = session
+      else if (transport.write(data)) sent++
+    }
+    if (tooLarge !== undefined) {
+      tooLarge.log.warn({ topic: subscription.topic, maxPayload: tooLarge.hub.options.maxPayload }, 'fastify-wamp: EVENT larger than maxPayload not sent')
     }
     return sent
   }
@@ -180,8 +232,11 @@ export class Broker {
     else this.listeners.set(topic, list)
   }
 
-  /** Client PUBLISH (PROTOCOL §4.5): validated, acknowledged, then handed to the topic's handlers. */
-  publishFrom (session: Session, msg: WampMessage): void {
+  /**
+   * Client PUBLISH (PROTOCOL §4.5, §4.6): validated, acknowledged, delivered to subscribed clients when the realm
+   * brokers the topic, then handed to the topic's handlers.
+   */
+  publishFrom (session: Session, msg: WampMessage, authorized = false): void {
     const requestId = msg[1] as number
     const options = msg[2] as Details
     const topic = msg[3] as string
@@ -192,6 +247,7 @@ export class Broker {
       if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid topic URI`])
       return
     }
+    if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'publish', topic, options)
     const listeners = this.listeners.get(topic)
     if (listeners !== undefined) {
       for (const listener of listeners) {
@@ -202,18 +258,46 @@ export class Broker {
         return
       }
     }
+    let brokered: ClientPublication | undefined
+    if (this.allow !== undefined && this.brokers(topic, session)) {
+      const read = readPublishOptions(session, options)
+      if (typeof read === 'string') {
+        if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidArgument, [read])
+        else session.log.debug({ topic, reason: read }, 'fastify-wamp: publication refused')
+        return
+      }
+      brokered = read
+    }
     const publicationId = randomId()
     if (acknowledge) session.send([T.PUBLISHED, requestId, publicationId])
+    if (brokered !== undefined) this.forward(topic, publicationId, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, brokered)
     if (listeners === undefined) return
     const ctx: PublishContext = { session, topic, publicationId, details: options }
     for (const listener of listeners) runListener(listener.handler, args, kwargs, ctx)
+  }
+
+  /** Client PUBLISH → other clients subscribed here and on the other instances (PROTOCOL §4.6). */
+  private forward (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    publication: ClientPublication): void {
+    this.fanOut(topic, publicationId, publication.publisher ?? EMPTY, args, kwargs, undefined, publication.filter)
+    if (this.fanout === undefined) return
+    this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: publication.publisher, filter: publication.filter })
+  }
+
+  private brokers (topic: string, session: Session): boolean {
+    try {
+      return (this.allow as PublishAllow)(topic, session) === true
+    } catch (err) {
+      session.log.error({ err, topic }, 'fastify-wamp: broker allow rule failed; the publication reaches no client')
+      return false
+    }
   }
 }
 
 function runListener (handler: TopicHandler, args: unknown[], kwargs: Kwargs, ctx: PublishContext): void {
   try {
     const result = handler(args, kwargs, ctx)
-    if (isThenable(result)) result.then(undefined, (err: unknown) => logListenerError(err, ctx))
+    if (isThenable(result)) ctx.session.hub.pending.add(result.then(undefined, (err: unknown) => logListenerError(err, ctx)))
   } catch (err) {
     logListenerError(err, ctx)
   }
@@ -221,4 +305,9 @@ function runListener (handler: TopicHandler, args: unknown[], kwargs: Kwargs, ct
 
 function logListenerError (err: unknown, ctx: PublishContext): void {
   ctx.session.log.error({ err, topic: ctx.topic }, 'fastify-wamp: topic handler failed')
+}
+
+/** Text encoded to UTF-8 once for a whole fan-out, instead of once per socket. */
+function frameData (data: string | Buffer): string | Buffer {
+  return typeof data === 'string' ? Buffer.from(data) : data
 }

@@ -78,8 +78,9 @@ export class IncomingCall implements CallContext {
     }
     if (isThenable(result)) {
       result.then((value) => this.succeed(value), (err: unknown) => this.fail(err))
+      this.session.hub.pending.add(result)
     } else if (isAsyncIterator(result)) {
-      this.drain(result).catch((err: unknown) => this.fail(err))
+      this.session.hub.pending.add(this.drain(result).catch((err: unknown) => this.fail(err)))
     } else {
       this.succeed(result)
     }
@@ -87,7 +88,8 @@ export class IncomingCall implements CallContext {
 
   progress (value?: unknown): void {
     if (this.settled || !this.receiveProgress) return
-    this.session.send(resultMessage(this.requestId, PROGRESS, value))
+    if (this.session.send(resultMessage(this.requestId, PROGRESS, value))) return
+    this.refuse(ErrorUri.payloadSizeExceeded, ['a progressive result is larger than maxPayload'])
   }
 
   succeed (value: unknown): void {
@@ -158,19 +160,23 @@ export class IncomingCall implements CallContext {
   }
 
   private finishWithError (uri: string, args?: unknown[], kwargs?: Kwargs): void {
-    this.finish(withPayload([T.ERROR, T.CALL, this.requestId, EMPTY, uri], args, kwargs))
+    this.settle()
+    this.session.sendError(T.CALL, this.requestId, uri, args, kwargs)
   }
 
   private finish (msg: unknown[]): void {
     this.settle()
-    this.session.send(msg)
+    if (this.session.send(msg)) return
+    this.session.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
   }
 
   private settle (): void {
     this.settled = true
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
-    if (this.session.calls.get(this.requestId) === this) this.session.calls.delete(this.requestId)
+    const calls = this.session.calls
+    if (calls.get(this.requestId) === this) calls.delete(this.requestId)
+    if (calls.size === 0 && this.session.draining) this.session.drained()
   }
 }
 

@@ -10,6 +10,7 @@ import type { CallContext } from './call.js'
 import { WampError } from './wamp-error.js'
 import type { Session } from './session.js'
 import type { Realm } from './realm.js'
+import { authorize } from './authorize.js'
 
 export type ProcedureHandler<A = unknown[], K = Kwargs> = (args: A, kwargs: K, ctx: CallContext<A, K>) => unknown
 
@@ -43,6 +44,8 @@ export interface ClientRegistration {
   readonly uri: string
   readonly session: Session
   readonly options: Details
+  /** ISO 8601 time of the REGISTER (meta API). */
+  readonly created: string
 }
 
 /**
@@ -97,7 +100,7 @@ export class Dealer {
 
   // ---- client → application calls --------------------------------------------------------------------------
 
-  call (session: Session, msg: WampMessage): void {
+  call (session: Session, msg: WampMessage, authorized = false): void {
     const requestId = msg[1] as number
     const options = msg[2] as Details
     const uri = msg[3] as string
@@ -115,6 +118,12 @@ export class Dealer {
       return
     }
     if (!isValidUri(uri)) return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+    // Before the lookup: an unauthorized caller does not learn whether the procedure exists.
+    if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'call', uri, options)
+    if (session.draining) return session.sendError(T.CALL, requestId, ErrorUri.canceled, ['the server is shutting down'])
+    if (session.calls.size >= session.hub.options.maxCallsPerSession) {
+      return session.sendError(T.CALL, requestId, ErrorUri.limitExceeded, [`at most ${session.hub.options.maxCallsPerSession} calls may be in flight per session`])
+    }
     const procedure = this.lookup(uri)
     if (procedure === undefined) {
       return session.sendError(T.CALL, requestId, ErrorUri.noSuchProcedure, [`no procedure "${uri}" is registered`])
@@ -136,7 +145,7 @@ export class Dealer {
 
   // ---- client registrations, called by the application -----------------------------------------------------
 
-  register (session: Session, msg: WampMessage): void {
+  register (session: Session, msg: WampMessage, authorized = false): void {
     const requestId = msg[1] as number
     const options = msg[2] as Details
     const uri = msg[3] as string
@@ -147,12 +156,16 @@ export class Dealer {
     if (!isValidUri(uri) || uri.startsWith('wamp.')) {
       return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
     }
+    if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'register', uri, options)
     for (const r of session.registrations.values()) {
       if (r.uri === uri) {
         return session.sendError(T.REGISTER, requestId, ErrorUri.procedureAlreadyExists, [`"${uri}" is already registered by this session`])
       }
     }
-    const registration: ClientRegistration = { id: uniqueId(this.registrations), uri, session, options }
+    if (session.registrations.size >= session.hub.options.maxRegistrationsPerSession) {
+      return session.sendError(T.REGISTER, requestId, ErrorUri.limitExceeded, [`at most ${session.hub.options.maxRegistrationsPerSession} registrations per session`])
+    }
+    const registration: ClientRegistration = { id: uniqueId(this.registrations), uri, session, options, created: new Date().toISOString() }
     this.registrations.set(registration.id, registration)
     session.registrations.set(registration.id, registration)
     session.send([T.REGISTERED, requestId, registration.id])

@@ -7,3 +7,4 @@ export const FST_WAMP_DUPLICATE_PROCEDURE = createError('FST_WAMP_DUPLICATE_PROC
 export const FST_WAMP_NO_SUCH_REALM = createError('FST_WAMP_NO_SUCH_REALM', 'Realm "%s" is not served by this plugin', 500)
 export const FST_WAMP_INVALID_HANDLER = createError('FST_WAMP_INVALID_HANDLER', 'The handler for "%s" must be a function', 500, TypeError)
 export const FST_WAMP_SESSION_CLOSED = createError('FST_WAMP_SESSION_CLOSED', 'WAMP session %s is closed', 500)
+export const FST_WAMP_FANOUT_CONNECT = createError('FST_WAMP_FANOUT_CONNECT', 'fastify-wamp could not connect its fan-out engine: %s', 500)

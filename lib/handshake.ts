@@ -5,6 +5,7 @@ import { randomId, uniqueId } from './ids.js'
 import { State } from './session.js'
 import type { Session } from './session.js'
 import type { Realm } from './realm.js'
+import { beginAuthentication } from './auth/index.js'
 
 // HELLO → WELCOME | ABORT (PROTOCOL §1.3–1.5). Authentication adds CHALLENGE/AUTHENTICATE in lib/auth/.
 
@@ -30,6 +31,7 @@ export function hello (session: Session, msg: WampMessage): void {
   const realm = session.hub.realms.get(realmName)
   if (realm === undefined) return session.abort(ErrorUri.noSuchRealm, `realm "${realmName}" is not served here`)
   session.roles = roles
+  if (realm.auth !== undefined) return beginAuthentication(session, realm, details)
   welcome(session, realm, {
     authid: anonymousAuthid(),
     authrole: 'anonymous',
@@ -40,7 +42,8 @@ export function hello (session: Session, msg: WampMessage): void {
 
 export function welcome (session: Session, realm: Realm, identity: Identity): void {
   const hub = session.hub
-  session.id = uniqueId(hub.sessions)
+  // WAMP-CRA draws the id early, for its challenge; a clash with a session welcomed meanwhile draws again.
+  if (session.id === 0 || hub.sessions.has(session.id)) session.id = uniqueId(hub.sessions)
   session.realm = realm
   session.authid = identity.authid
   session.authrole = identity.authrole
@@ -74,6 +77,6 @@ function stopHelloTimer (session: Session): void {
   session.helloTimer = undefined
 }
 
-function anonymousAuthid (): string {
+export function anonymousAuthid (): string {
   return 'anonymous-' + randomId().toString(36)
 }

@@ -4,35 +4,50 @@ import { Realm } from './realm.js'
 import type { ProcedureHandler, ProcedureOptions } from './dealer.js'
 import type { TopicHandler } from './broker.js'
 import type { Kwargs } from './messages.js'
+import type { MatchPolicy } from './uris.js'
+import type { PublishOptions } from './publish-filter.js'
+import { LocalFanout, watchFanout } from './fanout/index.js'
+import type { FanoutAdapter, FanoutHost, RemotePublication } from './fanout/index.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
 import type { Serializer } from './serializers/index.js'
 import { Session } from './session.js'
 import { CloseUri } from './uris.js'
 import { FST_WAMP_NO_SUCH_REALM } from './errors.js'
 import type { NormalizedOptions } from './options.js'
+import { Keepalive } from './keepalive.js'
+import { enableMetaApi, publishJoin, publishLeave } from './meta.js'
+import { PendingWork } from './pending-work.js'
 
 export type SessionHook = (session: Session) => unknown
+
+const CLOSE_TRY_AGAIN_LATER = 1013
 
 /**
  * `fastify.wamp`: the realms, the registry of open sessions and the session hooks. Procedure and topic methods
  * act on the default realm (the first one configured); `realm(name)` reaches the others.
  */
-export class Hub {
+export class Hub implements FanoutHost {
   readonly options: NormalizedOptions
   readonly realms: Map<string, Realm>
   /** Every open session, all realms, by session id. */
   readonly sessions: Map<number, Session>
   readonly agent: string
+  /** Async handlers and hooks still running; shutdown waits for them (bounded by `shutdownGrace`). */
+  readonly pending: PendingWork
+  /** Carries publications between instances: `status` ('connecting' | 'up' | 'down'), `stats`, events. */
+  readonly fanout: FanoutAdapter
   private readonly defaultRealm: Realm
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
   private readonly closeHooks: SessionHook[]
   private readonly log: FastifyBaseLogger
+  private readonly keepalive: Keepalive
   private closing: boolean
 
   constructor (fastify: FastifyInstance, options: NormalizedOptions) {
     this.options = options
-    this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r)]))
+    this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout)]))
+    if (options.metaApi) for (const realm of this.realms.values()) enableMetaApi(realm)
     this.defaultRealm = this.realms.get(options.realms[0].name) as Realm
     this.sessions = new Map()
     this.agent = options.agent
@@ -40,7 +55,20 @@ export class Hub {
     this.openHooks = [...options.onSessionOpen]
     this.closeHooks = [...options.onSessionClose]
     this.log = fastify.log
+    this.keepalive = new Keepalive(this.live, options.pingInterval)
+    this.pending = new PendingWork()
+    this.fanout = options.fanout ?? new LocalFanout()
     this.closing = false
+  }
+
+  /** The WebSocket route's path, e.g. `/ws`. */
+  get path (): string {
+    return this.options.path
+  }
+
+  /** Number of WebSocket connections, welcomed or not (what `maxSessions` bounds). */
+  get connections (): number {
+    return this.live.size
   }
 
   /** Number of open sessions across all realms. */
@@ -76,8 +104,16 @@ export class Hub {
     this.defaultRealm.unsubscribe(topic, handler)
   }
 
-  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs): number {
-    return this.defaultRealm.publishToAll(topic, args, kwargs)
+  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
+    return this.defaultRealm.publishToAll(topic, args, kwargs, options)
+  }
+
+  /**
+   * Open sessions on every instance sharing the fan-out engine (this one's counted live, the others as of their
+   * last report). Rejects while the engine is down.
+   */
+  clusterSessionCount (): Promise<number> {
+    return this.fanout.clusterSessionCount()
   }
 
   service (instance: object, prefix?: string): this {
@@ -100,23 +136,42 @@ export class Hub {
   // ---- internals -------------------------------------------------------------------------------------------
 
   accept (socket: WebSocket, request: FastifyRequest, serializer: Serializer): void {
+    // The route's onRequest hook refuses upgrades at the limit with 503; this catches concurrent upgrades.
+    if (this.live.size >= this.options.maxSessions) return socket.close(CLOSE_TRY_AGAIN_LATER, 'too many sessions')
     const session = new Session(this, socket, serializer, request)
     this.live.add(session)
+    this.keepalive.added()
     if (this.closing) session.close(CloseUri.systemShutdown).catch(() => {})
   }
 
   sessionOpened (session: Session): void {
     this.sessions.set(session.id, session)
+    this.fanout.sessionsChanged()
+  }
+
+  /** Connects the fan-out engine (called while the plugin registers, so `await app.ready()` means connected). */
+  async startFanout (): Promise<void> {
+    watchFanout(this.fanout, this.log)
+    await this.fanout.start(this)
+  }
+
+  /** A publication from another instance (FanoutHost). */
+  receive (publication: RemotePublication, match: MatchPolicy, topic: string): void {
+    this.realms.get(publication.realm)?.broker.receive(publication, match, topic)
   }
 
   sessionClosed (session: Session): void {
     this.live.delete(session)
+    this.keepalive.removed()
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
+    this.fanout.sessionsChanged()
+    if (this.options.metaApi) publishLeave(session)
     this.runHooks(this.closeHooks, session, 'onSessionClose')
   }
 
   runOpenHooks (session: Session): void {
+    if (this.options.metaApi) publishJoin(session)
     this.runHooks(this.openHooks, session, 'onSessionOpen')
   }
 
@@ -125,7 +180,7 @@ export class Hub {
       try {
         const result = hook(session) as { then?: unknown } | undefined
         if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-          (result as Promise<unknown>).then(undefined, (err: unknown) => this.hookFailed(err, session, name))
+          this.pending.add((result as Promise<unknown>).then(undefined, (err: unknown) => this.hookFailed(err, session, name)))
         }
       } catch (err) {
         this.hookFailed(err, session, name)
@@ -137,12 +192,27 @@ export class Hub {
     session.log.error({ err }, `fastify-wamp: ${name} hook failed`)
   }
 
-  /** GOODBYE system_shutdown to every session, then wait (bounded) for them to close (PROTOCOL §1.8). */
+  /**
+   * Graceful shutdown within `shutdownGrace` in all (PROTOCOL §1.8): calls in flight finish and answer (new CALLs
+   * are refused), then GOODBYE system_shutdown goes to every session and the server waits for the replies, then
+   * for the handlers and hooks still running. A closed session's calls have their AbortSignal fired and no new
+   * message is dispatched, so nothing new starts; work that outlives the grace is logged.
+   */
   async shutdown (): Promise<void> {
     this.closing = true
+    const grace = this.options.shutdownGrace
+    const deadline = Date.now() + grace
+    // Calls in flight answer first (their callers still listen), for at most half the grace; then GOODBYE.
+    const draining: Array<Promise<void>> = []
+    for (const session of this.live) draining.push(session.drain(grace / 2))
+    await Promise.all(draining)
     const closing: Array<Promise<void>> = []
-    for (const session of this.live) closing.push(session.close(CloseUri.systemShutdown, undefined, this.options.shutdownGrace))
+    for (const session of this.live) closing.push(session.close(CloseUri.systemShutdown, undefined, Math.max(0, deadline - Date.now())))
     await Promise.all(closing)
+    this.keepalive.stop()
+    if (!await this.pending.settled(Math.max(0, deadline - Date.now()))) {
+      this.log.warn({ pending: this.pending.size, shutdownGrace: this.options.shutdownGrace }, 'fastify-wamp: handlers still running after shutdownGrace')
+    }
     this.log.debug({ sessions: closing.length }, 'fastify-wamp: all sessions closed')
   }
 }

@@ -3,6 +3,14 @@ import { isValidUri } from './uris.js'
 import type { RealmOptions } from './realm.js'
 import type { Serializer } from './serializers/index.js'
 import type { SessionHook } from './hub.js'
+import { checkAuthOptions } from './auth/index.js'
+import type { RealmAuthOptions } from './auth/index.js'
+import { checkAuthorizeOptions } from './authorize.js'
+import type { AuthorizeHook, Permissions } from './authorize.js'
+import type { Redis } from 'ioredis'
+import { isFanoutAdapter } from './fanout/index.js'
+import type { FanoutAdapter } from './fanout/index.js'
+import { RedisFanout } from './fanout/redis.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -19,10 +27,45 @@ export interface FastifyWampOptions {
   serializers?: Serializer[]
   /** Send the text of unexpected handler exceptions to callers (default false: a generic message). */
   exposeErrors?: boolean
-  /** Milliseconds to wait for GOODBYE replies when Fastify closes. Default 2 000. */
+  /**
+   * Serve the WAMP Meta API in every realm: `wamp.session.*`, `wamp.subscription.*`, `wamp.registration.*`
+   * procedures and the `wamp.session.on_join`/`on_leave` events. Default false: it shows clients who else is
+   * connected, so turn it on deliberately (and restrict it with `permissions`/`authorize`).
+   */
+  metaApi?: boolean
+  /** Milliseconds to wait for GOODBYE replies and running handlers when Fastify closes. Default 2 000. */
   shutdownGrace?: number
+  /** Most WebSocket connections at once; further upgrades are refused with HTTP 503. Default 10 000. */
+  maxSessions?: number
+  /** Most calls one session may have in flight; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
+  maxCallsPerSession?: number
+  /** Most procedures one session may register; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
+  maxRegistrationsPerSession?: number
+  /** Most subscriptions one session may hold; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
+  maxSubscriptionsPerSession?: number
+  /**
+   * Bytes that may wait unsent for one socket (at least `maxPayload`). A client that lets more pile up is not
+   * reading: its socket is terminated and the reason logged. Default 4 MiB.
+   */
+  maxBufferedBytes?: number
+  /** Milliseconds between WebSocket pings; a peer that misses a pong is terminated. 0 disables. Default 30 000. */
+  pingInterval?: number
   onSessionOpen?: SessionHook | SessionHook[]
   onSessionClose?: SessionHook | SessionHook[]
+  /**
+   * Scale-out: several instances behind a load balancer share publications through Redis. An ioredis client
+   * (duplicated for the plugin's two connections; yours is never used or closed) or a redis:// URL. Shorthand for
+   * `fanout: new RedisFanout({ redis })`.
+   */
+  redis?: Redis | string
+  /** A fan-out adapter carrying publications between instances, e.g. `new RedisFanout({ redis, prefix })`. */
+  fanout?: FanoutAdapter
+  /** Authentication for every realm that does not set its own `auth` (see RealmOptions). */
+  auth?: RealmAuthOptions
+  /** Authorization hook for every realm that does not set its own. */
+  authorize?: AuthorizeHook
+  /** Role permissions for every realm that does not set its own. */
+  permissions?: Permissions
 }
 
 export interface NormalizedOptions {
@@ -32,14 +75,24 @@ export interface NormalizedOptions {
   maxPayload: number
   serializers: Serializer[]
   exposeErrors: boolean
+  metaApi: boolean
   shutdownGrace: number
+  maxSessions: number
+  maxCallsPerSession: number
+  maxRegistrationsPerSession: number
+  maxSubscriptionsPerSession: number
+  maxBufferedBytes: number
+  pingInterval: number
   onSessionOpen: SessionHook[]
   onSessionClose: SessionHook[]
+  /** undefined: this instance is alone (the broker skips fan-out entirely). */
+  fanout: FanoutAdapter | undefined
   agent: string
 }
 
-const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'exposeErrors',
-  'shutdownGrace', 'onSessionOpen', 'onSessionClose'])
+const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'exposeErrors', 'metaApi',
+  'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxRegistrationsPerSession',
+  'maxSubscriptionsPerSession', 'maxBufferedBytes', 'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -49,6 +102,17 @@ function count (name: string, value: unknown, fallback: number, min: number): nu
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) fail(`${name} must be an integer ≥ ${min}, got ${String(value)}`)
   return value
+}
+
+/** A positive integer, or Infinity for "no limit". */
+function limit (name: string, value: unknown, fallback: number): number {
+  if (value === Infinity) return value
+  return count(name, value, fallback, 1)
+}
+
+function flag (name: string, value: unknown): boolean {
+  if (value !== undefined && typeof value !== 'boolean') fail(`${name} must be true or false, got ${String(value)}`)
+  return value === true
 }
 
 function hooks (name: string, value: unknown): SessionHook[] {
@@ -65,12 +129,19 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
   if (options.realm !== undefined && options.realms !== undefined) fail('give either realm or realms, not both')
   const given = options.realms ?? [options.realm ?? 'realm1']
   if (!Array.isArray(given) || given.length === 0) fail('realms must be a non-empty list')
-  const realms = given.map((r) => (typeof r === 'string' ? { name: r } : r))
+  const security = { auth: options.auth, authorize: options.authorize, permissions: options.permissions }
+  const secured = options.auth !== undefined || options.authorize !== undefined || options.permissions !== undefined
+  const realms = given.map((r) => {
+    const realm = typeof r === 'string' ? { name: r } : r
+    return secured && typeof realm === 'object' && realm !== null ? { ...security, ...realm } : realm
+  })
   const names = new Set<string>()
   for (const realm of realms) {
     if (typeof realm !== 'object' || realm === null || !isValidUri(realm.name)) fail(`realm name ${JSON.stringify(realm?.name ?? realm)} is not a valid URI`)
     if (names.has(realm.name)) fail(`realm "${realm.name}" is listed twice`)
     names.add(realm.name)
+    checkAuthOptions(realm.auth, `realm "${realm.name}" auth`)
+    checkAuthorizeOptions(realm.authorize, realm.permissions, `realm "${realm.name}"`)
   }
   const serializers = options.serializers ?? []
   for (const s of serializers) {
@@ -78,16 +149,34 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
       fail('each serializer needs id, binary, encode() and decode()')
     }
   }
+  const maxPayload = count('maxPayload', options.maxPayload, 1024 * 1024, 1)
+  const maxBufferedBytes = count('maxBufferedBytes', options.maxBufferedBytes, Math.max(4 * 1024 * 1024, maxPayload), 1)
+  if (maxBufferedBytes < maxPayload) fail(`maxBufferedBytes (${maxBufferedBytes}) must be at least maxPayload (${maxPayload})`)
   return {
     path,
     realms,
     helloTimeout: count('helloTimeout', options.helloTimeout, 10_000, 0),
-    maxPayload: count('maxPayload', options.maxPayload, 1024 * 1024, 1),
+    maxPayload,
     serializers,
-    exposeErrors: options.exposeErrors === true,
+    exposeErrors: flag('exposeErrors', options.exposeErrors),
+    metaApi: flag('metaApi', options.metaApi),
     shutdownGrace: count('shutdownGrace', options.shutdownGrace, 2000, 0),
+    maxSessions: limit('maxSessions', options.maxSessions, 10_000),
+    maxCallsPerSession: limit('maxCallsPerSession', options.maxCallsPerSession, 1000),
+    maxRegistrationsPerSession: limit('maxRegistrationsPerSession', options.maxRegistrationsPerSession, 1000),
+    maxSubscriptionsPerSession: limit('maxSubscriptionsPerSession', options.maxSubscriptionsPerSession, 1000),
+    maxBufferedBytes,
+    pingInterval: count('pingInterval', options.pingInterval, 30_000, 0),
     onSessionOpen: hooks('onSessionOpen', options.onSessionOpen),
     onSessionClose: hooks('onSessionClose', options.onSessionClose),
+    fanout: fanoutOption(options),
     agent
   }
+}
+
+function fanoutOption (options: FastifyWampOptions): FanoutAdapter | undefined {
+  if (options.fanout !== undefined && options.redis !== undefined) fail('give either redis or fanout, not both')
+  if (options.redis !== undefined) return new RedisFanout({ redis: options.redis })
+  if (options.fanout !== undefined && !isFanoutAdapter(options.fanout)) fail('fanout must be a fan-out adapter, e.g. new RedisFanout({ redis })')
+  return options.fanout
 }

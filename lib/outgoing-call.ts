@@ -127,9 +127,12 @@ export function callClient (session: Session, uri: string, args: unknown[] | und
   return new Promise((resolve, reject) => {
     const requestId = session.nextRequestId++
     if (session.nextRequestId > 2 ** 53) session.nextRequestId = 1
-    session.invocations.set(requestId, new OutgoingCall(session, requestId, options, { resolve, reject }))
+    const call = new OutgoingCall(session, requestId, options, { resolve, reject })
+    session.invocations.set(requestId, call)
     const details: Details = { procedure: uri }
     if (options.onProgress !== undefined) details.receive_progress = true
-    session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))
+    if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
+      call.reject(new WampError(ErrorUri.payloadSizeExceeded, ['the call\'s arguments are larger than maxPayload']))
+    }
   })
 }

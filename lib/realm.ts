@@ -1,16 +1,35 @@
 import { Dealer, Procedure } from './dealer.js'
 import type { ProcedureHandler, ProcedureOptions } from './dealer.js'
 import { Broker } from './broker.js'
-import type { TopicHandler } from './broker.js'
+import type { PublishAllow, TopicHandler } from './broker.js'
+import { filterFromOptions } from './publish-filter.js'
+import type { PublishOptions } from './publish-filter.js'
+import type { FanoutAdapter } from './fanout/index.js'
 import type { Details, Kwargs } from './messages.js'
 import { isValidUri } from './uris.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
-import { FST_WAMP_DUPLICATE_PROCEDURE, FST_WAMP_INVALID_HANDLER, FST_WAMP_INVALID_URI } from './errors.js'
+import { FST_WAMP_DUPLICATE_PROCEDURE, FST_WAMP_INVALID_HANDLER, FST_WAMP_INVALID_OPTION, FST_WAMP_INVALID_URI } from './errors.js'
 import { registerService } from './service.js'
 import type { Session } from './session.js'
+import { RealmAuth } from './auth/index.js'
+import type { RealmAuthOptions } from './auth/index.js'
+import { Authorizer } from './authorize.js'
+import type { AuthorizeHook, Permissions } from './authorize.js'
 
 export interface RealmOptions {
   name: string
+  /** WAMP-level authentication: anonymous, ticket, wampcra, cryptosign, or the HTTP request's identity. */
+  auth?: RealmAuthOptions
+  /** Decides each client call, register, subscribe and publish; `true` allows. */
+  authorize?: AuthorizeHook
+  /** Declarative rules by authrole: which actions on which URIs (checked before `authorize`). */
+  permissions?: Permissions
+  /**
+   * Client-to-client PubSub (PROTOCOL §4.6): `true` delivers every client PUBLISH to the other subscribed clients
+   * (publisher exclusion, black/white listing, publisher identification); `allow` limits it to some topics, by URI
+   * prefixes or a function. Off by default: client PUBLISHes reach only the application's topic handlers.
+   */
+  broker?: boolean | { allow?: string[] | ((topic: string, session: Session) => boolean) }
 }
 
 /**
@@ -25,12 +44,19 @@ export class Realm {
   readonly sessions: Map<number, Session>
   /** WELCOME.Details.roles: assembled from what the roles really do. */
   readonly roles: Details
+  /** Undefined when everyone is admitted anonymously. */
+  readonly auth: RealmAuth | undefined
+  /** Undefined when every session may do everything (no check on the hot path). */
+  readonly authorizer: Authorizer | undefined
 
-  constructor (options: RealmOptions) {
+  constructor (options: RealmOptions, fanout?: FanoutAdapter) {
     this.name = options.name
     this.dealer = new Dealer(this)
-    this.broker = new Broker(this)
+    const allow = brokerAllow(options.name, options.broker)
+    this.broker = new Broker(this, fanout, allow)
     this.sessions = new Map()
+    this.auth = RealmAuth.compile(options.auth)
+    this.authorizer = Authorizer.compile(options.authorize, options.permissions)
     this.roles = {
       dealer: {
         features: {
@@ -42,9 +68,14 @@ export class Realm {
         }
       },
       broker: {
-        features: {
-          pattern_based_subscription: true
-        }
+        features: allow === undefined
+          ? { pattern_based_subscription: true }
+          : {
+              pattern_based_subscription: true,
+              publisher_exclusion: true,
+              subscriber_blackwhite_listing: true,
+              publisher_identification: true
+            }
       }
     }
   }
@@ -87,9 +118,13 @@ export class Realm {
     this.broker.unlisten(topic, handler as TopicHandler | undefined)
   }
 
-  /** Publishes an EVENT to every session subscribed to `topic`; returns how many EVENTs were sent. */
-  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs): number {
-    return this.broker.publish(topic, args, kwargs)
+  /**
+   * Publishes an EVENT to every session subscribed to `topic` — on every instance when a fan-out adapter is
+   * configured — that `options` admit (e.g. `{ eligible: [sessionId] }` reaches one session wherever it is).
+   * Returns how many EVENTs were sent by this instance.
+   */
+  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
+    return this.broker.publish(topic, args, kwargs, undefined, filterFromOptions(options))
   }
 
   /** Registers the decorated methods of a service object (see `procedure()` and `topic()`). */
@@ -107,4 +142,20 @@ export class Realm {
     this.dealer.leave(session)
     this.broker.leave(session)
   }
+}
+
+const ALLOW_ALL: PublishAllow = () => true
+
+/** Resolves the realm option `broker` once, at register time. */
+function brokerAllow (realm: string, option: RealmOptions['broker']): PublishAllow | undefined {
+  if (option === undefined || option === false) return undefined
+  if (option === true) return ALLOW_ALL
+  const allow = typeof option === 'object' && option !== null ? option.allow : null
+  if (allow === undefined) return ALLOW_ALL
+  if (typeof allow === 'function') return allow
+  if (Array.isArray(allow) && allow.every((p) => typeof p === 'string' && p.length > 0)) {
+    const prefixes = [...allow]
+    return (topic) => prefixes.some((prefix) => topic.startsWith(prefix))
+  }
+  throw new FST_WAMP_INVALID_OPTION(`realm "${realm}": broker must be true, false or { allow: [URI prefixes] | (topic, session) => boolean }`)
 }

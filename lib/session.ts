@@ -15,6 +15,8 @@ import type { PayloadSchema } from './validation.js'
 import type { Subscription } from './broker.js'
 import type { ClientRegistration } from './dealer.js'
 import { hello, helloTimedOut } from './handshake.js'
+import { authenticate } from './auth/index.js'
+import type { AuthFlow } from './auth/index.js'
 
 /** Per-session application state; extend it with `declare module 'fastify-wamp' { interface SessionData { … } }`. */
 export interface SessionData { [key: string]: unknown }
@@ -55,9 +57,16 @@ export class Session {
   readonly transport: Transport
   readonly hub: Hub
   helloTimer: NodeJS.Timeout | undefined
+  /** The authentication in progress between HELLO and WELCOME (lib/auth). */
+  handshake: AuthFlow | undefined
   nextRequestId: number
+  /** Shutting down: calls in flight finish, new CALLs are refused (see `drain()`). */
+  draining: boolean
+  /** Frames received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
+  private held: Array<Buffer | boolean> | undefined
   private logger: FastifyBaseLogger | undefined
   private onClosed: (() => void) | undefined
+  private onDrained: (() => void) | undefined
 
   constructor (hub: Hub, socket: WebSocket, serializer: Serializer, request: FastifyRequest) {
     this.id = 0
@@ -76,12 +85,16 @@ export class Session {
     this.invocations = new Map()
     this.subscriptions = new Set()
     this.registrations = new Map()
-    this.transport = new Transport(socket, serializer)
+    this.transport = new Transport(socket, serializer, hub.options)
     this.hub = hub
     this.helloTimer = hub.options.helloTimeout > 0 ? setTimeout(helloTimedOut, hub.options.helloTimeout, this) : undefined
+    this.handshake = undefined
     this.nextRequestId = 1
+    this.draining = false
+    this.held = undefined
     this.logger = undefined
     this.onClosed = undefined
+    this.onDrained = undefined
     ;(socket as WebSocket & { [kSession]?: Session })[kSession] = this
     socket.on('message', onMessage)
     socket.on('close', onClose)
@@ -90,6 +103,8 @@ export class Session {
 
   /** A child of the upgrade request's logger, bound to this session's id. */
   get log (): FastifyBaseLogger {
+    // Before WELCOME there is no id to bind: the request's logger (with its reqId) speaks for the session.
+    if (this.id === 0) return this.request.log
     if (this.logger === undefined) this.logger = this.request.log.child({ wampSession: this.id })
     return this.logger
   }
@@ -117,6 +132,10 @@ export class Session {
 
   receive (data: Buffer, isBinary: boolean): void {
     if (this.state === State.closed) return
+    if (this.held !== undefined) {
+      this.held.push(data, isBinary)
+      return
+    }
     if (isBinary !== this.transport.serializer.binary) {
       return this.violation(`${isBinary ? 'binary' : 'text'} frame received on ${this.protocol}`)
     }
@@ -141,8 +160,9 @@ export class Session {
     const type = msg[0] as number
     if (type === T.ABORT) return this.closeSocket(CLOSE_NORMAL)
     if (this.state === State.establishing) {
-      if (type === T.HELLO && this.realm === undefined) return hello(this, msg)
-      return this.violation(`expected HELLO, received message type ${type}`)
+      if (type === T.HELLO && this.realm === undefined && this.handshake === undefined) return hello(this, msg)
+      if (type === T.AUTHENTICATE) return authenticate(this, msg)
+      return this.violation(`expected ${this.handshake === undefined ? 'HELLO' : 'AUTHENTICATE'}, received message type ${type}`)
     }
     if (this.state === State.closing) {
       // We said GOODBYE first: only the peer's GOODBYE matters now; everything else is moot.
@@ -170,16 +190,53 @@ export class Session {
     }
   }
 
-  // ---- sending ---------------------------------------------------------------------------------------------
-
-  send (msg: WampMessage): void {
-    if (this.state === State.closed) return
-    this.transport.write(this.transport.encode(msg))
+  /**
+   * Stops handling this session's frames until `release()`: an async check (authorization) is deciding about
+   * the current message, and the ones after it must keep their order. The socket is paused meanwhile, so the
+   * frames held are only those already read.
+   */
+  hold (): void {
+    if (this.held !== undefined) return
+    this.held = []
+    this.transport.socket.pause()
   }
 
-  /** ERROR in answer to a client request. */
+  /** Handles the frames held since `hold()`, in order (a frame may hold the session again: the rest wait). */
+  release (): void {
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    if (this.state !== State.closed) this.transport.socket.resume()
+    for (let i = 0; i < held.length; i += 2) {
+      if (this.held !== undefined) {
+        for (let j = i; j < held.length; j++) (this.held as Array<Buffer | boolean>).push(held[j])
+        return
+      }
+      this.receive(held[i] as Buffer, held[i + 1] as boolean)
+    }
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------------------
+
+  /**
+   * Encodes and queues a message. Returns false, sending nothing, when the encoded message is larger than
+   * `maxPayload`: the caller decides what to say instead (PROTOCOL §5 `payload_size_exceeded`).
+   */
+  send (msg: WampMessage): boolean {
+    if (this.state === State.closed) return true
+    const data = this.transport.encode(msg)
+    if (!this.transport.fits(data)) {
+      this.log.warn({ messageType: msg[0], maxPayload: this.hub.options.maxPayload }, 'fastify-wamp: outgoing message larger than maxPayload not sent')
+      return false
+    }
+    this.transport.write(data)
+    return true
+  }
+
+  /** ERROR in answer to a client request; `payload_size_exceeded` instead when its payload is too large to send. */
   sendError (requestType: number, requestId: number, uri: string, args?: unknown[], kwargs?: Kwargs): void {
-    this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri], args, kwargs))
+    if (this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri], args, kwargs))) return
+    this.send([T.ERROR, requestType, requestId, EMPTY, ErrorUri.payloadSizeExceeded, [`the ${uri} error is larger than maxPayload`]])
   }
 
   /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
@@ -218,6 +275,29 @@ export class Session {
     })
   }
 
+  /**
+   * First step of a graceful shutdown: new CALLs are refused with `wamp.error.canceled`, and the promise resolves
+   * once the calls in flight have sent their results — or after `ms`, or when the session ends.
+   */
+  drain (ms: number): Promise<void> {
+    this.draining = true
+    if (this.calls.size === 0 || this.state !== State.open) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.drained(), ms)
+      this.onDrained = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  /** The last call in flight has settled (or the session ended) while draining. */
+  drained (): void {
+    const onDrained = this.onDrained
+    this.onDrained = undefined
+    onDrained?.()
+  }
+
   closeSocket (code: number): void {
     if (this.state !== State.closed) this.state = State.closing
     this.transport.flush()
@@ -236,6 +316,7 @@ export class Session {
     for (const call of this.invocations.values()) call.abandon('session closed')
     if (wasWelcomed) (this.realm as Realm).leave(this)
     this.hub.sessionClosed(this)
+    this.drained()
     this.onClosed?.()
   }
 }

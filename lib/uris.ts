@@ -6,6 +6,7 @@ export const ErrorUri = {
   noSuchProcedure: 'wamp.error.no_such_procedure',
   noSuchRegistration: 'wamp.error.no_such_registration',
   noSuchSubscription: 'wamp.error.no_such_subscription',
+  noSuchSession: 'wamp.error.no_such_session',
   procedureAlreadyExists: 'wamp.error.procedure_already_exists',
   invalidUri: 'wamp.error.invalid_uri',
   invalidArgument: 'wamp.error.invalid_argument',
@@ -14,7 +15,13 @@ export const ErrorUri = {
   timeout: 'wamp.error.timeout',
   notAuthorized: 'wamp.error.not_authorized',
   authenticationFailed: 'wamp.error.authentication_failed',
-  payloadSizeExceeded: 'wamp.error.payload_size_exceeded'
+  noAuthMethod: 'wamp.error.no_auth_method',
+  payloadSizeExceeded: 'wamp.error.payload_size_exceeded',
+  /**
+   * A per-session limit (in-flight calls, registrations, subscriptions) was reached. The spec defines no URI for
+   * this, and `wamp.*` is reserved for the ones it defines, so it lives in the plugin's own namespace.
+   */
+  limitExceeded: 'fastify_wamp.error.limit_exceeded'
 } as const
 
 export const CloseUri = {

@@ -13,6 +13,11 @@ export type { Serializer } from '../lib/serializers/index.js'
 export type { ServiceMemberOptions } from '../lib/service.js'
 export type { Kwargs, Details } from '../lib/messages.js'
 export type { MatchPolicy } from '../lib/uris.js'
+export type { AuthAnswer, AuthContext, AuthIdentity, CryptosignOptions, RealmAuthOptions, Refusal, TicketOptions, WampCraOptions, WampCraUser } from '../lib/auth/index.js'
+export type { AuthorizeAction, AuthorizeHook, Permission, Permissions } from '../lib/authorize.js'
+export type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, PublishFailure, RemotePublication } from '../lib/fanout/index.js'
+export type { RedisFanoutOptions } from '../lib/fanout/redis.js'
+export type { PublishOptions, PublishRules } from '../lib/publish-filter.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

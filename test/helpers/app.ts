@@ -42,3 +42,8 @@ export async function until (check: () => boolean, ms = 2000, what = 'condition'
     await sleep(5)
   }
 }
+
+/** The rejection reason of `promise`; throws if it resolves instead. */
+export async function rejection (promise: Promise<unknown>): Promise<unknown> {
+  return promise.then((value) => { throw new Error(`expected a rejection, got ${JSON.stringify(value)}`) }, (err: unknown) => err)
+}

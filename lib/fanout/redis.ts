@@ -1,0 +1,356 @@
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
+import type { Redis, RedisOptions } from 'ioredis'
+import type { MatchPolicy } from '../uris.js'
+import { FST_WAMP_FANOUT_CONNECT, FST_WAMP_INVALID_OPTION } from '../errors.js'
+import { emptyStats } from './index.js'
+import type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, RemotePublication } from './index.js'
+import { decodePublication, encodePublication, isFrom } from './codec.js'
+
+// Fan-out through Redis pub/sub. One channel per (realm, topic): `<prefix><realm>:t:<topic>`. An instance
+// SUBSCRIBEs to a topic's channel while it has local subscribers, and PSUBSCRIBEs a glob for each prefix/wildcard
+// subscription (a wildcard's empty component becomes `*`, which also spans dots, so the broker re-checks
+// `subscription.matches()`). A message is dispatched per Redis subscription to the local subscriptions registered
+// under it, so a subscriber gets each publication exactly once per WAMP subscription. An instance drops its own
+// messages (it delivered locally already). All publishes go out on one connection, so each publisher's order holds.
+//
+// Both connections are ours (duplicates of the client you pass, or built from a URL): no offline queue, no resend
+// of unfulfilled commands, and in-flight commands fail at once on disconnect, so a publication either reaches
+// Redis or is reported. ioredis reconnects; on each 'ready' we re-subscribe from our own tables and only then
+// report 'up'. `ioredis` is only imported when a URL is given, so it stays an optional dependency.
+
+export interface RedisFanoutOptions {
+  /** An ioredis client (used as a template for two new connections; never used or closed), or a redis:// URL. */
+  redis: Redis | string
+  /** Prefix of every channel and key. Default `wamp:`. Instances that should talk use the same prefix. */
+  prefix?: string
+  /** Milliseconds between the heartbeats that share this instance's session count. Default 5 000. */
+  heartbeat?: number
+}
+
+interface Target { readonly realm: string, readonly match: MatchPolicy, readonly topic: string }
+
+const OWN: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  autoResubscribe: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0
+}
+const BATCH = 500
+const COUNT_DELAY = 50
+const CLOSE_WAIT = 1000
+
+export function escapeGlob (text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAdapter {
+  status: FanoutStatus
+  readonly stats: FanoutStats
+  /** This instance's id in Redis (hex). */
+  readonly instanceId: string
+  readonly prefix: string
+  private readonly origin: Buffer
+  private readonly source: Redis | string
+  private readonly heartbeat: number
+  private readonly countKey: string
+  private readonly instancesKey: string
+  private readonly channels: Set<string>
+  private readonly patterns: Map<string, Target[]>
+  private host: FanoutHost | undefined
+  private pub: Redis | undefined
+  private sub: Redis | undefined
+  private pubReady: boolean
+  private subReady: boolean
+  private downError: Error
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private countTimer: NodeJS.Timeout | undefined
+  private closed: boolean
+
+  constructor (options: RedisFanoutOptions) {
+    super()
+    const { redis, prefix = 'wamp:', heartbeat = 5000 } = options ?? {}
+    if (typeof redis === 'string') {
+      if (!/^rediss?:\/\//.test(redis)) throw new FST_WAMP_INVALID_OPTION(`redis must be a redis:// or rediss:// URL or an ioredis client, got "${redis}"`)
+    } else if (typeof (redis as { duplicate?: unknown } | undefined)?.duplicate !== 'function') {
+      throw new FST_WAMP_INVALID_OPTION('redis must be a redis:// or rediss:// URL or an ioredis client')
+    }
+    if (typeof prefix !== 'string') throw new FST_WAMP_INVALID_OPTION('the Redis prefix must be a string')
+    if (!Number.isInteger(heartbeat) || heartbeat < 10) throw new FST_WAMP_INVALID_OPTION(`the Redis heartbeat must be an integer ≥ 10 (ms), got ${String(heartbeat)}`)
+    this.status = 'connecting'
+    this.stats = emptyStats()
+    this.origin = randomBytes(8)
+    this.instanceId = this.origin.toString('hex')
+    this.prefix = prefix
+    this.source = redis
+    this.heartbeat = heartbeat
+    this.countKey = `${prefix}instance:${this.instanceId}`
+    this.instancesKey = `${prefix}instances`
+    this.channels = new Set()
+    this.patterns = new Map()
+    this.host = undefined
+    this.pub = undefined
+    this.sub = undefined
+    this.pubReady = false
+    this.subReady = false
+    this.downError = new Error('Redis is not connected yet')
+    this.heartbeatTimer = undefined
+    this.countTimer = undefined
+    this.closed = false
+  }
+
+  channel (realm: string, topic: string): string {
+    return `${this.prefix}${realm}:t:${topic}`
+  }
+
+  pattern (realm: string, topic: string, match: MatchPolicy): string {
+    const base = escapeGlob(`${this.prefix}${realm}:t:`)
+    if (match === 'prefix') return `${base}${escapeGlob(topic)}*`
+    return base + topic.split('.').map((part) => (part === '' ? '*' : escapeGlob(part))).join('.')
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------
+
+  async start (host: FanoutHost): Promise<void> {
+    if (this.host !== undefined) throw new FST_WAMP_INVALID_OPTION('a RedisFanout serves one fastify-wamp instance; create one per app')
+    this.host = host
+    let pub: Redis
+    let sub: Redis
+    if (typeof this.source === 'string') {
+      const { Redis } = await import('ioredis')
+      pub = new Redis(this.source, OWN)
+      sub = new Redis(this.source, OWN)
+    } else {
+      pub = this.source.duplicate(OWN)
+      sub = this.source.duplicate(OWN)
+    }
+    this.pub = pub
+    this.sub = sub
+    pub.on('ready', () => { this.pubReady = true; this.update(); this.writeCount() })
+    sub.on('ready', () => { this.restore().catch(noop) })
+    pub.on('close', () => { this.pubReady = false; this.update() })
+    sub.on('close', () => { this.subReady = false; this.update() })
+    pub.on('error', (err: Error) => this.fail(err))
+    sub.on('error', (err: Error) => this.fail(err))
+    sub.on('messageBuffer', (channel: Buffer, data: Buffer) => this.onMessage(data))
+    sub.on('pmessageBuffer', (pattern: string, channel: Buffer, data: Buffer) => this.onPatternMessage(pattern, data))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error): void => {
+          this.off('up', done)
+          this.off('error', done)
+          if (err === undefined) resolve()
+          else reject(err)
+        }
+        this.once('up', done)
+        this.once('error', done)
+        pub.connect().catch(done)
+        sub.connect().catch(done)
+      })
+    } catch (err) {
+      this.closed = true
+      pub.disconnect()
+      sub.disconnect()
+      throw new FST_WAMP_FANOUT_CONNECT((err as Error).message, { cause: err })
+    }
+    this.heartbeatTimer = setInterval(() => this.writeCount(), this.heartbeat).unref()
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.heartbeatTimer)
+    clearTimeout(this.countTimer)
+    const pub = this.pub
+    if (pub !== undefined && this.pubReady) {
+      // Leave the cluster count at once rather than after the heartbeat TTL; a hung Redis must not hold up close.
+      const leave = pub.multi().del(this.countKey).srem(this.instancesKey, this.instanceId).exec().catch(noop)
+      await Promise.race([leave, delay(CLOSE_WAIT, undefined, { ref: false })])
+    }
+    pub?.disconnect()
+    this.sub?.disconnect()
+    this.pubReady = this.subReady = false
+    this.status = 'down'
+  }
+
+  /** Subscribes everything in our tables on a fresh connection, then reports 'up'. */
+  private async restore (): Promise<void> {
+    const sub = this.sub as Redis
+    const channels = [...this.channels]
+    const patterns = [...this.patterns.keys()]
+    try {
+      for (let i = 0; i < channels.length; i += BATCH) await sub.subscribe(...channels.slice(i, i + BATCH))
+      for (let i = 0; i < patterns.length; i += BATCH) await sub.psubscribe(...patterns.slice(i, i + BATCH))
+    } catch (err) {
+      return this.fail(err as Error) // the connection dropped again: the next 'ready' retries
+    }
+    if (this.closed || sub.status !== 'ready') return
+    this.subReady = true
+    // (Un)subscriptions made while we were restoring.
+    for (const channel of this.channels) if (!channels.includes(channel)) this.send('subscribe', channel)
+    for (const channel of channels) if (!this.channels.has(channel)) this.send('unsubscribe', channel)
+    for (const pattern of this.patterns.keys()) if (!patterns.includes(pattern)) this.send('psubscribe', pattern)
+    for (const pattern of patterns) if (!this.patterns.has(pattern)) this.send('punsubscribe', pattern)
+    this.update()
+  }
+
+  private update (): void {
+    if (this.closed) return
+    const up = this.pubReady && this.subReady
+    if (up && this.status !== 'up') {
+      this.status = 'up'
+      this.emit('up')
+    } else if (!up && this.status === 'up') {
+      this.status = 'down'
+      const cause = this.stats.lastError
+      this.downError = new Error(`Redis connection lost${cause !== undefined ? ` (${cause.message})` : ''}`)
+      this.emit('down', cause)
+    }
+  }
+
+  private fail (err: Error): void {
+    if (this.closed) return
+    this.stats.errors++
+    this.stats.lastError = err
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+  }
+
+  // ---- subscriptions ---------------------------------------------------------------------------------------
+
+  subscribe (realm: string, topic: string, match: MatchPolicy): void {
+    if (match === 'exact') {
+      const channel = this.channel(realm, topic)
+      if (this.channels.has(channel)) return
+      this.channels.add(channel)
+      if (this.subReady) this.send('subscribe', channel)
+      return
+    }
+    const pattern = this.pattern(realm, topic, match)
+    const targets = this.patterns.get(pattern)
+    if (targets !== undefined) {
+      targets.push({ realm, match, topic })
+      return
+    }
+    this.patterns.set(pattern, [{ realm, match, topic }])
+    if (this.subReady) this.send('psubscribe', pattern)
+  }
+
+  unsubscribe (realm: string, topic: string, match: MatchPolicy): void {
+    if (match === 'exact') {
+      const channel = this.channel(realm, topic)
+      if (this.channels.delete(channel) && this.subReady) this.send('unsubscribe', channel)
+      return
+    }
+    const pattern = this.pattern(realm, topic, match)
+    const targets = this.patterns.get(pattern)
+    if (targets === undefined) return
+    const rest = targets.filter((t) => t.realm !== realm || t.match !== match || t.topic !== topic)
+    if (rest.length > 0) {
+      this.patterns.set(pattern, rest)
+      return
+    }
+    this.patterns.delete(pattern)
+    if (this.subReady) this.send('punsubscribe', pattern)
+  }
+
+  private send (command: 'subscribe' | 'unsubscribe' | 'psubscribe' | 'punsubscribe', name: string): void {
+    if (this.closed) return
+    ;(this.sub as Redis)[command](name).catch((err: Error) => this.fail(err))
+  }
+
+  // ---- publications ----------------------------------------------------------------------------------------
+
+  publish (publication: RemotePublication): void {
+    if (this.status !== 'up') return this.failed(publication, this.downError)
+    let data: Buffer
+    try {
+      data = encodePublication(this.origin, publication)
+    } catch (err) {
+      return this.failed(publication, err as Error)
+    }
+    this.stats.published++
+    ;(this.pub as Redis).publish(this.channel(publication.realm, publication.topic), data)
+      .catch((err: Error) => this.failed(publication, err))
+  }
+
+  private failed (publication: RemotePublication, error: Error): void {
+    this.stats.publishFailed++
+    if (this.listenerCount('publish-failed') === 0) return
+    this.emit('publish-failed', { realm: publication.realm, topic: publication.topic, publicationId: publication.publicationId, error })
+  }
+
+  private onMessage (data: Buffer): void {
+    if (isFrom(this.origin, data)) return
+    const publication = this.decode(data)
+    if (publication === undefined) return
+    this.stats.received++
+    this.deliver(publication, 'exact', publication.topic)
+  }
+
+  private onPatternMessage (pattern: string, data: Buffer): void {
+    const targets = this.patterns.get(pattern)
+    if (targets === undefined || isFrom(this.origin, data)) return
+    const publication = this.decode(data)
+    if (publication === undefined) return
+    this.stats.received++
+    for (const target of targets) {
+      if (target.realm === publication.realm) this.deliver(publication, target.match, target.topic)
+    }
+  }
+
+  private decode (data: Buffer): RemotePublication | undefined {
+    try {
+      return decodePublication(data)
+    } catch (err) {
+      this.fail(err as Error)
+      return undefined
+    }
+  }
+
+  private deliver (publication: RemotePublication, match: MatchPolicy, topic: string): void {
+    try {
+      (this.host as FanoutHost).receive(publication, match, topic)
+    } catch (err) {
+      this.fail(err as Error)
+    }
+  }
+
+  // ---- cluster-wide session count --------------------------------------------------------------------------
+
+  sessionsChanged (): void {
+    if (this.countTimer !== undefined || this.closed) return
+    this.countTimer = setTimeout(() => { this.countTimer = undefined; this.writeCount() }, COUNT_DELAY).unref()
+  }
+
+  private writeCount (): void {
+    if (!this.pubReady || this.closed) return
+    const count = (this.host as FanoutHost).count
+    ;(this.pub as Redis).multi()
+      .set(this.countKey, count, 'PX', this.heartbeat * 3)
+      .sadd(this.instancesKey, this.instanceId)
+      .exec()
+      .catch((err: Error) => this.fail(err))
+  }
+
+  /** Sessions on every live instance: ours counted now, the others as of their last heartbeat or change. */
+  async clusterSessionCount (): Promise<number> {
+    if (this.status !== 'up') throw this.downError
+    const pub = this.pub as Redis
+    const ids = (await pub.smembers(this.instancesKey)).filter((id) => id !== this.instanceId)
+    let total = (this.host as FanoutHost).count
+    if (ids.length === 0) return total
+    const counts = await pub.mget(ids.map((id) => `${this.prefix}instance:${id}`))
+    const gone: string[] = []
+    for (let i = 0; i < ids.length; i++) {
+      const value = counts[i]
+      if (value === null) gone.push(ids[i])
+      else total += Number(value)
+    }
+    if (gone.length > 0) await pub.srem(this.instancesKey, ...gone).catch(noop)
+    return total
+  }
+}
+
+function noop (): void {}

@@ -1,0 +1,159 @@
+import Type from 'typebox'
+import { isDict } from './messages.js'
+import type { Details } from './messages.js'
+import { ErrorUri } from './uris.js'
+import type { MatchPolicy } from './uris.js'
+import { WampError } from './wamp-error.js'
+import type { Realm } from './realm.js'
+import type { Session } from './session.js'
+import type { Subscription } from './broker.js'
+import type { ClientRegistration } from './dealer.js'
+
+// The WAMP Meta API (spec "Session Meta API", "Registration Meta API", "Subscription Meta API"), opt-in with
+// `metaApi: true`. The meta procedures are ordinary application procedures of each realm, so whatever
+// authorization applies to calls (`authorize`, `permissions`) applies to them; the meta events go through the
+// realm's broker like any publication, so subscribing to them is authorized like any subscription.
+//
+// Registrations here are client registrations (REGISTER from a session), the only ones with ids on the wire.
+// The application's own procedures — and these meta procedures — belong to the router and are not listed.
+
+export const MetaTopic = {
+  sessionOnJoin: 'wamp.session.on_join',
+  sessionOnLeave: 'wamp.session.on_leave'
+} as const
+
+const MATCHES: readonly MatchPolicy[] = ['exact', 'prefix', 'wildcard']
+
+const NoArgs = { args: Type.Tuple([]) }
+const RoleFilter = { args: Type.Union([Type.Tuple([]), Type.Tuple([Type.Union([Type.Array(Type.String()), Type.Null()])])]) }
+const ById = { args: Type.Tuple([Type.Integer({ minimum: 1 })]) }
+const ByUri = { args: Type.Tuple([Type.String()]) }
+const Lookup = {
+  args: Type.Union([
+    Type.Tuple([Type.String()]),
+    Type.Tuple([Type.String(), Type.Object({ match: Type.Optional(Type.Union(MATCHES.map((m) => Type.Literal(m)))) })])
+  ])
+}
+
+/** Registers the meta procedures on `realm` and announces the features in its WELCOME roles. */
+export function enableMetaApi (realm: Realm): void {
+  registerSessionMeta(realm)
+  registerSubscriptionMeta(realm)
+  registerRegistrationMeta(realm)
+  const dealer = realm.roles.dealer as { features: Details }
+  const broker = realm.roles.broker as { features: Details }
+  dealer.features.session_meta_api = true
+  broker.features.session_meta_api = true
+  dealer.features.registration_meta_api = true
+  broker.features.subscription_meta_api = true
+}
+
+/** `wamp.session.on_join` to the realm's subscribers (the joining session has not subscribed to anything yet). */
+export function publishJoin (session: Session): void {
+  (session.realm as Realm).broker.publish(MetaTopic.sessionOnJoin, [sessionDetails(session)])
+}
+
+/** `wamp.session.on_leave` with [session, authid, authrole]; the leaving session's subscriptions are gone. */
+export function publishLeave (session: Session): void {
+  (session.realm as Realm).broker.publish(MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
+}
+
+export function sessionDetails (session: Session): Details {
+  return {
+    session: session.id,
+    authid: session.authid,
+    authrole: session.authrole,
+    authmethod: session.authmethod,
+    authprovider: session.authprovider,
+    transport: { type: 'websocket', protocol: session.protocol }
+  }
+}
+
+// ---- sessions --------------------------------------------------------------------------------------------
+
+function sessionsOf (realm: Realm, filter: unknown): Session[] {
+  const roles = Array.isArray(filter) ? new Set(filter as string[]) : undefined
+  const found: Session[] = []
+  for (const session of realm.sessions.values()) {
+    if (session.isOpen && (roles === undefined || roles.has(session.authrole))) found.push(session)
+  }
+  return found
+}
+
+function registerSessionMeta (realm: Realm): void {
+  realm.register('wamp.session.count', RoleFilter, (args) => sessionsOf(realm, args[0]).length)
+  realm.register('wamp.session.list', RoleFilter, (args) => sessionsOf(realm, args[0]).map((s) => s.id))
+  realm.register('wamp.session.get', ById, ([id]) => {
+    const session = realm.sessions.get(id)
+    if (session === undefined || !session.isOpen) throw new WampError(ErrorUri.noSuchSession, [`no session ${id} in realm "${realm.name}"`])
+    return sessionDetails(session)
+  })
+}
+
+// ---- subscriptions ---------------------------------------------------------------------------------------
+
+function subscriptionDetails (s: Subscription): Details {
+  return { id: s.id, created: s.created, uri: s.topic, match: s.match }
+}
+
+function subscriptionById (realm: Realm, id: number): Subscription {
+  const subscription = realm.broker.byId.get(id)
+  if (subscription === undefined) throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${id} in realm "${realm.name}"`])
+  return subscription
+}
+
+function registerSubscriptionMeta (realm: Realm): void {
+  const broker = realm.broker
+  realm.register('wamp.subscription.list', NoArgs, () => {
+    const lists: Record<MatchPolicy, number[]> = { exact: [], prefix: [], wildcard: [] }
+    for (const s of broker.byId.values()) lists[s.match].push(s.id)
+    return lists
+  })
+  realm.register('wamp.subscription.lookup', Lookup, (args) => {
+    const match = matchOf(args[1])
+    for (const s of broker.byId.values()) if (s.topic === args[0] && s.match === match) return s.id
+    return null
+  })
+  realm.register('wamp.subscription.match', ByUri, ([topic]) => {
+    const ids: number[] = []
+    for (const s of broker.byId.values()) if (s.match === 'exact' ? s.topic === topic : s.matches(topic)) ids.push(s.id)
+    return ids.length === 0 ? null : ids
+  })
+  realm.register('wamp.subscription.get', ById, ([id]) => subscriptionDetails(subscriptionById(realm, id)))
+  realm.register('wamp.subscription.list_subscribers', ById, ([id]) => [...subscriptionById(realm, id).sessions].map((s) => s.id))
+  realm.register('wamp.subscription.count_subscribers', ById, ([id]) => subscriptionById(realm, id).sessions.size)
+}
+
+// ---- registrations ---------------------------------------------------------------------------------------
+
+function registrationDetails (r: ClientRegistration): Details {
+  return { id: r.id, created: r.created, uri: r.uri, match: 'exact', invoke: 'single' }
+}
+
+function registrationById (realm: Realm, id: number): ClientRegistration {
+  const registration = realm.dealer.registrations.get(id)
+  if (registration === undefined) throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
+  return registration
+}
+
+/** The oldest client registration of `uri` (each session registers separately; the first one found is shown). */
+function registrationOf (realm: Realm, uri: string): number | null {
+  for (const r of realm.dealer.registrations.values()) if (r.uri === uri) return r.id
+  return null
+}
+
+function registerRegistrationMeta (realm: Realm): void {
+  realm.register('wamp.registration.list', NoArgs, () => ({ exact: [...realm.dealer.registrations.keys()], prefix: [], wildcard: [] }))
+  realm.register('wamp.registration.lookup', Lookup, (args) => matchOf(args[1]) === 'exact' ? registrationOf(realm, args[0]) : null)
+  realm.register('wamp.registration.match', ByUri, ([uri]) => registrationOf(realm, uri))
+  realm.register('wamp.registration.get', ById, ([id]) => registrationDetails(registrationById(realm, id)))
+  realm.register('wamp.registration.list_callees', ById, ([id]) => [registrationById(realm, id).session.id])
+  realm.register('wamp.registration.count_callees', ById, ([id]) => {
+    registrationById(realm, id) // throws no_such_registration
+    return 1 // one session per client registration
+  })
+}
+
+function matchOf (options: unknown): MatchPolicy {
+  return isDict(options) && typeof options.match === 'string' ? options.match as MatchPolicy : 'exact'
+}
