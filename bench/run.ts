@@ -32,6 +32,7 @@ const { values: flags } = parseArgs({
     modes: { type: 'string', default: MODES.join(',') },
     conns: { type: 'string' },
     'no-typed': { type: 'boolean', default: false },
+    'no-redis': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
 })
@@ -237,9 +238,37 @@ for (const [si, serializer] of serializers.entries()) {
   await Promise.all(servers.map((s) => s.stop()))
 }
 
-const { rows, typedRows, markdown } = tables(runs)
+// Cross-instance fan-out through Redis (bench/fanout-redis.ts: two instances, subscribers on B, publisher on A).
+const redisRows: string[][] = []
+if (!flags['no-redis']) {
+  for (const serializer of serializers) {
+    const args = ['--import', 'tsx', join(root, 'bench', 'fanout-redis.ts'), '--serializer', serializer, ...(quick ? ['--quick'] : [])]
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', flags.verbose ? 'inherit' : 'ignore'] })
+    children.add(child)
+    let out = ''
+    child.stdout?.on('data', (b: Buffer) => { out += b.toString() })
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+    children.delete(child)
+    let result: { remote?: Result, local?: Result } | null = null
+    try { result = JSON.parse(out.trim().split('\n').pop() ?? '') } catch { result = null }
+    if (code !== 0 || result === null) { fail(`${serializer} fanout-redis: exit ${code}`); continue }
+    for (const figure of [result.remote, result.local]) {
+      if (num(figure, 'delivered') !== num(figure, 'expected')) fail(`${serializer} fanout-redis: ${num(figure, 'delivered')} of ${num(figure, 'expected')} events delivered`)
+    }
+    const remote = num(result.remote, 'events_per_s')
+    const local = num(result.local, 'events_per_s')
+    redisRows.push([serializer, fmt(local), fmt(remote), ratio(remote, local)])
+    log(`${serializer} fanout-redis remote=${remote} local=${local}`)
+  }
+}
+
+const { rows, typedRows, markdown: baseMarkdown } = tables(runs)
+const markdown = redisRows.length === 0
+  ? baseMarkdown
+  : baseMarkdown + '\n## Fan-out across 2 instances through Redis (events/s delivered, 100 subscribers on B, publisher on A)\n\n' +
+    mdTable(['serializer', 'same instance', 'across instances', 'across/same'], redisRows) + '\n'
 mkdirSync(resultsDir, { recursive: true })
-const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, runs }
+const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, redisTable: redisRows, runs }
 writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
 writeFileSync(join(resultsDir, 'latest.md'), markdown)
 console.log(markdown)

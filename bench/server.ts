@@ -11,7 +11,8 @@ const port = Number(process.env.PORT ?? 18081)
 const typed = process.env.BENCH_TYPED === '1' || process.argv.includes('--typed')
 
 const app = Fastify({ logger: false })
-await app.register(fastifyWamp, { path: '/ws', realm: 'realm1' })
+// realm1 also brokers client-to-client publications, so that path can be measured with the same server.
+await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true }] })
 
 if (typed) {
   app.wamp.register('bench.echo', { args: Type.Array(Type.String()) }, (args) => new WampResult(args))

@@ -152,6 +152,11 @@ export class Broker {
     return sent
   }
 
+  /** Sends an EVENT to the subscribers on this instance only (the meta events describe local sessions). */
+  publishLocal (topic: string, args?: unknown[], kwargs?: Kwargs): number {
+    return this.fanOut(topic, randomId(), EMPTY, args, kwargs, undefined, undefined)
+  }
+
   /** A publication from another instance, for the local subscription (`match`, `topic`). */
   receive (publication: RemotePublication, match: MatchPolicy, topic: string): void {
     const subscription = match === 'exact' ? this.exact.get(topic) : this.patterns.get(`${match}:${topic}`)

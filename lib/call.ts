@@ -26,6 +26,7 @@ export interface CallContext<A = unknown[], K = Kwargs> {
   readonly input: AsyncIterable<Chunk<A, K>> | undefined
 }
 
+const MAX_TIMEOUT = 2 ** 31 - 1
 const PROGRESS: Details = Object.freeze({ progress: true }) as Details
 
 /**
@@ -56,8 +57,9 @@ export class IncomingCall implements CallContext {
     this.settled = false
     this.killed = false
     this.controller = undefined
+    // Node turns delays beyond 2^31 − 1 ms (about 24.8 days) into 1 ms: such a timeout means "none".
     const timeout = details.timeout
-    this.timer = typeof timeout === 'number' && timeout > 0 ? setTimeout(timedOut, timeout, this) : undefined
+    this.timer = typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT ? setTimeout(timedOut, timeout, this) : undefined
   }
 
   get signal (): AbortSignal {

@@ -117,7 +117,10 @@ export class Dealer {
       running.input.push({ args, kwargs }, last)
       return
     }
-    if (!isValidUri(uri)) return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+    // A URI registered exactly was validated at registration; only others pay for the regular expression.
+    if (!this.procedures.has(uri) && !isValidUri(uri)) {
+      return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+    }
     // Before the lookup: an unauthorized caller does not learn whether the procedure exists.
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'call', uri, options)
     if (session.draining) return session.sendError(T.CALL, requestId, ErrorUri.canceled, ['the server is shutting down'])

@@ -50,12 +50,12 @@ export function enableMetaApi (realm: Realm): void {
 
 /** `wamp.session.on_join` to the realm's subscribers (the joining session has not subscribed to anything yet). */
 export function publishJoin (session: Session): void {
-  (session.realm as Realm).broker.publish(MetaTopic.sessionOnJoin, [sessionDetails(session)])
+  (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnJoin, [sessionDetails(session)])
 }
 
 /** `wamp.session.on_leave` with [session, authid, authrole]; the leaving session's subscriptions are gone. */
 export function publishLeave (session: Session): void {
-  (session.realm as Realm).broker.publish(MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
+  (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
 }
 
 export function sessionDetails (session: Session): Details {
