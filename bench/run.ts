@@ -1,6 +1,8 @@
 // Benchmark runner: fastify-wamp (bench/server.ts) against the bare-`ws` ceiling (../shared/bench/servers/ws-raw.mjs),
 // both driven by ../shared/bench/wampbench.mjs in ONE run, alternating the servers per mode so that noise hits both.
-// Usage: npm run bench -- [--quick] [--serializers json,msgpack] [--modes conns,rpc,rpc-latency,fanout]
+// Mode `router` (ours only; the reference has no router): bench/callee.ts registers bench.echo.client from its own
+// sessions and wampbench's rpc mode calls it, so each call goes client → plugin → client and back.
+// Usage: npm run bench -- [--quick] [--serializers json,msgpack] [--modes conns,rpc,rpc-latency,fanout,router]
 //        [--conns 10000] [--no-typed] [--verbose]      (env: BENCH_CONNS, BENCH_SHARED_DIR)
 // Writes bench/results/latest.{json,md}; exits 1 on any error, lost event or crashed child.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -12,11 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-type Mode = 'rpc' | 'rpc-latency' | 'fanout' | 'conns'
+type Mode = 'rpc' | 'rpc-latency' | 'fanout' | 'conns' | 'router'
 type Result = Record<string, unknown>
 interface Run { serializer: string, mode: Mode, server: string, exitCode: number | null, result: Result | null }
 
-const MODES: readonly Mode[] = ['conns', 'rpc', 'rpc-latency', 'fanout'] // conns first: RSS of a fresh process
+const MODES: readonly Mode[] = ['conns', 'rpc', 'rpc-latency', 'fanout', 'router'] // conns first: RSS of a fresh process
 const SERIALIZERS = ['json', 'msgpack']
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const sharedSrc = resolve(process.env.BENCH_SHARED_DIR ?? join(root, '..', 'shared', 'bench'))
@@ -49,7 +51,9 @@ const MODE_ARGS: Record<Mode, string[]> = {
   'rpc-latency': quick ? ['-D', '1', '--warmup', '0.3'] : [],
   fanout: ['-S', '100', '-n', '1000', ...(quick ? ['--rounds', '1'] : [])],
   conns: ['-N', conns, ...(quick ? ['--settle-ms', '500'] : [])],
+  router: ['--procedure', 'bench.echo.client', ...(quick ? ['-D', '1', '--warmup', '0.3'] : [])],
 }
+const CALLEE_SESSIONS = '4'
 const refCmd = [process.execPath, join(shared, 'servers', 'ws-raw.mjs')]
 // BENCH_OURS_CMD (undocumented, for testing the runner): e.g. "node {shared}/servers/ws-raw.mjs".
 const oursCmd = process.env.BENCH_OURS_CMD?.replaceAll('{shared}', shared).split(/\s+/) ??
@@ -117,8 +121,39 @@ function freePort (): Promise<number> {
   })
 }
 
+/** bench/callee.ts against `server`: resolves once its sessions have registered; stop() ends it and checks its exit. */
+async function startCallee (serializer: string, server: Server): Promise<{ stop: () => Promise<void> }> {
+  const args = ['--import', 'tsx', join(root, 'bench', 'callee.ts'), '--url', server.url, '--serializer', serializer, '--sessions', CALLEE_SESSIONS]
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  let out = ''
+  let err = ''
+  child.stderr?.on('data', (b: Buffer) => { err = (err + b.toString()).slice(-2000) })
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => { children.delete(child); resolve(code) }))
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (b: Buffer) => { out += b.toString(); if (out.startsWith('ready')) resolve() })
+    exited.then((code) => reject(new Error(`bench/callee.ts exited with ${code} before registering\n${err}`)), () => {})
+  })
+  return {
+    stop: async () => {
+      child.kill('SIGTERM')
+      const code = await exited
+      if (code !== 0) fail(`${serializer} router: bench/callee.ts exited with ${code}\n${err}`)
+    }
+  }
+}
+
 async function bench (serializer: string, mode: Mode, server: Server): Promise<Run> {
-  const args = [join(shared, 'wampbench.mjs'), mode, '--url', server.url, '--serializer', serializer,
+  const callee = mode === 'router' ? await startCallee(serializer, server) : undefined
+  try {
+    return await runWampbench(serializer, mode, server)
+  } finally {
+    await callee?.stop()
+  }
+}
+
+async function runWampbench (serializer: string, mode: Mode, server: Server): Promise<Run> {
+  const args = [join(shared, 'wampbench.mjs'), mode === 'router' ? 'rpc' : mode, '--url', server.url, '--serializer', serializer,
     '--pid', String(server.child.pid), '--label', server.name, ...MODE_ARGS[mode]]
   const t0 = Date.now()
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', flags.verbose ? 'inherit' : 'pipe'] })
@@ -148,14 +183,18 @@ const HEADLINE: Record<Mode, string[]> = {
   'rpc-latency': ['p50_ms', 'p99_ms'],
   fanout: ['events_per_s', 'events_lost', 'server_cpu_us_per_event'],
   conns: ['succeeded', 'kb_per_session', 'handshake_p99_ms'],
+  router: ['calls_per_s', 'p99_ms', 'server_cpu_us_per_call'],
 }
 
 // ---- table -------------------------------------------------------------------------------------------------
 type Metric = [label: string, mode: Mode, key: string, lowerIsBetter: boolean]
 const METRICS: Metric[] = [
-  ['rpc calls/s', 'rpc', 'calls_per_s', false],
+  ['client→app calls/s', 'rpc', 'calls_per_s', false],
   ['rpc p99 ms', 'rpc', 'p99_ms', true],
   ['rpc server CPU µs/call', 'rpc', 'server_cpu_us_per_call', true],
+  ['client→client calls/s (router mode)', 'router', 'calls_per_s', false],
+  ['client→client p99 ms', 'router', 'p99_ms', true],
+  ['client→client server CPU µs/call', 'router', 'server_cpu_us_per_call', true],
   ['rpc-latency p50 ms', 'rpc-latency', 'p50_ms', true],
   ['rpc-latency p99 ms', 'rpc-latency', 'p99_ms', true],
   ['fanout events/s', 'fanout', 'events_per_s', false],
@@ -176,9 +215,10 @@ const mdTable = (head: string[], rows: string[][]): string => {
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n')
 }
 
-function tables (runs: Run[]): { rows: string[][], typedRows: string[][], markdown: string } {
+function tables (runs: Run[]): { rows: string[][], typedRows: string[][], routerRows: string[][], markdown: string } {
   const rows: string[][] = []
   const typedRows: string[][] = []
+  const routerRows: string[][] = []
   for (const s of serializers) {
     for (const [label, mode, key, lower] of METRICS) {
       if (!modes.includes(mode)) continue
@@ -189,6 +229,13 @@ function tables (runs: Run[]): { rows: string[][], typedRows: string[][], markdo
     const errs = (server: string): number => runs.filter((r) => r.serializer === s && r.server === server)
       .reduce((n, r) => n + num(r.result, 'errors') + num(r.result, 'protocol_errors'), 0)
     rows.push([s, 'errors (all modes)', String(errs('ref')), String(errs('ours')), '—'])
+    if (modes.includes('router') && modes.includes('rpc')) {
+      for (const [label, key] of [['calls/s', 'calls_per_s'], ['p99 ms', 'p99_ms'], ['server CPU µs/call', 'server_cpu_us_per_call']]) {
+        const app = get(runs, s, 'rpc', 'ours', key)
+        const client = get(runs, s, 'router', 'ours', key)
+        routerRows.push([s, label, fmt(app), fmt(client), ratio(client, app)])
+      }
+    }
     if (!runs.some((r) => r.serializer === s && r.server === 'typed')) continue
     for (const [label, key] of [['rpc calls/s', 'calls_per_s'], ['rpc p99 ms', 'p99_ms'], ['rpc server CPU µs/call', 'server_cpu_us_per_call']]) {
       const plain = get(runs, s, 'rpc', 'ours', key)
@@ -202,9 +249,13 @@ function tables (runs: Run[]): { rows: string[][], typedRows: string[][], markdo
     'Ratios are ours/ref from the same run: for rates higher is better, for latency/CPU/memory lower is better.', '',
     mdTable(['serializer', 'metric', 'reference', 'fastify-wamp', 'ours/ref'], rows), '',
     ...(typedRows.length ? ['## Cost of TypeBox validation (bench.echo)', '', mdTable(['serializer', 'metric', 'untyped', 'typed', 'typed/untyped'], typedRows), ''] : []),
+    ...(routerRows.length
+      ? [`## Router mode: client→client (bench.echo.client, ${CALLEE_SESSIONS} roundrobin callees in bench/callee.ts) next to client→app (bench.echo)`, '',
+          mdTable(['serializer', 'metric', 'client→app', 'client→client', 'client→client / client→app'], routerRows), '']
+      : []),
     failures.length ? `## FAILED\n\n${failures.map((f) => `- ${f.split('\n')[0]}`).join('\n')}\n` : '**OK**: no errors, no lost events, no crashed child.\n',
   ]
-  return { rows, typedRows, markdown: markdown.join('\n') }
+  return { rows, typedRows, routerRows, markdown: markdown.join('\n') }
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
@@ -228,7 +279,7 @@ for (const [si, serializer] of serializers.entries()) {
     await Promise.all(servers.map((s) => s.ready()))
     log(`${serializer}: ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${servers.map((s) => `${s.name} pid ${s.child.pid} :${s.port}`).join(', ')}`)
     for (const [mi, mode] of modes.entries()) {
-      const order = servers.filter((s) => mode === 'rpc' || s.name !== 'typed')
+      const order = servers.filter((s) => mode === 'router' ? s.name === 'ours' : mode === 'rpc' || s.name !== 'typed')
       if ((si + mi) % 2 === 1) order.reverse()
       for (const server of order) if (!server.exited) runs.push(await bench(serializer, mode, server))
     }
@@ -262,13 +313,13 @@ if (!flags['no-redis']) {
   }
 }
 
-const { rows, typedRows, markdown: baseMarkdown } = tables(runs)
+const { rows, typedRows, routerRows, markdown: baseMarkdown } = tables(runs)
 const markdown = redisRows.length === 0
   ? baseMarkdown
   : baseMarkdown + '\n## Fan-out across 2 instances through Redis (events/s delivered, 100 subscribers on B, publisher on A)\n\n' +
     mdTable(['serializer', 'same instance', 'across instances', 'across/same'], redisRows) + '\n'
 mkdirSync(resultsDir, { recursive: true })
-const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, redisTable: redisRows, runs }
+const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, routerTable: routerRows, redisTable: redisRows, runs }
 writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
 writeFileSync(join(resultsDir, 'latest.md'), markdown)
 console.log(markdown)

@@ -1,4 +1,4 @@
-// fastify-wamp benchmark server, as ../shared/bench/README.md requires: path /ws, realm realm1, anonymous;
+// fastify-wamp benchmark server, as ../shared/bench/README.md requires: path /ws, realm realm1 (router mode), anonymous;
 // bench.echo returns its positional args unchanged; bench.burst {n, size, topic} publishes n events of one
 // `size`-byte string to the subscribers of topic and returns the number of EVENT messages sent.
 // Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema.
@@ -11,8 +11,9 @@ const port = Number(process.env.PORT ?? 18081)
 const typed = process.env.BENCH_TYPED === '1' || process.argv.includes('--typed')
 
 const app = Fastify({ logger: false })
-// realm1 also brokers client-to-client publications, so that path can be measured with the same server.
-await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true }] })
+// realm1 also brokers client-to-client publications and routes client-to-client calls (router mode: bench/callee.ts
+// registers bench.echo.client), so those paths can be measured with the same server.
+await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }] })
 
 if (typed) {
   app.wamp.register('bench.echo', { args: Type.Array(Type.String()) }, (args) => new WampResult(args))

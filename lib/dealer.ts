@@ -2,7 +2,6 @@ import { MessageType as T } from './messages.js'
 import type { Details, Kwargs, WampMessage } from './messages.js'
 import { ErrorUri, isValidUri, matchesWildcard } from './uris.js'
 import type { MatchPolicy } from './uris.js'
-import { uniqueId } from './ids.js'
 import { describeIssues, PayloadValidator } from './validation.js'
 import type { PayloadSchema } from './validation.js'
 import { IncomingCall } from './call.js'
@@ -11,6 +10,16 @@ import { WampError } from './wamp-error.js'
 import type { Session } from './session.js'
 import type { Realm } from './realm.js'
 import { authorize } from './authorize.js'
+import { Registry } from './registry.js'
+import type { ClientRegistration, Registration } from './registry.js'
+import { Router } from './router.js'
+import type { RouterOptions } from './router.js'
+import { RoutedCall } from './routed-call.js'
+import { invokeCallee } from './outgoing-call.js'
+import type { CallResult, ClientCallOptions } from './outgoing-call.js'
+import { publishRegistered, publishUnregistered } from './meta.js'
+
+export type { ClientRegistration } from './registry.js'
 
 export type ProcedureHandler<A = unknown[], K = Kwargs> = (args: A, kwargs: K, ctx: CallContext<A, K>) => unknown
 
@@ -38,32 +47,27 @@ export class Procedure {
   }
 }
 
-/** A procedure a client registered on its session, for the application to call. */
-export interface ClientRegistration {
-  readonly id: number
-  readonly uri: string
-  readonly session: Session
-  readonly options: Details
-  /** ISO 8601 time of the REGISTER (meta API). */
-  readonly created: string
-}
-
 /**
  * Registrations and the routing of calls in one realm: the application's procedures answer client CALLs;
- * client REGISTERs make procedures the application can call with `session.call()`.
+ * client REGISTERs make procedures the application can call with `session.call()` — and, in router mode, that
+ * the other clients call (lib/router.ts), when no application procedure answers the CALL.
  */
 export class Dealer {
   readonly realm: Realm
   readonly procedures: Map<string, Procedure>
   /** Prefix procedures, longest prefix first, then wildcard procedures (spec: exact > prefix > wildcard). */
   private patterns: Procedure[]
-  readonly registrations: Map<number, ClientRegistration>
+  /** The client registrations. */
+  readonly registry: Registry
+  /** Router mode; undefined when clients only call the application (no cost on the CALL path). */
+  readonly router: Router | undefined
 
-  constructor (realm: Realm) {
+  constructor (realm: Realm, router?: boolean | RouterOptions) {
     this.realm = realm
     this.procedures = new Map()
     this.patterns = []
-    this.registrations = new Map()
+    this.registry = new Registry()
+    this.router = Router.compile(this, realm.name, router)
   }
 
   // ---- the application's procedures -----------------------------------------------------------------------
@@ -109,6 +113,7 @@ export class Dealer {
     const last = options.progress !== true
     const running = session.calls.get(requestId)
     if (running !== undefined) {
+      if (running instanceof RoutedCall) return running.chunk(msg)
       if (running.input === undefined || running.input.ended) {
         return session.violation(`CALL request id ${requestId} is already in flight`)
       }
@@ -129,6 +134,7 @@ export class Dealer {
     }
     const procedure = this.lookup(uri)
     if (procedure === undefined) {
+      if (this.router !== undefined) return this.router.call(session, msg, uri)
       return session.sendError(T.CALL, requestId, ErrorUri.noSuchProcedure, [`no procedure "${uri}" is registered`])
     }
     const issues = procedure.validator?.check(args, kwargs)
@@ -153,41 +159,75 @@ export class Dealer {
     const options = msg[2] as Details
     const uri = msg[3] as string
     const match = options.match ?? 'exact'
-    if (match !== 'exact') {
+    // Pattern registrations only in router mode (PROTOCOL §3.1: without it, clients register exact URIs).
+    if (match !== 'exact' && (this.router === undefined || (match !== 'prefix' && match !== 'wildcard'))) {
       return session.sendError(T.REGISTER, requestId, ErrorUri.invalidArgument, [`match "${String(match)}" is not supported for client registrations`])
     }
-    if (!isValidUri(uri) || uri.startsWith('wamp.')) {
+    if (!isValidUri(uri, match as MatchPolicy) || uri.startsWith('wamp.')) {
       return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'register', uri, options)
     for (const r of session.registrations.values()) {
-      if (r.uri === uri) {
+      if (r.uri === uri && r.match === match) {
         return session.sendError(T.REGISTER, requestId, ErrorUri.procedureAlreadyExists, [`"${uri}" is already registered by this session`])
       }
     }
     if (session.registrations.size >= session.hub.options.maxRegistrationsPerSession) {
       return session.sendError(T.REGISTER, requestId, ErrorUri.limitExceeded, [`at most ${session.hub.options.maxRegistrationsPerSession} registrations per session`])
     }
-    const registration: ClientRegistration = { id: uniqueId(this.registrations), uri, session, options, created: new Date().toISOString() }
-    this.registrations.set(registration.id, registration)
-    session.registrations.set(registration.id, registration)
-    session.send([T.REGISTERED, requestId, registration.id])
+    if (this.router !== undefined && this.router.admits(session, uri, options)) {
+      return this.router.register(session, requestId, uri, match as MatchPolicy, options)
+    }
+    if (match !== 'exact') {
+      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidArgument, [`match "${match}" is only supported for procedures offered to other clients`])
+    }
+    this.attach(session, requestId, this.registry.create(uri, 'exact', 'single', false), options)
+  }
+
+  /** Adds `session` as a callee of `registration` and answers REGISTERED. */
+  attach (session: Session, requestId: number, registration: Registration, options: Details): void {
+    const callee: ClientRegistration = { id: registration.id, uri: registration.uri, match: registration.match, session, options, created: new Date().toISOString() }
+    registration.callees.push(callee)
+    session.registrations.set(callee.id, callee)
+    session.send([T.REGISTERED, requestId, callee.id])
+    if (session.hub.options.metaApi) publishRegistered(session, registration)
   }
 
   unregister (session: Session, msg: WampMessage): void {
     const requestId = msg[1] as number
-    const id = msg[2] as number
-    if (!session.registrations.delete(id)) {
-      return session.sendError(T.UNREGISTER, requestId, ErrorUri.noSuchRegistration, [`no registration ${id} in this session`])
+    const callee = session.registrations.get(msg[2] as number)
+    if (callee === undefined) {
+      return session.sendError(T.UNREGISTER, requestId, ErrorUri.noSuchRegistration, [`no registration ${String(msg[2])} in this session`])
     }
-    this.registrations.delete(id)
+    this.drop(callee)
     session.send([T.UNREGISTERED, requestId])
+  }
+
+  private drop (callee: ClientRegistration): void {
+    callee.session.registrations.delete(callee.id)
+    const removed = this.registry.remove(callee)
+    if (removed !== undefined && callee.session.hub.options.metaApi) publishUnregistered(callee.session, removed.registration, removed.deleted)
+  }
+
+  /**
+   * `realm.call()`: the application calls a client's procedure — in router mode by pattern and invocation
+   * policy, otherwise (or if no routed registration matches) the oldest exact registration of `uri`.
+   */
+  invoke (uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>): Promise<CallResult> {
+    const callee = this.router?.pick(uri) ?? this.registry.oldest(uri)
+    if (callee === undefined) {
+      return Promise.reject(new WampError(ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${this.realm.name}"`]))
+    }
+    return invokeCallee(callee, uri, args, kwargs, options)
   }
 
   yield (session: Session, msg: WampMessage): void {
     // A YIELD for an invocation that is already settled is discarded (PROTOCOL §3.5).
     const invocation = session.invocations.get(msg[1] as number)
-    if (invocation === undefined) return
+    if (invocation === undefined) {
+      session.routed.get(msg[1] as number)?.yielded(msg)
+      return
+    }
     const args = (msg[3] ?? []) as unknown[]
     const kwargs = (msg[4] ?? {}) as Kwargs
     if ((msg[2] as Details).progress === true) invocation.progress(args, kwargs)
@@ -196,14 +236,16 @@ export class Dealer {
 
   error (session: Session, msg: WampMessage): void {
     const invocation = session.invocations.get(msg[2] as number)
-    if (invocation === undefined) return
+    if (invocation === undefined) {
+      session.routed.get(msg[2] as number)?.failed(msg)
+      return
+    }
     invocation.reject(new WampError(msg[4] as string, (msg[5] ?? []) as unknown[], (msg[6] ?? {}) as Kwargs))
   }
 
-  /** The session left: its registrations disappear. */
+  /** The session left: its registrations disappear, all at once. */
   leave (session: Session): void {
-    for (const id of session.registrations.keys()) this.registrations.delete(id)
-    session.registrations.clear()
+    for (const callee of session.registrations.values()) this.drop(callee)
   }
 }
 

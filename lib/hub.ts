@@ -9,6 +9,7 @@ import type { PublishOptions } from './publish-filter.js'
 import { LocalFanout, watchFanout } from './fanout/index.js'
 import type { FanoutAdapter, FanoutHost, RemotePublication } from './fanout/index.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
+import type { CallResult, ClientCallOptions } from './outgoing-call.js'
 import type { Serializer } from './serializers/index.js'
 import { Session } from './session.js'
 import { CloseUri } from './uris.js'
@@ -106,6 +107,12 @@ export class Hub implements FanoutHost {
 
   publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
     return this.defaultRealm.publishToAll(topic, args, kwargs, options)
+  }
+
+  /** Calls a procedure a client of the default realm registered (see `Realm.call`). */
+  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
+    options: ClientCallOptions<S> = {}): Promise<CallResult<S>> {
+    return this.defaultRealm.call(uri, args, kwargs, options)
   }
 
   /**

@@ -7,7 +7,7 @@ import { WampError } from './wamp-error.js'
 import type { Realm } from './realm.js'
 import type { Session } from './session.js'
 import type { Subscription } from './broker.js'
-import type { ClientRegistration } from './dealer.js'
+import type { Registration } from './registry.js'
 
 // The WAMP Meta API (spec "Session Meta API", "Registration Meta API", "Subscription Meta API"), opt-in with
 // `metaApi: true`. The meta procedures are ordinary application procedures of each realm, so whatever
@@ -19,7 +19,11 @@ import type { ClientRegistration } from './dealer.js'
 
 export const MetaTopic = {
   sessionOnJoin: 'wamp.session.on_join',
-  sessionOnLeave: 'wamp.session.on_leave'
+  sessionOnLeave: 'wamp.session.on_leave',
+  registrationOnCreate: 'wamp.registration.on_create',
+  registrationOnRegister: 'wamp.registration.on_register',
+  registrationOnUnregister: 'wamp.registration.on_unregister',
+  registrationOnDelete: 'wamp.registration.on_delete'
 } as const
 
 const MATCHES: readonly MatchPolicy[] = ['exact', 'prefix', 'wildcard']
@@ -56,6 +60,20 @@ export function publishJoin (session: Session): void {
 /** `wamp.session.on_leave` with [session, authid, authrole]; the leaving session's subscriptions are gone. */
 export function publishLeave (session: Session): void {
   (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
+}
+
+/** `on_create` (for a new registration), then `on_register`: `session` became a callee of `registration`. */
+export function publishRegistered (session: Session, registration: Registration): void {
+  const broker = (session.realm as Realm).broker
+  if (registration.callees.length === 1) broker.publishLocal(MetaTopic.registrationOnCreate, [session.id, registrationDetails(registration)])
+  broker.publishLocal(MetaTopic.registrationOnRegister, [session.id, registration.id])
+}
+
+/** `on_unregister`, then `on_delete` when `session` was the registration's last callee. */
+export function publishUnregistered (session: Session, registration: Registration, deleted: boolean): void {
+  const broker = (session.realm as Realm).broker
+  broker.publishLocal(MetaTopic.registrationOnUnregister, [session.id, registration.id])
+  if (deleted) broker.publishLocal(MetaTopic.registrationOnDelete, [session.id, registration.id])
 }
 
 export function sessionDetails (session: Session): Details {
@@ -126,32 +144,41 @@ function registerSubscriptionMeta (realm: Realm): void {
 
 // ---- registrations ---------------------------------------------------------------------------------------
 
-function registrationDetails (r: ClientRegistration): Details {
-  return { id: r.id, created: r.created, uri: r.uri, match: 'exact', invoke: 'single' }
+function registrationDetails (r: Registration): Details {
+  return { id: r.id, created: r.created, uri: r.uri, match: r.match, invoke: r.invoke }
 }
 
-function registrationById (realm: Realm, id: number): ClientRegistration {
-  const registration = realm.dealer.registrations.get(id)
+function registrationById (realm: Realm, id: number): Registration {
+  const registration = realm.dealer.registry.byId.get(id)
   if (registration === undefined) throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
   return registration
 }
 
-/** The oldest client registration of `uri` (each session registers separately; the first one found is shown). */
-function registrationOf (realm: Realm, uri: string): number | null {
-  for (const r of realm.dealer.registrations.values()) if (r.uri === uri) return r.id
+/**
+ * The registration of (uri, match): the routed one (router mode: one per URI and match), else the oldest private
+ * one (without router mode each session registers separately; the first one found is shown).
+ */
+function registrationOf (realm: Realm, uri: string, match: MatchPolicy): number | null {
+  const registry = realm.dealer.registry
+  const routed = registry.find(uri, match)
+  if (routed !== undefined) return routed.id
+  for (const r of registry.byId.values()) if (r.uri === uri && r.match === match) return r.id
   return null
 }
 
 function registerRegistrationMeta (realm: Realm): void {
-  realm.register('wamp.registration.list', NoArgs, () => ({ exact: [...realm.dealer.registrations.keys()], prefix: [], wildcard: [] }))
-  realm.register('wamp.registration.lookup', Lookup, (args) => matchOf(args[1]) === 'exact' ? registrationOf(realm, args[0]) : null)
-  realm.register('wamp.registration.match', ByUri, ([uri]) => registrationOf(realm, uri))
-  realm.register('wamp.registration.get', ById, ([id]) => registrationDetails(registrationById(realm, id)))
-  realm.register('wamp.registration.list_callees', ById, ([id]) => [registrationById(realm, id).session.id])
-  realm.register('wamp.registration.count_callees', ById, ([id]) => {
-    registrationById(realm, id) // throws no_such_registration
-    return 1 // one session per client registration
+  const registry = realm.dealer.registry
+  realm.register('wamp.registration.list', NoArgs, () => {
+    const lists: Record<MatchPolicy, number[]> = { exact: [], prefix: [], wildcard: [] }
+    for (const r of registry.byId.values()) lists[r.match].push(r.id)
+    return lists
   })
+  realm.register('wamp.registration.lookup', Lookup, (args) => registrationOf(realm, args[0], matchOf(args[1])))
+  // The registration a client CALL would reach (the application's own procedures aside).
+  realm.register('wamp.registration.match', ByUri, ([uri]) => registry.lookup(uri)?.id ?? registrationOf(realm, uri, 'exact'))
+  realm.register('wamp.registration.get', ById, ([id]) => registrationDetails(registrationById(realm, id)))
+  realm.register('wamp.registration.list_callees', ById, ([id]) => registrationById(realm, id).callees.map((c) => c.session.id))
+  realm.register('wamp.registration.count_callees', ById, ([id]) => registrationById(realm, id).callees.length)
 }
 
 function matchOf (options: unknown): MatchPolicy {

@@ -5,7 +5,7 @@ import { WampError } from './wamp-error.js'
 import { describeIssues, PayloadValidator } from './validation.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
 import type { Session } from './session.js'
-import type { ClientRegistration } from './dealer.js'
+import type { ClientRegistration } from './registry.js'
 
 /** What `session.call()` resolves with (typed by `options.result` when given). */
 export interface CallResult<S = undefined> { args: ArgsOf<S>, kwargs: KwargsOf<S> }
@@ -115,6 +115,13 @@ export function findRegistration (session: Session, uri: string): ClientRegistra
   return undefined
 }
 
+/** The next INVOCATION request id of a session (server → client calls and routed client → client calls alike). */
+export function nextRequestId (session: Session): number {
+  const id = session.nextRequestId++
+  if (session.nextRequestId > 2 ** 53) session.nextRequestId = 1
+  return id
+}
+
 /** `session.call()`: INVOCATION to a procedure the client registered. */
 export function callClient (session: Session, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
   options: ClientCallOptions<PayloadSchema | undefined>): Promise<CallResult> {
@@ -123,10 +130,17 @@ export function callClient (session: Session, uri: string, args: unknown[] | und
   if (registration === undefined) {
     return Promise.reject(new WampError(ErrorUri.noSuchProcedure, [`session ${session.id} has not registered "${uri}"`]))
   }
+  return invokeCallee(registration, uri, args, kwargs, options)
+}
+
+/** INVOCATION of `uri` to one callee of a registration (`session.call()`, `realm.call()`). */
+export function invokeCallee (registration: ClientRegistration, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+  options: ClientCallOptions<PayloadSchema | undefined>): Promise<CallResult> {
+  const session = registration.session
+  if (!session.isOpen) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
   if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
   return new Promise((resolve, reject) => {
-    const requestId = session.nextRequestId++
-    if (session.nextRequestId > 2 ** 53) session.nextRequestId = 1
+    const requestId = nextRequestId(session)
     const call = new OutgoingCall(session, requestId, options, { resolve, reject })
     session.invocations.set(requestId, call)
     const details: Details = { procedure: uri }

@@ -15,6 +15,8 @@ import { RealmAuth } from './auth/index.js'
 import type { RealmAuthOptions } from './auth/index.js'
 import { Authorizer } from './authorize.js'
 import type { AuthorizeHook, Permissions } from './authorize.js'
+import type { RouterOptions } from './router.js'
+import type { CallResult, ClientCallOptions } from './outgoing-call.js'
 
 export interface RealmOptions {
   name: string
@@ -30,6 +32,13 @@ export interface RealmOptions {
    * prefixes or a function. Off by default: client PUBLISHes reach only the application's topic handlers.
    */
   broker?: boolean | { allow?: string[] | ((topic: string, session: Session) => boolean) }
+  /**
+   * Router mode (client-to-client RPC): a client's REGISTER makes the procedure callable by the realm's other
+   * clients — with shared (`invoke`) and pattern (`match`) registrations — and a client CALL that no application
+   * procedure answers goes to it. `allow` limits which registrations are offered (URI prefixes, rules by URI and
+   * role, or a function); the others stay private to the application. Off by default.
+   */
+  router?: boolean | RouterOptions
 }
 
 /**
@@ -51,7 +60,7 @@ export class Realm {
 
   constructor (options: RealmOptions, fanout?: FanoutAdapter) {
     this.name = options.name
-    this.dealer = new Dealer(this)
+    this.dealer = new Dealer(this, options.router)
     const allow = brokerAllow(options.name, options.broker)
     this.broker = new Broker(this, fanout, allow)
     this.sessions = new Map()
@@ -64,7 +73,8 @@ export class Realm {
           progressive_call_invocations: true,
           call_timeout: true,
           call_canceling: true,
-          caller_identification: true
+          caller_identification: true,
+          ...(this.dealer.router === undefined ? undefined : { shared_registration: true, pattern_based_registration: true })
         }
       },
       broker: {
@@ -93,6 +103,16 @@ export class Realm {
     if (this.dealer.has(uri, match)) throw new FST_WAMP_DUPLICATE_PROCEDURE(uri, this.name)
     this.dealer.add(new Procedure(uri, match, handler as ProcedureHandler, schema))
     return this
+  }
+
+  /**
+   * Calls a procedure a client of this realm registered: in router mode by pattern and invocation policy, as
+   * another client's CALL would; otherwise the session that registered `uri` first. Same options, result and
+   * errors as `session.call()`; no client registration → `wamp.error.no_such_procedure`.
+   */
+  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
+    options: ClientCallOptions<S> = {}): Promise<CallResult<S>> {
+    return this.dealer.invoke(uri, args, kwargs, options) as Promise<CallResult<S>>
   }
 
   /** Removes a procedure; returns whether it existed. Calls already running finish normally. */

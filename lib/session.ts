@@ -13,7 +13,8 @@ import { callClient } from './outgoing-call.js'
 import type { CallResult, ClientCallOptions, OutgoingCall } from './outgoing-call.js'
 import type { PayloadSchema } from './validation.js'
 import type { Subscription } from './broker.js'
-import type { ClientRegistration } from './dealer.js'
+import type { ClientRegistration } from './registry.js'
+import type { RoutedCall } from './routed-call.js'
 import { hello, helloTimedOut } from './handshake.js'
 import { authenticate } from './auth/index.js'
 import type { AuthFlow } from './auth/index.js'
@@ -48,10 +49,12 @@ export class Session {
   /** The roles and features the client announced in HELLO. */
   roles: Details
   state: StateValue
-  /** Client → server calls in flight, by CALL request id. */
-  readonly calls: Map<number, IncomingCall>
+  /** Client → server calls in flight (and, in router mode, client → client calls), by CALL request id. */
+  readonly calls: Map<number, IncomingCall | RoutedCall>
   /** Server → client calls in flight, by INVOCATION request id. */
   readonly invocations: Map<number, OutgoingCall>
+  /** Router mode: other clients' calls this session is answering, by INVOCATION request id. */
+  readonly routed: Map<number, RoutedCall>
   readonly subscriptions: Set<Subscription>
   readonly registrations: Map<number, ClientRegistration>
   readonly transport: Transport
@@ -83,6 +86,7 @@ export class Session {
     this.state = State.establishing
     this.calls = new Map()
     this.invocations = new Map()
+    this.routed = new Map()
     this.subscriptions = new Set()
     this.registrations = new Map()
     this.transport = new Transport(socket, serializer, hub.options)
@@ -314,6 +318,7 @@ export class Session {
     if (this.helloTimer !== undefined) clearTimeout(this.helloTimer)
     for (const call of this.calls.values()) call.abandon()
     for (const call of this.invocations.values()) call.abandon('session closed')
+    for (const call of this.routed.values()) call.calleeLeft()
     if (wasWelcomed) (this.realm as Realm).leave(this)
     this.hub.sessionClosed(this)
     this.drained()

@@ -8,6 +8,8 @@ export const ErrorUri = {
   noSuchSubscription: 'wamp.error.no_such_subscription',
   noSuchSession: 'wamp.error.no_such_session',
   procedureAlreadyExists: 'wamp.error.procedure_already_exists',
+  procedureExistsWithDifferentInvocationPolicy: 'wamp.error.procedure_exists_with_different_invocation_policy',
+  featureNotSupported: 'wamp.error.feature_not_supported',
   invalidUri: 'wamp.error.invalid_uri',
   invalidArgument: 'wamp.error.invalid_argument',
   runtimeError: 'wamp.error.runtime_error',

@@ -18,6 +18,8 @@ export type { AuthorizeAction, AuthorizeHook, Permission, Permissions } from '..
 export type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, PublishFailure, RemotePublication } from '../lib/fanout/index.js'
 export type { RedisFanoutOptions } from '../lib/fanout/redis.js'
 export type { PublishOptions, PublishRules } from '../lib/publish-filter.js'
+export type { RouterAllow, RouterOptions, RouterRule } from '../lib/router.js'
+export type { InvokePolicy } from '../lib/registry.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
