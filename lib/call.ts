@@ -57,9 +57,7 @@ export class IncomingCall implements CallContext {
     this.settled = false
     this.killed = false
     this.controller = undefined
-    // Node turns delays beyond 2^31 − 1 ms (about 24.8 days) into 1 ms: such a timeout means "none".
-    const timeout = details.timeout
-    this.timer = typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT ? setTimeout(timedOut, timeout, this) : undefined
+    this.timer = undefined
   }
 
   get signal (): AbortSignal {
@@ -71,7 +69,12 @@ export class IncomingCall implements CallContext {
     return !this.settled
   }
 
+  /**
+   * Runs the handler. A synchronous result is answered at once: nothing can cancel it meanwhile, so only a call
+   * that goes asynchronous (or streams its input) is tracked in `session.calls` and gets its timeout timer.
+   */
   run (args: unknown[], kwargs: Kwargs): void {
+    if (this.input !== undefined) this.track()
     let result: unknown
     try {
       result = this.registration.handler(args, kwargs, this)
@@ -79,13 +82,24 @@ export class IncomingCall implements CallContext {
       return this.fail(err)
     }
     if (isThenable(result)) {
+      this.track()
       result.then((value) => this.succeed(value), (err: unknown) => this.fail(err))
       this.session.hub.pending.add(result)
     } else if (isAsyncIterator(result)) {
+      this.track()
       this.session.hub.pending.add(this.drain(result).catch((err: unknown) => this.fail(err)))
     } else {
       this.succeed(result)
     }
+  }
+
+  /** In flight: reachable by CANCEL and further chunks, and bounded by CALL.Options.timeout. */
+  private track (): void {
+    if (this.settled || this.session.calls.get(this.requestId) === this) return
+    this.session.calls.set(this.requestId, this)
+    // Node turns delays beyond 2^31 − 1 ms (about 24.8 days) into 1 ms: such a timeout means "none".
+    const timeout = this.details.timeout
+    if (typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT) this.timer = setTimeout(timedOut, timeout, this)
   }
 
   progress (value?: unknown): void {

@@ -142,7 +142,6 @@ export class Dealer {
       return session.sendError(T.CALL, requestId, ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues })
     }
     const call = new IncomingCall(session, requestId, uri, options, procedure, !last)
-    session.calls.set(requestId, call)
     call.input?.push({ args, kwargs }, false)
     call.run(args, kwargs)
   }
