@@ -313,13 +313,39 @@ if (!flags['no-redis']) {
   }
 }
 
+// Cross-instance RPC through Redis (bench/cluster-rpc.ts: app.wamp.call() on A to a callee on B, next to a local callee).
+const rpcRows: string[][] = []
+if (!flags['no-redis']) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'cluster-rpc.ts'), ...(quick ? ['--quick'] : [])],
+    { cwd: root, stdio: ['ignore', 'pipe', flags.verbose ? 'inherit' : 'ignore'] })
+  children.add(child)
+  let out = ''
+  child.stdout?.on('data', (b: Buffer) => { out += b.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+  children.delete(child)
+  let result: { remote?: Result, local?: Result, redis_per_call?: Result } | null = null
+  try { result = JSON.parse(out.trim().split('\n').pop() ?? '') } catch { result = null }
+  if (code !== 0 || result === null) fail(`cluster-rpc: exit ${code}`)
+  else {
+    for (const [name, figure] of [['same instance', result.local], ['across instances', result.remote]] as const) {
+      rpcRows.push([name, fmt(num(figure, 'calls_per_s')), String(num(figure, 'p50_ms')), String(num(figure, 'p99_ms'))])
+    }
+    rpcRows.push(['Redis per cross-instance call', `${num(result.redis_per_call, 'commands')} commands`, `${num(result.redis_per_call, 'bytes_in')} B in`, `${num(result.redis_per_call, 'bytes_out')} B out`])
+    log(`cluster-rpc remote=${num(result.remote, 'calls_per_s')} local=${num(result.local, 'calls_per_s')}`)
+  }
+}
+
 const { rows, typedRows, routerRows, markdown: baseMarkdown } = tables(runs)
-const markdown = redisRows.length === 0
+const markdown = (redisRows.length === 0
   ? baseMarkdown
   : baseMarkdown + '\n## Fan-out across 2 instances through Redis (events/s delivered, 100 subscribers on B, publisher on A)\n\n' +
-    mdTable(['serializer', 'same instance', 'across instances', 'across/same'], redisRows) + '\n'
+    mdTable(['serializer', 'same instance', 'across instances', 'across/same'], redisRows) + '\n') +
+  (rpcRows.length === 0
+    ? ''
+    : '\n## RPC across 2 instances through Redis (app.wamp.call() on A, 50 in flight)\n\n' +
+      mdTable(['callee', 'calls/s', 'p50 ms', 'p99 ms'], rpcRows) + '\n')
 mkdirSync(resultsDir, { recursive: true })
-const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, routerTable: routerRows, redisTable: redisRows, runs }
+const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, routerTable: routerRows, redisTable: redisRows, rpcTable: rpcRows, runs }
 writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
 writeFileSync(join(resultsDir, 'latest.md'), markdown)
 console.log(markdown)

@@ -188,6 +188,7 @@ export class Dealer {
     const callee: ClientRegistration = { id: registration.id, uri: registration.uri, match: registration.match, session, options, created: new Date().toISOString() }
     registration.callees.push(callee)
     session.registrations.set(callee.id, callee)
+    session.hub.cluster?.registry.registered(callee, registration)
     session.send([T.REGISTERED, requestId, callee.id])
     if (session.hub.options.metaApi) publishRegistered(session, registration)
   }
@@ -205,6 +206,7 @@ export class Dealer {
   private drop (callee: ClientRegistration): void {
     callee.session.registrations.delete(callee.id)
     const removed = this.registry.remove(callee)
+    callee.session.hub.cluster?.registry.unregistered(callee)
     if (removed !== undefined && callee.session.hub.options.metaApi) publishUnregistered(callee.session, removed.registration, removed.deleted)
   }
 
@@ -213,8 +215,16 @@ export class Dealer {
    * policy, otherwise (or if no routed registration matches) the oldest exact registration of `uri`.
    */
   invoke (uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>): Promise<CallResult> {
+    const cluster = this.realm.cluster
+    if (cluster !== undefined && this.router !== undefined) {
+      const registration = this.registry.lookup(uri)
+      if (registration !== undefined && this.router.clusterWide(registration)) return cluster.call(this.realm.name, uri, args, kwargs, options, true)
+    }
     const callee = this.router?.pick(uri) ?? this.registry.oldest(uri)
     if (callee === undefined) {
+      // With cluster-wide RPC, a callee on another instance.
+      const cluster = this.realm.cluster
+      if (cluster !== undefined) return cluster.call(this.realm.name, uri, args, kwargs, options)
       return Promise.reject(new WampError(ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${this.realm.name}"`]))
     }
     return invokeCallee(callee, uri, args, kwargs, options)

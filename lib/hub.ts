@@ -18,6 +18,8 @@ import type { NormalizedOptions } from './options.js'
 import { Keepalive } from './keepalive.js'
 import { enableMetaApi, publishJoin, publishLeave } from './meta.js'
 import { PendingWork } from './pending-work.js'
+import type { ClusterRpc } from './fanout/cluster-rpc.js'
+import { RemoteSession } from './remote-session.js'
 
 export type SessionHook = (session: Session) => unknown
 
@@ -37,6 +39,8 @@ export class Hub implements FanoutHost {
   readonly pending: PendingWork
   /** Carries publications between instances: `status` ('connecting' | 'up' | 'down'), `stats`, events. */
   readonly fanout: FanoutAdapter
+  /** Cluster-wide RPC (`RedisFanout({ rpc: true })`); undefined otherwise. */
+  readonly cluster: ClusterRpc | undefined
   private readonly defaultRealm: Realm
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
@@ -59,6 +63,7 @@ export class Hub implements FanoutHost {
     this.keepalive = new Keepalive(this.live, options.pingInterval)
     this.pending = new PendingWork()
     this.fanout = options.fanout ?? new LocalFanout()
+    this.cluster = this.fanout.rpc
     this.closing = false
   }
 
@@ -116,6 +121,18 @@ export class Hub implements FanoutHost {
   }
 
   /**
+   * A session anywhere in the cluster: this instance's `Session`, else (with `RedisFanout({ rpc: true })`) a
+   * `RemoteSession` handle from the cluster registry, else undefined. Rejects with wamp.error.network_failure when
+   * the id is not local and Redis is down.
+   */
+  async session (id: number): Promise<Session | RemoteSession | undefined> {
+    const local = this.sessions.get(id)
+    if (local !== undefined || this.cluster === undefined) return local
+    const info = await this.cluster.session(id)
+    return info === undefined ? undefined : new RemoteSession(info, this.cluster)
+  }
+
+  /**
    * Open sessions on every instance sharing the fan-out engine (this one's counted live, the others as of their
    * last report). Rejects while the engine is down.
    */
@@ -154,11 +171,13 @@ export class Hub implements FanoutHost {
   sessionOpened (session: Session): void {
     this.sessions.set(session.id, session)
     this.fanout.sessionsChanged()
+    this.cluster?.registry.sessionOpened(session)
   }
 
   /** Connects the fan-out engine (called while the plugin registers, so `await app.ready()` means connected). */
   async startFanout (): Promise<void> {
     watchFanout(this.fanout, this.log)
+    this.cluster?.attach(this)
     await this.fanout.start(this)
   }
 
@@ -173,6 +192,7 @@ export class Hub implements FanoutHost {
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
     this.fanout.sessionsChanged()
+    this.cluster?.registry.sessionClosed(session)
     if (this.options.metaApi) publishLeave(session)
     this.runHooks(this.closeHooks, session, 'onSessionClose')
   }

@@ -7,6 +7,9 @@ import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
 import type { Session } from './session.js'
 import type { ClientRegistration } from './registry.js'
 
+/** The client behind a routed call that crosses instances (router mode), for caller disclosure. */
+export interface CallerIdentity { id: number, authid: string, authrole: string, discloseMe: boolean }
+
 /** What `session.call()` resolves with (typed by `options.result` when given). */
 export interface CallResult<S = undefined> { args: ArgsOf<S>, kwargs: KwargsOf<S> }
 
@@ -23,7 +26,7 @@ export interface ClientCallOptions<S extends PayloadSchema | undefined = undefin
 
 const validators = new WeakMap<PayloadSchema, PayloadValidator>()
 
-function validatorFor (schema: PayloadSchema): PayloadValidator {
+export function validatorFor (schema: PayloadSchema): PayloadValidator {
   let v = validators.get(schema)
   if (v === undefined) validators.set(schema, v = new PayloadValidator(schema))
   return v
@@ -135,7 +138,7 @@ export function callClient (session: Session, uri: string, args: unknown[] | und
 
 /** INVOCATION of `uri` to one callee of a registration (`session.call()`, `realm.call()`). */
 export function invokeCallee (registration: ClientRegistration, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-  options: ClientCallOptions<PayloadSchema | undefined>): Promise<CallResult> {
+  options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
   const session = registration.session
   if (!session.isOpen) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
   if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
@@ -145,6 +148,12 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
     session.invocations.set(requestId, call)
     const details: Details = { procedure: uri }
     if (options.onProgress !== undefined) details.receive_progress = true
+    // A routed call from another instance: disclosed as routeCall() does locally.
+    if (caller !== undefined && (caller.discloseMe || registration.options.disclose_caller === true)) {
+      details.caller = caller.id
+      details.caller_authid = caller.authid
+      details.caller_authrole = caller.authrole
+    }
     if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
       call.reject(new WampError(ErrorUri.payloadSizeExceeded, ['the call\'s arguments are larger than maxPayload']))
     }

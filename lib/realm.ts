@@ -5,6 +5,7 @@ import type { PublishAllow, TopicHandler } from './broker.js'
 import { filterFromOptions } from './publish-filter.js'
 import type { PublishOptions } from './publish-filter.js'
 import type { FanoutAdapter } from './fanout/index.js'
+import type { ClusterRpc } from './fanout/cluster-rpc.js'
 import type { Details, Kwargs } from './messages.js'
 import { isValidUri } from './uris.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
@@ -57,9 +58,12 @@ export class Realm {
   readonly auth: RealmAuth | undefined
   /** Undefined when every session may do everything (no check on the hot path). */
   readonly authorizer: Authorizer | undefined
+  /** Cluster-wide RPC (`RedisFanout({ rpc: true })`): calls reach callees on other instances. */
+  readonly cluster: ClusterRpc | undefined
 
   constructor (options: RealmOptions, fanout?: FanoutAdapter) {
     this.name = options.name
+    this.cluster = fanout?.rpc
     this.dealer = new Dealer(this, options.router)
     const allow = brokerAllow(options.name, options.broker)
     this.broker = new Broker(this, fanout, allow)

@@ -3,8 +3,9 @@ import type { Details, WampMessage } from './messages.js'
 import { ErrorUri, isValidUri, matchesWildcard } from './uris.js'
 import type { MatchPolicy } from './uris.js'
 import { INVOKE_POLICIES } from './registry.js'
-import type { ClientRegistration, InvokePolicy } from './registry.js'
+import type { ClientRegistration, InvokePolicy, Registration } from './registry.js'
 import { routeCall } from './routed-call.js'
+import { callThroughCluster } from './fanout/cluster-call.js'
 import { FST_WAMP_INVALID_OPTION } from './errors.js'
 import type { Dealer } from './dealer.js'
 import type { Session } from './session.js'
@@ -93,7 +94,12 @@ export class Router {
 
   /** A client CALL that no application procedure answers (`wamp.*` belongs to the router, never to a client). */
   call (session: Session, msg: WampMessage, uri: string): void {
-    const callee = uri.startsWith('wamp.') ? undefined : this.dealer.registry.lookup(uri)?.pick()
+    const registration = uri.startsWith('wamp.') ? undefined : this.dealer.registry.lookup(uri)
+    const cluster = this.dealer.realm.cluster
+    if (cluster !== undefined && !uri.startsWith('wamp.') && this.clusterWide(registration)) {
+      return callThroughCluster(session, msg, uri, cluster, this.dealer.realm.name, registration !== undefined)
+    }
+    const callee = registration?.pick()
     if (callee === undefined) {
       return session.sendError(T.CALL, msg[1] as number, ErrorUri.noSuchProcedure, [`no procedure "${uri}" is registered`])
     }
@@ -103,6 +109,18 @@ export class Router {
   /** The callee the application's `call(uri)` reaches, by pattern precedence and invocation policy. */
   pick (uri: string): ClientRegistration | undefined {
     return this.dealer.registry.lookup(uri)?.pick()
+  }
+
+  /**
+   * With cluster-wide RPC, does a call go through the cluster registry? When no local registration takes it (while
+   * Redis is down that fails with network_failure), and while Redis is up for shared exact registrations (the
+   * policy then counts every instance's callees). Otherwise the local registration answers, as without a cluster.
+   */
+  clusterWide (registration: Registration | undefined): boolean {
+    const cluster = this.dealer.realm.cluster
+    if (cluster === undefined) return false
+    if (registration === undefined) return true
+    return cluster.up && registration.invoke !== 'single' && registration.match === 'exact'
   }
 }
 

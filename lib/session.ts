@@ -15,6 +15,7 @@ import type { PayloadSchema } from './validation.js'
 import type { Subscription } from './broker.js'
 import type { ClientRegistration } from './registry.js'
 import type { RoutedCall } from './routed-call.js'
+import type { ClusterRoutedCall } from './fanout/cluster-call.js'
 import { hello, helloTimedOut } from './handshake.js'
 import { authenticate } from './auth/index.js'
 import type { AuthFlow } from './auth/index.js'
@@ -50,7 +51,7 @@ export class Session {
   roles: Details
   state: StateValue
   /** Client → server calls in flight (and, in router mode, client → client calls), by CALL request id. */
-  readonly calls: Map<number, IncomingCall | RoutedCall>
+  readonly calls: Map<number, IncomingCall | RoutedCall | ClusterRoutedCall>
   /** Server → client calls in flight, by INVOCATION request id. */
   readonly invocations: Map<number, OutgoingCall>
   /** Router mode: other clients' calls this session is answering, by INVOCATION request id. */

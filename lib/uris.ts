@@ -15,6 +15,8 @@ export const ErrorUri = {
   runtimeError: 'wamp.error.runtime_error',
   canceled: 'wamp.error.canceled',
   timeout: 'wamp.error.timeout',
+  /** The cluster's engine (Redis) is unreachable, so a call to another instance cannot be made or answered. */
+  networkFailure: 'wamp.error.network_failure',
   notAuthorized: 'wamp.error.not_authorized',
   authenticationFailed: 'wamp.error.authentication_failed',
   noAuthMethod: 'wamp.error.no_auth_method',

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { Details, Kwargs } from '../messages.js'
 import type { MatchPolicy } from '../uris.js'
 import type { PublishFilter } from '../publish-filter.js'
+import type { ClusterRpc } from './cluster-rpc.js'
 
 // Fan-out between instances: one small interface, the in-process default here, Redis in ./redis.ts.
 // The broker always delivers to its own subscribers first; an adapter only carries publications to the other
@@ -68,6 +69,8 @@ export interface FanoutHost {
 export interface FanoutAdapter extends EventEmitter<FanoutEvents> {
   readonly status: FanoutStatus
   readonly stats: FanoutStats
+  /** Cluster-wide RPC, when the adapter offers it (`RedisFanout({ rpc: true })`). */
+  readonly rpc?: ClusterRpc
   start (host: FanoutHost): Promise<void>
   publish (publication: RemotePublication): void
   subscribe (realm: string, topic: string, match: MatchPolicy): void

@@ -7,6 +7,7 @@ import { FST_WAMP_FANOUT_CONNECT, FST_WAMP_INVALID_OPTION } from '../errors.js'
 import { emptyStats } from './index.js'
 import type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, RemotePublication } from './index.js'
 import { decodePublication, encodePublication, isFrom } from './codec.js'
+import { ClusterRpc } from './cluster-rpc.js'
 
 // Fan-out through Redis pub/sub. One channel per (realm, topic): `<prefix><realm>:t:<topic>`. An instance
 // SUBSCRIBEs to a topic's channel while it has local subscribers, and PSUBSCRIBEs a glob for each prefix/wildcard
@@ -27,6 +28,11 @@ export interface RedisFanoutOptions {
   prefix?: string
   /** Milliseconds between the heartbeats that share this instance's session count. Default 5 000. */
   heartbeat?: number
+  /**
+   * Cluster-wide RPC (docs/scale-out.md): `fastify.wamp.call()`, `fastify.wamp.session(id)` and, in router mode,
+   * client CALLs reach callees on other instances. Default false.
+   */
+  rpc?: boolean
 }
 
 interface Target { readonly realm: string, readonly match: MatchPolicy, readonly topic: string }
@@ -68,15 +74,18 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   private heartbeatTimer: NodeJS.Timeout | undefined
   private countTimer: NodeJS.Timeout | undefined
   private closed: boolean
+  /** Cluster-wide RPC, when enabled (`rpc: true`). */
+  readonly rpc: ClusterRpc | undefined
 
   constructor (options: RedisFanoutOptions) {
     super()
-    const { redis, prefix = 'wamp:', heartbeat = 5000 } = options ?? {}
+    const { redis, prefix = 'wamp:', heartbeat = 5000, rpc = false } = options ?? {}
     if (typeof redis === 'string') {
       if (!/^rediss?:\/\//.test(redis)) throw new FST_WAMP_INVALID_OPTION(`redis must be a redis:// or rediss:// URL or an ioredis client, got "${redis}"`)
     } else if (typeof (redis as { duplicate?: unknown } | undefined)?.duplicate !== 'function') {
       throw new FST_WAMP_INVALID_OPTION('redis must be a redis:// or rediss:// URL or an ioredis client')
     }
+    if (typeof rpc !== 'boolean') throw new FST_WAMP_INVALID_OPTION('the Redis rpc option must be true or false')
     if (typeof prefix !== 'string') throw new FST_WAMP_INVALID_OPTION('the Redis prefix must be a string')
     if (!Number.isInteger(heartbeat) || heartbeat < 10) throw new FST_WAMP_INVALID_OPTION(`the Redis heartbeat must be an integer ≥ 10 (ms), got ${String(heartbeat)}`)
     this.status = 'connecting'
@@ -99,6 +108,10 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.heartbeatTimer = undefined
     this.countTimer = undefined
     this.closed = false
+    this.rpc = rpc
+      ? new ClusterRpc({ instanceId: this.instanceId, prefix, heartbeat, connection: () => (this.status === 'up' ? this.pub : undefined) })
+      : undefined
+    if (this.rpc !== undefined) this.channels.add(this.rpc.channel)
   }
 
   channel (realm: string, topic: string): string {
@@ -134,7 +147,11 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     sub.on('close', () => { this.subReady = false; this.update() })
     pub.on('error', (err: Error) => this.fail(err))
     sub.on('error', (err: Error) => this.fail(err))
-    sub.on('messageBuffer', (channel: Buffer, data: Buffer) => this.onMessage(data))
+    const rpcChannel = this.rpc === undefined ? undefined : Buffer.from(this.rpc.channel)
+    sub.on('messageBuffer', (channel: Buffer, data: Buffer) => {
+      if (rpcChannel !== undefined && rpcChannel.equals(channel)) (this.rpc as ClusterRpc).receive(data)
+      else this.onMessage(data)
+    })
     sub.on('pmessageBuffer', (pattern: string, channel: Buffer, data: Buffer) => this.onPatternMessage(pattern, data))
     try {
       await new Promise<void>((resolve, reject) => {
@@ -155,7 +172,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
       sub.disconnect()
       throw new FST_WAMP_FANOUT_CONNECT((err as Error).message, { cause: err })
     }
-    this.heartbeatTimer = setInterval(() => this.writeCount(), this.heartbeat).unref()
+    this.heartbeatTimer = setInterval(() => this.beat(), this.heartbeat).unref()
   }
 
   async close (): Promise<void> {
@@ -163,10 +180,14 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.closed = true
     clearInterval(this.heartbeatTimer)
     clearTimeout(this.countTimer)
+    this.rpc?.close()
     const pub = this.pub
     if (pub !== undefined && this.pubReady) {
       // Leave the cluster count at once rather than after the heartbeat TTL; a hung Redis must not hold up close.
-      const leave = pub.multi().del(this.countKey).srem(this.instancesKey, this.instanceId).exec().catch(noop)
+      const leave = Promise.all([
+        this.rpc?.registry.leave(pub),
+        pub.multi().del(this.countKey).srem(this.instancesKey, this.instanceId).exec()
+      ]).catch(noop)
       await Promise.race([leave, delay(CLOSE_WAIT, undefined, { ref: false })])
     }
     pub?.disconnect()
@@ -201,11 +222,13 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     const up = this.pubReady && this.subReady
     if (up && this.status !== 'up') {
       this.status = 'up'
+      this.rpc?.registry.sync().catch((err: Error) => this.fail(err))
       this.emit('up')
     } else if (!up && this.status === 'up') {
       this.status = 'down'
       const cause = this.stats.lastError
       this.downError = new Error(`Redis connection lost${cause !== undefined ? ` (${cause.message})` : ''}`)
+      this.rpc?.down(cause)
       this.emit('down', cause)
     }
   }
@@ -322,6 +345,13 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   sessionsChanged (): void {
     if (this.countTimer !== undefined || this.closed) return
     this.countTimer = setTimeout(() => { this.countTimer = undefined; this.writeCount() }, COUNT_DELAY).unref()
+  }
+
+  private beat (): void {
+    this.writeCount()
+    if (this.rpc === undefined || this.status !== 'up') return
+    this.rpc.check().catch((err: Error) => this.fail(err))
+    this.rpc.registry.sweep().catch((err: Error) => this.fail(err))
   }
 
   private writeCount (): void {

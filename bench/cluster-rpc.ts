@@ -1,0 +1,114 @@
+// Cross-instance RPC through Redis next to local RPC: two fastify-wamp instances (A, B) with
+// RedisFanout({ rpc: true }) on one prefix, one WebSocket callee on each. `A.wamp.call()` to the callee on A
+// (local) and to the callee on B (through Redis), with C calls in flight. Everything runs in this one process
+// (both instances, both callees, the driver), so the two figures share one CPU and compare like for like.
+// Redis traffic is measured from Redis itself (INFO stats/commandstats deltas) and divided by the calls made.
+// Prints one JSON line: { remote: {calls_per_s, p50_ms, p99_ms}, local: {…}, ratio, redis_per_call: {…} }.
+// Usage: npx tsx bench/cluster-rpc.ts [--calls 20000] [--concurrency 50] [--redis redis://127.0.0.1:6379] [--quick]
+import { randomBytes } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import WebSocket from 'ws'
+import { Redis } from 'ioredis'
+import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import fastifyWamp, { RedisFanout } from '../index.js'
+
+const { values: flags } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '20000' },
+    concurrency: { type: 'string', default: '50' },
+    redis: { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    quick: { type: 'boolean', default: false }
+  }
+})
+const calls = flags.quick ? 2000 : Number(flags.calls)
+const concurrency = Number(flags.concurrency)
+const prefix = `bench:${randomBytes(4).toString('hex')}:`
+
+async function instance (): Promise<{ app: FastifyInstance, url: string }> {
+  const app = Fastify({ logger: false })
+  await app.register(fastifyWamp, { fanout: new RedisFanout({ redis: flags.redis, prefix, rpc: true }), maxCallsPerSession: 100_000 })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  return { app, url: `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/ws` }
+}
+
+/** A JSON WebSocket client that registers `uri` and answers every INVOCATION with its first argument. */
+async function callee (url: string, uri: string): Promise<WebSocket> {
+  const ws = new WebSocket(url, 'wamp.2.json')
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+  const registered = new Promise<void>((resolve) => {
+    ws.on('message', (data: Buffer) => {
+      const msg = JSON.parse(data.toString()) as unknown[]
+      if (msg[0] === 2) ws.send(JSON.stringify([64, 1, {}, uri]))
+      else if (msg[0] === 65) resolve()
+      else if (msg[0] === 68) ws.send(JSON.stringify([70, msg[1], {}, msg[4] ?? []]))
+    })
+  })
+  ws.send(JSON.stringify([1, 'realm1', { roles: { callee: { features: {} } } }]))
+  await registered
+  return ws
+}
+
+interface Figure { calls_per_s: number, p50_ms: number, p99_ms: number }
+
+async function run (app: FastifyInstance, uri: string, n: number): Promise<Figure> {
+  const latencies = new Float64Array(n)
+  let next = 0
+  const start = process.hrtime.bigint()
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++
+      const t0 = process.hrtime.bigint()
+      await app.wamp.call(uri, [i])
+      latencies[i] = Number(process.hrtime.bigint() - t0) / 1e6
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  latencies.sort()
+  const at = (q: number): number => Math.round(latencies[Math.min(n - 1, Math.floor(q * n))] * 1000) / 1000
+  return { calls_per_s: Math.round(n / seconds), p50_ms: at(0.5), p99_ms: at(0.99) }
+}
+
+async function redisCounters (redis: Redis): Promise<{ commands: number, publish: number, netIn: number, netOut: number }> {
+  const info = await redis.info('all')
+  const field = (re: RegExp): number => Number(re.exec(info)?.[1] ?? 0)
+  return {
+    commands: field(/total_commands_processed:(\d+)/),
+    publish: field(/cmdstat_publish:calls=(\d+)/),
+    netIn: field(/total_net_input_bytes:(\d+)/),
+    netOut: field(/total_net_output_bytes:(\d+)/)
+  }
+}
+
+const a = await instance()
+const b = await instance()
+const sockets = [await callee(a.url, 'bench.local'), await callee(b.url, 'bench.remote')]
+const redis = new Redis(flags.redis)
+while (await redis.hlen(`${prefix}rpc:reg:realm1:bench.remote`) === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+
+await run(a.app, 'bench.remote', Math.min(1000, calls)) // warm-up
+await run(a.app, 'bench.local', Math.min(1000, calls))
+const local = await run(a.app, 'bench.local', calls)
+const before = await redisCounters(redis)
+const remote = await run(a.app, 'bench.remote', calls)
+const after = await redisCounters(redis)
+// Our INFO call itself is one command; heartbeats over the run are a few more, spread over thousands of calls.
+const per = (x: number): number => Math.round((x / calls) * 100) / 100
+console.log(JSON.stringify({
+  calls,
+  concurrency,
+  remote,
+  local,
+  ratio: Math.round((remote.calls_per_s / local.calls_per_s) * 1000) / 1000,
+  redis_per_call: {
+    commands: per(after.commands - before.commands - 1),
+    publish: per(after.publish - before.publish),
+    bytes_in: per(after.netIn - before.netIn),
+    bytes_out: per(after.netOut - before.netOut)
+  }
+}))
+for (const ws of sockets) ws.close()
+redis.disconnect()
+await Promise.all([a.app.close(), b.app.close()])
