@@ -190,9 +190,7 @@ export class IncomingCall implements CallContext {
     this.settled = true
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
-    const calls = this.session.calls
-    if (calls.get(this.requestId) === this) calls.delete(this.requestId)
-    if (calls.size === 0 && this.session.draining) this.session.drained()
+    this.session.endCall(this.requestId, this)
   }
 }
 

@@ -296,6 +296,12 @@ export class Session {
     })
   }
 
+  /** A call in flight ended: it leaves `calls`, and a drain learns when the last one did. */
+  endCall (requestId: number, call: object): void {
+    if (this.calls.get(requestId) === call) this.calls.delete(requestId)
+    if (this.calls.size === 0 && this.draining) this.drained()
+  }
+
   /** The last call in flight has settled (or the session ended) while draining. */
   drained (): void {
     const onDrained = this.onDrained

@@ -72,9 +72,7 @@ export class ClusterRoutedCall {
   }
 
   private forget (): void {
-    const calls = this.caller.calls
-    if (calls.get(this.requestId) === this) calls.delete(this.requestId)
-    if (calls.size === 0 && this.caller.draining) this.caller.drained()
+    this.caller.endCall(this.requestId, this)
   }
 }
 
