@@ -289,19 +289,23 @@ for (const [si, serializer] of serializers.entries()) {
   await Promise.all(servers.map((s) => s.stop()))
 }
 
+/** Runs one of the project's own bench scripts (bench/<file>) and parses the JSON line it ends with. */
+async function script<T> (file: string, args: string[]): Promise<{ code: number | null, result: T | null }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', file), ...args, ...(quick ? ['--quick'] : [])],
+    { cwd: root, stdio: ['ignore', 'pipe', flags.verbose ? 'inherit' : 'ignore'] })
+  children.add(child)
+  let out = ''
+  child.stdout?.on('data', (b: Buffer) => { out += b.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+  children.delete(child)
+  try { return { code, result: JSON.parse(out.trim().split('\n').pop() ?? '') as T } } catch { return { code, result: null } }
+}
+
 // Cross-instance fan-out through Redis (bench/fanout-redis.ts: two instances, subscribers on B, publisher on A).
 const redisRows: string[][] = []
 if (!flags['no-redis']) {
   for (const serializer of serializers) {
-    const args = ['--import', 'tsx', join(root, 'bench', 'fanout-redis.ts'), '--serializer', serializer, ...(quick ? ['--quick'] : [])]
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', flags.verbose ? 'inherit' : 'ignore'] })
-    children.add(child)
-    let out = ''
-    child.stdout?.on('data', (b: Buffer) => { out += b.toString() })
-    const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
-    children.delete(child)
-    let result: { remote?: Result, local?: Result } | null = null
-    try { result = JSON.parse(out.trim().split('\n').pop() ?? '') } catch { result = null }
+    const { code, result } = await script<{ remote?: Result, local?: Result }>('fanout-redis.ts', ['--serializer', serializer])
     if (code !== 0 || result === null) { fail(`${serializer} fanout-redis: exit ${code}`); continue }
     for (const figure of [result.remote, result.local]) {
       if (num(figure, 'delivered') !== num(figure, 'expected')) fail(`${serializer} fanout-redis: ${num(figure, 'delivered')} of ${num(figure, 'expected')} events delivered`)
@@ -316,15 +320,7 @@ if (!flags['no-redis']) {
 // Cross-instance RPC through Redis (bench/cluster-rpc.ts: app.wamp.call() on A to a callee on B, next to a local callee).
 const rpcRows: string[][] = []
 if (!flags['no-redis']) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'cluster-rpc.ts'), ...(quick ? ['--quick'] : [])],
-    { cwd: root, stdio: ['ignore', 'pipe', flags.verbose ? 'inherit' : 'ignore'] })
-  children.add(child)
-  let out = ''
-  child.stdout?.on('data', (b: Buffer) => { out += b.toString() })
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
-  children.delete(child)
-  let result: { remote?: Result, local?: Result, redis_per_call?: Result } | null = null
-  try { result = JSON.parse(out.trim().split('\n').pop() ?? '') } catch { result = null }
+  const { code, result } = await script<{ remote?: Result, local?: Result, redis_per_call?: Result }>('cluster-rpc.ts', [])
   if (code !== 0 || result === null) fail(`cluster-rpc: exit ${code}`)
   else {
     for (const [name, figure] of [['same instance', result.local], ['across instances', result.remote]] as const) {
