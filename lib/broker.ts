@@ -3,7 +3,8 @@ import type { Details, Kwargs, WampMessage } from './messages.js'
 import { ErrorUri, isValidUri, matchesWildcard } from './uris.js'
 import type { MatchPolicy } from './uris.js'
 import { randomId, uniqueId } from './ids.js'
-import { describeIssues, PayloadValidator } from './validation.js'
+import { compilePayload, describeIssues } from './validation.js'
+import type { PayloadValidator } from './validation.js'
 import type { PayloadSchema } from './validation.js'
 import { isThenable } from './call.js'
 import type { Serializer } from './serializers/index.js'
@@ -219,9 +220,7 @@ export class Broker {
   // ---- client PUBLISH → the application's topic handlers ---------------------------------------------------
 
   listen (topic: string, handler: TopicHandler, schema: PayloadSchema | undefined): void {
-    const validator = schema === undefined || (schema.args === undefined && schema.kwargs === undefined)
-      ? undefined
-      : new PayloadValidator(schema)
+    const validator = compilePayload(schema)
     const list = this.listeners.get(topic)
     if (list === undefined) this.listeners.set(topic, [{ handler, validator }])
     else list.push({ handler, validator })

@@ -97,9 +97,8 @@ export class IncomingCall implements CallContext {
   private track (): void {
     if (this.settled || this.session.calls.get(this.requestId) === this) return
     this.session.calls.set(this.requestId, this)
-    // Node turns delays beyond 2^31 − 1 ms (about 24.8 days) into 1 ms: such a timeout means "none".
-    const timeout = this.details.timeout
-    if (typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT) this.timer = setTimeout(timedOut, timeout, this)
+    const timeout = callTimeout(this.details)
+    if (timeout !== undefined) this.timer = setTimeout(timedOut, timeout, this)
   }
 
   progress (value?: unknown): void {
@@ -204,6 +203,15 @@ export function resultMessage (requestId: number, details: Details, value: unkno
   if (value instanceof WampResult) return withPayload(msg, value.args, value.kwargs)
   if (value !== undefined) msg.push([value])
   return msg
+}
+
+/**
+ * CALL.Options.timeout in ms, or undefined for none. Node turns delays beyond 2^31 − 1 ms (about 24.8 days) into
+ * 1 ms, so such a timeout also means "none".
+ */
+export function callTimeout (options: Details): number | undefined {
+  const timeout = options.timeout
+  return typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT ? timeout : undefined
 }
 
 export function isThenable (value: unknown): value is PromiseLike<unknown> {

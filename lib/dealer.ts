@@ -2,7 +2,8 @@ import { MessageType as T } from './messages.js'
 import type { Details, Kwargs, WampMessage } from './messages.js'
 import { ErrorUri, isValidUri, matchesWildcard } from './uris.js'
 import type { MatchPolicy } from './uris.js'
-import { describeIssues, PayloadValidator } from './validation.js'
+import { compilePayload, describeIssues } from './validation.js'
+import type { PayloadValidator } from './validation.js'
 import type { PayloadSchema } from './validation.js'
 import { IncomingCall } from './call.js'
 import type { CallContext } from './call.js'
@@ -40,9 +41,7 @@ export class Procedure {
     this.uri = uri
     this.match = match
     this.handler = handler
-    this.validator = schema === undefined || (schema.args === undefined && schema.kwargs === undefined)
-      ? undefined
-      : new PayloadValidator(schema)
+    this.validator = compilePayload(schema)
     this.parts = match === 'wildcard' ? uri.split('.') : undefined
   }
 }

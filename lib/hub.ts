@@ -10,6 +10,7 @@ import { LocalFanout, watchFanout } from './fanout/index.js'
 import type { FanoutAdapter, FanoutHost, RemotePublication } from './fanout/index.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
 import type { CallResult, ClientCallOptions } from './outgoing-call.js'
+import { isThenable } from './call.js'
 import type { Serializer } from './serializers/index.js'
 import { Session } from './session.js'
 import { CloseUri } from './uris.js'
@@ -205,10 +206,8 @@ export class Hub implements FanoutHost {
   private runHooks (hooks: SessionHook[], session: Session, name: string): void {
     for (const hook of hooks) {
       try {
-        const result = hook(session) as { then?: unknown } | undefined
-        if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-          this.pending.add((result as Promise<unknown>).then(undefined, (err: unknown) => this.hookFailed(err, session, name)))
-        }
+        const result = hook(session)
+        if (isThenable(result)) this.pending.add(result.then(undefined, (err: unknown) => this.hookFailed(err, session, name)))
       } catch (err) {
         this.hookFailed(err, session, name)
       }

@@ -2,7 +2,8 @@ import { isDict, MessageType as T, withPayload } from './messages.js'
 import type { Details, Kwargs } from './messages.js'
 import { ErrorUri } from './uris.js'
 import { WampError } from './wamp-error.js'
-import { describeIssues, PayloadValidator } from './validation.js'
+import { resultError, validatorFor } from './validation.js'
+import type { PayloadValidator } from './validation.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
 import type { Session } from './session.js'
 import type { ClientRegistration } from './registry.js'
@@ -22,14 +23,6 @@ export interface ClientCallOptions<S extends PayloadSchema | undefined = undefin
   onProgress?: (result: CallResult) => void
   /** A TypeBox schema the final result must match; it also types the result. */
   result?: S
-}
-
-const validators = new WeakMap<PayloadSchema, PayloadValidator>()
-
-export function validatorFor (schema: PayloadSchema): PayloadValidator {
-  let v = validators.get(schema)
-  if (v === undefined) validators.set(schema, v = new PayloadValidator(schema))
-  return v
 }
 
 /**
@@ -73,10 +66,8 @@ export class OutgoingCall {
   }
 
   resolve (args: unknown[], kwargs: Kwargs): void {
-    const issues = this.validator?.check(args, kwargs)
-    if (issues !== undefined) {
-      return this.reject(new WampError(ErrorUri.invalidArgument, [`result: ${describeIssues(issues)}`], { errors: issues }))
-    }
+    const invalid = resultError(this.validator, args, kwargs)
+    if (invalid !== undefined) return this.reject(invalid)
     this.settle()
     this.done.resolve({ args, kwargs } as CallResult)
   }

@@ -2,6 +2,7 @@ import { EMPTY, isDict, MessageType as T, withPayload } from './messages.js'
 import type { Details, Kwargs, WampMessage } from './messages.js'
 import { ErrorUri } from './uris.js'
 import { nextRequestId } from './outgoing-call.js'
+import { callTimeout } from './call.js'
 import type { Session } from './session.js'
 import type { ClientRegistration } from './registry.js'
 
@@ -10,7 +11,6 @@ import type { ClientRegistration } from './registry.js'
 // timeout, "the callee left" — and nothing for that request after it. The callee gets INTERRUPT only if it
 // announced `call_canceling` (otherwise cancel is `skip`, spec "Call Canceling"); its late answers are discarded.
 
-const MAX_TIMEOUT = 2 ** 31 - 1
 const PROGRESS: Details = Object.freeze({ progress: true }) as Details
 
 /** True when the session announced `roles.callee.features[feature]` in HELLO. */
@@ -52,8 +52,8 @@ export class RoutedCall {
     this.streaming = chunkDetails !== undefined
     this.killed = false
     this.settled = false
-    const timeout = options.timeout
-    this.timer = typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT ? setTimeout(timedOut, timeout, this) : undefined
+    const timeout = callTimeout(options)
+    this.timer = timeout === undefined ? undefined : setTimeout(timedOut, timeout, this)
   }
 
   /** A further CALL with the same request id: the next chunk of a progressive call invocation. */

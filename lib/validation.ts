@@ -1,6 +1,8 @@
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Kwargs } from './messages.js'
+import { ErrorUri } from './uris.js'
+import { WampError } from './wamp-error.js'
 
 /** What a procedure or topic handler's arguments must look like; each part is optional. */
 export interface PayloadSchema {
@@ -52,4 +54,25 @@ export function describeIssues (issues: ValidationIssue[]): string {
   const first = issues[0]
   const where = first === undefined ? '' : `${first.where}${first.path}`
   return first === undefined ? 'invalid arguments' : `invalid ${where}: ${first.message}`
+}
+
+/** A validator for a schema that constrains something; none for an absent or empty schema (no cost per message). */
+export function compilePayload (schema: PayloadSchema | undefined): PayloadValidator | undefined {
+  if (schema === undefined || (schema.args === undefined && schema.kwargs === undefined)) return undefined
+  return new PayloadValidator(schema)
+}
+
+const cached = new WeakMap<PayloadSchema, PayloadValidator>()
+
+/** The validator of a result schema given per call: compiled once per schema object, however many calls use it. */
+export function validatorFor (schema: PayloadSchema): PayloadValidator {
+  let validator = cached.get(schema)
+  if (validator === undefined) cached.set(schema, validator = new PayloadValidator(schema))
+  return validator
+}
+
+/** What a call rejects with when its result does not match its schema; undefined when it does. */
+export function resultError (validator: PayloadValidator | undefined, args: unknown[], kwargs: Kwargs): WampError | undefined {
+  const issues = validator?.check(args, kwargs)
+  return issues === undefined ? undefined : new WampError(ErrorUri.invalidArgument, [`result: ${describeIssues(issues)}`], { errors: issues })
 }

@@ -176,13 +176,19 @@ t.test('progressive call invocations: chunks reach the same callee under one inv
   await Promise.all([caller.close(), a.close(), b.close(), plain.close()])
 })
 
-t.test('CANCEL skip, kill, killnowait: INTERRUPT only to a callee that announced call_canceling, one terminal message', async (t) => {
+/** A router realm with a callee that announced call_canceling (com.able), one that did not (com.unable), a caller. */
+async function cancelingPair (t: Parameters<typeof startApp>[0]) {
   const { url } = await startApp(t, ROUTER)
   const { client: able } = await client(url, { call_canceling: true })
   const { client: unable } = await client(url)
   await register(able, 'com.able')
   await register(unable, 'com.unable')
   const { client: caller } = await client(url)
+  return { able, unable, caller }
+}
+
+t.test('CANCEL skip, kill, killnowait: INTERRUPT only to a callee that announced call_canceling, one terminal message', async (t) => {
+  const { able, unable, caller } = await cancelingPair(t)
   const terminal = (id: number): unknown[] => [MSG.ERROR, MSG.CALL, id, {}, 'wamp.error.canceled']
 
   caller.send([MSG.CALL, 1, {}, 'com.able'])
@@ -233,12 +239,7 @@ t.test('CANCEL skip, kill, killnowait: INTERRUPT only to a callee that announced
 })
 
 t.test('timeout: ERROR timeout to the caller, INTERRUPT killnowait to a callee that can take it, late answers dropped', async (t) => {
-  const { url } = await startApp(t, ROUTER)
-  const { client: able } = await client(url, { call_canceling: true })
-  const { client: unable } = await client(url)
-  await register(able, 'com.able')
-  await register(unable, 'com.unable')
-  const { client: caller } = await client(url)
+  const { able, unable, caller } = await cancelingPair(t)
   caller.send([MSG.CALL, 1, { timeout: 30 }, 'com.able'])
   const inv = await able.next()
   t.same(inv[3], { procedure: 'com.able' }, 'the dealer keeps the timeout itself')

@@ -3,6 +3,7 @@ import type { Details, Kwargs, WampMessage } from '../messages.js'
 import { ErrorUri } from '../uris.js'
 import { WampError } from '../wamp-error.js'
 import type { CallResult, ClientCallOptions } from '../outgoing-call.js'
+import { callTimeout } from '../call.js'
 import type { Session } from '../session.js'
 import type { ClusterRpc } from './cluster-rpc.js'
 
@@ -12,7 +13,6 @@ import type { ClusterRpc } from './cluster-rpc.js'
 // the caller gets ERROR canceled at once); progressive call invocations and caller disclosure do not cross.
 
 const PROGRESS: Details = Object.freeze({ progress: true }) as Details
-const MAX_TIMEOUT = 2 ** 31 - 1
 
 export class ClusterRoutedCall {
   readonly caller: Session
@@ -86,8 +86,8 @@ export function callThroughCluster (caller: Session, msg: WampMessage, uri: stri
   const call = new ClusterRoutedCall(caller, requestId)
   caller.calls.set(requestId, call)
   const callOptions: ClientCallOptions = { signal: call.signal }
-  const timeout = options.timeout
-  if (typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT) callOptions.timeout = timeout
+  const timeout = callTimeout(options)
+  if (timeout !== undefined) callOptions.timeout = timeout
   if (options.receive_progress === true) callOptions.onProgress = (result) => call.progress(result)
   const identity = { id: caller.id, authid: caller.authid, authrole: caller.authrole, discloseMe: options.disclose_me === true }
   cluster.call(realm, uri, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, callOptions, includeLocal, identity)

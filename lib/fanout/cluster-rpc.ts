@@ -3,10 +3,10 @@ import type { Redis } from 'ioredis'
 import type { Kwargs } from '../messages.js'
 import { ErrorUri } from '../uris.js'
 import { WampError } from '../wamp-error.js'
-import { findRegistration, invokeCallee, validatorFor } from '../outgoing-call.js'
+import { findRegistration, invokeCallee } from '../outgoing-call.js'
 import type { CallerIdentity, CallResult, ClientCallOptions } from '../outgoing-call.js'
 import type { PayloadSchema, PayloadValidator } from '../validation.js'
-import { describeIssues } from '../validation.js'
+import { resultError, validatorFor } from '../validation.js'
 import { ClusterRegistry, realmOf } from './cluster-registry.js'
 import type { ClusterHost, ClusterLink, RemoteSessionInfo } from './cluster-registry.js'
 
@@ -266,8 +266,8 @@ export class ClusterRpc {
         if (call === undefined) return
         const args = (m[2] ?? []) as unknown[]
         const kwargs = (m[3] ?? {}) as Kwargs
-        const issues = call.validator?.check(args, kwargs)
-        if (issues !== undefined) return this.settle(call, new WampError(ErrorUri.invalidArgument, [`result: ${describeIssues(issues)}`], { errors: issues }))
+        const invalid = resultError(call.validator, args, kwargs)
+        if (invalid !== undefined) return this.settle(call, invalid)
         return this.settle(call, undefined, { args, kwargs } as CallResult)
       }
       case ERROR: {

@@ -3,14 +3,12 @@
 // envelope and in its dicts (details, options, kwargs) go out as BigInt, which both encoders write as 64-bit integers.
 // The message is copied only when that happens (the same array may be encoded for several serializers).
 
+import { isDict } from '../messages.js'
+
 const WIDE = 0xffffffff
 
 function wide (value: unknown): value is number {
   return typeof value === 'number' && (value > WIDE || value < -0x80000000) && Number.isSafeInteger(value)
-}
-
-function isPlainDict (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value)
 }
 
 function widenDict (dict: Record<string, unknown>): Record<string, unknown> {
@@ -28,7 +26,7 @@ export function widenIntegers (message: unknown[]): unknown[] {
     const value = message[i]
     let widened: unknown = value
     if (wide(value)) widened = BigInt(value)
-    else if (isPlainDict(value)) widened = widenDict(value)
+    else if (isDict(value)) widened = widenDict(value)
     if (widened !== value) (copy ??= message.slice())[i] = widened
   }
   return copy ?? message

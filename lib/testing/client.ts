@@ -5,8 +5,9 @@ import type { Details, Kwargs, WampMessage } from '../messages.js'
 import type { Serializer } from '../serializers/index.js'
 import { CloseUri, ErrorUri } from '../uris.js'
 import { WampError, WampResult } from '../wamp-error.js'
-import { describeIssues, PayloadValidator } from '../validation.js'
-import type { ArgsOf, KwargsOf, PayloadSchema } from '../validation.js'
+import { isThenable } from '../call.js'
+import { compilePayload, describeIssues, resultError, validatorFor } from '../validation.js'
+import type { ArgsOf, KwargsOf, PayloadSchema, PayloadValidator } from '../validation.js'
 import type {
   CallOptions, CallResult, ChallengeHandler, CloseInfo, EventHandler, InvocationDetails, InvocationHandler, PublishOptions,
   ReceivedEvent, RegisterOptions, Registration, SubscribeOptions, Subscription
@@ -116,8 +117,8 @@ export class TestClient {
       const reply = await this.request(T.CALL, `CALL "${uri}"`, withPayload([T.CALL, id, callOptions, uri], args, kwargs), options.onProgress)
       const result = { args: (reply[3] ?? []) as unknown[], kwargs: (reply[4] ?? {}) as Kwargs, details: reply[2] as Details }
       if (options.result !== undefined) {
-        const issues = new PayloadValidator(options.result).check(result.args, result.kwargs)
-        if (issues !== undefined) throw new WampError(ErrorUri.invalidArgument, [`result: ${describeIssues(issues)}`], { errors: issues })
+        const invalid = resultError(validatorFor(options.result), result.args, result.kwargs)
+        if (invalid !== undefined) throw invalid
       }
       return result as CallResult<S>
     } finally {
@@ -190,7 +191,7 @@ export class TestClient {
     handler: InvocationHandler<ArgsOf<S>, KwargsOf<S>>, options: RegisterOptions<S> = {}): Promise<Registration> {
     const reply = await this.request(T.REGISTER, `REGISTER "${uri}"`, [T.REGISTER, this.requestId(), { ...options.options }, uri])
     const id = reply[2] as number
-    const validator = options.schema === undefined ? undefined : new PayloadValidator(options.schema)
+    const validator = compilePayload(options.schema)
     this.registrations.set(id, { uri, handler: handler as InvocationHandler, validator })
     return {
       id,
@@ -405,10 +406,8 @@ export class TestClient {
 
   private guard (fn: () => unknown): void {
     try {
-      const result = fn() as { then?: unknown } | undefined
-      if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-        (result as Promise<unknown>).then(undefined, (err: unknown) => this.errors.push(err))
-      }
+      const result = fn()
+      if (isThenable(result)) result.then(undefined, (err: unknown) => this.errors.push(err))
     } catch (err) {
       this.errors.push(err)
     }
