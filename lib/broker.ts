@@ -204,10 +204,11 @@ export class Broker {
       if (!session.isOpen || (filter !== undefined && !filter.admits(session))) continue
       const transport = session.transport
       const serializer = transport.serializer
-      let data: string | Buffer
-      if (serializer === s1) data = d1 as string | Buffer
-      else if (serializer === s2) data = d2 as string | Buffer
-      else if (s1 === undefined) { s1 = serializer; data = d1 = frameData(serializer.encode(msg)) } else if (s2 === undefined) { s2 = serializer; data = d2 = frameData(serializer.encode(msg)) } else data = serializer.encode(msg)
+      let data: string | Buffer | undefined
+      if (serializer === s1) data = d1
+      else if (serializer === s2) data = d2
+      else if (s1 === undefined) { s1 = serializer; data = d1 = encodeEvent(serializer, msg, session) } else if (s2 === undefined) { s2 = serializer; data = d2 = encodeEvent(serializer, msg, session) } else data = encodeEvent(serializer, msg, session)
+      if (data === undefined) continue
       if (!transport.fits(data)) tooLarge = session
       else if (transport.write(data)) sent++
     }
@@ -311,7 +312,17 @@ function logListenerError (err: unknown, ctx: PublishContext): void {
   ctx.session.log.error({ err, topic: ctx.topic }, 'fastify-wamp: topic handler failed')
 }
 
-/** Text encoded to UTF-8 once for a whole fan-out, instead of once per socket. */
-function frameData (data: string | Buffer): string | Buffer {
+/**
+ * The EVENT for one serializer, text encoded to UTF-8 once for a whole fan-out instead of once per socket; or
+ * undefined, logged, when the payload cannot be encoded with it (the subscribers using it get nothing).
+ */
+function encodeEvent (serializer: Serializer, msg: unknown[], session: Session): string | Buffer | undefined {
+  let data: string | Buffer
+  try {
+    data = serializer.encode(msg)
+  } catch (err) {
+    session.log.warn({ err, subscription: msg[1], serializer: serializer.id }, 'fastify-wamp: EVENT cannot be encoded for this serializer; its subscribers get nothing')
+    return undefined
+  }
   return typeof data === 'string' ? Buffer.from(data) : data
 }

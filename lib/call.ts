@@ -83,8 +83,8 @@ export class IncomingCall implements CallContext {
     }
     if (isThenable(result)) {
       this.track()
-      result.then((value) => this.succeed(value), (err: unknown) => this.fail(err))
-      this.session.hub.pending.add(result)
+      // The derived promise goes to `pending`, which handles its rejection: nothing here can reject unhandled.
+      this.session.hub.pending.add(Promise.resolve(result).then((value) => this.succeed(value), (err: unknown) => this.fail(err)))
     } else if (isAsyncIterator(result)) {
       this.track()
       this.session.hub.pending.add(this.drain(result).catch((err: unknown) => this.fail(err)))
@@ -104,7 +104,7 @@ export class IncomingCall implements CallContext {
   progress (value?: unknown): void {
     if (this.settled || !this.receiveProgress) return
     if (this.session.send(resultMessage(this.requestId, PROGRESS, value))) return
-    this.refuse(ErrorUri.payloadSizeExceeded, ['a progressive result is larger than maxPayload'])
+    this.refuse(...this.session.unsentError('a progressive result', ErrorUri.runtimeError))
   }
 
   succeed (value: unknown): void {
@@ -182,7 +182,7 @@ export class IncomingCall implements CallContext {
   private finish (msg: unknown[]): void {
     this.settle()
     if (this.session.send(msg)) return
-    this.session.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
+    this.session.sendError(T.CALL, this.requestId, ...this.session.unsentError('the result', ErrorUri.runtimeError))
   }
 
   private settle (): void {

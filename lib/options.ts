@@ -2,6 +2,7 @@ import { FST_WAMP_INVALID_OPTION } from './errors.js'
 import { isValidUri } from './uris.js'
 import type { RealmOptions } from './realm.js'
 import type { Serializer } from './serializers/index.js'
+import { DEFAULT_MAX_DEPTH } from './serializers/plain-data.js'
 import type { SessionHook } from './hub.js'
 import { checkAuthOptions } from './auth/index.js'
 import type { RealmAuthOptions } from './auth/index.js'
@@ -25,6 +26,12 @@ export interface FastifyWampOptions {
   maxPayload?: number
   /** Extra serializers, offered as `wamp.2.<id>` next to json, msgpack and cbor. */
   serializers?: Serializer[]
+  /**
+   * Deepest nesting of lists and dicts accepted in an incoming message, the message list itself counting as 1
+   * (so a CALL's args list is at depth 2). A deeper message → ABORT `wamp.error.protocol_violation`. At most
+   * 1 000. Default 64.
+   */
+  maxDepth?: number
   /** Send the text of unexpected handler exceptions to callers (default false: a generic message). */
   exposeErrors?: boolean
   /**
@@ -74,6 +81,7 @@ export interface NormalizedOptions {
   helloTimeout: number
   maxPayload: number
   serializers: Serializer[]
+  maxDepth: number
   exposeErrors: boolean
   metaApi: boolean
   shutdownGrace: number
@@ -90,7 +98,7 @@ export interface NormalizedOptions {
   agent: string
 }
 
-const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'exposeErrors', 'metaApi',
+const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxRegistrationsPerSession',
   'maxSubscriptionsPerSession', 'maxBufferedBytes', 'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
 
@@ -152,12 +160,16 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
   const maxPayload = count('maxPayload', options.maxPayload, 1024 * 1024, 1)
   const maxBufferedBytes = count('maxBufferedBytes', options.maxBufferedBytes, Math.max(4 * 1024 * 1024, maxPayload), 1)
   if (maxBufferedBytes < maxPayload) fail(`maxBufferedBytes (${maxBufferedBytes}) must be at least maxPayload (${maxPayload})`)
+  const maxDepth = count('maxDepth', options.maxDepth, DEFAULT_MAX_DEPTH, 2)
+  // The check recurses once per level: a bound keeps it far from the stack limit.
+  if (maxDepth > 1000) fail(`maxDepth must be at most 1000, got ${maxDepth}`)
   return {
     path,
     realms,
     helloTimeout: count('helloTimeout', options.helloTimeout, 10_000, 0),
     maxPayload,
     serializers,
+    maxDepth,
     exposeErrors: flag('exposeErrors', options.exposeErrors),
     metaApi: flag('metaApi', options.metaApi),
     shutdownGrace: count('shutdownGrace', options.shutdownGrace, 2000, 0),

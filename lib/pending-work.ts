@@ -14,7 +14,8 @@ export class PendingWork {
   /** Counts `work` until it settles, whichever way. */
   add (work: PromiseLike<unknown>): void {
     this.size++
-    work.then(this.done, this.done)
+    // Promise.resolve: a foreign thenable whose `then` throws is a rejection here too, never an exception.
+    Promise.resolve(work).then(this.done, this.done)
   }
 
   /** Resolves true once nothing is pending, or false after `ms` with work still running. */

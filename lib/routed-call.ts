@@ -69,7 +69,7 @@ export class RoutedCall {
     if (this.killed) return
     const details = last ? this.details : this.chunkDetails as Details
     if (!this.callee.send(withPayload([T.INVOCATION, this.invocationId, this.registrationId, details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined))) {
-      this.end(ErrorUri.payloadSizeExceeded, ['a chunk is larger than maxPayload'], true)
+      this.end(...this.callee.unsentError('a chunk', ErrorUri.invalidArgument), true)
     }
   }
 
@@ -80,11 +80,11 @@ export class RoutedCall {
     if ((msg[2] as Details).progress === true) {
       if (!this.receiveProgress || this.killed) return
       if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], args, kwargs))) return
-      return this.end(ErrorUri.payloadSizeExceeded, ['a progressive result is larger than maxPayload'], true)
+      return this.end(...this.caller.unsentError('a progressive result', ErrorUri.runtimeError), true)
     }
     this.settle()
     if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], args, kwargs))) return
-    this.caller.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
+    this.caller.sendError(T.CALL, this.requestId, ...this.caller.unsentError('the result', ErrorUri.runtimeError))
   }
 
   /** ERROR from the callee: passed to the caller with its URI, args and kwargs. */
@@ -176,7 +176,7 @@ export function routeCall (caller: Session, msg: WampMessage, uri: string, calle
   const invocationId = nextRequestId(session)
   const first = withPayload([T.INVOCATION, invocationId, callee.id, chunkDetails ?? details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined)
   if (!session.send(first)) {
-    return caller.sendError(T.CALL, requestId, ErrorUri.payloadSizeExceeded, ['the call\'s arguments are larger than maxPayload'])
+    return caller.sendError(T.CALL, requestId, ...session.unsentError('the call\'s arguments', ErrorUri.invalidArgument))
   }
   const call = new RoutedCall(caller, requestId, callee, invocationId, details, chunkDetails, options)
   caller.calls.set(requestId, call)

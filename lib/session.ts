@@ -6,6 +6,7 @@ import { CloseUri, ErrorUri } from './uris.js'
 import { kSession } from './symbols.js'
 import { Transport } from './transport.js'
 import type { Serializer } from './serializers/index.js'
+import { plainDataProblem } from './serializers/plain-data.js'
 import type { Realm } from './realm.js'
 import type { Hub } from './hub.js'
 import type { IncomingCall } from './call.js'
@@ -66,6 +67,8 @@ export class Session {
   nextRequestId: number
   /** Shutting down: calls in flight finish, new CALLs are refused (see `drain()`). */
   draining: boolean
+  /** Why the last `send` that failed could not encode its message (undefined: it was too large). */
+  private unencodable: string | undefined
   /** Frames received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
   private held: Array<Buffer | boolean> | undefined
   private logger: FastifyBaseLogger | undefined
@@ -96,6 +99,7 @@ export class Session {
     this.handshake = undefined
     this.nextRequestId = 1
     this.draining = false
+    this.unencodable = undefined
     this.held = undefined
     this.logger = undefined
     this.onClosed = undefined
@@ -145,12 +149,15 @@ export class Session {
       return this.violation(`${isBinary ? 'binary' : 'text'} frame received on ${this.protocol}`)
     }
     let msg: unknown
+    let problem: string | undefined
     try {
       msg = this.transport.serializer.decode(data)
-    } catch {
-      return this.violation(`frame could not be decoded as ${this.protocol}`)
+      problem = plainDataProblem(msg, data.length, this.hub.options.maxDepth)
+    } catch (err) {
+      return this.violation(`frame could not be decoded as ${this.protocol}: ${describeError(err)}`)
     }
-    const problem = checkClientMessage(msg)
+    if (problem !== undefined) return this.violation(`frame is not plain WAMP data: ${problem}`)
+    problem = checkClientMessage(msg)
     if (problem !== undefined) return this.violation(problem)
     try {
       this.dispatch(msg as WampMessage)
@@ -224,13 +231,22 @@ export class Session {
   // ---- sending ---------------------------------------------------------------------------------------------
 
   /**
-   * Encodes and queues a message. Returns false, sending nothing, when the encoded message is larger than
-   * `maxPayload`: the caller decides what to say instead (PROTOCOL §5 `payload_size_exceeded`).
+   * Encodes and queues a message; never throws. Returns false, sending nothing, when the encoded message is larger
+   * than `maxPayload` or cannot be encoded (a BigInt, a cycle, a value too deep for the serializer…): the caller
+   * decides what to say instead, with `unsentError()` (PROTOCOL §5 `payload_size_exceeded`, §7.1).
    */
   send (msg: WampMessage): boolean {
     if (this.state === State.closed) return true
-    const data = this.transport.encode(msg)
+    let data: string | Buffer
+    try {
+      data = this.transport.encode(msg)
+    } catch (err) {
+      this.unencodable = describeError(err)
+      this.log.warn({ messageType: msg[0], reason: this.unencodable }, `fastify-wamp: outgoing message cannot be encoded as ${this.protocol}; not sent`)
+      return false
+    }
     if (!this.transport.fits(data)) {
+      this.unencodable = undefined
       this.log.warn({ messageType: msg[0], maxPayload: this.hub.options.maxPayload }, 'fastify-wamp: outgoing message larger than maxPayload not sent')
       return false
     }
@@ -238,10 +254,24 @@ export class Session {
     return true
   }
 
-  /** ERROR in answer to a client request; `payload_size_exceeded` instead when its payload is too large to send. */
+  /**
+   * Right after `send` returned false: the ERROR (URI and args) telling a requester why `what` (e.g. "the result")
+   * did not reach its peer — `payload_size_exceeded` when it was too large, else `uri` (`invalid_argument` when the
+   * requester supplied the value, `runtime_error` when the answering side did) for a value that cannot be encoded.
+   */
+  unsentError (what: string, uri: string): [string, string[]] {
+    if (this.unencodable === undefined) return [ErrorUri.payloadSizeExceeded, [`${what} is larger than maxPayload`]]
+    return [uri, [`${what} cannot be encoded as ${this.protocol}: ${this.unencodable}`]]
+  }
+
+  /**
+   * ERROR in answer to a client request; when its payload cannot be sent (too large, not encodable), an ERROR
+   * saying so, without the payload.
+   */
   sendError (requestType: number, requestId: number, uri: string, args?: unknown[], kwargs?: Kwargs): void {
     if (this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri], args, kwargs))) return
-    this.send([T.ERROR, requestType, requestId, EMPTY, ErrorUri.payloadSizeExceeded, [`the ${uri} error is larger than maxPayload`]])
+    const [reason, message] = this.unsentError(`the ${uri} error`, ErrorUri.runtimeError)
+    this.send([T.ERROR, requestType, requestId, EMPTY, reason, message])
   }
 
   /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
@@ -331,6 +361,13 @@ export class Session {
     this.drained()
     this.onClosed?.()
   }
+}
+
+/** An encoder's or decoder's exception, in a few words for a log line or an ABORT/ERROR message. */
+function describeError (err: unknown): string {
+  const text = err instanceof RangeError && err.message.includes('call stack') ? 'nested too deeply'
+    : err instanceof Error ? err.message : String(err)
+  return text.length > 200 ? text.slice(0, 200) + '…' : text
 }
 
 function forceClose (session: Session): void {

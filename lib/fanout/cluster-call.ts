@@ -47,7 +47,7 @@ export class ClusterRoutedCall {
   progress (result: CallResult): void {
     if (this.settled) return
     if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], result.args, result.kwargs))) return
-    this.failed(new WampError(ErrorUri.payloadSizeExceeded, ['a progressive result is larger than maxPayload']))
+    this.failed(new WampError(...this.caller.unsentError('a progressive result', ErrorUri.runtimeError)))
     this.controller.abort()
   }
 
@@ -56,7 +56,7 @@ export class ClusterRoutedCall {
     this.settled = true
     this.forget()
     if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], result.args, result.kwargs))) return
-    this.caller.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
+    this.caller.sendError(T.CALL, this.requestId, ...this.caller.unsentError('the result', ErrorUri.runtimeError))
   }
 
   failed (err: unknown): void {

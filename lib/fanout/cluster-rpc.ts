@@ -231,8 +231,16 @@ export class ClusterRpc {
   private send (instance: string, message: unknown[]): void {
     const redis = this.link.connection()
     if (redis === undefined) return
+    let data: Buffer
+    try {
+      data = packr.pack(message)
+    } catch {
+      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw from a
+      // settled call's callback all the same.
+      return
+    }
     this.stats.messagesOut++
-    redis.publish(this.key(instance), packr.pack(message)).catch(noop)
+    redis.publish(this.key(instance), data).catch(noop)
   }
 
   // ---- messages in -----------------------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+// Strict decoding (PROTOCOL §7.1): what a serializer decoded must be plain WAMP data — null, booleans, finite
+// numbers, strings, binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
+// value reached twice. msgpackr and cbor-x turn extension types and tags into Dates, Sets, typed arrays, BigInts,
+// Tag objects and shared or cyclic references; none of that crosses to peers using another serializer, so it is
+// refused here, once, for every serializer (custom ones included).
+//
+// The walk is recursive but bounded by maxDepth, so it cannot overflow the stack. Every value takes at least one
+// byte in JSON, MessagePack and CBOR, so a frame of n bytes holds at most n values: a walk that visits more has
+// met a value twice (a shared reference or a cycle) and stops — a small frame cannot make it exponential.
+
+/** Default for the `maxDepth` option: lists and dicts nested in one message, the message list counting as 1. */
+export const DEFAULT_MAX_DEPTH = 64
+
+let budget = 0
+let limit = DEFAULT_MAX_DEPTH
+
+/** Why `value`, decoded from a frame of `bytes` bytes, is not plain WAMP data; undefined when it is. */
+export function plainDataProblem (value: unknown, bytes: number, maxDepth: number): string | undefined {
+  budget = bytes
+  limit = maxDepth
+  return visit(value, 1)
+}
+
+function visit (value: unknown, depth: number): string | undefined {
+  if (--budget < 0) return 'a value appears more than once (shared reference or cycle)'
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined
+    case 'number':
+      return Number.isFinite(value) ? undefined : `${String(value)} is not WAMP data (numbers must be finite)`
+    case 'object':
+      break
+    default:
+      return `a ${typeof value} is not WAMP data`
+  }
+  if (value === null) return undefined
+  if (depth > limit) return `lists and dicts are nested deeper than ${limit} (maxDepth)`
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = visit(value[i], depth + 1)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto === Object.prototype || proto === null) {
+    for (const key in value) {
+      const problem = visit((value as Record<string, unknown>)[key], depth + 1)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  }
+  if (proto === Buffer.prototype || proto === Uint8Array.prototype) return undefined
+  return `a ${describe(value)} is not WAMP data`
+}
+
+function describe (value: object): string {
+  const name = (value.constructor as { name?: unknown } | undefined)?.name
+  return typeof name === 'string' && name !== '' ? name : 'non-plain object'
+}
