@@ -28,8 +28,8 @@ export interface FastifyWampOptions {
   serializers?: Serializer[]
   /**
    * Deepest nesting of lists and dicts accepted in an incoming message, the message list itself counting as 1
-   * (so a CALL's args list is at depth 2). A deeper message → ABORT `wamp.error.protocol_violation`. At most
-   * 1 000. Default 64.
+   * (so a CALL's args list is at depth 2). A deeper message → ABORT `wamp.error.protocol_violation`. From 8
+   * to 1 000. Default 64.
    */
   maxDepth?: number
   /** Send the text of unexpected handler exceptions to callers (default false: a generic message). */
@@ -160,7 +160,8 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
   const maxPayload = count('maxPayload', options.maxPayload, 1024 * 1024, 1)
   const maxBufferedBytes = count('maxBufferedBytes', options.maxBufferedBytes, Math.max(4 * 1024 * 1024, maxPayload), 1)
   if (maxBufferedBytes < maxPayload) fail(`maxBufferedBytes (${maxBufferedBytes}) must be at least maxPayload (${maxPayload})`)
-  const maxDepth = count('maxDepth', options.maxDepth, DEFAULT_MAX_DEPTH, 2)
+  // At least 8: a HELLO's roles → role → features already nest 5 deep.
+  const maxDepth = count('maxDepth', options.maxDepth, DEFAULT_MAX_DEPTH, 8)
   // The check recurses once per level: a bound keeps it far from the stack limit.
   if (maxDepth > 1000) fail(`maxDepth must be at most 1000, got ${maxDepth}`)
   return {

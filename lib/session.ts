@@ -271,7 +271,8 @@ export class Session {
   sendError (requestType: number, requestId: number, uri: string, args?: unknown[], kwargs?: Kwargs): void {
     if (this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri], args, kwargs))) return
     const [reason, message] = this.unsentError(`the ${uri} error`, ErrorUri.runtimeError)
-    this.send([T.ERROR, requestType, requestId, EMPTY, reason, message])
+    // The explanation quotes the encoder: should it trip the encoder too, the bare URI still ends the request.
+    if (!this.send([T.ERROR, requestType, requestId, EMPTY, reason, message])) this.send([T.ERROR, requestType, requestId, EMPTY, reason])
   }
 
   /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
