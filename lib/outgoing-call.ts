@@ -146,7 +146,7 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
       details.caller_authrole = caller.authrole
     }
     if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
-      call.reject(new WampError(...session.unsentError('the call\'s arguments', ErrorUri.invalidArgument)))
+      call.reject(new WampError(...session.unsentError('the call\'s payload', ErrorUri.invalidArgument)))
     }
   })
 }

@@ -176,7 +176,7 @@ export function routeCall (caller: Session, msg: WampMessage, uri: string, calle
   const invocationId = nextRequestId(session)
   const first = withPayload([T.INVOCATION, invocationId, callee.id, chunkDetails ?? details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined)
   if (!session.send(first)) {
-    return caller.sendError(T.CALL, requestId, ...session.unsentError('the call\'s arguments', ErrorUri.invalidArgument))
+    return caller.sendError(T.CALL, requestId, ...session.unsentError('the call\'s payload', ErrorUri.invalidArgument))
   }
   const call = new RoutedCall(caller, requestId, callee, invocationId, details, chunkDetails, options)
   caller.calls.set(requestId, call)

@@ -366,8 +366,8 @@ export class Session {
 
 /** An encoder's or decoder's exception, in a few words for a log line or an ABORT/ERROR message. */
 function describeError (err: unknown): string {
-  const text = err instanceof RangeError && err.message.includes('call stack') ? 'nested too deeply'
-    : err instanceof Error ? err.message : String(err)
+  if (err instanceof RangeError && err.message.includes('call stack')) return 'nested too deeply'
+  const text = err instanceof Error ? err.message : String(err)
   return text.length > 200 ? text.slice(0, 200) + '…' : text
 }
 
