@@ -14,8 +14,11 @@ import type { Realm } from './realm.js'
 export type AuthorizeAction = 'call' | 'register' | 'subscribe' | 'publish'
 
 /**
- * Decides whether `session` may perform `action` on `uri` (for register/subscribe possibly a pattern: see
- * `options.match`). Answer `true` to allow; anything else denies. Throw a WampError to deny with your own error.
+ * Decides whether `session` may perform `action` on `uri`. For `call` and `publish`, `uri` is always one exact URI
+ * and `options` never has `match` (the client's `match` on CALL and PUBLISH is ignored). For `subscribe` and
+ * `register`, `options.match` (`prefix` or `wildcard`; absent = `exact`) says that `uri` is a pattern: allow it
+ * only if you would allow every URI it can match (see docs/auth.md, "How patterns are authorized"). Answer `true`
+ * to allow; anything else denies. Throw a WampError to deny with your own error.
  */
 export type AuthorizeHook = (session: Session, action: AuthorizeAction, uri: string, options: Details) => boolean | Promise<boolean>
 
@@ -32,18 +35,52 @@ export type Permissions = Record<string, Permission[]>
 
 const ACTIONS: Record<AuthorizeAction, number> = { call: 1, register: 2, subscribe: 4, publish: 8 }
 
+/**
+ * How many URIs one pattern check may try before it gives up and denies (fail closed). Only a rule set with many
+ * wildcard rules whose literals sit at different positions comes near it.
+ */
+const COVERAGE_BUDGET = 20_000
+
 interface WildcardRule { readonly parts: string[], readonly mask: number }
 
-/** One role's rules, resolved once: exact URIs in a map, prefixes longest first, wildcards in the order given. */
-class RoleRules {
+/**
+ * The URIs a rule or pattern matches, component by component: position i holds `lits[i]` exactly if that is
+ * defined, else any component starting with `pres[i]` (`''` = any). `open`: any further components may follow.
+ */
+interface Shape { readonly lits: Array<string | undefined>, readonly pres: string[], readonly open: boolean }
+
+function shapeOf (uri: string, match: MatchPolicy): Shape {
+  const parts = uri.split('.')
+  const lits: Array<string | undefined> = []
+  const pres: string[] = []
+  parts.forEach((part, i) => {
+    const partial = match === 'prefix' && i === parts.length - 1
+    lits.push(partial || part === '' ? undefined : part)
+    pres.push(partial ? part : '')
+  })
+  return { lits, pres, open: match === 'prefix' }
+}
+
+function admits (shape: Shape, i: number, component: string): boolean {
+  if (i >= shape.lits.length) return shape.open
+  const lit = shape.lits[i]
+  return lit !== undefined ? component === lit : component.startsWith(shape.pres[i])
+}
+
+/** One role's rules, resolved once: exact URIs in a map, prefixes longest first, wildcards in the order given. (Exported for tests.) */
+export class RoleRules {
   private readonly exact: Map<string, number>
   private readonly prefixes: Array<{ readonly uri: string, readonly mask: number }>
   private readonly wildcards: WildcardRule[]
+  private readonly shapes: Shape[]
+  /** A character no rule contains: a component made with it stands for "any other component". */
+  private readonly fresh: string
 
   constructor (rules: Permission[]) {
     this.exact = new Map()
     this.prefixes = []
     this.wildcards = []
+    this.shapes = []
     for (const rule of rules) {
       let mask = 0
       for (const action of rule.allow) mask |= ACTIONS[action]
@@ -51,22 +88,59 @@ class RoleRules {
       if (match === 'exact') this.exact.set(rule.uri, mask)
       else if (match === 'prefix') this.prefixes.push({ uri: rule.uri, mask })
       else this.wildcards.push({ parts: rule.uri.split('.'), mask })
+      this.shapes.push(shapeOf(rule.uri, match))
     }
     this.prefixes.sort((a, b) => b.uri.length - a.uri.length)
+    let code = 1
+    while (rules.some((r) => r.uri.includes(String.fromCharCode(code)))) code++
+    this.fresh = String.fromCharCode(code)
+  }
+
+  /** The actions allowed on the exact URI `uri`: the most specific rule decides. */
+  mask (uri: string): number {
+    const exact = this.exact.get(uri)
+    if (exact !== undefined) return exact
+    for (const p of this.prefixes) if (uri.startsWith(p.uri)) return p.mask
+    for (const w of this.wildcards) if (matchesWildcard(w.parts, uri)) return w.mask
+    return 0
   }
 
   /**
-   * The actions allowed on `uri` requested with `match`. A pattern request is only covered by a rule whose URIs
-   * include all of the pattern's: an exact rule covers only exact requests, a wildcard rule no prefix requests.
+   * Whether `action` is allowed on every URI the pattern (`uri`, `match`) covers. The URIs are infinitely many, but
+   * the rules only tell a component apart by equality with their literals and by the prefixes it starts with, so
+   * one representative per distinguishable case is enough: each literal and prefix the pattern or a rule (still
+   * matching the components chosen so far) has at that position, that prefix followed by a fresh character, or a fresh
+   * component; and URIs up to one component longer than the longest rule. Each representative that the pattern
+   * matches is checked exactly like a CALL would be.
    */
-  mask (uri: string, match: unknown): number {
-    if (match === undefined || match === 'exact') {
-      const exact = this.exact.get(uri)
-      if (exact !== undefined) return exact
+  allows (uri: string, match: MatchPolicy, bit: number): boolean {
+    if (match === 'exact') return (this.mask(uri) & bit) !== 0
+    const pattern = shapeOf(uri, match)
+    let longest = pattern.lits.length
+    for (const s of this.shapes) longest = Math.max(longest, s.lits.length)
+    let budget = COVERAGE_BUDGET
+    const chosen: string[] = []
+    const search = (i: number, alive: Shape[]): boolean => {
+      if (--budget < 0) return false
+      if (i >= pattern.lits.length && i > 0 && (this.mask(chosen.join('.')) & bit) === 0) return false
+      if (i > longest || (!pattern.open && i >= pattern.lits.length)) return true
+      const candidates = new Set<string>([this.fresh])
+      for (const s of [pattern, ...alive]) {
+        if (i >= s.lits.length) continue
+        const lit = s.lits[i]
+        if (lit !== undefined) candidates.add(lit)
+        else if (s.pres[i] !== '') candidates.add(s.pres[i]).add(s.pres[i] + this.fresh)
+      }
+      for (const c of candidates) {
+        if (!admits(pattern, i, c)) continue
+        chosen.push(c)
+        const ok = search(i + 1, alive.filter((s) => admits(s, i, c)))
+        chosen.pop()
+        if (!ok) return false
+      }
+      return true
     }
-    for (const p of this.prefixes) if (uri.startsWith(p.uri)) return p.mask
-    if (match !== 'prefix') for (const w of this.wildcards) if (matchesWildcard(w.parts, uri)) return w.mask
-    return 0
+    return search(0, this.shapes)
   }
 }
 
@@ -86,14 +160,27 @@ export class Authorizer {
     return hook === undefined && permissions === undefined ? undefined : new Authorizer(hook, permissions)
   }
 
-  /** True/false, or a promise of it when the hook is async. Throws what the hook throws. */
+  /**
+   * True/false, or a promise of it when the hook is async. Throws what the hook throws. CALL and PUBLISH are
+   * checked as the exact URI whatever `match` the client sent; SUBSCRIBE and REGISTER by every URI they cover.
+   */
   check (session: Session, action: AuthorizeAction, uri: string, options: Details): boolean | Promise<boolean> {
+    const pattern = action === 'subscribe' || action === 'register'
+    if (!pattern) options = withoutMatch(options)
     if (this.roles !== undefined) {
       const rules = this.roles.get(session.authrole)
-      if (rules === undefined || (rules.mask(uri, options.match) & ACTIONS[action]) === 0) return false
+      const match = pattern ? (options.match ?? 'exact') as MatchPolicy : 'exact'
+      if (rules === undefined || !rules.allows(uri, match, ACTIONS[action])) return false
     }
     return this.hook === undefined ? true : this.hook(session, action, uri, options)
   }
+}
+
+function withoutMatch (options: Details): Details {
+  if (!Object.hasOwn(options, 'match')) return options
+  const copy: Details = {}
+  for (const key of Object.keys(options)) if (key !== 'match') copy[key] = options[key]
+  return copy
 }
 
 /**
@@ -170,7 +257,7 @@ export function checkAuthorizeOptions (authorize: unknown, permissions: unknown,
       const match = rule.match ?? 'exact'
       if (match !== 'exact' && match !== 'prefix' && match !== 'wildcard') invalid(`${at}[${i}].match must be exact, prefix or wildcard`)
       const uri = rule.uri
-      if (typeof uri !== 'string' || !(isValidUri(uri, match) || (match === 'prefix' && uri === ''))) {
+      if (typeof uri !== 'string' || !isValidUri(uri, match)) {
         invalid(`${at}[${i}].uri ${JSON.stringify(uri)} is not a valid ${match} URI`)
       }
       const allow = rule.allow

@@ -11,6 +11,8 @@ import type { Serializer } from './serializers/index.js'
 import type { Session } from './session.js'
 import type { Realm } from './realm.js'
 import { authorize } from './authorize.js'
+import { PatternIndex } from './uri-trie.js'
+import { publishSubscribed, publishUnsubscribed } from './meta.js'
 import { readPublishOptions } from './publish-filter.js'
 import type { ClientPublication, PublishFilter } from './publish-filter.js'
 import type { FanoutAdapter, RemotePublication } from './fanout/index.js'
@@ -65,7 +67,8 @@ const MATCHES = new Set(['exact', 'prefix', 'wildcard'])
 export class Broker {
   readonly realm: Realm
   private readonly exact: Map<string, Subscription>
-  private readonly patterns: Map<string, Subscription>
+  /** Prefix and wildcard subscriptions, indexed by URI component (lib/uri-trie.ts). */
+  private readonly patterns: PatternIndex<Subscription>
   readonly byId: Map<number, Subscription>
   private readonly listeners: Map<string, TopicListener[]>
   /** Carries publications to other instances; undefined when there is only this one (no cost on the fast path). */
@@ -78,7 +81,7 @@ export class Broker {
     this.fanout = fanout
     this.allow = allow
     this.exact = new Map()
-    this.patterns = new Map()
+    this.patterns = new PatternIndex()
     this.byId = new Map()
     this.listeners = new Map()
   }
@@ -96,22 +99,24 @@ export class Broker {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid ${match} topic URI`])
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'subscribe', topic, msg[2] as Details)
-    const table = match === 'exact' ? this.exact : this.patterns
-    const key = match === 'exact' ? topic : `${match}:${topic}`
-    let subscription = table.get(key)
+    let subscription = match === 'exact' ? this.exact.get(topic) : this.patterns.get(topic, match as 'prefix' | 'wildcard')
     if ((subscription === undefined || !session.subscriptions.has(subscription)) &&
       session.subscriptions.size >= session.hub.options.maxSubscriptionsPerSession) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.limitExceeded, [`at most ${session.hub.options.maxSubscriptionsPerSession} subscriptions per session`])
     }
+    const created = subscription === undefined
     if (subscription === undefined) {
       subscription = new Subscription(uniqueId(this.byId), topic, match as MatchPolicy)
-      table.set(key, subscription)
+      if (match === 'exact') this.exact.set(topic, subscription)
+      else this.patterns.set(topic, match as 'prefix' | 'wildcard', subscription)
       this.byId.set(subscription.id, subscription)
       this.fanout?.subscribe(this.realm.name, topic, match as MatchPolicy)
     }
+    const added = !subscription.sessions.has(session)
     subscription.sessions.add(session)
     session.subscriptions.add(subscription)
     session.send([T.SUBSCRIBED, requestId, subscription.id])
+    if (added && session.hub.options.metaApi) publishSubscribed(session, subscription, created)
   }
 
   unsubscribe (session: Session, msg: WampMessage): void {
@@ -131,11 +136,14 @@ export class Broker {
   private drop (session: Session, subscription: Subscription): void {
     session.subscriptions.delete(subscription)
     subscription.sessions.delete(session)
-    if (subscription.sessions.size > 0) return
-    this.byId.delete(subscription.id)
-    if (subscription.match === 'exact') this.exact.delete(subscription.topic)
-    else this.patterns.delete(`${subscription.match}:${subscription.topic}`)
-    this.fanout?.unsubscribe(this.realm.name, subscription.topic, subscription.match)
+    const deleted = subscription.sessions.size === 0
+    if (deleted) {
+      this.byId.delete(subscription.id)
+      if (subscription.match === 'exact') this.exact.delete(subscription.topic)
+      else this.patterns.delete(subscription.topic, subscription.match)
+      this.fanout?.unsubscribe(this.realm.name, subscription.topic, subscription.match)
+    }
+    if (session.hub.options.metaApi) publishUnsubscribed(session, subscription, deleted)
   }
 
   // ---- publishing to subscribers ---------------------------------------------------------------------------
@@ -160,7 +168,7 @@ export class Broker {
 
   /** A publication from another instance, for the local subscription (`match`, `topic`). */
   receive (publication: RemotePublication, match: MatchPolicy, topic: string): void {
-    const subscription = match === 'exact' ? this.exact.get(topic) : this.patterns.get(`${match}:${topic}`)
+    const subscription = match === 'exact' ? this.exact.get(topic) : this.patterns.get(topic, match)
     if (subscription === undefined) return
     let details = publication.publisher ?? EMPTY
     if (match !== 'exact') {
@@ -179,11 +187,10 @@ export class Broker {
     if (exact !== undefined) sent += this.deliver(exact, publicationId, base, args, kwargs, only, filter)
     if (this.patterns.size > 0) {
       let details: Details | undefined
-      for (const subscription of this.patterns.values()) {
-        if (!subscription.matches(topic)) continue
+      this.patterns.forEachMatch(topic, (subscription) => {
         details ??= base === EMPTY ? { topic } : { topic, ...base }
         sent += this.deliver(subscription, publicationId, details, args, kwargs, only, filter)
-      }
+      })
     }
     return sent
   }

@@ -1,6 +1,6 @@
 import { MessageType as T } from './messages.js'
 import type { Details, Kwargs, WampMessage } from './messages.js'
-import { ErrorUri, isValidUri, matchesWildcard } from './uris.js'
+import { ErrorUri, isValidUri } from './uris.js'
 import type { MatchPolicy } from './uris.js'
 import { compilePayload, describeIssues } from './validation.js'
 import type { PayloadValidator } from './validation.js'
@@ -19,6 +19,7 @@ import { RoutedCall } from './routed-call.js'
 import { invokeCallee } from './outgoing-call.js'
 import type { CallResult, ClientCallOptions } from './outgoing-call.js'
 import { publishRegistered, publishUnregistered } from './meta.js'
+import { PatternIndex } from './uri-trie.js'
 
 export type { ClientRegistration } from './registry.js'
 
@@ -35,14 +36,12 @@ export class Procedure {
   readonly match: MatchPolicy
   readonly handler: ProcedureHandler
   readonly validator: PayloadValidator | undefined
-  readonly parts: string[] | undefined
 
   constructor (uri: string, match: MatchPolicy, handler: ProcedureHandler, schema: PayloadSchema | undefined) {
     this.uri = uri
     this.match = match
     this.handler = handler
     this.validator = compilePayload(schema)
-    this.parts = match === 'wildcard' ? uri.split('.') : undefined
   }
 }
 
@@ -54,8 +53,8 @@ export class Procedure {
 export class Dealer {
   readonly realm: Realm
   readonly procedures: Map<string, Procedure>
-  /** Prefix procedures, longest prefix first, then wildcard procedures (spec: exact > prefix > wildcard). */
-  private patterns: Procedure[]
+  /** Prefix and wildcard procedures, indexed by URI component (spec precedence: exact > prefix > wildcard). */
+  private readonly patterns: PatternIndex<Procedure>
   /** The client registrations. */
   readonly registry: Registry
   /** Router mode; undefined when clients only call the application (no cost on the CALL path). */
@@ -64,7 +63,7 @@ export class Dealer {
   constructor (realm: Realm, router?: boolean | RouterOptions) {
     this.realm = realm
     this.procedures = new Map()
-    this.patterns = []
+    this.patterns = new PatternIndex()
     this.registry = new Registry()
     this.router = Router.compile(this, realm.name, router)
   }
@@ -76,29 +75,23 @@ export class Dealer {
       this.procedures.set(procedure.uri, procedure)
       return
     }
-    this.patterns.push(procedure)
-    this.patterns.sort(byPrecedence)
+    this.patterns.set(procedure.uri, procedure.match, procedure)
   }
 
   has (uri: string, match: MatchPolicy): boolean {
     if (match === 'exact') return this.procedures.has(uri)
-    return this.patterns.some((p) => p.uri === uri && p.match === match)
+    return this.patterns.get(uri, match) !== undefined
   }
 
   remove (uri: string, match: MatchPolicy = 'exact'): boolean {
     if (match === 'exact') return this.procedures.delete(uri)
-    const before = this.patterns.length
-    this.patterns = this.patterns.filter((p) => p.uri !== uri || p.match !== match)
-    return this.patterns.length !== before
+    return this.patterns.delete(uri, match)
   }
 
   lookup (uri: string): Procedure | undefined {
     const exact = this.procedures.get(uri)
-    if (exact !== undefined || this.patterns.length === 0) return exact
-    for (const p of this.patterns) {
-      if (p.match === 'prefix' ? uri.startsWith(p.uri) : matchesWildcard(p.parts as string[], uri)) return p
-    }
-    return undefined
+    if (exact !== undefined || this.patterns.size === 0) return exact
+    return this.patterns.best(uri)
   }
 
   // ---- client → application calls --------------------------------------------------------------------------
@@ -255,9 +248,4 @@ export class Dealer {
   leave (session: Session): void {
     for (const callee of session.registrations.values()) this.drop(callee)
   }
-}
-
-function byPrecedence (a: Procedure, b: Procedure): number {
-  if (a.match !== b.match) return a.match === 'prefix' ? -1 : 1
-  return b.uri.length - a.uri.length
 }

@@ -20,6 +20,10 @@ import type { Registration } from './registry.js'
 export const MetaTopic = {
   sessionOnJoin: 'wamp.session.on_join',
   sessionOnLeave: 'wamp.session.on_leave',
+  subscriptionOnCreate: 'wamp.subscription.on_create',
+  subscriptionOnSubscribe: 'wamp.subscription.on_subscribe',
+  subscriptionOnUnsubscribe: 'wamp.subscription.on_unsubscribe',
+  subscriptionOnDelete: 'wamp.subscription.on_delete',
   registrationOnCreate: 'wamp.registration.on_create',
   registrationOnRegister: 'wamp.registration.on_register',
   registrationOnUnregister: 'wamp.registration.on_unregister',
@@ -60,6 +64,20 @@ export function publishJoin (session: Session): void {
 /** `wamp.session.on_leave` with [session, authid, authrole]; the leaving session's subscriptions are gone. */
 export function publishLeave (session: Session): void {
   (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
+}
+
+/** `on_create` (for a new subscription), then `on_subscribe`: `session` became a subscriber of `subscription`. */
+export function publishSubscribed (session: Session, subscription: Subscription, created: boolean): void {
+  const broker = (session.realm as Realm).broker
+  if (created) broker.publishLocal(MetaTopic.subscriptionOnCreate, [session.id, subscriptionDetails(subscription)])
+  broker.publishLocal(MetaTopic.subscriptionOnSubscribe, [session.id, subscription.id])
+}
+
+/** `on_unsubscribe`, then `on_delete` when `session` was the subscription's last subscriber. */
+export function publishUnsubscribed (session: Session, subscription: Subscription, deleted: boolean): void {
+  const broker = (session.realm as Realm).broker
+  broker.publishLocal(MetaTopic.subscriptionOnUnsubscribe, [session.id, subscription.id])
+  if (deleted) broker.publishLocal(MetaTopic.subscriptionOnDelete, [session.id, subscription.id])
 }
 
 /** `on_create` (for a new registration), then `on_register`: `session` became a callee of `registration`. */

@@ -1,6 +1,7 @@
 import type { Details } from './messages.js'
 import { matchesWildcard } from './uris.js'
 import type { MatchPolicy } from './uris.js'
+import { PatternIndex } from './uri-trie.js'
 import { uniqueId } from './ids.js'
 import type { Session } from './session.js'
 
@@ -40,8 +41,6 @@ export class Registration {
   readonly created: string
   readonly callees: ClientRegistration[]
   readonly parts: string[] | undefined
-  /** Wildcard precedence: the lengths of the literal runs between wildcards, compared left to right. */
-  readonly rank: number[] | undefined
   private turn: number
 
   constructor (id: number, uri: string, match: MatchPolicy, invoke: InvokePolicy, routed: boolean) {
@@ -53,7 +52,6 @@ export class Registration {
     this.created = new Date().toISOString()
     this.callees = []
     this.parts = match === 'wildcard' ? uri.split('.') : undefined
-    this.rank = this.parts === undefined ? undefined : literalRuns(this.parts)
     this.turn = 0
   }
 
@@ -106,20 +104,18 @@ export class Registry {
   /** Every client registration of the realm, routed or private, by id. */
   readonly byId: Map<number, Registration>
   private readonly exact: Map<string, Registration>
-  /** Routed pattern registrations in the order a CALL tries them: prefixes longest first, then wildcards. */
-  private patterns: Registration[]
+  /** Routed pattern registrations, indexed by URI component (lib/uri-trie.ts). */
+  private readonly patterns: PatternIndex<Registration>
 
   constructor () {
     this.byId = new Map()
     this.exact = new Map()
-    this.patterns = []
+    this.patterns = new PatternIndex()
   }
 
   /** The routed registration of exactly (uri, match), if any. */
   find (uri: string, match: MatchPolicy): Registration | undefined {
-    if (match === 'exact') return this.exact.get(uri)
-    for (const r of this.patterns) if (r.uri === uri && r.match === match) return r
-    return undefined
+    return match === 'exact' ? this.exact.get(uri) : this.patterns.get(uri, match)
   }
 
   /**
@@ -128,9 +124,8 @@ export class Registry {
    */
   lookup (uri: string): Registration | undefined {
     const exact = this.exact.get(uri)
-    if (exact !== undefined || this.patterns.length === 0) return exact
-    for (const r of this.patterns) if (r.matches(uri)) return r
-    return undefined
+    if (exact !== undefined || this.patterns.size === 0) return exact
+    return this.patterns.best(uri)
   }
 
   /** The oldest open private registration of exactly `uri` (what the application calls without router mode). */
@@ -147,7 +142,7 @@ export class Registry {
     this.byId.set(registration.id, registration)
     if (!routed) return registration
     if (match === 'exact') this.exact.set(uri, registration)
-    else this.patterns = [...this.patterns, registration].sort(byPrecedence)
+    else this.patterns.set(uri, match, registration)
     return registration
   }
 
@@ -160,30 +155,8 @@ export class Registry {
     this.byId.delete(registration.id)
     if (registration.routed) {
       if (registration.match === 'exact') this.exact.delete(registration.uri)
-      else this.patterns = this.patterns.filter((r) => r !== registration)
+      else if (this.patterns.get(registration.uri, registration.match) === registration) this.patterns.delete(registration.uri, registration.match)
     }
     return { registration, deleted: true }
   }
-}
-
-/** `a1.b2..d4.e5` → [2, 2]; `..c` → [0, 0, 1]. */
-function literalRuns (parts: string[]): number[] {
-  const runs = [0]
-  for (const part of parts) {
-    if (part === '') runs.push(0)
-    else runs[runs.length - 1]++
-  }
-  return runs
-}
-
-function byPrecedence (a: Registration, b: Registration): number {
-  if (a.match !== b.match) return a.match === 'prefix' ? -1 : 1
-  if (a.match === 'prefix') return b.uri.length - a.uri.length
-  const ra = a.rank as number[]
-  const rb = b.rank as number[]
-  for (let i = 0; i < Math.max(ra.length, rb.length); i++) {
-    const d = (rb[i] ?? 0) - (ra[i] ?? 0)
-    if (d !== 0) return d
-  }
-  return 0
 }

@@ -136,7 +136,7 @@ function compileRule (realm: string, rule: unknown): Covers {
   if (!isDict(rule)) invalid(realm)
   const match = rule.match ?? 'prefix'
   const uri = rule.uri
-  if (!MATCHES.has(match) || typeof uri !== 'string' || !(isValidUri(uri, match as MatchPolicy) || (match === 'prefix' && uri === ''))) {
+  if (!MATCHES.has(match) || typeof uri !== 'string' || !isValidUri(uri, match as MatchPolicy)) {
     throw new FST_WAMP_INVALID_OPTION(`realm "${realm}": router rule ${JSON.stringify(rule)} needs a valid uri for match exact, prefix or wildcard`)
   }
   const roles = rule.roles

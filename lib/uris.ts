@@ -42,8 +42,9 @@ const looseUri = /^([^\s.#]+\.)*([^\s.#]+)$/
 const loosePrefix = /^([^\s.#]+\.)*([^\s.#]*)$/
 const looseWildcard = /^(([^\s.#]+\.)|\.)*([^\s.#]+)?$/
 
+/** Valid as a URI of `match`: an exact URI, a prefix (`''` is the prefix of everything) or a wildcard pattern. */
 export function isValidUri (uri: unknown, match: MatchPolicy = 'exact'): uri is string {
-  if (typeof uri !== 'string' || uri.length === 0) return false
+  if (typeof uri !== 'string' || (uri.length === 0 && match !== 'prefix')) return false
   switch (match) {
     case 'exact': return looseUri.test(uri)
     case 'prefix': return loosePrefix.test(uri)

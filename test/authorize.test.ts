@@ -64,7 +64,7 @@ t.test('role permissions: the authorization matrix by role, action and URI', asy
     ['user', 'register', 'app.echo2', {}, false],
     ['user', 'register', 'user.rpc.add', {}, true],
     ['user', 'subscribe', 'app.news', {}, true],
-    ['user', 'subscribe', 'app.', { match: 'prefix' }, true],
+    ['user', 'subscribe', 'app.', { match: 'prefix' }, false], // issue 15: it would cover app.admin.*
     ['user', 'subscribe', 'ap', { match: 'prefix' }, false], // would cover more than app.*
     ['user', 'subscribe', 'app.admin.', { match: 'prefix' }, false],
     ['user', 'subscribe', 'dev.a.status', {}, true],
