@@ -66,6 +66,8 @@ export class Session {
   nextRequestId: number
   /** Shutting down: calls in flight finish, new CALLs are refused (see `drain()`). */
   draining: boolean
+  /** Async topic handlers still running for this session's PUBLISHes (bounded by maxTopicHandlersPerSession). */
+  topicHandlers: number
   /** Frames received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
   private held: Array<Buffer | boolean> | undefined
   private logger: FastifyBaseLogger | undefined
@@ -96,6 +98,7 @@ export class Session {
     this.handshake = undefined
     this.nextRequestId = 1
     this.draining = false
+    this.topicHandlers = 0
     this.held = undefined
     this.logger = undefined
     this.onClosed = undefined
@@ -275,7 +278,9 @@ export class Session {
         this.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
         this.state = State.closing
       } else if (this.state === State.establishing) {
-        this.closeSocket(CLOSE_GOING_AWAY)
+        // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
+        if (this.handshake !== undefined) this.abort(reason, message ?? 'the server is shutting down', CLOSE_GOING_AWAY)
+        else this.closeSocket(CLOSE_GOING_AWAY)
       }
     })
   }
