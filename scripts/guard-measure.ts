@@ -107,21 +107,20 @@ async function handlerHeap (): Promise<void> {
     const welcome = next(ws)
     ws.send(JSON.stringify([1, 'realm1', { roles: ROLES }]))
     await welcome
-    let published = 0
-    let refused = 0
+    const answers = { published: 0, refused: 0 }
     ws.on('message', (data: RawData) => {
       const type = (JSON.parse(String(data)) as unknown[])[0]
-      if (type === 17) published++
-      else if (type === 8) refused++
+      if (type === 17) answers.published++
+      else if (type === 8) answers.refused++
     })
     gc()
     const before = process.memoryUsage().heapUsed
     for (let i = 1; i <= publishes; i++) ws.send(JSON.stringify([16, i, { acknowledge: true }, 'app.slow', [i]]))
-    while (published + refused < publishes) await new Promise((resolve) => setTimeout(resolve, 20))
+    while (answers.published + answers.refused < publishes) await new Promise((resolve) => setTimeout(resolve, 20))
     gc()
     const during = process.memoryUsage().heapUsed
     console.log(`${publishes} acknowledged PUBLISHes to a 2 s async handler, maxTopicHandlersPerSession ${limit === undefined ? 'default' : String(limit)}:`)
-    console.log(`  heap after GC ${(before / MiB).toFixed(1)} → ${(during / MiB).toFixed(1)} MiB while they run; handlers at once (peak) ${peak}; PUBLISHED ${published}, ERROR ${refused}`)
+    console.log(`  heap after GC ${(before / MiB).toFixed(1)} → ${(during / MiB).toFixed(1)} MiB while they run; handlers at once (peak) ${peak}; PUBLISHED ${answers.published}, ERROR ${answers.refused}`)
     ws.terminate()
     await server.close()
   }
