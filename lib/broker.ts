@@ -260,8 +260,14 @@ export class Broker {
       return
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'publish', topic, options)
+    // Nothing new starts once shutdown began (PROTOCOL §7.6): the publication is refused as a new CALL is.
+    if (session.draining) return refusePublication(session, requestId, acknowledge, topic, ErrorUri.canceled, 'the server is shutting down')
     const listeners = this.listeners.get(topic)
     if (listeners !== undefined) {
+      const max = session.hub.options.maxTopicHandlersPerSession
+      if (session.topicHandlers >= max) {
+        return refusePublication(session, requestId, acknowledge, topic, ErrorUri.limitExceeded, `at most ${max} topic handlers running per session`)
+      }
       for (const listener of listeners) {
         const issues = listener.validator?.check(args, kwargs)
         if (issues === undefined) continue
@@ -309,10 +315,28 @@ export class Broker {
 function runListener (handler: TopicHandler, args: unknown[], kwargs: Kwargs, ctx: PublishContext): void {
   try {
     const result = handler(args, kwargs, ctx)
-    if (isThenable(result)) ctx.session.hub.pending.add(result.then(undefined, (err: unknown) => logListenerError(err, ctx)))
+    if (!isThenable(result)) return
+    ctx.session.topicHandlers++
+    ctx.session.hub.pending.add(result.then(() => listenerDone(ctx), (err: unknown) => {
+      listenerDone(ctx)
+      logListenerError(err, ctx)
+    }))
   } catch (err) {
     logListenerError(err, ctx)
   }
+}
+
+function listenerDone (ctx: PublishContext): void {
+  ctx.session.topicHandlers--
+}
+
+/**
+ * A PUBLISH that starts nothing: ERROR when acknowledged; otherwise the spec gives no channel back, so the drop
+ * is logged.
+ */
+function refusePublication (session: Session, requestId: number, acknowledge: boolean, topic: string, uri: string, reason: string): void {
+  if (acknowledge) session.sendError(T.PUBLISH, requestId, uri, [reason])
+  else session.log.warn({ topic, reason }, 'fastify-wamp: publication dropped')
 }
 
 function logListenerError (err: unknown, ctx: PublishContext): void {

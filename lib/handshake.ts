@@ -5,7 +5,7 @@ import { randomId, uniqueId } from './ids.js'
 import { State } from './session.js'
 import type { Session } from './session.js'
 import type { Realm } from './realm.js'
-import { beginAuthentication } from './auth/index.js'
+import { beginAuthentication, shutdownAbort } from './auth/index.js'
 
 // HELLO → WELCOME | ABORT (PROTOCOL §1.3–1.5). Authentication adds CHALLENGE/AUTHENTICATE in lib/auth/.
 
@@ -21,6 +21,7 @@ export interface Identity {
 
 export function hello (session: Session, msg: WampMessage): void {
   stopHelloTimer(session)
+  if (session.draining) return shutdownAbort(session)
   const realmName = msg[1] as string
   const details = msg[2] as Details
   if (!isValidUri(realmName)) return session.violation(`HELLO realm "${realmName}" is not a valid URI`)
@@ -70,6 +71,9 @@ export function welcome (session: Session, realm: Realm, identity: Identity): vo
 export function helloTimedOut (session: Session): void {
   session.helloTimer = undefined
   session.violation(`no HELLO received within ${session.hub.options.helloTimeout} ms`)
+  // A peer silent this long will not complete a close handshake either: free its maxSessions slot now (the
+  // ABORT and the close frame were already handed to the kernel).
+  session.transport.terminate()
 }
 
 function stopHelloTimer (session: Session): void {

@@ -51,6 +51,16 @@ export interface FastifyWampOptions {
   /** Most subscriptions one session may hold; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
   maxSubscriptionsPerSession?: number
   /**
+   * Most async topic handlers running at once for one session's PUBLISHes; past it an acknowledged PUBLISH gets
+   * ERROR `fastify_wamp.error.limit_exceeded` and an unacknowledged one is dropped (logged). Default 1 000.
+   */
+  maxTopicHandlersPerSession?: number
+  /**
+   * Milliseconds the server waits for the peer to complete a close handshake it started (after ABORT, GOODBYE…)
+   * before it terminates the TCP connection and frees the slot. Default 1 000.
+   */
+  closeTimeout?: number
+  /**
    * Bytes that may wait unsent for one socket (at least `maxPayload`). A client that lets more pile up is not
    * reading: its socket is terminated and the reason logged. Default 4 MiB.
    */
@@ -89,6 +99,8 @@ export interface NormalizedOptions {
   maxCallsPerSession: number
   maxRegistrationsPerSession: number
   maxSubscriptionsPerSession: number
+  maxTopicHandlersPerSession: number
+  closeTimeout: number
   maxBufferedBytes: number
   pingInterval: number
   onSessionOpen: SessionHook[]
@@ -100,7 +112,7 @@ export interface NormalizedOptions {
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxRegistrationsPerSession',
-  'maxSubscriptionsPerSession', 'maxBufferedBytes', 'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
+  'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes', 'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -178,6 +190,8 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     maxCallsPerSession: limit('maxCallsPerSession', options.maxCallsPerSession, 1000),
     maxRegistrationsPerSession: limit('maxRegistrationsPerSession', options.maxRegistrationsPerSession, 1000),
     maxSubscriptionsPerSession: limit('maxSubscriptionsPerSession', options.maxSubscriptionsPerSession, 1000),
+    maxTopicHandlersPerSession: limit('maxTopicHandlersPerSession', options.maxTopicHandlersPerSession, 1000),
+    closeTimeout: count('closeTimeout', options.closeTimeout, 1000, 0),
     maxBufferedBytes,
     pingInterval: count('pingInterval', options.pingInterval, 30_000, 0),
     onSessionOpen: hooks('onSessionOpen', options.onSessionOpen),

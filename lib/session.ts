@@ -69,6 +69,8 @@ export class Session {
   draining: boolean
   /** Why the last `send` that failed could not encode its message (undefined: it was too large). */
   private unencodable: string | undefined
+  /** Async topic handlers still running for this session's PUBLISHes (bounded by maxTopicHandlersPerSession). */
+  topicHandlers: number
   /** Frames received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
   private held: Array<Buffer | boolean> | undefined
   private logger: FastifyBaseLogger | undefined
@@ -100,6 +102,7 @@ export class Session {
     this.nextRequestId = 1
     this.draining = false
     this.unencodable = undefined
+    this.topicHandlers = 0
     this.held = undefined
     this.logger = undefined
     this.onClosed = undefined
@@ -306,7 +309,9 @@ export class Session {
         this.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
         this.state = State.closing
       } else if (this.state === State.establishing) {
-        this.closeSocket(CLOSE_GOING_AWAY)
+        // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
+        if (this.handshake !== undefined) this.abort(reason, message ?? 'the server is shutting down', CLOSE_GOING_AWAY)
+        else this.closeSocket(CLOSE_GOING_AWAY)
       }
     })
   }

@@ -16,6 +16,8 @@ export interface TransportLimits {
   readonly maxPayload: number
   /** Bytes that may wait in the outbound buffer of one socket; beyond that the peer is not reading. */
   readonly maxBufferedBytes: number
+  /** Milliseconds a close handshake we started may take before the connection is terminated. */
+  readonly closeTimeout: number
 }
 
 export class Transport {
@@ -27,7 +29,9 @@ export class Transport {
   private readonly frame: { binary: boolean, compress: boolean }
   private readonly maxPayload: number
   private readonly maxBuffered: number
+  private readonly closeTimeout: number
   private corked: boolean
+  private closeTimer: NodeJS.Timeout | undefined
 
   constructor (socket: WebSocket, serializer: Serializer, limits: TransportLimits) {
     this.socket = socket
@@ -37,9 +41,12 @@ export class Transport {
     this.frame = serializer.binary ? BINARY : TEXT
     this.maxPayload = limits.maxPayload
     this.maxBuffered = limits.maxBufferedBytes
+    this.closeTimeout = limits.closeTimeout
     this.corked = false
+    this.closeTimer = undefined
     ;(socket as WebSocket & { [kTransport]?: Transport })[kTransport] = this
     socket.on('pong', onPong)
+    socket.on('close', onSocketClose)
   }
 
   get open (): boolean {
@@ -90,13 +97,24 @@ export class Transport {
     if (this.raw !== undefined && !this.raw.destroyed) this.raw.uncork()
   }
 
+  /**
+   * Starts the close handshake, bounded by `closeTimeout`: a peer that never answers the close frame would
+   * otherwise hold its connection (and its `maxSessions` slot) for ws's 30 s.
+   */
   close (code: number, reason?: string): void {
     if (this.socket.readyState > 1) return
     this.socket.close(code, reason)
+    if (this.closeTimer === undefined && this.socket.readyState !== 3) this.closeTimer = setTimeout(terminateLate, this.closeTimeout, this)
   }
 
   terminate (): void {
     this.socket.terminate()
+  }
+
+  /** The socket has closed: the close timer has nothing left to do. */
+  closed (): void {
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer)
+    this.closeTimer = undefined
   }
 
   /** A keepalive round: false when the previous ping was not answered (the caller terminates). */
@@ -114,6 +132,15 @@ export class Transport {
       'fastify-wamp: closing a session that does not read (outbound buffer over maxBufferedBytes)')
     this.terminate()
   }
+}
+
+function terminateLate (transport: Transport): void {
+  transport.terminate()
+}
+
+function onSocketClose (this: WebSocket): void {
+  const transport = (this as WebSocket & { [kTransport]: Transport })[kTransport]
+  transport.closed()
 }
 
 function flush (transport: Transport): void {

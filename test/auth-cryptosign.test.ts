@@ -170,3 +170,86 @@ t.test('a malformed public key still gets a CHALLENGE, then fails like any other
     await client.expectClose()
   }
 })
+
+// ---- issue 15: small-order and non-canonical keys and signatures ---------------------------------------------
+
+const P = 2n ** 255n - 19n
+const L = 2n ** 252n + 27742317777372353535851937790883648493n
+const Y8 = 0x05fc536d880238b13933c6d305acdfd5f098eff289f4c345b027b2c28f95e826n
+
+/** 32-byte little-endian encoding of y, with the sign bit of x. */
+function encode (y: bigint, sign = 0): string {
+  const bytes = Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse()
+  bytes[31] = (bytes[31] as number) | (sign << 7)
+  return bytes.toString('hex')
+}
+
+// Every encoding of the 8 small-order points: canonical (both signs of x where x ≠ 0, "−0" where x = 0) and
+// non-canonical (y + p where that still fits in 255 bits: y = 0 and y = 1).
+const SMALL_ORDER: string[] = []
+for (const y of [0n, 1n, P - 1n, Y8, P - Y8]) for (const sign of [0, 1]) SMALL_ORDER.push(encode(y, sign))
+for (const y of [P, P + 1n]) for (const sign of [0, 1]) SMALL_ORDER.push(encode(y, sign))
+const IDENTITY = encode(1n)
+const ZERO = '00'.repeat(32)
+
+/** HELLO with `pubkey`, then AUTHENTICATE with what `answer` makes of the challenge; resolves with the reply. */
+async function tryKey (url: string, pubkey: string, answer: (challenge: string) => string): Promise<unknown[]> {
+  const client = await openRaw(url)
+  const challenge = await client.hello('realm1', helloWith({ authmethods: ['cryptosign'], authextra: { pubkey } }))
+  if (challenge[0] !== MSG.CHALLENGE) throw new Error(`expected CHALLENGE, got ${JSON.stringify(challenge)}`)
+  client.send([MSG.AUTHENTICATE, answer((challenge[2] as { challenge: string }).challenge), {}])
+  const reply = await client.next()
+  await client.close()
+  return reply
+}
+
+// An application that admits any key it has on record, where the record came from user registration: a
+// hostile user registered a small-order key. Here every key is "on record".
+function admitAll (asked: string[]): FastifyWampOptions {
+  return { auth: { cryptosign: { authenticate: (pubkey) => { asked.push(pubkey); return { authrole: 'device' } } } } }
+}
+
+t.test('issue 15: the identity key with R = identity, S = 0 (valid for any message under RFC 8032) is refused', async (t) => {
+  const asked: string[] = []
+  const { url } = await startApp(t, admitAll(asked))
+  t.same(await tryKey(url, IDENTITY, (c) => IDENTITY + ZERO + c), ABORT_FAILED)
+  t.same(await tryKey(url, IDENTITY, () => IDENTITY + ZERO), ABORT_FAILED, 'bare signature')
+  t.same(asked, [], 'the application is never asked')
+  t.match(await tryKey(url, alice.pubkey, (c) => alice.answer(c)), [MSG.WELCOME], 'an honest key still logs in')
+})
+
+t.test('issue 15: every encoding of every small-order public key is refused, whatever R', async (t) => {
+  const asked: string[] = []
+  const { url } = await startApp(t, admitAll(asked))
+  for (const key of SMALL_ORDER) {
+    for (const r of [IDENTITY, ZERO, key]) {
+      t.same(await tryKey(url, key, (c) => r + ZERO + c), ABORT_FAILED, `key ${key.slice(0, 8)}…${key.slice(-2)} R ${r.slice(0, 4)}…`)
+    }
+  }
+  t.same(asked, [])
+})
+
+t.test('issue 15: non-canonical public keys (y ≥ p) are refused', async (t) => {
+  const asked: string[] = []
+  const { url } = await startApp(t, admitAll(asked))
+  for (let y = P; y < 2n ** 255n; y++) {
+    t.same(await tryKey(url, encode(y), (c) => IDENTITY + ZERO + c), ABORT_FAILED, `y = p + ${y - P}`)
+  }
+  t.same(asked, [])
+})
+
+t.test('issue 15: a signature with S ≥ L (S + L of a valid one) or a small-order or non-canonical R is refused', async (t) => {
+  const asked: string[] = []
+  const { url } = await startApp(t, admitAll(asked))
+  const malleate = (c: string): string => {
+    const sig = Buffer.from(alice.answer(c).slice(0, 128), 'hex')
+    const s = BigInt('0x' + Buffer.from(sig.subarray(32)).reverse().toString('hex')) + L
+    return sig.subarray(0, 32).toString('hex') + encode(s) + c
+  }
+  t.same(await tryKey(url, alice.pubkey, malleate), ABORT_FAILED, 'S + L')
+  for (const r of [...SMALL_ORDER, encode(P + 2n)]) {
+    t.same(await tryKey(url, alice.pubkey, (c) => r + alice.answer(c).slice(64, 128) + c), ABORT_FAILED, `R ${r.slice(0, 8)}…`)
+  }
+  t.same(asked, [])
+  t.match(await tryKey(url, alice.pubkey, (c) => alice.answer(c)), [MSG.WELCOME], 'the unmodified signature logs in')
+})

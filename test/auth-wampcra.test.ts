@@ -47,7 +47,8 @@ t.test('CHALLENGE carries the JSON challenge bound to the session id WELCOME the
   const extra = challenge[2] as Record<string, unknown>
   t.same(Object.keys(extra), ['challenge'], 'no salt parameters for an unsalted secret')
   const info = JSON.parse(extra.challenge as string)
-  t.match(info, { authid: 'peter', authrole: 'user', authmethod: 'wampcra', authprovider: 'userdb', nonce: String, timestamp: String, session: Number })
+  // issue 15: the challenge names only what the client sent, never the user record (role, provider).
+  t.match(info, { authid: 'peter', authrole: 'user', authmethod: 'wampcra', authprovider: 'static', nonce: String, timestamp: String, session: Number })
   t.ok(!Number.isNaN(Date.parse(info.timestamp)) && info.timestamp.endsWith('Z'), 'ISO 8601 UTC timestamp')
   client.send([MSG.AUTHENTICATE, craSign('secret1', extra.challenge as string), {}])
   const welcome = await client.next()
@@ -136,4 +137,68 @@ t.test('wampcra is skipped when HELLO has no authid (the spec requires one)', as
   t.equal(abort[0], MSG.ABORT)
   t.equal(abort[2], 'wamp.error.no_auth_method')
   await client.expectClose()
+})
+
+// ---- issue 15: no user enumeration -------------------------------------------------------------------------
+
+interface Probe { extra: Record<string, unknown>, info: Record<string, unknown>, abort: unknown[] }
+
+/** HELLO → CHALLENGE, then a wrong answer → ABORT, over raw frames. */
+async function probe (url: string, authid: string, details: Record<string, unknown> = {}): Promise<Probe> {
+  const client = await openRaw(url)
+  const challenge = await client.hello('realm1', helloWith({ authmethods: ['wampcra'], authid, ...details }))
+  if (challenge[0] !== MSG.CHALLENGE) throw new Error(`expected CHALLENGE, got ${JSON.stringify(challenge)}`)
+  const extra = challenge[2] as Record<string, unknown>
+  client.send([MSG.AUTHENTICATE, craSign('wrong', extra.challenge as string), {}])
+  const abort = await client.next()
+  await client.expectClose()
+  return { extra, info: JSON.parse(extra.challenge as string), abort }
+}
+
+function shape (value: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, typeof value[k]]))
+}
+
+t.test('issue 15: an unknown authid gets a CHALLENGE of the same shape as a salted user and the same ABORT', async (t) => {
+  const users: Record<string, WampCraUser> = {
+    alice: { secret: deriveCraKey('pw', '9f86d081884c7d65', 500, 16), salt: '9f86d081884c7d65', iterations: 500, keylen: 16, authrole: 'admin', authprovider: 'userdb' },
+    bob: { secret: deriveCraKey('pw', 'a5b2c3d4e5f60718', 500, 16), salt: 'a5b2c3d4e5f60718', iterations: 500, keylen: 16, authid: 'bob@example', authrole: 'user' }
+  }
+  const { url } = await startApp(t, { auth: { wampcra: { authenticate: (ctx) => users[ctx.authid as string] } } })
+  const known = await probe(url, 'alice')
+  const unknown = await probe(url, 'mallory')
+  const again = await probe(url, 'mallory')
+  const other = await probe(url, 'eve')
+  for (const p of [unknown, again, other, await probe(url, 'bob')]) {
+    t.same(shape(p.extra), shape(known.extra), 'same CHALLENGE.Extra keys and types')
+    t.same(shape(p.info), shape(known.info), 'same challenge string keys and types')
+    t.same(p.abort, known.abort, 'same ABORT')
+  }
+  t.same(known.abort, [MSG.ABORT, { message: 'authentication failed' }, 'wamp.error.authentication_failed'])
+  t.match(unknown.extra, { salt: /^[0-9a-f]{16}$/, iterations: 500, keylen: 16 }, 'the salt mirrors the known users\' salts')
+  t.equal(again.extra.salt, unknown.extra.salt, 'the same unknown authid gets the same salt each time')
+  t.not(other.extra.salt, unknown.extra.salt, 'another unknown authid gets another salt')
+  for (const p of [known, unknown]) {
+    t.match(p.info, { authrole: 'user', authprovider: 'static' }, 'the record\'s role and provider never show in the challenge')
+  }
+  const asked = await probe(url, 'mallory', { authrole: 'admin' })
+  t.equal(asked.info.authrole, 'admin', 'the challenge repeats the authrole the client asked for, known or not')
+  t.equal(asked.info.authid, 'mallory')
+})
+
+t.test('issue 15: with plain secrets an unknown authid gets no salt either; `salted` gives one from the first attempt', async (t) => {
+  const plain = await startApp(t, craAuth)
+  const unknown = await probe(plain.url, 'nobody')
+  const known = await probe(plain.url, 'peter')
+  t.same(Object.keys(unknown.extra), ['challenge'])
+  t.same(shape(unknown.info), shape(known.info))
+
+  const salted = await startApp(t, { auth: { wampcra: { authenticate: () => undefined, salted: { iterations: 4096, keylen: 32, saltLength: 24 } } } })
+  const first = await probe(salted.url, 'nobody')
+  t.match(first.extra, { salt: /^[0-9a-f]{24}$/, iterations: 4096, keylen: 32 })
+  t.same(first.abort, known.abort)
+})
+
+t.test('issue 15: an invalid wampcra.salted option is refused at register time', async (t) => {
+  await t.rejects(startApp(t, { auth: { wampcra: { authenticate: () => undefined, salted: { iterations: 0 } } } }), { code: 'FST_WAMP_INVALID_OPTION', message: /wampcra\.salted/ })
 })

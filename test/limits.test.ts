@@ -2,7 +2,9 @@ import t from 'tap'
 import Fastify from 'fastify'
 import fastifyWamp, { WampError, WampResult } from '../index.js'
 import type { FastifyWampOptions } from '../index.js'
-import { startApp, until } from './helpers/app.js'
+import { connect as tcpConnect } from 'node:net'
+import type { Socket } from 'node:net'
+import { sleep, startApp, until } from './helpers/app.js'
 import { connectRaw, openRaw, MSG } from './helpers/raw-client.js'
 import type { UpgradeRefusedError } from './helpers/raw-client.js'
 
@@ -159,7 +161,9 @@ t.test('limit options are validated at register time', async (t) => {
     [{ maxRegistrationsPerSession: -1 }, /maxRegistrationsPerSession/],
     [{ maxSubscriptionsPerSession: '10' as unknown as number }, /maxSubscriptionsPerSession/],
     [{ maxBufferedBytes: 1000, maxPayload: 2000 }, /maxBufferedBytes \(1000\) must be at least maxPayload \(2000\)/],
-    [{ pingInterval: -5 }, /pingInterval/]
+    [{ pingInterval: -5 }, /pingInterval/],
+    [{ maxTopicHandlersPerSession: 0 }, /maxTopicHandlersPerSession/],
+    [{ closeTimeout: -1 }, /closeTimeout/]
   ]
   for (const [options, message] of bad) {
     const app = Fastify()
@@ -174,4 +178,110 @@ t.test('limit options are validated at register time', async (t) => {
   t.equal(app.wamp.options.maxSessions, Infinity, 'Infinity means no limit')
   t.equal(app.wamp.options.maxBufferedBytes, 4 * 1024 * 1024, 'default outbound bound')
   await app.close()
+})
+
+// ---- issue 15: peers that never answer a close, topic handler bound ---------------------------------------
+
+/**
+ * A WebSocket client made by hand on a bare TCP socket: it upgrades, then sends only what the test writes and
+ * never answers a close frame (nor closes its side). `received` collects every byte the server sent.
+ */
+async function silentPeer (port: number, t: { teardown (fn: () => void): void }): Promise<{ socket: Socket, received: () => string }> {
+  const socket = tcpConnect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  socket.on('error', () => {})
+  await new Promise((resolve) => socket.once('connect', resolve))
+  socket.write('GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n')
+  const received = (): string => Buffer.concat(chunks).toString('latin1')
+  await until(() => received().includes('\r\n\r\n'), 2000, 'the 101 answer')
+  return { socket, received }
+}
+
+/** One masked text frame (mask key 0, so the payload goes as is), as a client must send it. */
+function textFrame (text: string): Buffer {
+  const payload = Buffer.from(text)
+  if (payload.length > 125) throw new Error('short frames only')
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload])
+}
+
+t.test('issue 15: a socket that never sends HELLO and ignores the close frees its slot at helloTimeout', async (t) => {
+  const helloTimeout = 300
+  const { app, port } = await startApp(t, { helloTimeout, maxSessions: 1 })
+  const peer = await silentPeer(port, t)
+  t.match(peer.received(), /^HTTP\/1\.1 101/)
+  await until(() => app.wamp.connections === 1)
+  const start = Date.now()
+  // Generous margin; before the fix the slot stayed taken for ws's 30 s close timeout.
+  await until(() => app.wamp.connections === 0, helloTimeout + 2000, 'the slot to free')
+  t.ok(Date.now() - start < helloTimeout + 2000)
+  t.match(peer.received(), /wamp\.error\.protocol_violation/, 'the ABORT still went out before the connection was cut')
+  const next = await connectRaw(`ws://127.0.0.1:${port}/ws`)
+  t.pass('the freed slot takes a new session')
+  await next.client.close()
+})
+
+t.test('issue 15: after a violation, a peer that ignores the close is cut after closeTimeout', async (t) => {
+  const closeTimeout = 200
+  const { app, port } = await startApp(t, { closeTimeout, helloTimeout: 60_000 })
+  const peer = await silentPeer(port, t)
+  await until(() => app.wamp.connections === 1)
+  peer.socket.write(textFrame('[1, "realm1", "not a dict"]'))
+  await until(() => peer.received().includes('protocol_violation'), 2000, 'the ABORT')
+  await until(() => app.wamp.connections === 0, closeTimeout + 2000, 'the slot to free')
+  t.pass('the connection is gone within closeTimeout (plus margin)')
+})
+
+t.test('issue 15: an authentication failure with a peer that ignores the close is cut after closeTimeout', async (t) => {
+  const closeTimeout = 200
+  const { app, port } = await startApp(t, { closeTimeout, auth: { ticket: { authenticate: () => undefined } } })
+  const peer = await silentPeer(port, t)
+  peer.socket.write(textFrame('[1,"realm1",{"roles":{"caller":{}},"authmethods":["ticket"],"authid":"x"}]'))
+  await until(() => peer.received().includes('"ticket"'), 2000, 'the CHALLENGE')
+  peer.socket.write(textFrame('[5,"wrong",{}]'))
+  await until(() => peer.received().includes('authentication_failed'), 2000, 'the ABORT')
+  await until(() => app.wamp.connections === 0, closeTimeout + 2000, 'the slot to free')
+  t.pass('the connection is gone within closeTimeout (plus margin)')
+})
+
+t.test('issue 15: async topic handlers running for one session are bounded by maxTopicHandlersPerSession', async (t) => {
+  const logs: Array<Record<string, unknown>> = []
+  let running = 0
+  let peak = 0
+  const release: Array<() => void> = []
+  const { url } = await startApp(t, { maxTopicHandlersPerSession: 3 }, (app) => {
+    app.wamp.subscribe('app.slow', async () => {
+      running++
+      peak = Math.max(peak, running)
+      await new Promise<void>((resolve) => release.push(resolve))
+      running--
+    })
+    app.wamp.subscribe('app.sync', () => {})
+  }, captureLogs(logs))
+  const { client } = await connectRaw(url)
+  for (let i = 1; i <= 3; i++) client.send([MSG.PUBLISH, i, { acknowledge: true }, 'app.slow', []])
+  for (let i = 1; i <= 3; i++) t.match(await client.next(), [MSG.PUBLISHED, i])
+  client.send([MSG.PUBLISH, 4, { acknowledge: true }, 'app.slow', []])
+  t.same(await client.next(), [MSG.ERROR, MSG.PUBLISH, 4, {}, LIMIT, ['at most 3 topic handlers running per session']])
+  client.send([MSG.PUBLISH, 5, {}, 'app.slow', []])
+  client.send([MSG.PUBLISH, 6, { acknowledge: true }, 'app.sync', []])
+  t.match(await client.next(), [MSG.ERROR, MSG.PUBLISH, 6, {}, LIMIT], 'at the bound no handler starts, sync ones neither')
+  client.send([MSG.PUBLISH, 8, { acknowledge: true }, 'app.none', []])
+  t.match(await client.next(), [MSG.PUBLISHED, 8], 'a topic without handlers is not affected')
+  await until(() => logs.some((l) => l.msg === 'fastify-wamp: publication dropped'), 2000, 'the drop to be logged')
+  t.equal(peak, 3, 'never more than 3 at once')
+  // Another session has its own budget.
+  const other = await connectRaw(url)
+  other.client.send([MSG.PUBLISH, 1, { acknowledge: true }, 'app.slow', []])
+  t.match(await other.client.next(), [MSG.PUBLISHED, 1])
+  for (const r of release.splice(0)) r()
+  await until(() => running === 0)
+  client.send([MSG.PUBLISH, 7, { acknowledge: true }, 'app.slow', []])
+  t.match(await client.next(), [MSG.PUBLISHED, 7], 'accepted again once handlers finished')
+  await sleep(10)
+  for (const r of release.splice(0)) r()
+  await client.close()
+  await other.client.close()
 })

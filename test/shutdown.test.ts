@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startApp, until } from './helpers/app.js'
 import { connectRaw, openRaw, MSG } from './helpers/raw-client.js'
+import { helloWith } from './helpers/auth.js'
 
 // PROTOCOL §1.8 and issue 7: fastify.close() drains calls, says GOODBYE system_shutdown, waits (bounded) for
 // replies and for handlers, then closes; nothing new starts once shutdown began.
@@ -107,4 +108,99 @@ t.test('a socket that never sent HELLO is closed on shutdown', async (t) => {
   await app.close()
   t.equal((await client.expectClose()).code, 1001)
   t.equal(app.wamp.connections, 0)
+})
+
+// ---- issue 15: nothing new starts once close began --------------------------------------------------------
+
+const SHUTDOWN_ABORT = [MSG.ABORT, { message: 'the server is shutting down' }, 'wamp.close.system_shutdown']
+
+t.test('issue 15: a PUBLISH during shutdown starts no topic handler; acknowledged, it gets ERROR canceled', async (t) => {
+  let finish: (v: string) => void = () => {}
+  let handled = 0
+  const { url, app } = await startApp(t, { shutdownGrace: 5000 }, (app) => {
+    app.wamp.register('slow', () => new Promise<string>((resolve) => { finish = resolve }))
+    app.wamp.subscribe('app.topic', async () => { handled++ })
+  })
+  const { client } = await connectRaw(url)
+  client.send([MSG.CALL, 1, {}, 'slow'])
+  await until(() => app.wamp.sessions.values().next().value!.calls.size === 1)
+  const closing = app.close()
+  client.send([MSG.PUBLISH, 2, { acknowledge: true }, 'app.topic', [1]])
+  client.send([MSG.PUBLISH, 3, {}, 'app.topic', [2]])
+  t.same(await client.next(), [MSG.ERROR, MSG.PUBLISH, 2, {}, 'wamp.error.canceled', ['the server is shutting down']])
+  finish('done')
+  t.same(await client.next(), [MSG.RESULT, 1, {}, ['done']])
+  t.same(await client.next(), [MSG.GOODBYE, {}, 'wamp.close.system_shutdown'])
+  client.send([MSG.GOODBYE, {}, 'wamp.close.goodbye_and_out'])
+  await closing
+  t.equal(handled, 0, 'neither publication ran a handler')
+})
+
+t.test('issue 15: a session authenticating when close begins gets ABORT system_shutdown; close() awaits its authenticate', async (t) => {
+  const events: string[] = []
+  let answer: (v: unknown) => void = () => {}
+  const { url, app } = await startApp(t, {
+    shutdownGrace: 5000,
+    auth: {
+      ticket: {
+        authenticate: () => new Promise((resolve) => { events.push('authenticate'); answer = resolve })
+      }
+    }
+  })
+  const client = await openRaw(url)
+  t.equal((await client.hello('realm1', helloWith({ authmethods: ['ticket'], authid: 'joe' })))[0], MSG.CHALLENGE)
+  client.send([MSG.AUTHENTICATE, 'secret', {}])
+  await until(() => events.length === 1)
+  const closing = app.close().then(() => { events.push('closed') })
+  t.same(await client.next(), SHUTDOWN_ABORT, 'ABORT, not a bare close')
+  t.equal((await client.expectClose()).code, 1001)
+  t.same(events, ['authenticate'], 'close() waits for the pending authenticate')
+  answer({ authrole: 'user' })
+  await closing
+  t.same(events, ['authenticate', 'closed'])
+  t.equal(app.wamp.sessions.size, 0, 'no session opened from the late answer')
+  t.same(client.history.map((m) => m[0]), [MSG.CHALLENGE, MSG.ABORT])
+})
+
+t.test('issue 15: an async WAMP-CRA lookup pending when close begins: ABORT system_shutdown, no CHALLENGE after', async (t) => {
+  let answer: ((v: unknown) => void) | undefined
+  const { url, app } = await startApp(t, {
+    auth: { wampcra: { authenticate: () => new Promise((resolve) => { answer = resolve }) } }
+  })
+  const client = await openRaw(url)
+  client.send([MSG.HELLO, 'realm1', helloWith({ authmethods: ['wampcra'], authid: 'joe' })])
+  await until(() => answer !== undefined, 2000, 'the lookup to start')
+  const closing = app.close()
+  t.same(await client.next(), SHUTDOWN_ABORT)
+  answer?.({ secret: 's', authrole: 'user' })
+  await closing
+  await client.expectClose()
+  t.same(client.history.map((m) => m[0]), [MSG.ABORT])
+})
+
+t.test('issue 15: a HELLO or AUTHENTICATE that arrives once shutdown began starts nothing', async (t) => {
+  let finish: (v: string) => void = () => {}
+  let asked = 0
+  const { url, app } = await startApp(t, {
+    shutdownGrace: 5000,
+    auth: { anonymous: true, ticket: { authenticate: () => { asked++; return { authrole: 'user' } } } }
+  }, (app) => {
+    app.wamp.register('slow', () => new Promise<string>((resolve) => { finish = resolve }))
+  })
+  const { client: busy } = await connectRaw(url)
+  busy.send([MSG.CALL, 1, {}, 'slow'])
+  await until(() => app.wamp.sessions.values().next().value!.calls.size === 1)
+  const late = await openRaw(url)
+  const challenged = await openRaw(url)
+  t.equal((await challenged.hello('realm1', helloWith({ authmethods: ['ticket'], authid: 'joe' })))[0], MSG.CHALLENGE)
+  const closing = app.close()
+  // The busy session keeps the drain phase open: these arrive while shutdown is under way.
+  t.same(await late.hello(), SHUTDOWN_ABORT, 'HELLO → ABORT system_shutdown')
+  challenged.send([MSG.AUTHENTICATE, 'secret', {}])
+  t.same(await challenged.next(), SHUTDOWN_ABORT, 'AUTHENTICATE → ABORT system_shutdown')
+  t.equal(asked, 0, 'the application\'s authenticate never ran')
+  finish('done')
+  await busy.nextOfType(MSG.GOODBYE)
+  busy.send([MSG.GOODBYE, {}, 'wamp.close.goodbye_and_out'])
+  await closing
 })

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { isDict, MessageType as T } from '../messages.js'
 import type { Details, WampMessage } from '../messages.js'
-import { ErrorUri } from '../uris.js'
+import { CloseUri, ErrorUri } from '../uris.js'
 import { WampError } from '../wamp-error.js'
 import { isThenable } from '../call.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
@@ -60,8 +60,18 @@ export interface WampCraUser extends AuthIdentity {
 }
 
 export interface WampCraOptions {
-  /** Looks up the principal for `ctx.authid` before the CHALLENGE is sent; refuse if unknown. */
+  /**
+   * Looks up the principal for `ctx.authid` before the CHALLENGE is sent; refuse if unknown (the client still gets
+   * a CHALLENGE of the same shape and fails at AUTHENTICATE). Its running time is part of what a client can
+   * measure: take the same time for a known and an unknown authid (one indexed query either way).
+   */
   authenticate: (ctx: AuthContext) => AuthAnswer<WampCraUser>
+  /**
+   * Your users' secrets are salted with these parameters: an unknown authid then gets a fake salt (hex,
+   * `saltLength` characters, default 16; iterations default 1000, keylen 32) from the very first attempt.
+   * Without it, an unknown authid mirrors the salt parameters of the latest known user looked up.
+   */
+  salted?: { iterations?: number, keylen?: number, saltLength?: number }
 }
 
 export interface CryptosignOptions {
@@ -97,6 +107,7 @@ export interface Authenticator {
 
 const AUTHENTICATORS: readonly Authenticator[] = [ticket, wampcra, cryptosign]
 const GENERIC = 'authentication failed'
+const SHUTTING_DOWN = 'the server is shutting down'
 
 /** A realm's authentication, resolved once from its options. */
 export class RealmAuth {
@@ -170,6 +181,7 @@ export function beginAuthentication (session: Session, realm: Realm, details: De
 export function authenticate (session: Session, msg: WampMessage): void {
   const flow = session.handshake
   if (flow === undefined || flow.stage !== Stage.challenged) return session.violation('AUTHENTICATE received without a pending CHALLENGE')
+  if (session.draining) return shutdownAbort(session)
   flow.stage = Stage.verifying
   const authenticator = flow.authenticator as Authenticator
   let answer: AuthAnswer<AuthIdentity>
@@ -284,6 +296,8 @@ function current (flow: AuthFlow): boolean {
 function settle<V> (flow: AuthFlow, value: V | Promise<V>, next: (flow: AuthFlow, value: V) => void): void {
   if (!isThenable(value)) return step(flow, next, value)
   const stage = flow.stage
+  // The application's lookup is work in progress: shutdown waits for it (bounded by shutdownGrace).
+  flow.session.hub.pending.add(value)
   value.then(
     (result) => { if (current(flow) && flow.stage === stage) step(flow, next, result as V) },
     (err: unknown) => fail(flow, err ?? new Error('authenticate rejected with no reason'))
@@ -291,11 +305,18 @@ function settle<V> (flow: AuthFlow, value: V | Promise<V>, next: (flow: AuthFlow
 }
 
 function step<V> (flow: AuthFlow, next: (flow: AuthFlow, value: V) => void, value: V): void {
+  // Shutdown began while the application was deciding: no CHALLENGE, no WELCOME any more.
+  if (flow.session.draining) return shutdownAbort(flow.session)
   try {
     next(flow, value)
   } catch (err) {
     fail(flow, err)
   }
+}
+
+/** PROTOCOL §7.6: a session still establishing when shutdown began is refused with ABORT system_shutdown. */
+export function shutdownAbort (session: Session): void {
+  session.abort(CloseUri.systemShutdown, SHUTTING_DOWN)
 }
 
 function authTimedOut (flow: AuthFlow): void {
@@ -326,6 +347,11 @@ export function checkAuthOptions (auth: unknown, where: string): void {
     const options = auth[method]
     if (options === undefined) continue
     if (!isDict(options) || typeof options.authenticate !== 'function') invalid(`${where}.${method}.authenticate must be a function`)
+  }
+  const salted = isDict(auth.wampcra) ? auth.wampcra.salted : undefined
+  if (salted !== undefined && (!isDict(salted) || ['iterations', 'keylen', 'saltLength'].some((k) => salted[k] !== undefined &&
+    (typeof salted[k] !== 'number' || !Number.isInteger(salted[k]) || (salted[k] as number) < 1)))) {
+    invalid(`${where}.wampcra.salted must be { iterations?, keylen?, saltLength? } with positive integers`)
   }
   if (fromRequest !== undefined && typeof fromRequest !== 'function') invalid(`${where}.fromRequest must be a function`)
   if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0)) {

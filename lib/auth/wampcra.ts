@@ -2,18 +2,39 @@ import { createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypt
 import type { Details } from '../messages.js'
 import { isThenable } from '../call.js'
 import { uniqueId } from '../ids.js'
-import type { Authenticator, AuthFlow, AuthIdentity, Refusal, RealmAuthOptions, WampCraOptions, WampCraUser } from './index.js'
+import type { Authenticator, AuthFlow, AuthIdentity, Refusal, RealmAuth, RealmAuthOptions, WampCraOptions, WampCraUser } from './index.js'
 
 // WAMP-CRA (spec "Challenge Response Authentication"): the CHALLENGE carries a JSON string naming the principal,
 // a nonce, a timestamp and the session id; the client answers base64(HMAC-SHA256(secret, challenge)). With salted
 // passwords the shared secret is the derived key as autobahn and wampy compute it: the base64 text of
 // PBKDF2-SHA256(password, salt, iterations, keylen), used as the HMAC key's UTF-8 bytes.
+//
+// Enumeration resistance (PROTOCOL §7.2): a known and an unknown authid get a CHALLENGE of the same shape,
+// built by the same code with the same work. The challenge string names only what the client sent (authid,
+// requested authrole), never the user record; an unknown authid is answered from a decoy record whose secret
+// nobody knows, and when the realm's users are salted, with a salt that is an HMAC of the authid under a
+// per-process random key, so asking twice gives the same salt, as for a real user.
 
 interface Pending {
   readonly expected: Buffer
   /** Undefined for a decoy challenge (unknown authid): no answer can succeed. */
   readonly identity: AuthIdentity | undefined
 }
+
+/** What the CHALLENGE for an unknown authid mirrors: the salt parameters of the realm's users. */
+interface SaltShape {
+  salted: boolean
+  iterations: number
+  keylen: number
+  length: number
+  hex: boolean
+}
+
+const DECOY_KEY = randomBytes(32)
+// Same length as a derived 32-byte key; never leaves the process, so no answer matches it.
+const DECOY: WampCraUser = { secret: randomBytes(32).toString('base64'), authrole: 'decoy' }
+const HEX = /^[0-9a-f]+$/
+const shapes = new WeakMap<RealmAuth, SaltShape>()
 
 export const wampcra: Authenticator = {
   method: 'wampcra',
@@ -27,6 +48,7 @@ export const wampcra: Authenticator = {
   verify (flow: AuthFlow, signature: string) {
     const pending = flow.data as Pending
     const given = Buffer.from(signature, 'base64')
+    // Both are HMAC-SHA256 digests when the length matches: the comparison itself is constant-time.
     const match = given.length === pending.expected.length && timingSafeEqual(given, pending.expected)
     return match ? pending.identity : undefined
   }
@@ -38,28 +60,61 @@ function challengeFor (flow: AuthFlow, user: WampCraUser | Refusal): Details {
   if (session.id === 0) session.id = uniqueId(session.hub.sessions)
   const known = user !== undefined && user !== null && user !== false
   if (known) checkUser(user)
-  // An unknown authid still gets a well-formed challenge (with a random secret nobody knows), so a client cannot
-  // tell an unknown authid from a wrong secret.
-  const secret = known ? user.secret : randomBytes(32).toString('base64')
-  const authid = (known ? user.authid : undefined) ?? (flow.ctx.authid as string)
-  const authrole = known ? user.authrole : 'user'
-  const authprovider = (known ? user.authprovider : undefined) ?? 'static'
+  const record = known ? user : DECOY
+  const authid = flow.ctx.authid as string
+  const shape = shapeFor(flow.auth, known ? user : undefined)
+  const decoySalt = saltFor(flow.realm.name, authid, shape)
+  const requested = flow.ctx.details.authrole
   const challenge = JSON.stringify({
     authid,
-    authrole,
+    authrole: typeof requested === 'string' ? requested : 'user',
     authmethod: 'wampcra',
-    authprovider,
+    authprovider: 'static',
     nonce: randomBytes(16).toString('base64'),
     timestamp: new Date().toISOString(),
     session: session.id
   })
+  const identity: AuthIdentity = { authid: record.authid ?? authid, authrole: record.authrole, authprovider: record.authprovider ?? 'static', authextra: record.authextra }
   const pending: Pending = {
-    expected: createHmac('sha256', Buffer.from(secret, 'utf8')).update(challenge, 'utf8').digest(),
-    identity: known ? { authid, authrole, authprovider, authextra: user.authextra } : undefined
+    expected: createHmac('sha256', Buffer.from(record.secret, 'utf8')).update(challenge, 'utf8').digest(),
+    identity: known ? identity : undefined
   }
   flow.data = pending
-  if (!known || user.salt === undefined) return { challenge }
+  const salted = known ? user.salt !== undefined : shape.salted
+  if (!salted) return { challenge }
+  if (!known) return { challenge, salt: decoySalt, iterations: shape.iterations, keylen: shape.keylen }
   return { challenge, salt: user.salt, iterations: user.iterations ?? 1000, keylen: user.keylen ?? 32 }
+}
+
+/**
+ * The salt parameters an unknown authid gets: the realm's `wampcra.salted` option if given, else those of the
+ * latest known user looked up (before any, unsalted).
+ */
+function shapeFor (auth: RealmAuth, user: WampCraUser | undefined): SaltShape {
+  let shape = shapes.get(auth)
+  if (shape === undefined) {
+    const salted = (auth.options.wampcra as WampCraOptions).salted
+    shape = { salted: salted !== undefined, iterations: salted?.iterations ?? 1000, keylen: salted?.keylen ?? 32, length: salted?.saltLength ?? 16, hex: true }
+    shapes.set(auth, shape)
+  }
+  if (user !== undefined && (auth.options.wampcra as WampCraOptions).salted === undefined) {
+    shape.salted = user.salt !== undefined
+    if (user.salt !== undefined) {
+      shape.iterations = user.iterations ?? 1000
+      shape.keylen = user.keylen ?? 32
+      shape.length = user.salt.length
+      shape.hex = HEX.test(user.salt)
+    }
+  }
+  return shape
+}
+
+/** The decoy salt: the same for the same (realm, authid) for the life of the process. Computed for every HELLO. */
+function saltFor (realm: string, authid: string, shape: SaltShape): string {
+  const digest = createHmac('sha256', DECOY_KEY).update(realm).update('\0').update(authid).digest()
+  let text = ''
+  while (text.length < shape.length) text += shape.hex ? digest.toString('hex') : digest.toString('base64url')
+  return text.slice(0, shape.length)
 }
 
 function checkUser (user: WampCraUser): void {
