@@ -61,16 +61,11 @@ export class RoutedCall {
     if (!this.streaming) return this.caller.violation(`CALL request id ${this.requestId} is already in flight`)
     const last = (msg[2] as Details).progress !== true
     if (last) this.streaming = false
-    if (this.settled) {
-      // The call ended while the caller was still streaming: its chunks in flight are dropped, not new calls.
-      if (last) this.forget()
-      return
-    }
     if (this.killed) return
     const details = last ? this.details : this.chunkDetails as Details
-    if (!this.callee.send(withPayload([T.INVOCATION, this.invocationId, this.registrationId, details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined))) {
-      this.end(ErrorUri.payloadSizeExceeded, ['a chunk is larger than maxPayload'], true)
-    }
+    const sent = deliver(this.callee, withPayload([T.INVOCATION, this.invocationId, this.registrationId, details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined))
+    if (sent === false) this.end(ErrorUri.payloadSizeExceeded, ['a chunk is larger than maxPayload'], true)
+    else if (sent === undefined) this.end(ErrorUri.invalidArgument, [UNENCODABLE_ARGS], true)
   }
 
   /** YIELD from the callee: a progressive result, or the final one. */
@@ -79,12 +74,16 @@ export class RoutedCall {
     const kwargs = msg[4] as Kwargs | undefined
     if ((msg[2] as Details).progress === true) {
       if (!this.receiveProgress || this.killed) return
-      if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], args, kwargs))) return
-      return this.end(ErrorUri.payloadSizeExceeded, ['a progressive result is larger than maxPayload'], true)
+      const sent = deliver(this.caller, withPayload([T.RESULT, this.requestId, PROGRESS], args, kwargs))
+      if (sent === true) return
+      if (sent === false) return this.end(ErrorUri.payloadSizeExceeded, ['a progressive result is larger than maxPayload'], true)
+      return this.end(ErrorUri.invalidArgument, [UNENCODABLE], true)
     }
     this.settle()
-    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], args, kwargs))) return
-    this.caller.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
+    const sent = deliver(this.caller, withPayload([T.RESULT, this.requestId, EMPTY], args, kwargs))
+    if (sent === true) return
+    if (sent === false) return this.caller.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
+    this.caller.sendError(T.CALL, this.requestId, ErrorUri.invalidArgument, [UNENCODABLE])
   }
 
   /** ERROR from the callee: passed to the caller with its URI, args and kwargs. */
@@ -110,8 +109,7 @@ export class RoutedCall {
 
   /** The caller left: the callee is told if it can be, and nothing more goes anywhere. */
   abandon (): void {
-    this.streaming = false
-    if (this.settled) return this.forget()
+    if (this.settled) return
     this.settle()
     this.interrupt(ErrorUri.canceled)
   }
@@ -139,12 +137,24 @@ export class RoutedCall {
     this.timer = undefined
     const routed = this.callee.routed
     if (routed.get(this.invocationId) === this) routed.delete(this.invocationId)
-    if (!this.streaming) this.forget()
-  }
-
-  /** Off the caller's calls in flight. */
-  private forget (): void {
+    // Off the caller's calls in flight; chunks the caller still streams are dropped by `caller.streams`.
     this.caller.endCall(this.requestId, this)
+  }
+}
+
+const UNENCODABLE = 'the result cannot be encoded in the caller\'s serializer'
+const UNENCODABLE_ARGS = 'the arguments cannot be encoded in the callee\'s serializer'
+
+/**
+ * `session.send`, with a message the receiver's serializer cannot encode (a CBOR bignum for a JSON caller) as
+ * `undefined` instead of a throw: the caller's request fails, the callee that sent a valid value is not punished.
+ */
+function deliver (session: Session, msg: unknown[]): boolean | undefined {
+  try {
+    return session.send(msg)
+  } catch (err) {
+    session.log.debug({ err }, 'fastify-wamp: a routed message could not be encoded for its receiver')
+    return undefined
   }
 }
 
@@ -175,9 +185,9 @@ export function routeCall (caller: Session, msg: WampMessage, uri: string, calle
   const chunkDetails = streamed ? { ...details, progress: true } : undefined
   const invocationId = nextRequestId(session)
   const first = withPayload([T.INVOCATION, invocationId, callee.id, chunkDetails ?? details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined)
-  if (!session.send(first)) {
-    return caller.sendError(T.CALL, requestId, ErrorUri.payloadSizeExceeded, ['the call\'s arguments are larger than maxPayload'])
-  }
+  const sent = deliver(session, first)
+  if (sent === false) return caller.sendError(T.CALL, requestId, ErrorUri.payloadSizeExceeded, ['the call\'s arguments are larger than maxPayload'])
+  if (sent === undefined) return caller.sendError(T.CALL, requestId, ErrorUri.invalidArgument, [UNENCODABLE_ARGS])
   const call = new RoutedCall(caller, requestId, callee, invocationId, details, chunkDetails, options)
   caller.calls.set(requestId, call)
   session.routed.set(invocationId, call)
