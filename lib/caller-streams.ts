@@ -2,8 +2,8 @@
 // A streamed call can end before the caller's final chunk: a result, an error, a timeout, a cancel, a refusal.
 // The caller's chunks still in flight must then be dropped without any answer, not taken for new calls. So a
 // stream is remembered from its first chunk until its final one (`progress` absent or false); once its call has
-// ended, the entry is a tombstone that swallows that request id's chunks for `streamGrace` ms after the call
-// ended (or after the last chunk), then the id is free again. Entries live outside `session.calls`, so they never
+// ended, the entry is a tombstone that swallows that request id's chunks until the final one — or until the caller
+// has sent nothing for it for `streamGrace` ms since the call ended; then the id is free again. Entries live outside `session.calls`, so they never
 // count against `maxCallsPerSession`; there are at most `maxCallsPerSession` of them, the oldest ended one yields.
 
 interface StreamEntry { uri: string, until: number }
@@ -38,6 +38,7 @@ export class CallerStreams {
       return false
     }
     if (last) this.entries.delete(requestId)
+    else entry.until = Date.now() + this.grace
     return true
   }
 
