@@ -235,6 +235,8 @@ function isAsyncIterator (value: unknown): value is AsyncIterator<unknown> {
 /** The chunks of a progressive call invocation, as an async iterable with a small queue. */
 export class ChunkStream implements AsyncIterable<Chunk> {
   ended: boolean
+  /** The caller's final chunk arrived (a later CALL with this id reuses an id in flight). */
+  complete: boolean
   /** Bytes of the chunks queued and not yet read (by the size of the frames that carried them). */
   buffered: number
   private readonly queue: Chunk[]
@@ -244,6 +246,7 @@ export class ChunkStream implements AsyncIterable<Chunk> {
 
   constructor () {
     this.ended = false
+    this.complete = false
     this.buffered = 0
     this.queue = []
     this.sizes = []
@@ -252,6 +255,8 @@ export class ChunkStream implements AsyncIterable<Chunk> {
   }
 
   push (chunk: Chunk, last: boolean, bytes: number): void {
+    if (last) this.complete = true
+    // Ended by a cancel, timeout or refusal while the handler winds down: the caller's chunks are dropped.
     if (this.ended) return
     if (last) this.ended = true
     const waiting = this.waiting

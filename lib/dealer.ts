@@ -122,7 +122,7 @@ export class Dealer {
     if (running !== undefined) {
       if (last) session.streams.finished(requestId)
       if (running instanceof RoutedCall) return running.chunk(msg)
-      if (running.input === undefined || running.input.ended) {
+      if (running.input === undefined || running.input.complete) {
         return session.violation(`CALL request id ${requestId} is already in flight`)
       }
       const issues = running.registration.validator?.check(args, kwargs)
