@@ -101,6 +101,14 @@ export class IncomingCall implements CallContext {
     if (timeout !== undefined) this.timer = setTimeout(timedOut, timeout, this)
   }
 
+  /** The next chunk of streamed input; past `maxStreamBufferBytes` unread, the call fails (PROTOCOL §7.4). */
+  chunk (args: unknown[], kwargs: Kwargs, last: boolean, bytes: number): void {
+    const input = this.input as ChunkStream
+    input.push({ args, kwargs }, last, bytes)
+    const max = this.session.hub.options.maxStreamBufferBytes
+    if (input.buffered > max) this.refuse(ErrorUri.limitExceeded, [`a call may hold at most ${max} bytes of unread streamed input`])
+  }
+
   progress (value?: unknown): void {
     if (this.settled || !this.receiveProgress) return
     if (this.session.send(resultMessage(this.requestId, PROGRESS, value))) return
@@ -227,18 +235,28 @@ function isAsyncIterator (value: unknown): value is AsyncIterator<unknown> {
 /** The chunks of a progressive call invocation, as an async iterable with a small queue. */
 export class ChunkStream implements AsyncIterable<Chunk> {
   ended: boolean
+  /** The caller's final chunk arrived (a later CALL with this id reuses an id in flight). */
+  complete: boolean
+  /** Bytes of the chunks queued and not yet read (by the size of the frames that carried them). */
+  buffered: number
   private readonly queue: Chunk[]
+  private readonly sizes: number[]
   private waiting: { resolve: (r: IteratorResult<Chunk>) => void, reject: (e: unknown) => void } | undefined
   private failure: unknown
 
   constructor () {
     this.ended = false
+    this.complete = false
+    this.buffered = 0
     this.queue = []
+    this.sizes = []
     this.waiting = undefined
     this.failure = undefined
   }
 
-  push (chunk: Chunk, last: boolean): void {
+  push (chunk: Chunk, last: boolean, bytes: number): void {
+    if (last) this.complete = true
+    // Ended by a cancel, timeout or refusal while the handler winds down: the caller's chunks are dropped.
     if (this.ended) return
     if (last) this.ended = true
     const waiting = this.waiting
@@ -247,6 +265,8 @@ export class ChunkStream implements AsyncIterable<Chunk> {
       waiting.resolve({ value: chunk, done: false })
     } else {
       this.queue.push(chunk)
+      this.sizes.push(bytes)
+      this.buffered += bytes
     }
   }
 
@@ -255,6 +275,8 @@ export class ChunkStream implements AsyncIterable<Chunk> {
     this.ended = true
     this.failure = err
     this.queue.length = 0
+    this.sizes.length = 0
+    this.buffered = 0
     const waiting = this.waiting
     this.waiting = undefined
     waiting?.reject(err)
@@ -264,7 +286,10 @@ export class ChunkStream implements AsyncIterable<Chunk> {
     return {
       next: () => {
         const chunk = this.queue.shift()
-        if (chunk !== undefined) return Promise.resolve({ value: chunk, done: false })
+        if (chunk !== undefined) {
+          this.buffered -= this.sizes.shift() as number
+          return Promise.resolve({ value: chunk, done: false })
+        }
         if (this.failure !== undefined) return Promise.reject(this.failure)
         if (this.ended) return Promise.resolve({ value: undefined, done: true })
         return new Promise((resolve, reject) => { this.waiting = { resolve, reject } })

@@ -1,4 +1,4 @@
-import { MessageType as T } from './messages.js'
+import { isDict, MessageType as T } from './messages.js'
 import type { Details, Kwargs, WampMessage } from './messages.js'
 import { ErrorUri, isValidUri } from './uris.js'
 import type { MatchPolicy } from './uris.js'
@@ -28,6 +28,11 @@ export type ProcedureHandler<A = unknown[], K = Kwargs> = (args: A, kwargs: K, c
 export interface ProcedureOptions {
   /** `prefix` or `wildcard` makes one handler answer every matching URI (`ctx.procedure` tells which). */
   match?: MatchPolicy
+  /**
+   * `'stream'`: the procedure takes streamed input (progressive call invocations) and reads it from `ctx.input`.
+   * Other procedures answer a `CALL {progress: true}` with `wamp.error.feature_not_supported`.
+   */
+  input?: 'stream'
 }
 
 /** A procedure the application registered: resolved once, only read on the hot path. */
@@ -36,10 +41,13 @@ export class Procedure {
   readonly match: MatchPolicy
   readonly handler: ProcedureHandler
   readonly validator: PayloadValidator | undefined
+  /** Takes streamed input (`input: 'stream'`). */
+  readonly streamed: boolean
 
-  constructor (uri: string, match: MatchPolicy, handler: ProcedureHandler, schema: PayloadSchema | undefined) {
+  constructor (uri: string, match: MatchPolicy, handler: ProcedureHandler, schema: PayloadSchema | undefined, streamed = false) {
     this.uri = uri
     this.match = match
+    this.streamed = streamed
     this.handler = handler
     this.validator = compilePayload(schema)
   }
@@ -105,14 +113,24 @@ export class Dealer {
     const last = options.progress !== true
     const running = session.calls.get(requestId)
     if (running !== undefined) {
+      if (last) session.streams.finished(requestId)
       if (running instanceof RoutedCall) return running.chunk(msg)
-      if (running.input === undefined || running.input.ended) {
+      if (running.input === undefined || running.input.complete) {
         return session.violation(`CALL request id ${requestId} is already in flight`)
       }
       const issues = running.registration.validator?.check(args, kwargs)
       if (issues !== undefined) return running.refuse(ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues })
-      running.input.push({ args, kwargs }, last)
-      return
+      return running.chunk(args, kwargs, last, session.frameBytes)
+    }
+    if (!authorized) {
+      // A chunk of a stream whose call already ended is dropped without an answer (PROTOCOL §7.4).
+      if (session.streams.size > 0 && session.streams.swallows(requestId, uri, last)) return
+      if (!last) {
+        if (!callerFeature(session, 'progressive_call_invocations')) {
+          return session.violation('CALL with progress: true from a caller that did not announce progressive_call_invocations')
+        }
+        session.streams.started(requestId, uri)
+      }
     }
     // A URI registered exactly was validated at registration; only others pay for the regular expression.
     if (!this.procedures.has(uri) && !isValidUri(uri)) {
@@ -133,8 +151,14 @@ export class Dealer {
     if (issues !== undefined) {
       return session.sendError(T.CALL, requestId, ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues })
     }
+    if (!last && !procedure.streamed) {
+      return session.sendError(T.CALL, requestId, ErrorUri.featureNotSupported, [`procedure "${uri}" does not take streamed input`])
+    }
     const call = new IncomingCall(session, requestId, uri, options, procedure, !last)
-    call.input?.push({ args, kwargs }, false)
+    if (call.input !== undefined) {
+      call.chunk(args, kwargs, false, session.frameBytes)
+      if (!call.open) return
+    }
     call.run(args, kwargs)
   }
 
@@ -249,3 +273,10 @@ export class Dealer {
     for (const callee of session.registrations.values()) this.drop(callee)
   }
 }
+
+/** True when the session announced `roles.caller.features[feature]` in HELLO. */
+function callerFeature (session: Session, feature: string): boolean {
+  const caller = session.roles.caller
+  return isDict(caller) && isDict(caller.features) && caller.features[feature] === true
+}
+

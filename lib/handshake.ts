@@ -42,6 +42,8 @@ export function hello (session: Session, msg: WampMessage): void {
 }
 
 export function welcome (session: Session, realm: Realm, identity: Identity): void {
+  // An authentication that finished after the session began closing (shutdown ABORTed it) welcomes nobody.
+  if (session.state !== State.establishing) return
   const hub = session.hub
   // WAMP-CRA draws the id early, for its challenge; a clash with a session welcomed meanwhile draws again.
   if (session.id === 0 || hub.sessions.has(session.id)) session.id = uniqueId(hub.sessions)

@@ -187,9 +187,14 @@ export class Hub implements FanoutHost {
     this.realms.get(publication.realm)?.broker.receive(publication, match, topic)
   }
 
-  sessionClosed (session: Session): void {
+  /** The socket closed: its slot under `maxSessions` is free. */
+  socketClosed (session: Session): void {
     this.live.delete(session)
     this.keepalive.removed()
+  }
+
+  /** A welcomed WAMP session ended (its socket may stay for another HELLO): it leaves the registry, hooks run. */
+  sessionLeft (session: Session): void {
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
     this.fanout.sessionsChanged()

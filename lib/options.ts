@@ -46,6 +46,16 @@ export interface FastifyWampOptions {
   maxSessions?: number
   /** Most calls one session may have in flight; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
   maxCallsPerSession?: number
+  /**
+   * Bytes of streamed input (progressive call invocations) one call may hold unread; past it the call fails with
+   * ERROR `fastify_wamp.error.limit_exceeded` and the rest of its chunks are dropped. Default 4 MiB.
+   */
+  maxStreamBufferBytes?: number
+  /**
+   * Milliseconds a streamed call that ended before the caller's final chunk keeps swallowing that request id's
+   * chunks (spec "Continuations on Completed Calls"); the final chunk frees the id earlier. Default 10 000.
+   */
+  streamGrace?: number
   /** Most procedures one session may register; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
   maxRegistrationsPerSession?: number
   /** Most subscriptions one session may hold; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
@@ -97,6 +107,8 @@ export interface NormalizedOptions {
   shutdownGrace: number
   maxSessions: number
   maxCallsPerSession: number
+  maxStreamBufferBytes: number
+  streamGrace: number
   maxRegistrationsPerSession: number
   maxSubscriptionsPerSession: number
   maxTopicHandlersPerSession: number
@@ -111,8 +123,9 @@ export interface NormalizedOptions {
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
-  'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxRegistrationsPerSession',
-  'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes', 'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
+  'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
+  'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -188,6 +201,8 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     shutdownGrace: count('shutdownGrace', options.shutdownGrace, 2000, 0),
     maxSessions: limit('maxSessions', options.maxSessions, 10_000),
     maxCallsPerSession: limit('maxCallsPerSession', options.maxCallsPerSession, 1000),
+    maxStreamBufferBytes: limit('maxStreamBufferBytes', options.maxStreamBufferBytes, 4 * 1024 * 1024),
+    streamGrace: count('streamGrace', options.streamGrace, 10_000, 0),
     maxRegistrationsPerSession: limit('maxRegistrationsPerSession', options.maxRegistrationsPerSession, 1000),
     maxSubscriptionsPerSession: limit('maxSubscriptionsPerSession', options.maxSubscriptionsPerSession, 1000),
     maxTopicHandlersPerSession: limit('maxTopicHandlersPerSession', options.maxTopicHandlersPerSession, 1000),

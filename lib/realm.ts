@@ -105,7 +105,9 @@ export class Realm {
     if (!isValidUri(uri, match)) throw new FST_WAMP_INVALID_URI(uri, 'a procedure')
     if (typeof handler !== 'function') throw new FST_WAMP_INVALID_HANDLER(uri)
     if (this.dealer.has(uri, match)) throw new FST_WAMP_DUPLICATE_PROCEDURE(uri, this.name)
-    this.dealer.add(new Procedure(uri, match, handler as ProcedureHandler, schema))
+    const input = options?.input
+    if (input !== undefined && input !== 'stream') throw new FST_WAMP_INVALID_OPTION(`procedure "${uri}": input must be 'stream' or absent`)
+    this.dealer.add(new Procedure(uri, match, handler as ProcedureHandler, schema, input === 'stream'))
     return this
   }
 

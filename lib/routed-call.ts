@@ -61,11 +61,6 @@ export class RoutedCall {
     if (!this.streaming) return this.caller.violation(`CALL request id ${this.requestId} is already in flight`)
     const last = (msg[2] as Details).progress !== true
     if (last) this.streaming = false
-    if (this.settled) {
-      // The call ended while the caller was still streaming: its chunks in flight are dropped, not new calls.
-      if (last) this.forget()
-      return
-    }
     if (this.killed) return
     const details = last ? this.details : this.chunkDetails as Details
     if (!this.callee.send(withPayload([T.INVOCATION, this.invocationId, this.registrationId, details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined))) {
@@ -110,8 +105,7 @@ export class RoutedCall {
 
   /** The caller left: the callee is told if it can be, and nothing more goes anywhere. */
   abandon (): void {
-    this.streaming = false
-    if (this.settled) return this.forget()
+    if (this.settled) return
     this.settle()
     this.interrupt(ErrorUri.canceled)
   }
@@ -139,11 +133,7 @@ export class RoutedCall {
     this.timer = undefined
     const routed = this.callee.routed
     if (routed.get(this.invocationId) === this) routed.delete(this.invocationId)
-    if (!this.streaming) this.forget()
-  }
-
-  /** Off the caller's calls in flight. */
-  private forget (): void {
+    // Off the caller's calls in flight; chunks the caller still streams are dropped by `caller.streams`.
     this.caller.endCall(this.requestId, this)
   }
 }

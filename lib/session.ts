@@ -19,6 +19,7 @@ import type { RoutedCall } from './routed-call.js'
 import type { ClusterRoutedCall } from './fanout/cluster-call.js'
 import { hello, helloTimedOut } from './handshake.js'
 import { authenticate } from './auth/index.js'
+import { CallerStreams } from './caller-streams.js'
 import type { AuthFlow } from './auth/index.js'
 
 /** Per-session application state; extend it with `declare module 'fastify-wamp' { interface SessionData { … } }`. */
@@ -59,6 +60,10 @@ export class Session {
   readonly routed: Map<number, RoutedCall>
   readonly subscriptions: Set<Subscription>
   readonly registrations: Map<number, ClientRegistration>
+  /** The progressive call invocations this caller started, until their final chunk (lib/caller-streams.ts). */
+  readonly streams: CallerStreams
+  /** Size in bytes of the frame being handled (what a streamed chunk costs to buffer). */
+  frameBytes: number
   readonly transport: Transport
   readonly hub: Hub
   helloTimer: NodeJS.Timeout | undefined
@@ -95,6 +100,8 @@ export class Session {
     this.routed = new Map()
     this.subscriptions = new Set()
     this.registrations = new Map()
+    this.streams = new CallerStreams(this.calls, hub.options.maxCallsPerSession, hub.options.streamGrace)
+    this.frameBytes = 0
     this.transport = new Transport(socket, serializer, hub.options)
     this.hub = hub
     this.helloTimer = hub.options.helloTimeout > 0 ? setTimeout(helloTimedOut, hub.options.helloTimeout, this) : undefined
@@ -162,6 +169,7 @@ export class Session {
     if (problem !== undefined) return this.violation(`frame is not plain WAMP data: ${problem}`)
     problem = checkClientMessage(msg)
     if (problem !== undefined) return this.violation(problem)
+    this.frameBytes = data.length
     try {
       this.dispatch(msg as WampMessage)
     } catch (err) {
@@ -198,8 +206,10 @@ export class Session {
       case T.SUBSCRIBE: return realm.broker.subscribe(this, msg)
       case T.UNSUBSCRIBE: return realm.broker.unsubscribe(this, msg)
       case T.GOODBYE:
+        // The WAMP session ends, the socket stays: the client may say HELLO again (PROTOCOL §7.8).
         this.send([T.GOODBYE, EMPTY, CloseUri.goodbyeAndOut])
-        return this.closeSocket(CLOSE_NORMAL)
+        this.end()
+        return this.reestablish()
       case T.HELLO: return this.violation('HELLO received on an established session')
       default: return this.violation(`message type ${type} is not allowed on an established session`)
     }
@@ -240,6 +250,8 @@ export class Session {
    */
   send (msg: WampMessage): boolean {
     if (this.state === State.closed) return true
+    // After our GOODBYE (or ABORT) only the closing handshake goes out (PROTOCOL §7.6); the rest is dropped.
+    if (this.state === State.closing && msg[0] !== T.GOODBYE && msg[0] !== T.ABORT) return true
     let data: string | Buffer
     try {
       data = this.transport.encode(msg)
@@ -306,12 +318,13 @@ export class Session {
         resolve()
       }
       if (this.state === State.open) {
-        this.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
         this.state = State.closing
+        this.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
+        // Calls still running are abandoned (their signals fire) and the session leaves its realm now.
+        this.end()
       } else if (this.state === State.establishing) {
-        // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
-        if (this.handshake !== undefined) this.abort(reason, message ?? 'the server is shutting down', CLOSE_GOING_AWAY)
-        else this.closeSocket(CLOSE_GOING_AWAY)
+        // Still saying HELLO or authenticating: told why, not just disconnected.
+        this.abort(reason, message ?? 'the session is closing', CLOSE_GOING_AWAY)
       }
     })
   }
@@ -334,7 +347,9 @@ export class Session {
 
   /** A call in flight ended: it leaves `calls`, and a drain learns when the last one did. */
   endCall (requestId: number, call: object): void {
-    if (this.calls.get(requestId) === call) this.calls.delete(requestId)
+    if (this.calls.get(requestId) !== call) return
+    this.calls.delete(requestId)
+    this.streams.ended(requestId)
     if (this.calls.size === 0 && this.draining) this.drained()
   }
 
@@ -353,17 +368,46 @@ export class Session {
 
   // ---- cleanup ---------------------------------------------------------------------------------------------
 
-  /** Runs exactly once, when the socket has closed (cleanly or not). */
-  cleanup (): void {
-    if (this.state === State.closed) return
-    const wasWelcomed = this.realm !== undefined && this.id !== 0
-    this.state = State.closed
-    if (this.helloTimer !== undefined) clearTimeout(this.helloTimer)
+  /**
+   * The WAMP session ends (GOODBYE either way, or the socket closed): its calls in both directions settle, it
+   * leaves its realm and `onSessionClose` runs. Once per WAMP session; the socket may carry another (§7.8).
+   */
+  end (): void {
     for (const call of this.calls.values()) call.abandon()
     for (const call of this.invocations.values()) call.abandon('session closed')
     for (const call of this.routed.values()) call.calleeLeft()
-    if (wasWelcomed) (this.realm as Realm).leave(this)
-    this.hub.sessionClosed(this)
+    this.streams.clear()
+    const realm = this.realm
+    if (realm === undefined || this.id === 0) return
+    realm.leave(this)
+    this.hub.sessionLeft(this)
+    this.realm = undefined
+  }
+
+  /** After the client's GOODBYE: back to waiting for HELLO, as a socket fresh from the upgrade. */
+  private reestablish (): void {
+    this.id = 0
+    this.data = {}
+    this.authid = ''
+    this.authrole = ''
+    this.authmethod = ''
+    this.authprovider = ''
+    this.authextra = EMPTY
+    this.roles = EMPTY
+    this.handshake = undefined
+    this.nextRequestId = 1
+    this.logger = undefined
+    this.state = State.establishing
+    if (this.hub.options.helloTimeout > 0) this.helloTimer = setTimeout(helloTimedOut, this.hub.options.helloTimeout, this)
+  }
+
+  /** Runs exactly once, when the socket has closed (cleanly or not). */
+  cleanup (): void {
+    if (this.state === State.closed) return
+    this.state = State.closed
+    if (this.helloTimer !== undefined) clearTimeout(this.helloTimer)
+    this.end()
+    this.hub.socketClosed(this)
     this.drained()
     this.onClosed?.()
   }

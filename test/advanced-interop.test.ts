@@ -16,7 +16,7 @@ function setup (app: FastifyInstance, aborted: string[]): void {
     let total = 0
     for await (const chunk of ctx.input ?? []) total += chunk.args.reduce((a: number, b) => a + (b as number), 0)
     return total
-  })
+  }, { input: 'stream' })
   app.wamp.register('com.forever', (args, _k, ctx) => new Promise((resolve) => {
     ctx.signal.addEventListener('abort', () => { aborted.push(String(args[0])); resolve('ignored') })
   }))

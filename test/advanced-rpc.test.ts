@@ -1,7 +1,7 @@
 import t from 'tap'
 import Type from 'typebox'
 import { rejection, startApp, sleep, until } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
+import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import { WampResult } from '../index.js'
 import type { Session } from '../index.js'
 
@@ -42,9 +42,9 @@ t.test('progressive call invocations: chunks in order through ctx.input, one RES
       const seen: number[] = []
       for await (const chunk of ctx.input ?? []) { seen.push(chunk.args[0]); total += chunk.args[0] }
       return new WampResult([total], { seen })
-    })
+    }, { input: 'stream' })
   })
-  const { client } = await connectRaw(url)
+  const { client } = await connectRaw(url, { details: STREAMING_HELLO_DETAILS })
   client.send([MSG.CALL, 7, { progress: true }, 'sum.stream', [1]])
   client.send([MSG.CALL, 7, { progress: true }, 'sum.stream', [2]])
   await client.expectNone(30)

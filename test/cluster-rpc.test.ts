@@ -1,7 +1,7 @@
 import t from 'tap'
 import { RedisFanout, RemoteSession } from '../index.js'
 import { startApp } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
+import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { eventually, inspector, REDIS_URL, uniquePrefix } from './helpers/redis.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
@@ -142,7 +142,7 @@ t.test('router mode: client → client across instances, roundrobin counted clus
 
   // Exact wire: a raw callee on C, a raw caller on A.
   const { client: onC } = await connectRaw(c.url, { details: CALLEE })
-  const { client: onA, sessionId: onASession, welcome } = await connectRaw(a.url)
+  const { client: onA, sessionId: onASession, welcome } = await connectRaw(a.url, { details: STREAMING_HELLO_DETAILS })
   const onAAuth = welcome[2] as { authid: string }
   t.teardown(() => Promise.all([onC.close(), onA.close()]))
   onC.send([MSG.REGISTER, 1, {}, 'com.stream'])

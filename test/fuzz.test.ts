@@ -358,7 +358,7 @@ t.test(`answers ≥ ${MIN_FRAMES} random and mutated frames with valid WAMP or A
       let n = 0
       if (ctx.input !== undefined) for await (const chunk of ctx.input) n += chunk.args.length
       return n
-    })
+    }, { input: 'stream' })
     wamp.register('fuzz.kick', (_a, _k, ctx) => { ctx.session.close('wamp.close.close_realm', 'kicked', 100).catch(() => {}) })
     wamp.register('fuzz.callback', async (_a, _k, ctx) => {
       const uri = [...ctx.session.registrations.values()][0]?.uri

@@ -79,8 +79,9 @@ t.test('three clients: an autobahn and a wampy callee share a roundrobin registr
   await wy.client.register('com.worker.slow', () => { started++; return new Promise(() => {}) })
   const waiting = [caller.session.call('com.worker.slow'), ab.session.call('com.worker.slow')]
   await until(() => started === 2)
+  const failures = waiting.map(failure)
   await wy.close()
-  for (const p of waiting) t.equal((await failure(p)).error, 'wamp.error.canceled', 'each caller gets canceled at once')
+  for (const p of failures) t.equal((await p).error, 'wamp.error.canceled', 'each caller gets canceled at once')
   t.equal(await caller.session.call('com.worker.job'), 'autobahn', 'the registration lives on with its other callee')
   t.equal(app.wamp.realm('realm1').dealer.registry.find('com.worker.slow', 'exact'), undefined, 'the leaver\'s own registration is gone')
   t.same([...ab.errors, ...caller.errors, ...wy.errors], [])

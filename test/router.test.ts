@@ -12,7 +12,7 @@ const FULL_CALLEE = { progressive_call_results: true, progressive_call_invocatio
 
 /** A raw session whose HELLO announces these callee features (the caller announces everything). */
 async function client (url: string, callee: Dict = {}, protocol = 'wamp.2.json'): Promise<{ client: RawClient, sessionId: number, welcome: unknown[] }> {
-  const roles = { caller: { features: { progressive_call_results: true, call_canceling: true } }, callee: { features: callee } }
+  const roles = { caller: { features: { progressive_call_results: true, call_canceling: true, progressive_call_invocations: true } }, callee: { features: callee } }
   return await connectRaw(url, { protocols: [protocol], details: { roles } })
 }
 

@@ -259,6 +259,10 @@ export async function connectWampy (url: string, opts: WampyConnectOptions = {})
     },
   })
 
+  // wampy implements progressiveCall() but does not announce it as a caller; the spec requires the announcement
+  // (PROTOCOL §7.4), so the tests announce it for wampy, as an application using progressiveCall() must.
+  const features = (client as unknown as { _wamp_features: { roles: { caller: { features: Dict } } } })._wamp_features
+  features.roles.caller.features.progressive_call_invocations = true
   let welcome: Dict
   try {
     welcome = await client.connect() as Dict

@@ -81,6 +81,14 @@ export const DEFAULT_HELLO_DETAILS = {
   },
 }
 
+/** HELLO details of a caller that announces progressive call invocations (it may stream a CALL's input). */
+export const STREAMING_HELLO_DETAILS = {
+  roles: {
+    ...DEFAULT_HELLO_DETAILS.roles,
+    caller: { features: { progressive_call_invocations: true, call_canceling: true, progressive_call_results: true } },
+  },
+}
+
 // Decoders: keep safe-range 64-bit ints as numbers, so ids compare with ===.
 // (Values outside +-2^53 come back as bigint and will show up in assertions.)
 // ('auto' and int64AsNumber exist at runtime but are missing from the typings.)
