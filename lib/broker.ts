@@ -27,6 +27,10 @@ export class Subscription {
   readonly sessions: Set<Session>
   /** ISO 8601 time of creation (meta API). */
   readonly created: string
+  /** Until the fan-out engine confirms it: settles then (sessions wait for it before SUBSCRIBED). */
+  confirming: PromiseLike<void> | undefined
+  /** Sessions waiting for `confirming`. */
+  waiting: number
 
   constructor (id: number, topic: string, match: MatchPolicy) {
     this.id = id
@@ -35,6 +39,8 @@ export class Subscription {
     this.match = match
     this.parts = match === 'wildcard' ? topic.split('.') : undefined
     this.sessions = new Set()
+    this.confirming = undefined
+    this.waiting = 0
   }
 
   matches (topic: string): boolean {
@@ -103,15 +109,41 @@ export class Broker {
       session.subscriptions.size >= session.hub.options.maxSubscriptionsPerSession) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.limitExceeded, [`at most ${session.hub.options.maxSubscriptionsPerSession} subscriptions per session`])
     }
+    let confirming: PromiseLike<void> | undefined
     if (subscription === undefined) {
       subscription = new Subscription(uniqueId(this.byId), topic, match as MatchPolicy)
       table.set(key, subscription)
       this.byId.set(subscription.id, subscription)
-      this.fanout?.subscribe(this.realm.name, topic, match as MatchPolicy)
-    }
+      confirming = this.fanout?.subscribe(this.realm.name, topic, match as MatchPolicy)
+    } else confirming = subscription.confirming
+    if (confirming !== undefined) return this.whenConfirmed(session, requestId, subscription, confirming)
     subscription.sessions.add(session)
     session.subscriptions.add(subscription)
     session.send([T.SUBSCRIBED, requestId, subscription.id])
+  }
+
+  /**
+   * SUBSCRIBED once the fan-out engine has made the subscription effective on the other instances (a publication
+   * made there after SUBSCRIBED must arrive). The session reads nothing meanwhile, so its later messages keep their
+   * order, and it joins the subscription only then, so no EVENT precedes SUBSCRIBED.
+   */
+  private whenConfirmed (session: Session, requestId: number, subscription: Subscription, confirming: PromiseLike<void>): void {
+    session.hold()
+    subscription.confirming = confirming
+    subscription.waiting++
+    const confirmed = (): void => {
+      subscription.confirming = undefined
+      subscription.waiting--
+      if (session.isOpen) {
+        subscription.sessions.add(session)
+        session.subscriptions.add(subscription)
+        session.send([T.SUBSCRIBED, requestId, subscription.id])
+      } else if (subscription.sessions.size === 0 && subscription.waiting === 0) {
+        this.remove(subscription)
+      }
+      session.release()
+    }
+    confirming.then(confirmed, confirmed)
   }
 
   unsubscribe (session: Session, msg: WampMessage): void {
@@ -131,7 +163,10 @@ export class Broker {
   private drop (session: Session, subscription: Subscription): void {
     session.subscriptions.delete(subscription)
     subscription.sessions.delete(session)
-    if (subscription.sessions.size > 0) return
+    if (subscription.sessions.size === 0 && subscription.waiting === 0) this.remove(subscription)
+  }
+
+  private remove (subscription: Subscription): void {
     this.byId.delete(subscription.id)
     if (subscription.match === 'exact') this.exact.delete(subscription.topic)
     else this.patterns.delete(`${subscription.match}:${subscription.topic}`)

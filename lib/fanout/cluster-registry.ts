@@ -7,7 +7,8 @@ import type { Session } from '../session.js'
 //   P rpc:reg:<realm>:<uri>   hash  "<instance>:<session>:<registration>" → JSON [created ms, routed 0|1, invoke]
 //   P rpc:sessions            hash  "<session>" → JSON [instance, realm, authid, authrole]
 //   P rpc:own:<instance>      set   what that instance wrote ("r\n<hash key>\n<field>" | "s\n<session>"), for cleanup
-//   P rpc:instances           set   instances that have registry entries
+//   P rpc:instances           set   instances that have written their entries (only `sync()` adds to it, in the same
+//                                   MULTI as the entries, so membership means "its entries are all there")
 //   P rpc:rr:<realm>:<uri>    roundrobin counter of a shared registration
 //   P rpc:lock:<instance>     who removes a dead instance's entries (SET NX PX)
 //   P instance:<instance>     the adapter's heartbeat key (TTL 3 × heartbeat): alive while it exists
@@ -19,6 +20,10 @@ export interface ClusterLink {
   readonly instanceId: string
   readonly prefix: string
   readonly heartbeat: number
+  /** Milliseconds between the liveness probes of the instances that calls in flight wait on. */
+  readonly probeInterval: number
+  /** Longest wait, after Redis comes back, for the instances known before to rewrite their entries. */
+  readonly rebuildWindow: number
   /** The command connection while Redis is up; undefined while it is down. */
   connection (): Redis | undefined
 }
@@ -43,10 +48,16 @@ export interface RemoteCallee { instance: string, session: number, registration:
 export class ClusterRegistry {
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
+  /** The other live instances as of the last sweep before an outage: those that must re-announce after it. */
+  private known: string[]
+  /** Until then (ms since epoch) the registry is being rebuilt after an outage, unless all `known` are back. */
+  private rebuildUntil: number
 
   constructor (link: ClusterLink) {
     this.link = link
     this.host = undefined
+    this.known = []
+    this.rebuildUntil = 0
   }
 
   attach (host: ClusterHost): void {
@@ -68,7 +79,6 @@ export class ClusterRegistry {
     redis.multi()
       .hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
       .sadd(own, `s\n${session.id}`)
-      .sadd(this.key('instances'), this.link.instanceId)
       .exec().catch(noop)
   }
 
@@ -88,7 +98,6 @@ export class ClusterRegistry {
     redis.multi()
       .hset(hash, field, regEntry(callee, registration))
       .sadd(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
-      .sadd(this.key('instances'), this.link.instanceId)
       .exec().catch(noop)
   }
 
@@ -135,9 +144,27 @@ export class ClusterRegistry {
     const ids = await redis.smembers(this.key('instances'))
     if (!ids.includes(this.link.instanceId) && this.host !== undefined && this.host.sessions.size > 0) await this.sync()
     const others = ids.filter((id) => id !== this.link.instanceId)
+    // While rebuilding, the set lacks the instances that have not re-announced yet: keep the list from before.
+    if (Date.now() >= this.rebuildUntil) this.known = others
     if (others.length === 0) return
     const alive = await redis.mget(others.map((id) => `${this.link.prefix}instance:${id}`))
     for (let i = 0; i < others.length; i++) if (alive[i] === null) await this.remove(redis, others[i])
+  }
+
+  /** Redis is back after an outage: it may have lost everything, and the other instances are rewriting it. */
+  rebuild (): void {
+    this.rebuildUntil = Date.now() + this.link.rebuildWindow
+  }
+
+  /**
+   * Is the registry still being rebuilt (a miss may be an entry not rewritten yet)? Until every instance known before
+   * the outage has re-announced itself, or `rebuildWindow` has passed.
+   */
+  async rebuilding (redis: Redis): Promise<boolean> {
+    if (Date.now() >= this.rebuildUntil) return false
+    const present = new Set(await redis.smembers(this.key('instances')))
+    if (this.known.every((id) => present.has(id))) this.rebuildUntil = 0
+    return Date.now() < this.rebuildUntil
   }
 
   private async remove (redis: Redis, instance: string): Promise<void> {
