@@ -40,7 +40,7 @@ t.test('Redis killed and restarted: outage reported, local delivery continues, s
   t.equal(seen.down, 1, "'down' emitted once")
   t.equal(logs.filter((l) => l.level === 50 && /fan-out engine down/.test(l.msg)).length, 1, 'the outage is logged once at error level')
   await until(() => seen.errors.length > 0, 3000, 'reconnect errors surfaced')
-  t.match(String(seen.errors[0].message), /ECONNREFUSED|connect|closed/i)
+  t.match(String(seen.errors[0].message), /ECONNREFUSED|ECONNRESET|connect|closed/i)
   await t.rejects(a.app.wamp.clusterSessionCount(), /Redis/, 'no made-up cluster figure while down')
 
   t.equal(a.app.wamp.publishToAll('com.t', ['while down']), 1, 'local subscribers still get it')
@@ -68,4 +68,24 @@ t.test('Redis killed and restarted: outage reported, local delivery continues, s
   t.equal(fanout.stats.publishFailed, 1)
 
   await Promise.all([local.close(), remote.close(), late.close()])
+})
+
+t.test('issue 17: SUBSCRIBED waits for Redis to confirm the subscription (Redis paused meanwhile)', async (t) => {
+  const server = await RedisProcess.start(t)
+  t.teardown(() => server.resume())
+  const { apps: [a, b], prefix } = await startCluster(t, 2, {}, undefined, server.url)
+  const { client } = await connectRaw(b.url)
+  t.teardown(() => client.close())
+  server.pause()
+  client.send([MSG.SUBSCRIBE, 1, {}, 'com.slow'])
+  client.send([MSG.SUBSCRIBE, 2, {}, 'com.slow']) // held behind the first, answered in order
+  await client.expectNone(300)
+  server.resume()
+  const subscribed = await client.next(3000)
+  t.same(subscribed.slice(0, 2), [MSG.SUBSCRIBED, 1], 'SUBSCRIBED once Redis answered')
+  t.same((await client.next()).slice(0, 3), [MSG.SUBSCRIBED, 2, subscribed[2]], 'the message behind it kept its order')
+  const redis = inspector(t, server.url)
+  t.same(await redis.pubsub('NUMSUB', `${prefix}realm1:t:com.slow`), [`${prefix}realm1:t:com.slow`, 1])
+  a.app.wamp.publishToAll('com.slow', ['right after'])
+  t.same((await client.next()).slice(4), [['right after']], 'a publication made on another instance right after SUBSCRIBED arrives')
 })
