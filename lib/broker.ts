@@ -29,6 +29,10 @@ export class Subscription {
   readonly sessions: Set<Session>
   /** ISO 8601 time of creation (meta API). */
   readonly created: string
+  /** Until the fan-out engine confirms it: settles then (sessions wait for it before SUBSCRIBED). */
+  confirming: PromiseLike<void> | undefined
+  /** Sessions waiting for `confirming`. */
+  waiting: number
 
   constructor (id: number, topic: string, match: MatchPolicy) {
     this.id = id
@@ -37,6 +41,8 @@ export class Subscription {
     this.match = match
     this.parts = match === 'wildcard' ? topic.split('.') : undefined
     this.sessions = new Set()
+    this.confirming = undefined
+    this.waiting = 0
   }
 
   matches (topic: string): boolean {
@@ -105,18 +111,47 @@ export class Broker {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.limitExceeded, [`at most ${session.hub.options.maxSubscriptionsPerSession} subscriptions per session`])
     }
     const created = subscription === undefined
+    let confirming: PromiseLike<void> | undefined
     if (subscription === undefined) {
       subscription = new Subscription(uniqueId(this.byId), topic, match as MatchPolicy)
       if (match === 'exact') this.exact.set(topic, subscription)
       else this.patterns.set(topic, match as 'prefix' | 'wildcard', subscription)
       this.byId.set(subscription.id, subscription)
-      this.fanout?.subscribe(this.realm.name, topic, match as MatchPolicy)
-    }
+      confirming = this.fanout?.subscribe(this.realm.name, topic, match as MatchPolicy)
+    } else confirming = subscription.confirming
+    if (confirming !== undefined) return this.whenConfirmed(session, requestId, subscription, confirming, created)
+    this.join(session, requestId, subscription, created)
+  }
+
+  /** The session joins the subscription: SUBSCRIBED, and the meta event when it is new to the session. */
+  private join (session: Session, requestId: number, subscription: Subscription, created: boolean): void {
     const added = !subscription.sessions.has(session)
     subscription.sessions.add(session)
     session.subscriptions.add(subscription)
     session.send([T.SUBSCRIBED, requestId, subscription.id])
     if (added && session.hub.options.metaApi) publishSubscribed(session, subscription, created)
+  }
+
+  /**
+   * SUBSCRIBED once the fan-out engine has made the subscription effective on the other instances (a publication
+   * made there after SUBSCRIBED must arrive). The session reads nothing meanwhile, so its later messages keep their
+   * order, and it joins the subscription only then, so no EVENT precedes SUBSCRIBED.
+   */
+  private whenConfirmed (session: Session, requestId: number, subscription: Subscription, confirming: PromiseLike<void>, created: boolean): void {
+    session.hold()
+    subscription.confirming = confirming
+    subscription.waiting++
+    const confirmed = (): void => {
+      subscription.confirming = undefined
+      subscription.waiting--
+      if (session.isOpen) {
+        this.join(session, requestId, subscription, created)
+      } else if (subscription.sessions.size === 0 && subscription.waiting === 0) {
+        this.remove(subscription)
+      }
+      session.release()
+    }
+    confirming.then(confirmed, confirmed)
   }
 
   unsubscribe (session: Session, msg: WampMessage): void {
@@ -136,14 +171,16 @@ export class Broker {
   private drop (session: Session, subscription: Subscription): void {
     session.subscriptions.delete(subscription)
     subscription.sessions.delete(session)
-    const deleted = subscription.sessions.size === 0
-    if (deleted) {
-      this.byId.delete(subscription.id)
-      if (subscription.match === 'exact') this.exact.delete(subscription.topic)
-      else this.patterns.delete(subscription.topic, subscription.match)
-      this.fanout?.unsubscribe(this.realm.name, subscription.topic, subscription.match)
-    }
+    const deleted = subscription.sessions.size === 0 && subscription.waiting === 0
+    if (deleted) this.remove(subscription)
     if (session.hub.options.metaApi) publishUnsubscribed(session, subscription, deleted)
+  }
+
+  private remove (subscription: Subscription): void {
+    this.byId.delete(subscription.id)
+    if (subscription.match === 'exact') this.exact.delete(subscription.topic)
+    else this.patterns.delete(subscription.topic, subscription.match)
+    this.fanout?.unsubscribe(this.realm.name, subscription.topic, subscription.match)
   }
 
   // ---- publishing to subscribers ---------------------------------------------------------------------------

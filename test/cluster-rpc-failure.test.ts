@@ -9,7 +9,7 @@ import type { RedisFanout } from '../index.js'
 
 const HEARTBEAT = 200
 
-t.test('an instance killed mid-call: the caller gets canceled within the bound, the registry heals', async (t) => {
+t.test('an instance killed mid-call: the caller gets network_failure within the bound, the registry heals', async (t) => {
   const { apps: [a], prefix } = await rpcCluster(t, 1)
   const redis = inspector(t)
   const dead = await spawnInstance(t, REDIS_URL, prefix, HEARTBEAT)
@@ -24,7 +24,8 @@ t.test('an instance killed mid-call: the caller gets canceled within the bound, 
   // The process dies before answering; its WebSocket and Redis connections go with it.
   const killedAt = Date.now()
   dead.child.kill('SIGKILL')
-  t.match(await call, { uri: 'wamp.error.canceled' }, 'the pending call ends with canceled, not a hang')
+  // Updated for issue 17: the liveness probe ends it (was: canceled after the heartbeat expired).
+  t.match(await call, { uri: 'wamp.error.network_failure', kwargs: { reason: 'instance_lost' } }, 'the pending call ends, not a hang')
   const bound = HEARTBEAT * 3 + HEARTBEAT * 2 + 1000 // TTL + one check interval + slack for a loaded CI
   t.ok(Date.now() - killedAt < bound, `ended within the bound (${bound} ms)`)
 

@@ -29,7 +29,8 @@ t.test('publishToAll on one instance reaches autobahn, wampy and raw subscribers
   await wy.client.subscribe('com.news', (e: { argsList?: unknown, argsDict?: unknown }) => { wyEvents.push({ args: e.argsList, kwargs: e.argsDict }) })
   const exact = await subscribe(raw, 'com.news')
   const prefixed = await subscribe(raw, 'com.', { match: 'prefix' })
-  await untilSubscribers(redis, `${prefix}realm1:t:com.news`, 3)
+  t.same(await redis.pubsub('NUMSUB', `${prefix}realm1:t:com.news`), [`${prefix}realm1:t:com.news`, 3],
+    'SUBSCRIBED came after Redis confirmed each subscription (issue 17)')
 
   t.equal(a.app.wamp.publishToAll('com.news', ['hi'], { n: 1 }), 1, 'the number of EVENTs sent by this instance')
   const events = [await raw.next(), await raw.next()]
@@ -64,7 +65,6 @@ t.test('an instance subscribes in Redis only to topics with local subscribers', 
   const { client: two } = await connectRaw(b.url)
   const id = await subscribe(one, 'com.only')
   await subscribe(two, 'com.only')
-  await untilSubscribers(redis, channel, 1)
   t.same(await redis.pubsub('CHANNELS', `${prefix}*`), [channel], 'one channel for the topic, one instance subscribed')
   a.app.wamp.publishToAll('com.only', [1])
   t.same((await one.next()).slice(4), [[1]])
@@ -104,11 +104,9 @@ t.test('pattern subscriptions across instances: Redis globs are escaped and re-c
 })
 
 t.test('each publisher\'s order is preserved across instances', async (t) => {
-  const { apps: [a, b], prefix } = await startCluster(t, 2)
-  const redis = inspector(t)
+  const { apps: [a, b] } = await startCluster(t, 2)
   const { client } = await connectRaw(b.url, { protocols: ['wamp.2.msgpack'] })
   await subscribe(client, 'com.seq')
-  await untilSubscribers(redis, `${prefix}realm1:t:com.seq`, 1)
   for (let i = 0; i < 500; i++) a.app.wamp.publishToAll('com.seq', [i])
   const seen: unknown[] = []
   for (let i = 0; i < 500; i++) seen.push((await client.next())[4])
@@ -117,13 +115,11 @@ t.test('each publisher\'s order is preserved across instances', async (t) => {
 })
 
 t.test('publishToAll with eligible reaches one session on another instance', async (t) => {
-  const { apps: [a, b], prefix } = await startCluster(t, 2)
-  const redis = inspector(t)
+  const { apps: [a, b] } = await startCluster(t, 2)
   const target = await connectRaw(b.url)
   const other = await connectRaw(b.url)
   const local = await connectRaw(a.url)
   for (const { client } of [target, other, local]) await subscribe(client, 'com.private')
-  await untilSubscribers(redis, `${prefix}realm1:t:com.private`, 2)
   t.equal(a.app.wamp.publishToAll('com.private', ['for you'], undefined, { eligible: target.sessionId }), 0)
   t.same((await target.client.next()).slice(4), [['for you']])
   a.app.wamp.publishToAll('com.private', ['not b'], undefined, { exclude: [target.sessionId, other.sessionId] })
@@ -132,6 +128,29 @@ t.test('publishToAll with eligible reaches one session on another instance', asy
   await target.client.expectNone(0)
   t.throws(() => a.app.wamp.publishToAll('com.private', [], undefined, { eligible: ['x' as unknown as number] }), /eligible/)
   await Promise.all([target.client.close(), other.client.close(), local.client.close()])
+})
+
+t.test('issue 17: SUBSCRIBED means subscribed cluster-wide: a publication right after it arrives; order is kept', async (t) => {
+  const { apps: [a, b, c] } = await startCluster(t, 3, { realms: [{ name: 'realm1', broker: true }] })
+  const { client: onB } = await connectRaw(b.url)
+  const { client: onC } = await connectRaw(c.url)
+  for (let i = 0; i < 20; i++) {
+    const client = i % 2 === 0 ? onB : onC
+    const prefixed = i % 4 === 1
+    const id = await subscribe(client, prefixed ? `com.race${i}.` : `com.race${i}`, prefixed ? { match: 'prefix' } : {})
+    a.app.wamp.publishToAll(`com.race${i}${prefixed ? '.x' : ''}`, [i])
+    const event = await client.nextOfType(MSG.EVENT, 3000)
+    t.same([event[1], event[4]], [id, [i]], `publication ${i}, made on A right after SUBSCRIBED on ${i % 2 === 0 ? 'B' : 'C'}, arrived`)
+  }
+  // Messages sent behind a SUBSCRIBE wait for it: SUBSCRIBED comes first, then what the later PUBLISH caused.
+  onB.send([MSG.SUBSCRIBE, 100, {}, 'com.order'])
+  onB.send([MSG.PUBLISH, 101, { acknowledge: true, exclude_me: false }, 'com.order', ['mine']])
+  const first = await onB.next()
+  t.same(first.slice(0, 2), [MSG.SUBSCRIBED, 100], 'SUBSCRIBED before anything the next message caused')
+  const rest = [await onB.next(), await onB.next()]
+  t.same(new Set(rest.map((m) => m[0])), new Set([MSG.PUBLISHED, MSG.EVENT]))
+  t.same(rest.find((m) => m[0] === MSG.EVENT)?.slice(1, 2), [first[2]], 'the own event, on the new subscription')
+  await Promise.all([onB.close(), onC.close()])
 })
 
 t.test('clusterSessionCount sums the sessions of every live instance', async (t) => {

@@ -1,13 +1,18 @@
 import type { Redis } from 'ioredis'
+import { Registry } from '../registry.js'
 import type { ClientRegistration, Registration } from '../registry.js'
 import type { Session } from '../session.js'
+import type { MatchPolicy } from '../uris.js'
 
-// The cluster registry in Redis: which instance holds which session and client registration (exact URIs).
+// The cluster registry in Redis: which instance holds which session and client registration.
 // All keys under the adapter's prefix P:
 //   P rpc:reg:<realm>:<uri>   hash  "<instance>:<session>:<registration>" → JSON [created ms, routed 0|1, invoke]
+//   P rpc:pat:<realm>         hash  the same fields for routed prefix/wildcard registrations
+//                                   → JSON [created ms, 1, invoke, match, pattern] (read only when no exact one)
 //   P rpc:sessions            hash  "<session>" → JSON [instance, realm, authid, authrole]
 //   P rpc:own:<instance>      set   what that instance wrote ("r\n<hash key>\n<field>" | "s\n<session>"), for cleanup
-//   P rpc:instances           set   instances that have registry entries
+//   P rpc:instances           set   instances that have written their entries (only `sync()` adds to it, in the same
+//                                   MULTI as the entries, so membership means "its entries are all there")
 //   P rpc:rr:<realm>:<uri>    roundrobin counter of a shared registration
 //   P rpc:lock:<instance>     who removes a dead instance's entries (SET NX PX)
 //   P instance:<instance>     the adapter's heartbeat key (TTL 3 × heartbeat): alive while it exists
@@ -19,6 +24,10 @@ export interface ClusterLink {
   readonly instanceId: string
   readonly prefix: string
   readonly heartbeat: number
+  /** Milliseconds between the liveness probes of the instances that calls in flight wait on. */
+  readonly probeInterval: number
+  /** Longest wait, after Redis comes back, for the instances known before to rewrite their entries. */
+  readonly rebuildWindow: number
   /** The command connection while Redis is up; undefined while it is down. */
   connection (): Redis | undefined
 }
@@ -43,10 +52,16 @@ export interface RemoteCallee { instance: string, session: number, registration:
 export class ClusterRegistry {
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
+  /** The other live instances as of the last sweep before an outage: those that must re-announce after it. */
+  private known: string[]
+  /** Until then (ms since epoch) the registry is being rebuilt after an outage, unless all `known` are back. */
+  private rebuildUntil: number
 
   constructor (link: ClusterLink) {
     this.link = link
     this.host = undefined
+    this.known = []
+    this.rebuildUntil = 0
   }
 
   attach (host: ClusterHost): void {
@@ -68,7 +83,6 @@ export class ClusterRegistry {
     redis.multi()
       .hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
       .sadd(own, `s\n${session.id}`)
-      .sadd(this.key('instances'), this.link.instanceId)
       .exec().catch(noop)
   }
 
@@ -79,22 +93,28 @@ export class ClusterRegistry {
       .exec().catch(noop)
   }
 
-  registered (callee: ClientRegistration, registration: Registration): void {
-    if (callee.match !== 'exact') return // pattern registrations are reached on their own instance only
-    const redis = this.link.connection()
-    if (redis === undefined) return
-    const hash = this.regKey(realmOf(callee.session), callee.uri)
+  /** Where a client registration is listed: [hash, field, value]; undefined for a private pattern registration. */
+  private entry (callee: ClientRegistration, registration: Registration): [string, string, string] | undefined {
     const field = `${this.link.instanceId}:${callee.session.id}:${callee.id}`
+    if (callee.match === 'exact') return [this.regKey(realmOf(callee.session), callee.uri), field, regEntry(callee, registration)]
+    if (!registration.routed) return undefined
+    return [this.key(`pat:${realmOf(callee.session)}`), field,
+      JSON.stringify([Date.parse(callee.created), 1, registration.invoke, callee.match, callee.uri])]
+  }
+
+  registered (callee: ClientRegistration, registration: Registration): void {
+    const redis = this.link.connection()
+    const entry = this.entry(callee, registration)
+    if (redis === undefined || entry === undefined) return
+    const [hash, field, value] = entry
     redis.multi()
-      .hset(hash, field, regEntry(callee, registration))
+      .hset(hash, field, value)
       .sadd(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
-      .sadd(this.key('instances'), this.link.instanceId)
       .exec().catch(noop)
   }
 
   unregistered (callee: ClientRegistration): void {
-    if (callee.match !== 'exact') return
-    const hash = this.regKey(realmOf(callee.session), callee.uri)
+    const hash = callee.match === 'exact' ? this.regKey(realmOf(callee.session), callee.uri) : this.key(`pat:${realmOf(callee.session)}`)
     const field = `${this.link.instanceId}:${callee.session.id}:${callee.id}`
     this.link.connection()?.multi()
       .hdel(hash, field)
@@ -115,13 +135,11 @@ export class ClusterRegistry {
       multi.hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
       multi.sadd(own, `s\n${session.id}`)
       for (const callee of session.registrations.values()) {
-        if (callee.match !== 'exact') continue
         const registration = session.realm?.dealer.registry.byId.get(callee.id)
-        if (registration === undefined) continue
-        const hash = this.regKey(realmOf(session), callee.uri)
-        const field = `${this.link.instanceId}:${session.id}:${callee.id}`
-        multi.hset(hash, field, regEntry(callee, registration))
-        multi.sadd(own, `r\n${hash}\n${field}`)
+        const entry = registration === undefined ? undefined : this.entry(callee, registration)
+        if (entry === undefined) continue
+        multi.hset(entry[0], entry[1], entry[2])
+        multi.sadd(own, `r\n${entry[0]}\n${entry[1]}`)
       }
     }
     multi.sadd(this.key('instances'), this.link.instanceId)
@@ -135,9 +153,27 @@ export class ClusterRegistry {
     const ids = await redis.smembers(this.key('instances'))
     if (!ids.includes(this.link.instanceId) && this.host !== undefined && this.host.sessions.size > 0) await this.sync()
     const others = ids.filter((id) => id !== this.link.instanceId)
+    // While rebuilding, the set lacks the instances that have not re-announced yet: keep the list from before.
+    if (Date.now() >= this.rebuildUntil) this.known = others
     if (others.length === 0) return
     const alive = await redis.mget(others.map((id) => `${this.link.prefix}instance:${id}`))
     for (let i = 0; i < others.length; i++) if (alive[i] === null) await this.remove(redis, others[i])
+  }
+
+  /** Redis is back after an outage: it may have lost everything, and the other instances are rewriting it. */
+  rebuild (): void {
+    this.rebuildUntil = Date.now() + this.link.rebuildWindow
+  }
+
+  /**
+   * Is the registry still being rebuilt (a miss may be an entry not rewritten yet)? Until every instance known before
+   * the outage has re-announced itself, or `rebuildWindow` has passed.
+   */
+  async rebuilding (redis: Redis): Promise<boolean> {
+    if (Date.now() >= this.rebuildUntil) return false
+    const present = new Set(await redis.smembers(this.key('instances')))
+    if (this.known.every((id) => present.has(id))) this.rebuildUntil = 0
+    return Date.now() < this.rebuildUntil
   }
 
   private async remove (redis: Redis, instance: string): Promise<void> {
@@ -169,27 +205,44 @@ export class ClusterRegistry {
     return { id, instance, realm, authid, authrole }
   }
 
+  /** A registry hash's callees in registration order (without this instance's unless `includeLocal`). */
+  private callees (all: Record<string, string>, includeLocal: boolean): Array<{ field: string, entry: Entry }> {
+    return Object.entries(all)
+      .map(([field, value]) => ({ field, entry: JSON.parse(value) as Entry }))
+      .filter((c) => includeLocal || !c.field.startsWith(`${this.link.instanceId}:`))
+      .sort((a, b) => a.entry[0] - b.entry[0] || (a.field < b.field ? -1 : 1))
+  }
+
   /**
    * The callee a call to `uri` goes to: the oldest registration, or for a shared routed one the registration's
    * policy over the cluster's callees in registration order (roundrobin: one Redis counter per URI).
    */
   async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean): Promise<RemoteCallee | undefined> {
-    const hash = this.regKey(realm, uri)
-    const all = await redis.hgetall(hash)
-    const callees = Object.entries(all)
-      .map(([field, value]) => ({ field, entry: JSON.parse(value) as [number, number, string] }))
-      .filter((c) => includeLocal || !c.field.startsWith(`${this.link.instanceId}:`))
-      .sort((a, b) => a.entry[0] - b.entry[0] || (a.field < b.field ? -1 : 1))
+    let callees = this.callees(await redis.hgetall(this.regKey(realm, uri)), includeLocal)
+    let counter = `rr:${realm}:${uri}`
+    if (callees.length === 0) {
+      // No exact registration anywhere: the pattern registrations, by the spec's precedence (as Registry.lookup()).
+      const patterns = this.callees(await redis.hgetall(this.key(`pat:${realm}`)), includeLocal)
+      if (patterns.length === 0) return undefined
+      const precedence = new Registry()
+      for (const c of patterns) if (precedence.find(c.entry[4], c.entry[3]) === undefined) precedence.create(c.entry[4], c.entry[3], 'single', true)
+      const best = precedence.lookup(uri)
+      if (best === undefined) return undefined
+      callees = patterns.filter((c) => c.entry[3] === best.match && c.entry[4] === best.uri)
+      counter = `rr:${realm}:${best.match}:${best.uri}`
+    }
     if (callees.length === 0) return undefined
     let chosen = callees[0]
     const invoke = chosen.entry[1] === 1 ? chosen.entry[2] : 'single'
     if (invoke === 'last') chosen = callees[callees.length - 1]
     else if (invoke === 'random') chosen = callees[Math.floor(Math.random() * callees.length)]
-    else if (invoke === 'roundrobin') chosen = callees[(await redis.incr(this.key(`rr:${realm}:${uri}`))) % callees.length]
+    else if (invoke === 'roundrobin') chosen = callees[(await redis.incr(this.key(counter))) % callees.length]
     const [instance, session, registration] = chosen.field.split(':')
     return { instance, session: Number(session), registration: Number(registration) }
   }
 }
+
+type Entry = [created: number, routed: number, invoke: string, match: MatchPolicy, pattern: string]
 
 export function realmOf (session: Session): string {
   return session.realm?.name ?? ''

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { Packr } from 'msgpackr'
 import type { Redis } from 'ioredis'
 import type { Kwargs } from '../messages.js'
@@ -5,18 +6,21 @@ import { ErrorUri } from '../uris.js'
 import { WampError } from '../wamp-error.js'
 import { findRegistration, invokeCallee } from '../outgoing-call.js'
 import type { CallerIdentity, CallResult, ClientCallOptions } from '../outgoing-call.js'
-import type { PayloadSchema, PayloadValidator } from '../validation.js'
-import { resultError, validatorFor } from '../validation.js'
+import type { PayloadSchema } from '../validation.js'
+import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './cluster-registry.js'
-import type { ClusterHost, ClusterLink, RemoteSessionInfo } from './cluster-registry.js'
+import { instanceLost, networkFailure, RemoteCall } from './remote-call.js'
+import type { ClusterHost, ClusterLink, RemoteCallee, RemoteSessionInfo } from './cluster-registry.js'
 
 // Cluster-wide RPC on the Redis fan-out engine (`new RedisFanout({ redis, rpc: true })`).
 //
 // Which instance holds which session and registration: ./cluster-registry.ts (in Redis).
 // Point to point: each instance SUBSCRIBEs to P rpc:<instance> only. A call is one PUBLISH to the callee's instance
 // and one PUBLISH of the result back (plus one per progressive result, one for a cancel); nothing is broadcast.
-// An instance that dies is noticed by the heartbeat check (calls waiting on it end with wamp.error.canceled) and the
-// first instance to notice removes its entries (lock key SET NX PX).
+// An instance that dies is noticed by the liveness probe (PUBSUB NUMSUB of its channel, every probeInterval while
+// calls are in flight with it; the heartbeat check backs it up): calls waiting on it end with network_failure
+// (kwargs.reason 'instance_lost'), calls served for it are interrupted. The first instance whose sweep notices the
+// expired heartbeat removes its entries (lock key SET NX PX).
 
 const REQUEST = 1
 const CANCEL = 2
@@ -24,6 +28,8 @@ const PROGRESS = 3
 const RESULT = 4
 const ERROR = 5
 const EVENT = 6
+/** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
+const RETRY = 50
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
@@ -35,31 +41,6 @@ export interface ClusterStats {
   /** Redis messages published by the RPC layer (requests, replies, progress, cancels, events). */
   messagesOut: number
   messagesIn: number
-}
-
-class RemoteCall {
-  readonly id: number
-  readonly instance: string
-  readonly onProgress: ((result: CallResult) => void) | undefined
-  readonly validator: PayloadValidator | undefined
-  readonly resolve: (r: CallResult) => void
-  readonly reject: (e: unknown) => void
-  signal: AbortSignal | undefined
-  timer: NodeJS.Timeout | undefined
-  onAbort: (() => void) | undefined
-
-  constructor (id: number, instance: string, options: ClientCallOptions<PayloadSchema | undefined>,
-    resolve: (r: CallResult) => void, reject: (e: unknown) => void) {
-    this.id = id
-    this.instance = instance
-    this.onProgress = options.onProgress
-    this.validator = options.result === undefined ? undefined : validatorFor(options.result)
-    this.resolve = resolve
-    this.reject = reject
-    this.signal = undefined
-    this.timer = undefined
-    this.onAbort = undefined
-  }
 }
 
 export class ClusterRpc {
@@ -75,6 +56,8 @@ export class ClusterRpc {
   private readonly served: Map<string, AbortController>
   private nextCallId: number
   private checking: boolean
+  private probing: boolean
+  private probeTimer: NodeJS.Timeout | undefined
 
   constructor (link: ClusterLink) {
     this.link = link
@@ -86,6 +69,8 @@ export class ClusterRpc {
     this.served = new Map()
     this.nextCallId = 1
     this.checking = false
+    this.probing = false
+    this.probeTimer = undefined
   }
 
   attach (host: ClusterHost): void {
@@ -107,36 +92,33 @@ export class ClusterRpc {
   /**
    * Calls `uri` on a callee another instance holds: the oldest registration, or for a shared routed one the
    * registration's policy over the cluster's callees in registration order (roundrobin: a Redis counter per URI).
+   * The call's timeout and signal cover the whole call, the registry lookup included.
    */
-  async call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+  call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity): Promise<CallResult> {
-    const chosen = await this.registry.pick(this.connected(), realm, uri, includeLocal)
-    if (chosen === undefined) {
-      throw new WampError(ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${realm}"`])
-    }
-    const { instance, session, registration } = chosen
-    if (instance === this.link.instanceId) {
-      const callee = this.host?.sessions.get(session)?.registrations.get(registration)
-      if (callee === undefined) throw new WampError(ErrorUri.canceled, [`the callee of "${uri}" left`])
-      return await invokeCallee(callee, uri, args, kwargs, options, caller)
-    }
-    return await this.invoke(instance, realm, uri, session, registration, args, kwargs, options, caller)
+    return this.open(options, (call) => {
+      this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
+        .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
+    })
   }
 
   /** Calls `uri` on one session of another instance (`RemoteSession.call()`). */
   invoke (instance: string, realm: string, uri: string, session: number, registration: number, args: unknown[] | undefined,
     kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
-    let redis: Redis
+    return this.open(options, (call) => this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller))
+  }
+
+  /** A call in `pending` with its timeout and signal armed; `start` looks up and sends it (throws to fail it). */
+  private open (options: ClientCallOptions<PayloadSchema | undefined>, start: (call: RemoteCall) => void): Promise<CallResult> {
     try {
-      redis = this.connected()
+      this.connected()
     } catch (err) {
       return Promise.reject(err)
     }
     if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
     return new Promise((resolve, reject) => {
-      const id = this.nextCallId++
-      const call = new RemoteCall(id, instance, options, resolve, reject)
-      this.pending.set(id, call)
+      const call = new RemoteCall(this.nextCallId++, options, resolve, reject)
+      this.pending.set(call.id, call)
       if (options.timeout !== undefined && options.timeout > 0) {
         call.timer = setTimeout(() => this.interrupt(call, new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
       }
@@ -145,20 +127,61 @@ export class ClusterRpc {
         call.onAbort = () => this.interrupt(call, new WampError(ErrorUri.canceled, ['call canceled']))
         options.signal.addEventListener('abort', call.onAbort)
       }
-      this.stats.callsOut++
-      this.stats.messagesOut++
-      const data = packr.pack([REQUEST, this.link.instanceId, id, realm, uri, session, registration, args ?? null, kwargs ?? null, call.onProgress !== undefined,
-        caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe]])
-      redis.publish(this.key(instance), data).then((receivers) => {
-        // Nobody listens on that channel: the instance is gone (its entries will be swept).
-        if (receivers === 0) this.settle(call, new WampError(ErrorUri.canceled, [`instance ${instance} is gone`]))
-      }, (err: Error) => this.settle(call, networkFailure(err)))
+      try {
+        start(call)
+      } catch (err) {
+        this.settle(call, err)
+      }
     })
+  }
+
+  private async route (call: RemoteCall, realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    options: ClientCallOptions<PayloadSchema | undefined>, includeLocal: boolean, caller: CallerIdentity | undefined): Promise<void> {
+    let chosen: RemoteCallee | undefined
+    for (;;) {
+      const redis = this.connected()
+      chosen = await this.registry.pick(redis, realm, uri, includeLocal)
+      if (this.pending.get(call.id) !== call) return // timed out or canceled during the lookup
+      if (chosen !== undefined) break
+      // After Redis came back, the other instances may not have rewritten their entries yet: not a real miss.
+      if (!(await this.registry.rebuilding(redis))) {
+        throw new WampError(ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${realm}"`])
+      }
+      await delay(RETRY, undefined, { ref: false })
+      if (this.pending.get(call.id) !== call) return
+    }
+    const { instance, session, registration } = chosen
+    if (instance !== this.link.instanceId) {
+      return this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller)
+    }
+    const callee = this.host?.sessions.get(session)?.registrations.get(registration)
+    if (callee === undefined) throw new WampError(ErrorUri.canceled, [`the callee of "${uri}" left`])
+    // A callee of our own (shared registration picked cluster-wide): our timer and signal end it through `local`.
+    call.instance = instance
+    call.local = new AbortController()
+    const local: ClientCallOptions<PayloadSchema | undefined> = { signal: call.local.signal, result: options.result }
+    if (options.onProgress !== undefined) local.onProgress = options.onProgress
+    invokeCallee(callee, uri, args, kwargs, local, caller).then((r) => this.settle(call, undefined, r), (err: unknown) => this.settle(call, err))
+  }
+
+  private dispatch (call: RemoteCall, redis: Redis, instance: string, realm: string, uri: string, session: number, registration: number,
+    args: unknown[] | undefined, kwargs: Kwargs | undefined, caller: CallerIdentity | undefined): void {
+    call.instance = instance
+    this.stats.callsOut++
+    this.stats.messagesOut++
+    this.watch()
+    const data = packr.pack([REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null, call.onProgress !== undefined,
+      caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe]])
+    redis.publish(this.key(instance), data).then((receivers) => {
+      // Nobody listens on that channel: the instance is gone (its entries will be swept); the call never ran.
+      if (receivers === 0) this.settle(call, instanceLost(instance, 'the call did not reach it'))
+    }, (err: Error) => this.settle(call, networkFailure(err)))
   }
 
   private interrupt (call: RemoteCall, err: WampError): void {
     if (this.pending.get(call.id) !== call) return
-    this.send(call.instance, [CANCEL, this.link.instanceId, call.id])
+    if (call.local !== undefined) call.local.abort()
+    else if (call.instance !== '') this.send(call.instance, [CANCEL, this.link.instanceId, call.id])
     this.settle(call, err)
   }
 
@@ -171,28 +194,67 @@ export class ClusterRpc {
     else call.reject(err)
   }
 
+  // ---- liveness of the instances calls wait on --------------------------------------------------------------
+
+  /** Probes every `probeInterval` while calls are in flight (out or in); stops when there are none. */
+  private watch (): void {
+    if (this.probeTimer !== undefined) return
+    this.probeTimer = setInterval(() => { this.probe().catch(noop) }, this.link.probeInterval).unref()
+  }
+
   /**
-   * Every heartbeat while calls are in flight: those waiting on an instance whose heartbeat key expired end with
-   * canceled, and those served for such an instance are interrupted (nobody is left to take the answer).
+   * A crashed instance's Redis connections drop at once, and with them its subscription to its RPC channel: one
+   * PUBSUB NUMSUB over the channels of the instances we have calls with tells which are gone (0 subscribers).
    */
+  private async probe (): Promise<void> {
+    const instances = this.peers()
+    if (instances.length === 0) {
+      clearInterval(this.probeTimer)
+      this.probeTimer = undefined
+      return
+    }
+    const redis = this.link.connection()
+    if (redis === undefined || this.probing) return
+    this.probing = true
+    try {
+      const counts = await redis.pubsub('NUMSUB', ...instances.map((id) => this.key(id))) as Array<string | number>
+      for (let i = 0; i < instances.length; i++) {
+        if (Number(counts[2 * i + 1]) === 0) this.lost(instances[i], 'it no longer listens on Redis (crashed or cut off)')
+      }
+    } finally {
+      this.probing = false
+    }
+  }
+
+  /** The other instances that calls in flight wait on or come from. */
+  private peers (): string[] {
+    const peers = new Set<string>()
+    for (const call of this.pending.values()) if (call.instance !== '' && call.local === undefined) peers.add(call.instance)
+    for (const key of this.served.keys()) peers.add(instanceOf(key))
+    return [...peers]
+  }
+
+  /** `instance` is gone: calls waiting on it fail, calls served for it are interrupted (nobody takes the answer). */
+  private lost (instance: string, why: string): void {
+    for (const call of this.pending.values()) {
+      if (call.instance === instance && call.local === undefined) this.settle(call, instanceLost(instance, why))
+    }
+    for (const [key, controller] of this.served) {
+      if (instanceOf(key) !== instance) continue
+      this.served.delete(key)
+      controller.abort()
+    }
+  }
+
+  /** Every heartbeat while calls are in flight: a backstop for the probe (an instance whose heartbeat key expired). */
   async check (): Promise<void> {
     const redis = this.link.connection()
-    if (redis === undefined || (this.pending.size === 0 && this.served.size === 0) || this.checking) return
+    const instances = this.peers()
+    if (redis === undefined || instances.length === 0 || this.checking) return
     this.checking = true
     try {
-      const instances = [...new Set([...this.pending.values()].map((c) => c.instance).concat([...this.served.keys()].map(instanceOf)))]
       const alive = await redis.mget(instances.map((id) => `${this.link.prefix}instance:${id}`))
-      for (let i = 0; i < instances.length; i++) {
-        if (alive[i] !== null) continue
-        for (const call of this.pending.values()) {
-          if (call.instance === instances[i]) this.settle(call, new WampError(ErrorUri.canceled, [`instance ${instances[i]} stopped answering`]))
-        }
-        for (const [key, controller] of this.served) {
-          if (instanceOf(key) !== instances[i]) continue
-          this.served.delete(key)
-          controller.abort()
-        }
-      }
+      for (let i = 0; i < instances.length; i++) if (alive[i] === null) this.lost(instances[i], 'its heartbeat expired')
     } finally {
       this.checking = false
     }
@@ -200,12 +262,14 @@ export class ClusterRpc {
 
   /** Redis is down: calls waiting on other instances fail now (their answers could not reach us). */
   down (error: Error | undefined): void {
-    for (const call of this.pending.values()) this.settle(call, networkFailure(error))
+    for (const call of this.pending.values()) if (call.local === undefined) this.settle(call, networkFailure(error))
     for (const controller of this.served.values()) controller.abort()
     this.served.clear()
   }
 
   close (): void {
+    clearInterval(this.probeTimer)
+    this.probeTimer = undefined
     for (const call of this.pending.values()) this.settle(call, new WampError(ErrorUri.canceled, ['the server is shutting down']))
     for (const controller of this.served.values()) controller.abort()
     this.served.clear()
@@ -309,6 +373,7 @@ export class ClusterRpc {
     const key = `${from}:${id}`
     const controller = new AbortController()
     this.served.set(key, controller)
+    this.watch()
     const options: ClientCallOptions = { signal: controller.signal }
     if (m[9] === true) options.onProgress = (r) => this.send(from, [PROGRESS, id, r.args, r.kwargs])
     const c = m[10] as [number, string, string, boolean] | null | undefined
@@ -329,10 +394,6 @@ export class ClusterRpc {
 /** The caller instance of a served call's key "<instance>:<callId>". */
 function instanceOf (key: string): string {
   return key.slice(0, key.indexOf(':'))
-}
-
-function networkFailure (err: Error | undefined): WampError {
-  return new WampError(ErrorUri.networkFailure, [`Redis is unreachable${err !== undefined ? ` (${err.message})` : ''}: the call to another instance failed`])
 }
 
 function noop (): void {}

@@ -73,7 +73,11 @@ export interface FanoutAdapter extends EventEmitter<FanoutEvents> {
   readonly rpc?: ClusterRpc
   start (host: FanoutHost): Promise<void>
   publish (publication: RemotePublication): void
-  subscribe (realm: string, topic: string, match: MatchPolicy): void
+  /**
+   * Returns undefined when the subscription is effective cluster-wide already (or cannot be made now: engine down,
+   * local delivery only), else a thenable that settles (never rejects) once it is: the broker answers SUBSCRIBED then.
+   */
+  subscribe (realm: string, topic: string, match: MatchPolicy): PromiseLike<void> | undefined
   unsubscribe (realm: string, topic: string, match: MatchPolicy): void
   /** The number of local sessions changed (the adapter may share it with the cluster). */
   sessionsChanged (): void
@@ -107,7 +111,7 @@ export class LocalFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   }
 
   publish (): void {}
-  subscribe (): void {}
+  subscribe (): undefined {}
   unsubscribe (): void {}
   sessionsChanged (): void {}
 

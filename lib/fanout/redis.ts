@@ -33,6 +33,24 @@ export interface RedisFanoutOptions {
    * client CALLs reach callees on other instances. Default false.
    */
   rpc?: boolean
+  /**
+   * Milliseconds a Redis command may take before it fails (ioredis `commandTimeout`), and the deadline of the health
+   * PING: a Redis that does not answer it in time is reported `down`. Default 2 000.
+   */
+  commandTimeout?: number
+  /** Milliseconds between health PINGs (a hung Redis is noticed within this + `commandTimeout`). Default 1 000. */
+  pingInterval?: number
+  /**
+   * With `rpc`: milliseconds between the checks, while calls are in flight, that the instances they wait on (or come
+   * from) still listen on Redis; a call waiting on an instance that died ends within about this. Default 500.
+   */
+  probeInterval?: number
+  /**
+   * With `rpc`: after Redis comes back, at most this many milliseconds during which a registry miss is not taken as
+   * `no_such_procedure` (the other instances are still rewriting their entries); it ends early once every instance
+   * known before the outage has rewritten them. Default `max(3 × heartbeat, 2000)`.
+   */
+  rebuildWindow?: number
 }
 
 interface Target { readonly realm: string, readonly match: MatchPolicy, readonly topic: string }
@@ -61,6 +79,14 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   private readonly origin: Buffer
   private readonly source: Redis | string
   private readonly heartbeat: number
+  private readonly commandTimeout: number
+  private readonly pingInterval: number
+  /** (P)SUBSCRIBEs sent but not yet confirmed by Redis: channel or pattern → settles once confirmed (or failed). */
+  private readonly confirming: Map<string, Promise<void>>
+  /** Redis stopped answering the health PING (the connections may still look open). */
+  private hung: boolean
+  private pinging: boolean
+  private pingTimer: NodeJS.Timeout | undefined
   private readonly countKey: string
   private readonly instancesKey: string
   private readonly channels: Set<string>
@@ -79,7 +105,8 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
 
   constructor (options: RedisFanoutOptions) {
     super()
-    const { redis, prefix = 'wamp:', heartbeat = 5000, rpc = false } = options ?? {}
+    const { redis, prefix = 'wamp:', heartbeat = 5000, rpc = false, commandTimeout = 2000, pingInterval = 1000, probeInterval = 500 } = options ?? {}
+    const rebuildWindow = options?.rebuildWindow ?? Math.max(3 * heartbeat, 2000)
     if (typeof redis === 'string') {
       if (!/^rediss?:\/\//.test(redis)) throw new FST_WAMP_INVALID_OPTION(`redis must be a redis:// or rediss:// URL or an ioredis client, got "${redis}"`)
     } else if (typeof (redis as { duplicate?: unknown } | undefined)?.duplicate !== 'function') {
@@ -88,6 +115,9 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     if (typeof rpc !== 'boolean') throw new FST_WAMP_INVALID_OPTION('the Redis rpc option must be true or false')
     if (typeof prefix !== 'string') throw new FST_WAMP_INVALID_OPTION('the Redis prefix must be a string')
     if (!Number.isInteger(heartbeat) || heartbeat < 10) throw new FST_WAMP_INVALID_OPTION(`the Redis heartbeat must be an integer ≥ 10 (ms), got ${String(heartbeat)}`)
+    for (const [name, value] of [['commandTimeout', commandTimeout], ['pingInterval', pingInterval], ['probeInterval', probeInterval], ['rebuildWindow', rebuildWindow]] as const) {
+      if (!Number.isInteger(value) || value < 10) throw new FST_WAMP_INVALID_OPTION(`the Redis ${name} must be an integer ≥ 10 (ms), got ${String(value)}`)
+    }
     this.status = 'connecting'
     this.stats = emptyStats()
     this.origin = randomBytes(8)
@@ -95,6 +125,12 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.prefix = prefix
     this.source = redis
     this.heartbeat = heartbeat
+    this.commandTimeout = commandTimeout
+    this.pingInterval = pingInterval
+    this.confirming = new Map()
+    this.hung = false
+    this.pinging = false
+    this.pingTimer = undefined
     this.countKey = `${prefix}instance:${this.instanceId}`
     this.instancesKey = `${prefix}instances`
     this.channels = new Set()
@@ -109,7 +145,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.countTimer = undefined
     this.closed = false
     this.rpc = rpc
-      ? new ClusterRpc({ instanceId: this.instanceId, prefix, heartbeat, connection: () => (this.status === 'up' ? this.pub : undefined) })
+      ? new ClusterRpc({ instanceId: this.instanceId, prefix, heartbeat, probeInterval, rebuildWindow, connection: () => (this.status === 'up' ? this.pub : undefined) })
       : undefined
     if (this.rpc !== undefined) this.channels.add(this.rpc.channel)
   }
@@ -131,13 +167,14 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.host = host
     let pub: Redis
     let sub: Redis
+    const own: RedisOptions = { ...OWN, commandTimeout: this.commandTimeout }
     if (typeof this.source === 'string') {
       const { Redis } = await import('ioredis')
-      pub = new Redis(this.source, OWN)
-      sub = new Redis(this.source, OWN)
+      pub = new Redis(this.source, own)
+      sub = new Redis(this.source, own)
     } else {
-      pub = this.source.duplicate(OWN)
-      sub = this.source.duplicate(OWN)
+      pub = this.source.duplicate(own)
+      sub = this.source.duplicate(own)
     }
     this.pub = pub
     this.sub = sub
@@ -173,12 +210,14 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
       throw new FST_WAMP_FANOUT_CONNECT((err as Error).message, { cause: err })
     }
     this.heartbeatTimer = setInterval(() => this.beat(), this.heartbeat).unref()
+    this.pingTimer = setInterval(() => this.ping(), this.pingInterval).unref()
   }
 
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     clearInterval(this.heartbeatTimer)
+    clearInterval(this.pingTimer)
     clearTimeout(this.countTimer)
     this.rpc?.close()
     const pub = this.pub
@@ -219,18 +258,41 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
 
   private update (): void {
     if (this.closed) return
-    const up = this.pubReady && this.subReady
+    const up = this.pubReady && this.subReady && !this.hung
     if (up && this.status !== 'up') {
+      // After an outage the registry may be empty (Redis restarted): the other instances are rewriting it.
+      if (this.status === 'down') this.rpc?.registry.rebuild()
       this.status = 'up'
       this.rpc?.registry.sync().catch((err: Error) => this.fail(err))
       this.emit('up')
     } else if (!up && this.status === 'up') {
       this.status = 'down'
-      const cause = this.stats.lastError
+      const cause = this.hung ? new Error(`Redis did not answer a PING within ${this.commandTimeout} ms`) : this.stats.lastError
       this.downError = new Error(`Redis connection lost${cause !== undefined ? ` (${cause.message})` : ''}`)
       this.rpc?.down(cause)
       this.emit('down', cause)
     }
+  }
+
+  /**
+   * The health check: a Redis that stops answering (paused, overloaded, a half-open connection) keeps the sockets
+   * open, so only a deadline notices it. Commands time out after `commandTimeout`, so a PING that fails means `down`.
+   */
+  private ping (): void {
+    if (this.closed || this.pinging || !this.pubReady) return
+    this.pinging = true
+    ;(this.pub as Redis).ping().then(() => {
+      this.pinging = false
+      if (!this.hung) return
+      this.hung = false
+      this.update()
+    }, (err: Error) => {
+      this.pinging = false
+      if (this.closed || !/timed out/i.test(err.message)) return
+      this.fail(err)
+      this.hung = true
+      this.update()
+    })
   }
 
   private fail (err: Error): void {
@@ -242,22 +304,34 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
 
   // ---- subscriptions ---------------------------------------------------------------------------------------
 
-  subscribe (realm: string, topic: string, match: MatchPolicy): void {
+  /**
+   * Resolves once Redis has confirmed the (P)SUBSCRIBE, so that a publication from another instance made after it
+   * reaches this one (the broker answers SUBSCRIBED then). While Redis is down it returns undefined at once: the
+   * subscription is made when Redis is back, and delivery is local only meanwhile (status `down`). It never rejects.
+   */
+  subscribe (realm: string, topic: string, match: MatchPolicy): Promise<void> | undefined {
     if (match === 'exact') {
       const channel = this.channel(realm, topic)
-      if (this.channels.has(channel)) return
+      if (this.channels.has(channel)) return this.confirming.get(channel)
       this.channels.add(channel)
-      if (this.subReady) this.send('subscribe', channel)
-      return
+      return this.subReady ? this.confirm('subscribe', channel) : undefined
     }
     const pattern = this.pattern(realm, topic, match)
     const targets = this.patterns.get(pattern)
     if (targets !== undefined) {
       targets.push({ realm, match, topic })
-      return
+      return this.confirming.get(pattern)
     }
     this.patterns.set(pattern, [{ realm, match, topic }])
-    if (this.subReady) this.send('psubscribe', pattern)
+    return this.subReady ? this.confirm('psubscribe', pattern) : undefined
+  }
+
+  private confirm (command: 'subscribe' | 'psubscribe', name: string): Promise<void> | undefined {
+    if (this.closed) return undefined
+    const done = (this.sub as Redis)[command](name).then(noop, (err: Error) => this.fail(err))
+      .then(() => { if (this.confirming.get(name) === done) this.confirming.delete(name) })
+    this.confirming.set(name, done)
+    return done
   }
 
   unsubscribe (realm: string, topic: string, match: MatchPolicy): void {

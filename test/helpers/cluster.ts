@@ -7,19 +7,20 @@ import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { RedisFanout } from '../../index.js'
 import type { FastifyWampOptions } from '../../index.js'
+import type { RedisFanoutOptions } from '../../lib/fanout/redis.js'
 import { startApp } from './app.js'
 import type { TestApp } from './app.js'
 import { eventually, REDIS_URL, uniquePrefix } from './redis.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-/** `n` in-process instances with cluster-wide RPC (heartbeat 200 ms). */
+/** `n` in-process instances with cluster-wide RPC (heartbeat 200 ms unless `fanout` says otherwise). */
 export async function rpcCluster (t: Teardown, n: number, options: FastifyWampOptions = {},
-  setup?: (app: FastifyInstance, i: number) => unknown, url = REDIS_URL): Promise<{ apps: TestApp[], prefix: string }> {
-  const prefix = uniquePrefix()
+  setup?: (app: FastifyInstance, i: number) => unknown, url = REDIS_URL,
+  fanout: Partial<RedisFanoutOptions> = {}, prefix = uniquePrefix()): Promise<{ apps: TestApp[], prefix: string }> {
   const apps: TestApp[] = []
   for (let i = 0; i < n; i++) {
-    apps.push(await startApp(t, { fanout: new RedisFanout({ redis: url, prefix, heartbeat: 200, rpc: true }), ...options },
+    apps.push(await startApp(t, { fanout: new RedisFanout({ redis: url, prefix, heartbeat: 200, rpc: true, ...fanout }), ...options },
       setup === undefined ? undefined : (app) => setup(app, i)))
   }
   return { apps, prefix }

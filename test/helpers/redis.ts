@@ -43,7 +43,7 @@ export async function startCluster (t: Teardown, n: number, options: FastifyWamp
   return { apps, prefix }
 }
 
-/** Resolves once Redis counts `n` subscribers on `channel` (our SUBSCRIBE is asynchronous to the client's). */
+/** Resolves once Redis counts `n` subscribers on `channel` (UNSUBSCRIBE is asynchronous to the client's). */
 export async function untilSubscribers (redis: Redis, channel: string, n: number, ms = 3000): Promise<void> {
   const end = Date.now() + ms
   for (;;) {
@@ -114,6 +114,15 @@ export class RedisProcess {
     child.stderr?.resume()
   }
 
+  /** SIGSTOP: Redis keeps its connections open but answers nothing (a hung server), until `resume()`. */
+  pause (): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  resume (): void {
+    this.child?.kill('SIGCONT')
+  }
+
   /** SIGKILL: Redis goes away without a goodbye, as in a crash. */
   async stop (): Promise<void> {
     const child = this.child
@@ -121,6 +130,7 @@ export class RedisProcess {
     this.child = undefined
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGKILL')
+    child.kill('SIGCONT') // a paused server dies only once it runs again
     await exited
   }
 }

@@ -1,0 +1,157 @@
+import t from 'tap'
+import { until, sleep } from './helpers/app.js'
+import { connectRaw, MSG } from './helpers/raw-client.js'
+import { inspector, RedisProcess, REDIS_URL } from './helpers/redis.js'
+import { rpcCluster, spawnInstance, untilRegistered } from './helpers/cluster.js'
+
+// Issue 17: cluster fault tolerance. Real processes and a real redis-server: an instance killed with SIGKILL, Redis
+// paused with SIGSTOP, Redis restarted on the same port. Each fault has a time bound, asserted generously (shared,
+// noisy CI machines) and printed.
+
+const CALLEE = { roles: { caller: { features: {} }, callee: { features: { call_canceling: true } } } }
+const ROUTER = { realms: [{ name: 'realm1', router: true }] }
+
+t.test('issue 17: an instance killed mid-call: app and routed callers get network_failure (instance_lost) within ~2 s', async (t) => {
+  // A 5 s heartbeat: its expiry (3 beats) would take 15 s; the liveness probe must not depend on it.
+  const { apps: [a, c], prefix } = await rpcCluster(t, 2, ROUTER, undefined, REDIS_URL, { heartbeat: 5000 })
+  const redis = inspector(t)
+  const b = await spawnInstance(t, REDIS_URL, prefix, 5000, true)
+  const { client: callee } = await connectRaw(`ws://127.0.0.1:${b.port}/ws`)
+  t.teardown(() => callee.terminate())
+  callee.send([MSG.REGISTER, 1, {}, 'doomed'])
+  await callee.nextOfType(MSG.REGISTERED)
+  await untilRegistered(redis, prefix, 'doomed', 1)
+  const { client: caller } = await connectRaw(c.url)
+  t.teardown(() => caller.close())
+
+  let killedAt = 0
+  const appCall = a.app.wamp.call('doomed').then(() => 'resolved', (e: unknown) => ({ e, ms: Date.now() - killedAt }))
+  caller.send([MSG.CALL, 7, {}, 'doomed'])
+  await callee.nextOfType(MSG.INVOCATION)
+  await callee.nextOfType(MSG.INVOCATION)
+  killedAt = Date.now()
+  b.child.kill('SIGKILL')
+  const routed = await caller.nextOfType(MSG.ERROR, 8000)
+  const routedMs = Date.now() - killedAt
+  const app = await appCall
+  t.not(app, 'resolved')
+  const { e, ms } = app as { e: unknown, ms: number }
+  t.match(e, { uri: 'wamp.error.network_failure', args: [/was lost/], kwargs: { reason: 'instance_lost', instance: b.instance } },
+    'the app caller can tell it from a cancel (URI) and from a Redis outage (kwargs.reason)')
+  t.match(routed, [MSG.ERROR, MSG.CALL, 7, {}, 'wamp.error.network_failure', [/was lost/], { reason: 'instance_lost' }], 'the routed client caller too')
+  t.comment(`in-flight calls ended ${ms} ms (app) / ${routedMs} ms (routed client) after kill -9 of the callee's instance`)
+  t.ok(ms < 5000 && routedMs < 5000, 'within the bound (target ~2 s, asserted < 5 s)')
+  t.match(await a.app.wamp.call('doomed').catch((err: unknown) => err), { uri: 'wamp.error.network_failure', kwargs: { reason: 'instance_lost' } },
+    'a new call to the dead instance fails at once too (until its entries are swept)')
+})
+
+t.test('issue 17: the caller\'s instance killed mid-call: the callee is interrupted within ~2 s', async (t) => {
+  const { apps: [a], prefix } = await rpcCluster(t, 1, ROUTER, undefined, REDIS_URL, { heartbeat: 5000 })
+  const redis = inspector(t)
+  const { client: callee } = await connectRaw(a.url, { details: CALLEE })
+  t.teardown(() => callee.close())
+  callee.send([MSG.REGISTER, 1, {}, 'served'])
+  await callee.nextOfType(MSG.REGISTERED)
+  await untilRegistered(redis, prefix, 'served', 1)
+  const dead = await spawnInstance(t, REDIS_URL, prefix, 5000, true)
+  const { client: caller } = await connectRaw(`ws://127.0.0.1:${dead.port}/ws`)
+  t.teardown(() => caller.terminate())
+  caller.send([MSG.CALL, 1, {}, 'served'])
+  const inv = await callee.nextOfType(MSG.INVOCATION)
+  const killedAt = Date.now()
+  dead.child.kill('SIGKILL')
+  t.same(await callee.next(8000), [MSG.INTERRUPT, inv[1], { mode: 'killnowait', reason: 'wamp.error.canceled' }],
+    'the callee learns that nobody waits for its answer')
+  const ms = Date.now() - killedAt
+  t.comment(`callee interrupted ${ms} ms after kill -9 of the caller's instance (heartbeat 5000 ms)`)
+  t.ok(ms < 5000, 'within the bound (target ~2 s, asserted < 5 s)')
+})
+
+t.test('issue 17: a hung Redis (SIGSTOP): timeouts and signals hold, status goes down and up, calls fail fast', async (t) => {
+  const server = await RedisProcess.start(t)
+  t.teardown(() => server.resume())
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, {}, undefined, server.url)
+  const redis = inspector(t, server.url)
+  const { client: callee } = await connectRaw(b.url)
+  t.teardown(() => callee.close())
+  callee.send([MSG.REGISTER, 1, {}, 'on.b'])
+  await callee.nextOfType(MSG.REGISTERED)
+  await untilRegistered(redis, prefix, 'on.b', 1)
+  const events: string[] = []
+  a.app.wamp.fanout.on('down', () => events.push('down'))
+  a.app.wamp.fanout.on('up', () => events.push('up'))
+  a.app.wamp.fanout.on('error', () => {})
+
+  server.pause()
+  const pausedAt = Date.now()
+  const settled = (p: Promise<unknown>): Promise<{ e: unknown, ms: number }> => {
+    const start = Date.now()
+    return p.then((r) => ({ e: r, ms: Date.now() - start }), (e: unknown) => ({ e, ms: Date.now() - start }))
+  }
+  const controller = new AbortController()
+  const timed = settled(a.app.wamp.call('on.b', [], {}, { timeout: 1000 }))
+  const aborted = settled(a.app.wamp.call('on.b', [], {}, { signal: controller.signal }))
+  setTimeout(() => controller.abort(), 300)
+  const [timeout, cancel] = await Promise.all([timed, aborted])
+  t.match(timeout.e, { uri: 'wamp.error.timeout' }, 'the timeout covers the registry lookup')
+  t.match(cancel.e, { uri: 'wamp.error.canceled' }, 'so does the signal')
+  t.comment(`with Redis paused: timeout 1000 ms settled after ${timeout.ms} ms; abort at 300 ms settled after ${cancel.ms} ms`)
+  t.ok(timeout.ms < 3000 && cancel.ms < 2000, 'within the bounds (asserted < 3 s and < 2 s)')
+
+  await until(() => a.app.wamp.fanout.status === 'down', 10000, 'status down')
+  const detected = Date.now() - pausedAt
+  t.same(events, ['down'], "'down' emitted")
+  t.comment(`hung Redis reported down ${detected} ms after SIGSTOP (pingInterval 1000 + commandTimeout 2000)`)
+  t.ok(detected < 6000, 'within a few seconds (target ≤ 3 s, asserted < 6 s)')
+  const fast = await settled(a.app.wamp.call('on.b'))
+  t.match(fast.e, { uri: 'wamp.error.network_failure' }, 'remote calls now fail fast')
+  t.comment(`a remote call while Redis is known hung failed after ${fast.ms} ms`)
+  t.ok(fast.ms < 1000)
+
+  const resumedAt = Date.now()
+  server.resume()
+  await until(() => a.app.wamp.fanout.status === 'up' && b.app.wamp.fanout.status === 'up', 10000, 'status up again')
+  t.comment(`up again ${Date.now() - resumedAt} ms after SIGCONT`)
+  t.same(events, ['down', 'up'])
+  const after = a.app.wamp.call('on.b')
+  const inv = await callee.nextOfType(MSG.INVOCATION, 5000)
+  callee.send([MSG.YIELD, inv[1], {}, ['ok']])
+  t.same((await after).args, ['ok'], 'cross-instance calls work again')
+})
+
+t.test('issue 17: Redis restarted while another instance is slow to come back: no false no_such_procedure', async (t) => {
+  const server = await RedisProcess.start(t)
+  const { apps: [a], prefix } = await rpcCluster(t, 1, {}, undefined, server.url)
+  const redis = inspector(t, server.url)
+  const b = await spawnInstance(t, server.url, prefix, 200)
+  t.teardown(() => { b.child.kill('SIGCONT') })
+  const { client: callee } = await connectRaw(`ws://127.0.0.1:${b.port}/ws`)
+  t.teardown(() => callee.terminate())
+  callee.send([MSG.REGISTER, 1, {}, 'on.b'])
+  await callee.nextOfType(MSG.REGISTERED)
+  await untilRegistered(redis, prefix, 'on.b', 1)
+  const first = a.app.wamp.call('on.b')
+  callee.send([MSG.YIELD, (await callee.nextOfType(MSG.INVOCATION))[1], {}, ['ok']])
+  t.same((await first).args, ['ok'])
+  await sleep(600) // a few heartbeats: A's sweep has seen B among the live instances
+
+  // B is frozen while Redis restarts empty, so A is back well before B has rewritten its entries.
+  b.child.kill('SIGSTOP')
+  await server.stop()
+  await until(() => a.app.wamp.fanout.status === 'down', 5000, 'A down')
+  await server.start()
+  await until(() => a.app.wamp.fanout.status === 'up', 10000, 'A up again')
+  const upAt = Date.now()
+  const calls = Array.from({ length: 10 }, () => a.app.wamp.call('on.b', [], {}, { timeout: 10000 }).then((r) => r.args[0], (e: unknown) => e))
+  await sleep(400)
+  b.child.kill('SIGCONT')
+  for (let i = 0; i < calls.length; i++) {
+    const inv = await callee.nextOfType(MSG.INVOCATION, 10000)
+    callee.send([MSG.YIELD, inv[1], {}, ['ok']])
+  }
+  const results = await Promise.all(calls)
+  t.same(results, calls.map(() => 'ok'), 'every call made while the registry was rebuilt reached B')
+  t.comment(`calls made right after A reconnected were answered ${Date.now() - upAt} ms later (B frozen for 400 ms of it)`)
+  t.match(await a.app.wamp.call('nobody.has.this').catch((e: unknown) => e), { uri: 'wamp.error.no_such_procedure' },
+    'once every known instance re-announced, a miss is a real miss')
+})
