@@ -1,3 +1,4 @@
+import type { RegisterOptions } from 'fastify'
 import { FST_WAMP_INVALID_OPTION } from './errors.js'
 import { isValidUri } from './uris.js'
 import type { RealmOptions } from './realm.js'
@@ -67,6 +68,10 @@ export interface FastifyWampOptions {
   /** Role permissions for every realm that does not set its own. */
   permissions?: Permissions
 }
+
+/** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
+export type FastifyRegisterOptions = Pick<RegisterOptions, 'prefix' | 'logLevel' | 'logSerializers'>
+export type FastifyWampPluginOptions = FastifyWampOptions & FastifyRegisterOptions
 
 export interface NormalizedOptions {
   path: string
