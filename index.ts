@@ -1,21 +1,34 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
+import { STATUS_CODES } from 'node:http'
 import type { IncomingMessage } from 'node:http'
+import type { FastifyError } from '@fastify/error'
 import type { WebSocket } from 'ws'
 import { Hub } from './lib/hub.js'
 import { normalizeOptions } from './lib/options.js'
 import type { FastifyWampOptions } from './lib/options.js'
 import { chooseSubprotocol, serializerTable } from './lib/serializers/index.js'
 import { kProtocol } from './lib/symbols.js'
+import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS } from './lib/errors.js'
+import type { FastifyWampPluginOptions } from './lib/options.js'
 
 const VERSION = '0.1.0'
 
 type UpgradeRequest = IncomingMessage & { [kProtocol]?: string }
 type HandleProtocols = (protocols: Set<string>, request: IncomingMessage) => string | false
 
-async function plugin (fastify: FastifyInstance, opts: FastifyWampOptions): Promise<void> {
-  const options = normalizeOptions(opts, `fastify-wamp/${VERSION}`)
+/** An upgrade refused with Fastify's usual error body, without going through the app's error handler. */
+function refuse (reply: FastifyReply, err: FastifyError): void {
+  const statusCode = err.statusCode ?? 500
+  reply.code(statusCode).send({ statusCode, code: err.code, error: STATUS_CODES[statusCode], message: err.message })
+}
+
+async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions): Promise<void> {
+  // Fastify's own register options: a plugin wrapped in fastify-plugin gets no context of its own, so the
+  // prefix and log settings are applied to the WebSocket route here.
+  const { prefix, logLevel, logSerializers, ...wampOptions } = opts
+  const options = normalizeOptions(wampOptions, `fastify-wamp/${VERSION}`)
   const serializers = serializerTable(options.serializers)
   const hub = new Hub(fastify, options)
 
@@ -42,19 +55,19 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampOptions): Prom
 
   fastify.route({
     method: 'GET',
-    url: options.path,
+    url: joinPath(prefix, options.path),
     websocket: true,
+    ...(logLevel !== undefined && { logLevel }),
+    ...(logSerializers !== undefined && { logSerializers }),
     onRequest (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
       if (!request.ws) return done()
       if (hub.connections >= options.maxSessions) {
         request.log.warn({ maxSessions: options.maxSessions }, 'fastify-wamp: upgrade refused, maxSessions reached')
-        reply.code(503).send({ error: 'Service Unavailable', message: `this server is at its limit of ${options.maxSessions} sessions` })
-        return
+        return refuse(reply, new FST_WAMP_TOO_MANY_SESSIONS(options.maxSessions))
       }
       const protocol = chooseSubprotocol(request.headers['sec-websocket-protocol'], serializers)
       if (protocol === undefined) {
-        reply.code(400).send({ error: 'Bad Request', message: `no supported WAMP subprotocol offered; this server speaks ${[...serializers.keys()].join(', ')}` })
-        return
+        return refuse(reply, new FST_WAMP_NO_SUBPROTOCOL([...serializers.keys()].join(', ')))
       }
       (request.raw as UpgradeRequest)[kProtocol] = protocol
       done()
@@ -67,6 +80,11 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampOptions): Prom
   })
 }
 
+function joinPath (prefix: string | undefined, path: string): string {
+  if (prefix === undefined || prefix === '' || prefix === '/') return path
+  return (prefix.endsWith('/') ? prefix.slice(0, -1) : prefix) + path
+}
+
 export const fastifyWamp: FastifyPluginAsync<FastifyWampOptions> = fp(plugin, {
   fastify: '5.x',
   name: 'fastify-wamp'
@@ -74,6 +92,8 @@ export const fastifyWamp: FastifyPluginAsync<FastifyWampOptions> = fp(plugin, {
 
 export default fastifyWamp
 
+/** The `FST_WAMP_*` error constructors (`@fastify/error`), e.g. `err instanceof errors.FST_WAMP_INVALID_OPTION`. */
+export * as errors from './lib/errors.js'
 export { WampError, WampResult } from './lib/wamp-error.js'
 export { procedure, topic } from './lib/service.js'
 export { ErrorUri, CloseUri } from './lib/uris.js'

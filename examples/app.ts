@@ -4,6 +4,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import Type from 'typebox'
 import fastifyWamp, { procedure, topic, WampError } from '../index.js'
+import { serve } from './serve.js'
 
 const Point = Type.Object({ x: Type.Number(), y: Type.Number() })
 
@@ -28,7 +29,27 @@ export class GeoService {
   }
 }
 
-export async function buildApp (options: FastifyServerOptions = { logger: true }): Promise<FastifyInstance> {
+/** What the example serves, for `GET /` and the README. */
+export const about = {
+  name: 'fastify-wamp example app',
+  wamp: { path: '/ws', realm: 'realm1', serializers: ['wamp.2.json', 'wamp.2.msgpack', 'wamp.2.cbor'] },
+  procedures: {
+    'com.example.add': 'add two numbers: [a, b] → a + b',
+    'com.example.greet': 'kwargs { name } → a greeting; name "nobody" → error com.example.error.unknown_person',
+    'com.example.geo.distance': '[{ x, y }, { x, y }] → the distance between two points',
+    'com.example.geo.recent': 'kwargs { limit? } → the last points published to com.example.geo.visit'
+  },
+  topics: {
+    'com.example.geo.visit': 'publish [{ x, y }]: the app records the point',
+    'com.example.news': 'subscribe: events pushed by POST /api/notify'
+  },
+  http: {
+    'POST /api/notify': 'body { text } → publishes [text] to com.example.news, answers { delivered }',
+    'GET /api/sessions': 'the number of open WAMP sessions'
+  }
+}
+
+export async function buildApp (options: FastifyServerOptions = { logger: true }, { index = true } = {}): Promise<FastifyInstance> {
   const app = Fastify(options)
   await app.register(fastifyWamp, { path: '/ws', realm: 'realm1' })
 
@@ -55,11 +76,13 @@ export async function buildApp (options: FastifyServerOptions = { logger: true }
     return { delivered: app.wamp.publishToAll('com.example.news', [text], { at: new Date().toISOString() }) }
   })
   app.get('/api/sessions', async () => ({ count: app.wamp.sessions.size }))
+  // What is running here, for whoever opens http://127.0.0.1:3000/ after `npm start`.
+  if (index) app.get('/', async () => about)
 
   return app
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const app = await buildApp()
-  await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' })
+  await serve(app)
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import Type from 'typebox'
 import { buildApp } from './app.js'
 import type { Session } from '../index.js'
+import { serve } from './serve.js'
 
 const ASK = 'com.example.browser.ask'
 const Answer = { args: Type.Tuple([Type.String()]) }
@@ -22,7 +23,7 @@ function hasRegistered (session: Session, uri: string): boolean {
 }
 
 export async function buildBrowserApp (options?: FastifyServerOptions): Promise<FastifyInstance> {
-  const app = await buildApp(options)
+  const app = await buildApp(options, { index: false }) // the page is served at /
   await app.register(fastifyStatic, { root: pageRoot, prefix: '/' })
   app.get('/vendor/wampy.min.js', (_request, reply) => reply.sendFile('wampy.min.js', wampyRoot))
 
@@ -47,5 +48,5 @@ export async function buildBrowserApp (options?: FastifyServerOptions): Promise<
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const app = await buildBrowserApp()
-  await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' })
+  await serve(app)
 }

@@ -6,6 +6,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import Type from 'typebox'
 import fastifyWamp, { safeEqual, WampError } from '../index.js'
+import { serve } from './serve.js'
 
 /** Device tokens by device id (in real life: a database, or cryptosign keys). */
 const DEVICES: Record<string, string> = { kitchen_lamp: 'lamp-secret', garage_door: 'door-secret' }
@@ -59,5 +60,5 @@ export async function buildRouterApp (options: FastifyServerOptions = { logger: 
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const app = await buildRouterApp()
-  await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' })
+  await serve(app)
 }

@@ -8,3 +8,8 @@ export const FST_WAMP_NO_SUCH_REALM = createError('FST_WAMP_NO_SUCH_REALM', 'Rea
 export const FST_WAMP_INVALID_HANDLER = createError('FST_WAMP_INVALID_HANDLER', 'The handler for "%s" must be a function', 500, TypeError)
 export const FST_WAMP_SESSION_CLOSED = createError('FST_WAMP_SESSION_CLOSED', 'WAMP session %s is closed', 500)
 export const FST_WAMP_FANOUT_CONNECT = createError('FST_WAMP_FANOUT_CONNECT', 'fastify-wamp could not connect its fan-out engine: %s', 500)
+export const FST_WAMP_MISSING_DEPENDENCY = createError('FST_WAMP_MISSING_DEPENDENCY', 'fastify-wamp needs the package "%s" for %s: npm install %s', 500)
+
+// Upgrade refusals, answered as HTTP errors with Fastify's usual body (statusCode, code, error, message).
+export const FST_WAMP_NO_SUBPROTOCOL = createError('FST_WAMP_NO_SUBPROTOCOL', 'no supported WAMP subprotocol offered; this server speaks %s', 400)
+export const FST_WAMP_TOO_MANY_SESSIONS = createError('FST_WAMP_TOO_MANY_SESSIONS', 'this server is at its limit of %s sessions', 503)

@@ -1,3 +1,4 @@
+import type { RegisterOptions } from 'fastify'
 import { FST_WAMP_INVALID_OPTION } from './errors.js'
 import { isValidUri } from './uris.js'
 import type { RealmOptions } from './realm.js'
@@ -8,10 +9,10 @@ import { checkAuthOptions } from './auth/index.js'
 import type { RealmAuthOptions } from './auth/index.js'
 import { checkAuthorizeOptions } from './authorize.js'
 import type { AuthorizeHook, Permissions } from './authorize.js'
-import type { Redis } from 'ioredis'
 import { isFanoutAdapter } from './fanout/index.js'
 import type { FanoutAdapter } from './fanout/index.js'
 import { RedisFanout } from './fanout/redis.js'
+import type { RedisClient } from './fanout/redis.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -84,7 +85,7 @@ export interface FastifyWampOptions {
    * (duplicated for the plugin's two connections; yours is never used or closed) or a redis:// URL. Shorthand for
    * `fanout: new RedisFanout({ redis })`.
    */
-  redis?: Redis | string
+  redis?: RedisClient | string
   /** A fan-out adapter carrying publications between instances, e.g. `new RedisFanout({ redis, prefix })`. */
   fanout?: FanoutAdapter
   /** Authentication for every realm that does not set its own `auth` (see RealmOptions). */
@@ -94,6 +95,10 @@ export interface FastifyWampOptions {
   /** Role permissions for every realm that does not set its own. */
   permissions?: Permissions
 }
+
+/** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
+export type FastifyRegisterOptions = Pick<RegisterOptions, 'prefix' | 'logLevel' | 'logSerializers'>
+export type FastifyWampPluginOptions = FastifyWampOptions & FastifyRegisterOptions
 
 export interface NormalizedOptions {
   path: string

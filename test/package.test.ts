@@ -1,8 +1,8 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 
 // The built package (dist/) as a user installs it: `import` from ESM, `require()` from CommonJS, with .d.ts.
 const root = resolve(import.meta.dirname, '..')
@@ -32,4 +32,99 @@ t.test('the built package loads from ESM and CommonJS and ships type declaration
     const out = execFileSync(process.execPath, [join(dir, file)], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } }).toString()
     t.same(JSON.parse(out.trim().split('\n').pop() as string), expected, file)
   }
+})
+
+// A strict consumer project built from the packed tarball: its dependencies are exactly what package.json promises
+// (dependencies + required peers, linked from this checkout's node_modules; no network), nothing more. Compiled
+// with skipLibCheck off, so every shipped .d.ts must stand on its own — with and without the optional ioredis.
+const consumerSource = `import Fastify from 'fastify'
+import Type from 'typebox'
+import fastifyWamp, { RedisFanout, LocalFanout, WampError, errors } from 'fastify-wamp'
+import type { FanoutAdapter, FastifyWampOptions, Session } from 'fastify-wamp'
+import { connect } from 'fastify-wamp/testing'
+
+declare module 'fastify-wamp' {
+  interface SessionData { user?: string }
+}
+
+const app = Fastify()
+const options: FastifyWampOptions = { path: '/ws', realm: 'realm1', maxSessions: 10 }
+await app.register(fastifyWamp, options)
+await app.register(fastifyWamp, { prefix: '/v1', logLevel: 'warn' })
+app.wamp.register('com.example.add', { args: Type.Tuple([Type.Number(), Type.Number()]) }, ([a, b]) => a + b)
+app.wamp.onSessionOpen((session: Session) => { session.data.user = 'ada' })
+const fanout: FanoutAdapter = new RedisFanout({ redis: 'redis://127.0.0.1:6379', prefix: 'x:' })
+const local: FanoutAdapter = new LocalFanout()
+const invalid: Error = new errors.FST_WAMP_INVALID_OPTION('x')
+void [fanout, local, invalid, new WampError('com.example.error')]
+const client = await connect(app)
+await client.close()
+`
+
+function packInto (t: { teardown (fn: () => unknown): void }, withIoredis: boolean): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-wamp-consumer-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  execFileSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts', '--silent'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  const pkgDir = join(dir, 'node_modules', 'fastify-wamp')
+  mkdirSync(pkgDir, { recursive: true })
+  const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz')) as string
+  execFileSync('tar', ['-xzf', join(dir, tarball), '-C', pkgDir, '--strip-components=1'])
+  const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>, peerDependencies: Record<string, string>, peerDependenciesMeta: Record<string, { optional?: boolean }>
+  }
+  const required = Object.keys(manifest.peerDependencies).filter((name) => manifest.peerDependenciesMeta[name]?.optional !== true)
+  // What the consumer itself installs: fastify, TypeScript and Node's types; ioredis only in one variant.
+  const links = [...Object.keys(manifest.dependencies), ...required, 'fastify', 'typescript', '@types/node', ...(withIoredis ? ['ioredis'] : [])]
+  for (const name of new Set(links)) {
+    mkdirSync(dirname(join(dir, 'node_modules', name)), { recursive: true })
+    symlinkSync(join(root, 'node_modules', name), join(dir, 'node_modules', name), 'dir')
+  }
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      skipLibCheck: false,
+      noEmit: true,
+      types: ['node']
+    },
+    include: ['consumer.ts']
+  }))
+  writeFileSync(join(dir, 'consumer.ts'), consumerSource)
+  return dir
+}
+
+function compile (dir: string): string {
+  try {
+    execFileSync(process.execPath, [join(dir, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir, stdio: 'pipe' })
+    return ''
+  } catch (err) {
+    return (err as { stdout: Buffer }).stdout.toString()
+  }
+}
+
+t.test('issue 19: a strict consumer compiles against the packed package, with and without ioredis', async (t) => {
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
+  for (const withIoredis of [false, true]) {
+    const dir = packInto(t, withIoredis)
+    t.equal(existsSync(join(dir, 'node_modules', 'ioredis')), withIoredis)
+    t.equal(compile(dir), '', `tsc: strict, exactOptionalPropertyTypes, skipLibCheck false, ioredis ${withIoredis ? 'installed' : 'absent'}`)
+  }
+})
+
+t.test('issue 19: redis:// without ioredis installed fails with FST_WAMP_MISSING_DEPENDENCY', async (t) => {
+  const dir = packInto(t, false)
+  writeFileSync(join(dir, 'redis.mjs'), `import Fastify from 'fastify'
+    import fastifyWamp from 'fastify-wamp'
+    const app = Fastify()
+    app.register(fastifyWamp, { redis: 'redis://127.0.0.1:6379' })
+    try { await app.ready(); console.log('{}') } catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message })) }
+    await app.close().catch(() => {})`)
+  const out = execFileSync(process.execPath, [join(dir, 'redis.mjs')], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } }).toString()
+  const result = JSON.parse(out.trim().split('\n').pop() as string) as { code?: string, message?: string }
+  t.equal(result.code, 'FST_WAMP_MISSING_DEPENDENCY')
+  t.match(result.message, /npm install ioredis/)
 })

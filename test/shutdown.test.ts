@@ -143,7 +143,7 @@ t.test('issue 15: a session authenticating when close begins gets ABORT system_s
     shutdownGrace: 5000,
     auth: {
       ticket: {
-        authenticate: () => new Promise((resolve) => { events.push('authenticate'); answer = resolve })
+        authenticate: () => new Promise((resolve) => { events.push('authenticate'); answer = resolve as (v: unknown) => void })
       }
     }
   })
@@ -165,7 +165,7 @@ t.test('issue 15: a session authenticating when close begins gets ABORT system_s
 t.test('issue 15: an async WAMP-CRA lookup pending when close begins: ABORT system_shutdown, no CHALLENGE after', async (t) => {
   let answer: ((v: unknown) => void) | undefined
   const { url, app } = await startApp(t, {
-    auth: { wampcra: { authenticate: () => new Promise((resolve) => { answer = resolve }) } }
+    auth: { wampcra: { authenticate: () => new Promise((resolve) => { answer = resolve as (v: unknown) => void }) } }
   })
   const client = await openRaw(url)
   client.send([MSG.HELLO, 'realm1', helloWith({ authmethods: ['wampcra'], authid: 'joe' })])

@@ -28,7 +28,7 @@ export interface ClusterLink {
   readonly probeInterval: number
   /** Longest wait, after Redis comes back, for the instances known before to rewrite their entries. */
   readonly rebuildWindow: number
-  /** The command connection while Redis is up; undefined while it is down. */
+  /** The command connection while Redis is up; undefined while it is down. @internal (ioredis stays out of the .d.ts) */
   connection (): Redis | undefined
 }
 
@@ -186,7 +186,7 @@ export class ClusterRegistry {
     await multi.exec()
   }
 
-  /** Our entries go at a clean shutdown (rather than after the heartbeat TTL). */
+  /** Our entries go at a clean shutdown (rather than after the heartbeat TTL). @internal */
   leave (redis: Redis): Promise<unknown> {
     const own = this.key(`own:${this.link.instanceId}`)
     return redis.smembers(own).then((entries) => {
@@ -196,7 +196,7 @@ export class ClusterRegistry {
     })
   }
 
-  /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). */
+  /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). @internal */
   async session (redis: Redis, id: number): Promise<RemoteSessionInfo | undefined> {
     const value = await redis.hget(this.key('sessions'), String(id))
     if (value === null) return undefined
@@ -215,7 +215,7 @@ export class ClusterRegistry {
 
   /**
    * The callee a call to `uri` goes to: the oldest registration, or for a shared routed one the registration's
-   * policy over the cluster's callees in registration order (roundrobin: one Redis counter per URI).
+   * policy over the cluster's callees in registration order (roundrobin: one Redis counter per URI). @internal
    */
   async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean): Promise<RemoteCallee | undefined> {
     let callees = this.callees(await redis.hgetall(this.regKey(realm, uri)), includeLocal)
@@ -256,6 +256,7 @@ export function regEntry (callee: ClientRegistration, registration: Registration
   return JSON.stringify([Date.parse(callee.created), registration.routed ? 1 : 0, registration.invoke])
 }
 
+/** @internal */
 export function removeOwned (multi: ReturnType<Redis['multi']>, sessions: string, entries: string[]): void {
   for (const entry of entries) {
     const parts = entry.split('\n')

@@ -70,7 +70,7 @@ export interface FanoutAdapter extends EventEmitter<FanoutEvents> {
   readonly status: FanoutStatus
   readonly stats: FanoutStats
   /** Cluster-wide RPC, when the adapter offers it (`RedisFanout({ rpc: true })`). */
-  readonly rpc?: ClusterRpc
+  readonly rpc?: ClusterRpc | undefined
   start (host: FanoutHost): Promise<void>
   publish (publication: RemotePublication): void
   /**

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Redis, RedisOptions } from 'ioredis'
 import type { MatchPolicy } from '../uris.js'
-import { FST_WAMP_FANOUT_CONNECT, FST_WAMP_INVALID_OPTION } from '../errors.js'
+import { FST_WAMP_FANOUT_CONNECT, FST_WAMP_INVALID_OPTION, FST_WAMP_MISSING_DEPENDENCY } from '../errors.js'
 import { emptyStats } from './index.js'
 import type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, RemotePublication } from './index.js'
 import { decodePublication, encodePublication, isFrom } from './codec.js'
@@ -21,9 +21,17 @@ import { ClusterRpc } from './cluster-rpc.js'
 // Redis or is reported. ioredis reconnects; on each 'ready' we re-subscribe from our own tables and only then
 // report 'up'. `ioredis` is only imported when a URL is given, so it stays an optional dependency.
 
+/**
+ * An ioredis client, described by the one method fastify-wamp calls on it (`duplicate()`), so that the published
+ * types do not need `ioredis` (an optional peer dependency) to be installed. Any ioredis `Redis` instance fits.
+ */
+export interface RedisClient {
+  duplicate (override?: object): unknown
+}
+
 export interface RedisFanoutOptions {
   /** An ioredis client (used as a template for two new connections; never used or closed), or a redis:// URL. */
-  redis: Redis | string
+  redis: RedisClient | string
   /** Prefix of every channel and key. Default `wamp:`. Instances that should talk use the same prefix. */
   prefix?: string
   /** Milliseconds between the heartbeats that share this instance's session count. Default 5 000. */
@@ -66,6 +74,16 @@ const BATCH = 500
 const COUNT_DELAY = 50
 const CLOSE_WAIT = 1000
 
+async function loadIoredis (): Promise<typeof Redis> {
+  try {
+    return (await import('ioredis')).Redis
+  } catch (err) {
+    const { code, message } = err as { code?: string, message?: string }
+    if (code === 'ERR_MODULE_NOT_FOUND' && message?.includes("'ioredis'") === true) throw new FST_WAMP_MISSING_DEPENDENCY('ioredis', 'the redis option (a redis:// URL)', 'ioredis')
+    throw err
+  }
+}
+
 export function escapeGlob (text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&')
 }
@@ -77,7 +95,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   readonly instanceId: string
   readonly prefix: string
   private readonly origin: Buffer
-  private readonly source: Redis | string
+  private readonly source: RedisClient | string
   private readonly heartbeat: number
   private readonly commandTimeout: number
   private readonly pingInterval: number
@@ -169,12 +187,12 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     let sub: Redis
     const own: RedisOptions = { ...OWN, commandTimeout: this.commandTimeout }
     if (typeof this.source === 'string') {
-      const { Redis } = await import('ioredis')
+      const Redis = await loadIoredis()
       pub = new Redis(this.source, own)
       sub = new Redis(this.source, own)
     } else {
-      pub = this.source.duplicate(own)
-      sub = this.source.duplicate(own)
+      pub = this.source.duplicate(own) as Redis
+      sub = this.source.duplicate(own) as Redis
     }
     this.pub = pub
     this.sub = sub
