@@ -279,4 +279,3 @@ function callerFeature (session: Session, feature: string): boolean {
   const caller = session.roles.caller
   return isDict(caller) && isDict(caller.features) && caller.features[feature] === true
 }
-
