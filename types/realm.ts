@@ -1,0 +1,55 @@
+import type { Kwargs } from '../lib/messages.js'
+import type { MatchPolicy } from '../lib/uris.js'
+import type { ArgsOf, KwargsOf, PayloadSchema } from '../lib/validation.js'
+import type { PublishOptions } from '../lib/publish-filter.js'
+import type { CallResult, ClientCallOptions, ProcedureHandler } from './call.js'
+import type { TopicHandler } from './pubsub.js'
+import type { WampSession } from './session.js'
+
+export interface ProcedureOptions {
+  /** `prefix` or `wildcard` makes one handler answer every matching URI (`ctx.procedure` tells which). */
+  match?: MatchPolicy
+  /**
+   * `'stream'`: the procedure takes streamed input (progressive call invocations) and reads it from `ctx.input`.
+   * Other procedures answer a `CALL {progress: true}` with `wamp.error.feature_not_supported`.
+   */
+  input?: 'stream'
+}
+
+/**
+ * A realm: its sessions, its procedures and its topics. `fastify.wamp` acts on the default realm;
+ * `fastify.wamp.realm(name)` returns any other.
+ */
+export interface Realm {
+  readonly name: string
+  /** The realm's open sessions on this instance, by id. */
+  readonly sessions: ReadonlyMap<number, WampSession>
+
+  /** Registers a procedure; with a TypeBox schema its arguments are validated on every CALL and typed. */
+  register<S extends PayloadSchema> (uri: string, schema: S, handler: ProcedureHandler<ArgsOf<S>, KwargsOf<S>>, options?: ProcedureOptions): this
+  register (uri: string, handler: ProcedureHandler, options?: ProcedureOptions): this
+  /** Removes a procedure; returns whether it existed. Calls already running finish normally. */
+  unregister (uri: string, options?: ProcedureOptions): boolean
+
+  /** Handles client PUBLISHes to `topic`; with a schema, publications that do not match it are refused. */
+  subscribe<S extends PayloadSchema> (topic: string, schema: S, handler: TopicHandler<ArgsOf<S>, KwargsOf<S>>): this
+  subscribe (topic: string, handler: TopicHandler): this
+  /** Removes one topic handler, or all of a topic's handlers. */
+  unsubscribe (topic: string, handler?: TopicHandler): void
+
+  /**
+   * Publishes an EVENT to every session subscribed to `topic` — on every instance when a fan-out adapter is
+   * configured — that `options` admit. Returns how many EVENTs were sent by this instance.
+   */
+  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number
+
+  /**
+   * Calls a procedure a client of this realm registered: in router mode by pattern and invocation policy, as
+   * another client's CALL would; otherwise the session that registered `uri` first.
+   */
+  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
+    options?: ClientCallOptions<S>): Promise<CallResult<S>>
+
+  /** Registers the decorated methods of a service object (see `procedure()` and `topic()`). */
+  service (instance: object, prefix?: string): this
+}

@@ -1,0 +1,105 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { Details, Kwargs } from '../lib/messages.js'
+import type { MatchPolicy } from '../lib/uris.js'
+import type { PayloadSchema } from '../lib/validation.js'
+import type { CallResult, ClientCallOptions } from './call.js'
+import type { Realm } from './realm.js'
+
+/** Per-session application state; extend it with `declare module 'fastify-wamp' { interface SessionData { … } }`. */
+export interface SessionData { [key: string]: unknown }
+
+/** A procedure a client registered (REGISTER), as the application sees it. */
+export interface RegistrationInfo {
+  /** The registration id (shared by every callee of a shared registration). */
+  readonly id: number
+  readonly uri: string
+  readonly match: MatchPolicy
+  /** REGISTER.Options as the client sent them. */
+  readonly options: Readonly<Details>
+  /** ISO 8601 time of the REGISTER. */
+  readonly created: string
+}
+
+/** A subscription a client holds (SUBSCRIBE), as the application sees it. */
+export interface SubscriptionInfo {
+  readonly id: number
+  readonly topic: string
+  readonly match: MatchPolicy
+  /** ISO 8601 time the subscription was created (it may be shared with other sessions). */
+  readonly created: string
+}
+
+export interface WaitOptions {
+  /** Milliseconds; on expiry the promise rejects with `wamp.error.timeout`. */
+  timeout?: number
+  /** Aborting it rejects the promise with `wamp.error.canceled`. */
+  signal?: AbortSignal
+}
+
+/**
+ * One WAMP session of a client on this instance: its identity (read-only), your `data`, and what the application
+ * may do with it. Handed to hooks and handlers (`ctx.session`) and listed in `fastify.wamp.sessions`.
+ */
+export interface WampSession {
+  /** The session id (WELCOME). */
+  readonly id: number
+  /** The realm the session joined. */
+  readonly realm: Realm
+  readonly authid: string
+  readonly authrole: string
+  readonly authmethod: string
+  readonly authprovider: string
+  readonly authextra: Readonly<Details>
+  /** The roles and features the client announced in HELLO. */
+  readonly roles: Readonly<Details>
+  /** The WebSocket subprotocol, e.g. `wamp.2.json`. */
+  readonly protocol: string
+  /** The HTTP upgrade request (headers, `request.user` set by your auth hooks, its logger). */
+  readonly request: FastifyRequest
+  /** When the session was welcomed. */
+  readonly connectedAt: Date
+  /** True until the session starts closing. */
+  readonly isOpen: boolean
+  /** A logger bound to this session's id. */
+  readonly log: FastifyBaseLogger
+  /** Your per-session state. */
+  data: SessionData
+
+  /**
+   * Calls a procedure this client registered (INVOCATION). Resolves with the YIELD's args/kwargs — validated and
+   * typed when `options.result` is a schema — and rejects with a WampError on ERROR, timeout, cancel or disconnect.
+   */
+  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
+    options?: ClientCallOptions<S>): Promise<CallResult<S>>
+  /** Sends an EVENT to this session if it subscribed to `topic`; returns the number of EVENTs sent (0 or more). */
+  publish (topic: string, args?: unknown[], kwargs?: Kwargs): number
+
+  /** Whether this client has registered `uri` (with the given match policy, default `exact`). */
+  hasRegistration (uri: string, match?: MatchPolicy): boolean
+  /** The client's registrations, oldest first. */
+  readonly registrations: readonly RegistrationInfo[]
+  /** Whether this client is subscribed to `topic` (with the given match policy, default `exact`). */
+  hasSubscription (topic: string, match?: MatchPolicy): boolean
+  /** The client's subscriptions. */
+  readonly subscriptions: readonly SubscriptionInfo[]
+  /**
+   * Resolves once this client has registered `uri` (at once if it already has): the way to call a client from
+   * `onSessionOpen`, since a client registers its procedures only after WELCOME. Rejects when the session closes.
+   */
+  registered (uri: string, options?: WaitOptions): Promise<RegistrationInfo>
+
+  /**
+   * Ends the session gracefully: GOODBYE with `reason` (default `wamp.close.close_realm`), then waits for the
+   * client's GOODBYE (at most `grace` ms) and closes the socket.
+   */
+  close (reason?: string, message?: string, grace?: number): Promise<void>
+  /** Ends the session at once: GOODBYE `reason` (default `wamp.close.killed`), then the socket closes. */
+  kill (reason?: string, message?: string): void
+}
+
+/** `onSessionOpen` / `onSessionClose` hook. */
+export type SessionHook = (session: WampSession) => unknown
+/** `onRegister` / `onUnregister` hook. */
+export type RegistrationHook = (session: WampSession, registration: RegistrationInfo) => unknown
+/** `onSubscribe` / `onUnsubscribe` hook. */
+export type SubscriptionHook = (session: WampSession, subscription: SubscriptionInfo) => unknown

@@ -1,0 +1,61 @@
+import type { Kwargs } from '../lib/messages.js'
+import type { PublishOptions } from '../lib/publish-filter.js'
+import type { ArgsOf, KwargsOf, PayloadSchema } from '../lib/validation.js'
+import type { FanoutAdapter } from '../lib/fanout/index.js'
+import type { RemoteSession } from '../lib/remote-session.js'
+import type { CallResult, ClientCallOptions, ProcedureHandler } from './call.js'
+import type { TopicHandler } from './pubsub.js'
+import type { ProcedureOptions, Realm } from './realm.js'
+import type { RegistrationHook, SessionHook, SubscriptionHook, WampSession } from './session.js'
+
+/**
+ * `fastify.wamp`: the WAMP endpoint. Procedure, topic and call methods act on the default realm (the first one
+ * configured); `realm(name)` reaches the others.
+ */
+export interface FastifyWamp {
+  /** The WebSocket route's path, e.g. `/ws` (with the register prefix, if any). */
+  readonly path: string
+  /** Number of WebSocket connections, welcomed or not (what `maxSessions` bounds). */
+  readonly connections: number
+  /** Number of open sessions across all realms on this instance. */
+  readonly count: number
+  /** Every open session on this instance, all realms, by session id. */
+  readonly sessions: ReadonlyMap<number, WampSession>
+  /** Carries publications between instances: `status` ('connecting' | 'up' | 'down'), `stats`, events. */
+  readonly fanout: FanoutAdapter
+
+  /** A realm by name; throws FST_WAMP_NO_SUCH_REALM for one that is not configured. */
+  realm (name: string): Realm
+
+  register<S extends PayloadSchema> (uri: string, schema: S, handler: ProcedureHandler<ArgsOf<S>, KwargsOf<S>>, options?: ProcedureOptions): this
+  register (uri: string, handler: ProcedureHandler, options?: ProcedureOptions): this
+  unregister (uri: string, options?: ProcedureOptions): boolean
+  subscribe<S extends PayloadSchema> (topic: string, schema: S, handler: TopicHandler<ArgsOf<S>, KwargsOf<S>>): this
+  subscribe (topic: string, handler: TopicHandler): this
+  unsubscribe (topic: string, handler?: TopicHandler): void
+  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number
+  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
+    options?: ClientCallOptions<S>): Promise<CallResult<S>>
+  service (instance: object, prefix?: string): this
+
+  /**
+   * A session anywhere in the cluster: this instance's session, else (with `RedisFanout({ rpc: true })`) a
+   * `RemoteSession` handle from the cluster registry, else undefined.
+   */
+  session (id: number): Promise<WampSession | RemoteSession | undefined>
+  /** Open sessions on every instance sharing the fan-out engine. Rejects while the engine is down. */
+  clusterSessionCount (): Promise<number>
+
+  /** Runs after WELCOME is sent. The client registers its procedures after WELCOME: see `session.registered()`. */
+  onSessionOpen (hook: SessionHook): this
+  /** Runs once when a session ends, however it ends. */
+  onSessionClose (hook: SessionHook): this
+  /** Runs when a client's REGISTER succeeded (after REGISTERED went out). */
+  onRegister (hook: RegistrationHook): this
+  /** Runs when a client's registration ends (UNREGISTER or the session leaving). */
+  onUnregister (hook: RegistrationHook): this
+  /** Runs when a client's SUBSCRIBE succeeded (after SUBSCRIBED went out). */
+  onSubscribe (hook: SubscriptionHook): this
+  /** Runs when a client's subscription ends (UNSUBSCRIBE or the session leaving). */
+  onUnsubscribe (hook: SubscriptionHook): this
+}
