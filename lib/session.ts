@@ -279,7 +279,7 @@ export class Session {
         this.state = State.closing
       } else if (this.state === State.establishing) {
         // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
-        if (this.handshake !== undefined) this.abort(reason, message ?? 'the server is shutting down', CLOSE_GOING_AWAY)
+        if (this.handshake !== undefined) this.abort(reason, message ?? (reason === CloseUri.systemShutdown ? 'the server is shutting down' : 'closed by the server'), CLOSE_GOING_AWAY)
         else this.closeSocket(CLOSE_GOING_AWAY)
       }
     })
