@@ -323,8 +323,9 @@ export class Session {
         // Calls still running are abandoned (their signals fire) and the session leaves its realm now.
         this.end()
       } else if (this.state === State.establishing) {
-        // Still saying HELLO or authenticating: told why, not just disconnected.
-        this.abort(reason, message ?? 'the session is closing', CLOSE_GOING_AWAY)
+        // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
+        if (this.handshake !== undefined) this.abort(reason, message ?? (reason === CloseUri.systemShutdown ? 'the server is shutting down' : 'closed by the server'), CLOSE_GOING_AWAY)
+        else this.closeSocket(CLOSE_GOING_AWAY)
       }
     })
   }
