@@ -146,6 +146,15 @@ export class Broker {
     if (session.hub.options.metaApi) publishUnsubscribed(session, subscription, deleted)
   }
 
+  /** Every subscription a publication to `topic` reaches (meta API `wamp.subscription.match`). */
+  matching (topic: string): Subscription[] {
+    const found: Subscription[] = []
+    const exact = this.exact.get(topic)
+    if (exact !== undefined) found.push(exact)
+    this.patterns.forEachMatch(topic, (subscription) => { found.push(subscription) })
+    return found
+  }
+
   // ---- publishing to subscribers ---------------------------------------------------------------------------
 
   /**
