@@ -136,7 +136,15 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.countTimer = undefined
     this.closed = false
     this.rpc = rpc
-      ? new ClusterRpc({ instanceId: this.instanceId, prefix, heartbeat, probeInterval, rebuildWindow, connection: () => (this.status === 'up' ? this.pub : undefined) })
+      ? new ClusterRpc({
+        instanceId: this.instanceId,
+        prefix,
+        heartbeat,
+        probeInterval,
+        rebuildWindow,
+        connection: () => (this.status === 'up' ? this.pub : undefined),
+        publisher: () => (this.pubReady && !this.hung ? this.pub : undefined)
+      })
       : undefined
     if (this.rpc !== undefined) this.subscriptions.channels.add(this.rpc.channel)
   }
