@@ -1,5 +1,5 @@
-// Strict decoding (PROTOCOL §7.1): what a serializer decoded must be plain WAMP data — null, booleans, finite
-// numbers, strings, binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
+// Strict decoding (PROTOCOL §7.1): what a serializer decoded must be plain WAMP data — null (or undefined), booleans,
+// finite numbers, strings, binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
 // value reached twice. msgpackr and cbor-x turn extension types and tags into Dates, Sets, typed arrays, BigInts,
 // Tag objects and shared or cyclic references; none of that crosses to peers using another serializer, so it is
 // refused here, once, for every serializer (custom ones included).
@@ -23,9 +23,12 @@ export function plainDataProblem (value: unknown, bytes: number, maxDepth: numbe
 
 function visit (value: unknown, depth: number): string | undefined {
   if (--budget < 0) return 'a value appears more than once (shared reference or cycle)'
+  // undefined is nil: JS clients (wampy, msgpackr, cbor-x) write a property left undefined as msgpack ext 0 / CBOR
+  // simple 23; it goes on as nil (or, in JSON dicts, is left out).
   switch (typeof value) {
     case 'string':
     case 'boolean':
+    case 'undefined':
       return undefined
     case 'number':
       return Number.isFinite(value) ? undefined : `${String(value)} is not WAMP data (numbers must be finite)`
