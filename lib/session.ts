@@ -273,6 +273,7 @@ export class Session {
    * Right after `send` returned false: the ERROR (URI and args) telling a requester why `what` (e.g. "the result")
    * did not reach its peer — `payload_size_exceeded` when it was too large, else `uri` (`invalid_argument` when the
    * requester supplied the value, `runtime_error` when the answering side did) for a value that cannot be encoded.
+   * @internal
    */
   unsentError (what: string, uri: string): [string, string[]] {
     if (this.unencodable === undefined) return [ErrorUri.payloadSizeExceeded, [`${what} is larger than maxPayload`]]
