@@ -212,6 +212,10 @@ async function run (setup: Setup, ops: Op[], end: End): Promise<void> {
     await until(() => tablesEmpty(sessions) === undefined, 2000, `in-flight tables to empty (${tablesEmpty(sessions) ?? ''})`)
   } else if (end === 'callerLeaves' || end === 'calleeLeaves') {
     await (end === 'callerLeaves' ? caller : (callee as Callee).client).terminate()
+    if (end === 'calleeLeaves') {
+      for (const call of calls) if (call.streaming) caller.send([MSG.CALL, call.id, {}, call.uri, [call.id, 'end']])
+      await until(() => calls.every((c) => checkHistory(caller.history).has(c.id)), 5000, 'every caller to hear that the callee left')
+    }
     await sleep(10)
     callee?.answerAll()
     for (const call of calls) setup.handlers.answer(call.id, true)
