@@ -55,8 +55,14 @@ export class ClusterRoutedCall {
     if (this.settled) return
     this.settled = true
     this.forget()
-    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], result.args, result.kwargs))) return
-    this.caller.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
+    let sent: boolean
+    try {
+      sent = this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], result.args, result.kwargs))
+    } catch {
+      // A value the caller's serializer cannot carry: its request fails (one ERROR), nothing throws.
+      return this.caller.sendError(T.CALL, this.requestId, ErrorUri.invalidArgument, ['the result cannot be encoded in the caller\'s serializer'])
+    }
+    if (!sent) this.caller.sendError(T.CALL, this.requestId, ErrorUri.payloadSizeExceeded, ['the result is larger than maxPayload'])
   }
 
   failed (err: unknown): void {
