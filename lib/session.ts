@@ -208,7 +208,6 @@ export class Session {
       case T.GOODBYE:
         // The WAMP session ends, the socket stays: the client may say HELLO again (PROTOCOL §7.8).
         this.send([T.GOODBYE, EMPTY, CloseUri.goodbyeAndOut])
-        this.end()
         return this.reestablish()
       case T.HELLO: return this.violation('HELLO received on an established session')
       default: return this.violation(`message type ${type} is not allowed on an established session`)
@@ -386,8 +385,10 @@ export class Session {
     this.realm = undefined
   }
 
-  /** After the client's GOODBYE: back to waiting for HELLO, as a socket fresh from the upgrade. */
+  /** After the client's GOODBYE: the session ends, the socket waits for HELLO as if fresh from the upgrade. */
   private reestablish (): void {
+    this.state = State.establishing
+    this.end()
     this.id = 0
     this.data = {}
     this.authid = ''
@@ -399,7 +400,6 @@ export class Session {
     this.handshake = undefined
     this.nextRequestId = 1
     this.logger = undefined
-    this.state = State.establishing
     if (this.hub.options.helloTimeout > 0) this.helloTimer = setTimeout(helloTimedOut, this.hub.options.helloTimeout, this)
   }
 
