@@ -183,6 +183,15 @@ export class Broker {
     this.fanout?.unsubscribe(this.realm.name, subscription.topic, subscription.match)
   }
 
+  /** Every subscription a publication to `topic` reaches (meta API `wamp.subscription.match`). */
+  matching (topic: string): Subscription[] {
+    const found: Subscription[] = []
+    const exact = this.exact.get(topic)
+    if (exact !== undefined) found.push(exact)
+    this.patterns.forEachMatch(topic, (subscription) => { found.push(subscription) })
+    return found
+  }
+
   // ---- publishing to subscribers ---------------------------------------------------------------------------
 
   /**

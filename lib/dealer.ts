@@ -67,6 +67,8 @@ export class Dealer {
   readonly registry: Registry
   /** Router mode; undefined when clients only call the application (no cost on the CALL path). */
   readonly router: Router | undefined
+  /** Some procedure can take streamed input (router mode, or an app procedure with `input: 'stream'`). */
+  streams: boolean
 
   constructor (realm: Realm, router?: boolean | RouterOptions) {
     this.realm = realm
@@ -74,11 +76,13 @@ export class Dealer {
     this.patterns = new PatternIndex()
     this.registry = new Registry()
     this.router = Router.compile(this, realm.name, router)
+    this.streams = this.router !== undefined
   }
 
   // ---- the application's procedures -----------------------------------------------------------------------
 
   add (procedure: Procedure): void {
+    if (procedure.streamed) this.streams = true
     if (procedure.match === 'exact') {
       this.procedures.set(procedure.uri, procedure)
       return
@@ -126,8 +130,9 @@ export class Dealer {
       // A chunk of a stream whose call already ended is dropped without an answer (PROTOCOL §7.4).
       if (session.streams.size > 0 && session.streams.swallows(requestId, uri, last)) return
       if (!last) {
-        if (!callerFeature(session, 'progressive_call_invocations')) {
-          return session.violation('CALL with progress: true from a caller that did not announce progressive_call_invocations')
+        // Spec: a progressive CALL that the caller or the dealer did not announce is a protocol error.
+        if (!this.streams || !callerFeature(session, 'progressive_call_invocations')) {
+          return session.violation(`CALL with progress: true, but ${this.streams ? 'the caller' : 'the dealer'} did not announce progressive_call_invocations`)
         }
         session.streams.started(requestId, uri)
       }

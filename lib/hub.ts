@@ -162,7 +162,7 @@ export class Hub implements FanoutHost {
 
   accept (socket: WebSocket, request: FastifyRequest, serializer: Serializer): void {
     // The route's onRequest hook refuses upgrades at the limit with 503; this catches concurrent upgrades.
-    if (this.live.size >= this.options.maxSessions) return socket.close(CLOSE_TRY_AGAIN_LATER, 'too many sessions')
+    if (this.live.size >= this.options.maxSessions) return refuseSocket(socket, this.options.closeTimeout)
     const session = new Session(this, socket, serializer, request)
     this.live.add(session)
     this.keepalive.added()
@@ -246,4 +246,11 @@ export class Hub implements FanoutHost {
     }
     this.log.debug({ sessions: closing.length }, 'fastify-wamp: all sessions closed')
   }
+}
+
+/** Closes a socket over maxSessions; one that does not complete the close within `closeTimeout` is cut. */
+function refuseSocket (socket: WebSocket, closeTimeout: number): void {
+  socket.close(CLOSE_TRY_AGAIN_LATER, 'too many sessions')
+  const timer = setTimeout(() => socket.terminate(), closeTimeout)
+  socket.once('close', () => clearTimeout(timer))
 }

@@ -151,8 +151,7 @@ function registerSubscriptionMeta (realm: Realm): void {
     return null
   })
   realm.register('wamp.subscription.match', ByUri, ([topic]) => {
-    const ids: number[] = []
-    for (const s of broker.byId.values()) if (s.match === 'exact' ? s.topic === topic : s.matches(topic)) ids.push(s.id)
+    const ids = broker.matching(topic).map((s) => s.id)
     return ids.length === 0 ? null : ids
   })
   realm.register('wamp.subscription.get', ById, ([id]) => subscriptionDetails(subscriptionById(realm, id)))

@@ -74,7 +74,7 @@ export class Realm {
       dealer: {
         features: {
           progressive_call_results: true,
-          progressive_call_invocations: true,
+          progressive_call_invocations: this.dealer.streams,
           call_timeout: true,
           call_canceling: true,
           caller_identification: true,
@@ -108,6 +108,8 @@ export class Realm {
     const input = options?.input
     if (input !== undefined && input !== 'stream') throw new FST_WAMP_INVALID_OPTION(`procedure "${uri}": input must be 'stream' or absent`)
     this.dealer.add(new Procedure(uri, match, handler as ProcedureHandler, schema, input === 'stream'))
+    // WELCOME announces progressive call invocations only where some procedure takes them.
+    if (input === 'stream') ((this.roles.dealer as Details).features as Details).progressive_call_invocations = true
     return this
   }
 

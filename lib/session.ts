@@ -208,7 +208,6 @@ export class Session {
       case T.GOODBYE:
         // The WAMP session ends, the socket stays: the client may say HELLO again (PROTOCOL §7.8).
         this.send([T.GOODBYE, EMPTY, CloseUri.goodbyeAndOut])
-        this.end()
         return this.reestablish()
       case T.HELLO: return this.violation('HELLO received on an established session')
       default: return this.violation(`message type ${type} is not allowed on an established session`)
@@ -273,6 +272,7 @@ export class Session {
    * Right after `send` returned false: the ERROR (URI and args) telling a requester why `what` (e.g. "the result")
    * did not reach its peer — `payload_size_exceeded` when it was too large, else `uri` (`invalid_argument` when the
    * requester supplied the value, `runtime_error` when the answering side did) for a value that cannot be encoded.
+   * @internal
    */
   unsentError (what: string, uri: string): [string, string[]] {
     if (this.unencodable === undefined) return [ErrorUri.payloadSizeExceeded, [`${what} is larger than maxPayload`]]
@@ -323,8 +323,9 @@ export class Session {
         // Calls still running are abandoned (their signals fire) and the session leaves its realm now.
         this.end()
       } else if (this.state === State.establishing) {
-        // Still saying HELLO or authenticating: told why, not just disconnected.
-        this.abort(reason, message ?? 'the session is closing', CLOSE_GOING_AWAY)
+        // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
+        if (this.handshake !== undefined) this.abort(reason, message ?? (reason === CloseUri.systemShutdown ? 'the server is shutting down' : 'closed by the server'), CLOSE_GOING_AWAY)
+        else this.closeSocket(CLOSE_GOING_AWAY)
       }
     })
   }
@@ -384,8 +385,10 @@ export class Session {
     this.realm = undefined
   }
 
-  /** After the client's GOODBYE: back to waiting for HELLO, as a socket fresh from the upgrade. */
+  /** After the client's GOODBYE: the session ends, the socket waits for HELLO as if fresh from the upgrade. */
   private reestablish (): void {
+    this.state = State.establishing
+    this.end()
     this.id = 0
     this.data = {}
     this.authid = ''
@@ -397,7 +400,6 @@ export class Session {
     this.handshake = undefined
     this.nextRequestId = 1
     this.logger = undefined
-    this.state = State.establishing
     if (this.hub.options.helloTimeout > 0) this.helloTimer = setTimeout(helloTimedOut, this.hub.options.helloTimeout, this)
   }
 

@@ -143,15 +143,61 @@ t.test('issue 17: Redis restarted while another instance is slow to come back: n
   await until(() => a.app.wamp.fanout.status === 'up', 10000, 'A up again')
   const upAt = Date.now()
   const calls = Array.from({ length: 10 }, () => a.app.wamp.call('on.b', [], {}, { timeout: 10000 }).then((r) => r.args[0], (e: unknown) => e))
+  const answering = (async () => {
+    for (let i = 0; i < calls.length; i++) {
+      const inv = await callee.nextOfType(MSG.INVOCATION, 10000).catch(() => undefined)
+      if (inv === undefined) return
+      callee.send([MSG.YIELD, inv[1], {}, ['ok']])
+    }
+  })()
   await sleep(400)
   b.child.kill('SIGCONT')
-  for (let i = 0; i < calls.length; i++) {
-    const inv = await callee.nextOfType(MSG.INVOCATION, 10000)
-    callee.send([MSG.YIELD, inv[1], {}, ['ok']])
-  }
   const results = await Promise.all(calls)
   t.same(results, calls.map(() => 'ok'), 'every call made while the registry was rebuilt reached B')
   t.comment(`calls made right after A reconnected were answered ${Date.now() - upAt} ms later (B frozen for 400 ms of it)`)
+  await answering
   t.match(await a.app.wamp.call('nobody.has.this').catch((e: unknown) => e), { uri: 'wamp.error.no_such_procedure' },
     'once every known instance re-announced, a miss is a real miss')
+})
+
+t.test('issue 17: calls kept up across Redis restarts (three instances): never a false no_such_procedure', async (t) => {
+  const server = await RedisProcess.start(t)
+  const { apps, prefix } = await rpcCluster(t, 3, {}, undefined, server.url)
+  const [a, b, c] = apps
+  const redis = inspector(t, server.url)
+  const { client: callee } = await connectRaw(b.url)
+  t.teardown(() => callee.close())
+  callee.send([MSG.REGISTER, 1, {}, 'on.b'])
+  await callee.nextOfType(MSG.REGISTERED)
+  await untilRegistered(redis, prefix, 'on.b', 1)
+  const state = { running: true }
+  const answering = (async () => {
+    while (state.running) {
+      const inv = await callee.nextOfType(MSG.INVOCATION, 500).catch(() => undefined)
+      if (inv !== undefined) callee.send([MSG.YIELD, inv[1], {}, ['ok']])
+    }
+  })()
+  const outcomes = new Map<string, number>()
+  const caller = async (from: typeof a): Promise<void> => {
+    while (state.running) {
+      const outcome = await from.app.wamp.call('on.b', [], {}, { timeout: 5000 }).then(() => 'ok', (e: { uri?: string }) => e.uri ?? String(e))
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
+      await sleep(5)
+    }
+  }
+  const callers = [caller(a), caller(c)]
+  await sleep(600) // a few heartbeats: every instance has seen the others alive
+  for (let i = 0; i < 4; i++) {
+    await server.stop()
+    await until(() => apps.every((x) => x.app.wamp.fanout.status === 'down'), 5000, 'all down')
+    await server.start()
+    await until(() => apps.every((x) => x.app.wamp.fanout.status === 'up'), 10000, 'all up again')
+    await sleep(300)
+  }
+  state.running = false
+  await Promise.all([...callers, answering])
+  t.comment(`outcomes over 4 restarts: ${JSON.stringify(Object.fromEntries(outcomes))}`)
+  t.equal(outcomes.get('wamp.error.no_such_procedure'), undefined, 'no call was told the procedure does not exist')
+  t.ok((outcomes.get('ok') ?? 0) > 8, 'calls went through between restarts')
+  t.same([...outcomes.keys()].filter((k) => k !== 'ok' && k !== 'wamp.error.network_failure'), [], 'only network_failure while Redis was away')
 })

@@ -152,10 +152,22 @@ async function registrations (setup: Setup, n: number): Promise<void> {
 }
 
 async function run (setup: Setup, ops: Op[], end: End): Promise<void> {
+  const clients: RawClient[] = []
+  try {
+    await scenarioRun(setup, ops, end, clients)
+  } finally {
+    // A failed run must not leave its sessions behind for the next (shrinking) run to trip over.
+    await Promise.all(clients.map((c) => c.terminate()))
+  }
+}
+
+async function scenarioRun (setup: Setup, ops: Op[], end: End, clients: RawClient[]): Promise<void> {
   const { client: caller } = await connectRaw(setup.callerUrl, { details: STREAMING_HELLO_DETAILS })
+  clients.push(caller)
   let callee: Callee | undefined
   if (setup.mode !== 'local') {
     const { client } = await connectRaw(setup.calleeUrl, { details: CALLEE_DETAILS })
+    clients.push(client)
     client.send([MSG.REGISTER, 1, {}, 'p.plain'])
     client.send([MSG.REGISTER, 2, {}, 'p.stream'])
     await client.next()
@@ -212,6 +224,10 @@ async function run (setup: Setup, ops: Op[], end: End): Promise<void> {
     await until(() => tablesEmpty(sessions) === undefined, 2000, `in-flight tables to empty (${tablesEmpty(sessions) ?? ''})`)
   } else if (end === 'callerLeaves' || end === 'calleeLeaves') {
     await (end === 'callerLeaves' ? caller : (callee as Callee).client).terminate()
+    if (end === 'calleeLeaves') {
+      for (const call of calls) if (call.streaming) caller.send([MSG.CALL, call.id, {}, call.uri, [call.id, 'end']])
+      await until(() => calls.every((c) => checkHistory(caller.history).has(c.id)), 5000, 'every caller to hear that the callee left')
+    }
     await sleep(10)
     callee?.answerAll()
     for (const call of calls) setup.handlers.answer(call.id, true)

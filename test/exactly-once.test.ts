@@ -18,8 +18,13 @@ function sessionOf (app: { wamp: { sessions: Map<number, Session> } }, id: numbe
 
 t.test('issue 16: streamed input to a procedure that does not take it → one feature_not_supported, the rest dropped', async (t) => {
   let runs = 0
-  const { url, app } = await startApp(t, {}, (app) => { app.wamp.register('plain', () => { runs++; return 'once' }) })
-  const { client, sessionId } = await connectRaw(url, STREAMING)
+  const { url, app } = await startApp(t, {}, (app) => {
+    app.wamp.register('plain', () => { runs++; return 'once' })
+    app.wamp.register('up', async () => 1, { input: 'stream' })
+  })
+  const { client, sessionId, welcome } = await connectRaw(url, STREAMING)
+  t.equal((welcome[2] as { roles: { dealer: { features: Dict } } }).roles.dealer.features.progressive_call_invocations, true,
+    'WELCOME announces progressive call invocations: a procedure takes them')
   client.send([MSG.CALL, 1, { progress: true }, 'plain', ['a']])
   client.send([MSG.CALL, 1, { progress: true }, 'plain', ['b']])
   client.send([MSG.CALL, 1, {}, 'plain', ['c']])
@@ -37,6 +42,17 @@ t.test('issue 16: a caller that did not announce progressive_call_invocations an
   const { client } = await connectRaw(url)
   client.send([MSG.CALL, 1, { progress: true }, 'up', ['a']])
   t.same((await client.next()).slice(0, 3).at(-1), 'wamp.error.protocol_violation')
+  await client.expectClose()
+})
+
+t.test('issue 16: a dealer with no procedure taking streamed input does not announce it, and a stream is a protocol error', async (t) => {
+  const { url } = await startApp(t, {}, (app) => { app.wamp.register('plain', () => 1) })
+  const { client, welcome } = await connectRaw(url, STREAMING)
+  t.equal((welcome[2] as { roles: { dealer: { features: Dict } } }).roles.dealer.features.progressive_call_invocations, false)
+  client.send([MSG.CALL, 1, { progress: true }, 'plain', ['a']])
+  const abort = await client.next()
+  t.same([abort[0], abort[2]], [MSG.ABORT, 'wamp.error.protocol_violation'])
+  t.match((abort[1] as Dict).message, /the dealer did not announce/)
   await client.expectClose()
 })
 
@@ -243,4 +259,30 @@ t.test('issue 16: after GOODBYE the socket waits for HELLO again, with a fresh h
   t.same([abort[0], abort[2]], [MSG.ABORT, 'wamp.error.protocol_violation'])
   t.match((abort[1] as Dict).message, /no HELLO/)
   await client.expectClose()
+})
+
+t.test('issue 16 with real clients: wampy progressiveCall gets one answer; autobahn and wampy still close after GOODBYE', async (t) => {
+  const { connectAutobahn, connectWampy } = await import('./helpers/clients.js')
+  let runs = 0
+  const { url, app } = await startApp(t, {}, (app) => {
+    app.wamp.register('com.plain', () => 'plain')
+    app.wamp.register('com.early', () => { runs++; return 'early' }, { input: 'stream' })
+  })
+  const wy = await connectWampy(url)
+  const early = wy.client.progressiveCall('com.early', [1])
+  t.same((await early.result).argsList, ['early'])
+  early.sendData([2])
+  early.sendData([3], { progress: false })
+  const refused = wy.client.progressiveCall('com.plain', [1])
+  refused.sendData([2], { progress: false })
+  const error = await Promise.resolve(refused.result).then(() => undefined, (e: { errorUri?: string }) => e)
+  t.equal(error?.errorUri, 'wamp.error.feature_not_supported')
+  t.same((await wy.client.call('com.early')).argsList, ['early'], 'the session goes on')
+  t.equal(runs, 2, 'the streamed procedure ran once per call, not once per chunk')
+  t.same(wy.errors, [])
+  const ab = await connectAutobahn(url)
+  t.equal(await ab.session.call('com.plain'), 'plain')
+  t.equal(app.wamp.connections, 2)
+  await Promise.all([wy.close(), ab.close()])
+  await until(() => app.wamp.connections === 0, 2000, 'both clients to close their sockets after GOODBYE')
 })

@@ -186,7 +186,7 @@ t.test('issue 15: router mode — a YIELD the caller\'s serializer cannot carry 
   callee.send([MSG.CALL, 7, {}, 'com.picky', ['forbidden']])
   const error = await callee.next()
   t.same(error.slice(0, 5), [MSG.ERROR, MSG.CALL, 7, {}, 'wamp.error.invalid_argument'], 'arguments the callee\'s serializer cannot carry: ERROR invalid_argument to the caller')
-  t.match((error[5] as string[])[0], /the call's arguments cannot be encoded as wamp\.2\.picky/)
+  t.match((error[5] as string[])[0], /the call's payload cannot be encoded as wamp\.2\.picky/)
   await caller.expectNone(50)
   caller.send([MSG.CALL, 8, {}, 'com.echo', ['ok']])
   const invocation = await callee.nextOfType(MSG.INVOCATION)

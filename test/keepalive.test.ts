@@ -15,7 +15,7 @@ t.test('pings every pingInterval and keeps a peer that answers', async (t) => {
   t.equal(app.wamp.sessions.size, 1, 'the session is still open')
   client.send([MSG.GOODBYE, {}, 'wamp.close.close_realm'])
   t.same(await client.nextOfType(MSG.GOODBYE), [MSG.GOODBYE, {}, 'wamp.close.goodbye_and_out'])
-  await client.expectClose()
+  await client.close()
 })
 
 t.test('terminates a peer that stops answering pings, and cleans up its session', async (t) => {

@@ -143,6 +143,15 @@ t.test('issue 15: the empty prefix subscribes to everything, subject to authoriz
   t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, { match: 'wildcard' }, '']), [MSG.ERROR, MSG.SUBSCRIBE, Number, {}, 'wamp.error.invalid_uri'])
   await client.close()
 
+  const ab = await connectAutobahn(url)
+  const topics: string[] = []
+  await ab.session.subscribe('', (_args: unknown[], _kw: unknown, details: { topic: string }) => { topics.push(details.topic) }, { match: 'prefix' })
+  app.wamp.publishToAll('com.example.news', [])
+  await until(() => topics.includes('com.example.news'))
+  t.ok(topics.includes('wamp.subscription.on_create'), 'autobahn-js: the empty prefix gets the meta events too')
+  await ab.close()
+  t.same(ab.errors, [])
+
   const secured = await startApp(t, { permissions: { anonymous: [{ uri: 'app.', match: 'prefix', allow: ['subscribe'] }] } })
   const { client: limited } = await connectRaw(secured.url)
   t.match(await ask(limited, [MSG.SUBSCRIBE, nextId++, { match: 'prefix' }, '']), [MSG.ERROR, MSG.SUBSCRIBE, Number, {}, 'wamp.error.not_authorized'])

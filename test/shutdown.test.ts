@@ -138,7 +138,7 @@ t.test('issue 15: a PUBLISH during shutdown starts no topic handler; acknowledge
 
 t.test('issue 15: a session authenticating when close begins gets ABORT system_shutdown; close() awaits its authenticate', async (t) => {
   const events: string[] = []
-  let answer: (v: unknown) => void = () => {}
+  let answer: (v: { authrole: string }) => void = () => {}
   const { url, app } = await startApp(t, {
     shutdownGrace: 5000,
     auth: {
@@ -163,7 +163,7 @@ t.test('issue 15: a session authenticating when close begins gets ABORT system_s
 })
 
 t.test('issue 15: an async WAMP-CRA lookup pending when close begins: ABORT system_shutdown, no CHALLENGE after', async (t) => {
-  let answer: ((v: unknown) => void) | undefined
+  let answer: ((v: { secret: string, authrole: string }) => void) | undefined
   const { url, app } = await startApp(t, {
     auth: { wampcra: { authenticate: () => new Promise((resolve) => { answer = resolve as (v: unknown) => void }) } }
   })

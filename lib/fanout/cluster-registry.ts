@@ -30,6 +30,11 @@ export interface ClusterLink {
   readonly rebuildWindow: number
   /** The command connection while Redis is up; undefined while it is down. @internal (ioredis stays out of the .d.ts) */
   connection (): Redis | undefined
+  /**
+   * The command connection whenever it works, even while the subscriber connection is still being restored: an
+   * answer to a call that reached us then must still go out.
+   */
+  publisher (): Redis | undefined
 }
 
 /** What it needs from the plugin (`fastify.wamp`). */
@@ -166,14 +171,16 @@ export class ClusterRegistry {
   }
 
   /**
-   * Is the registry still being rebuilt (a miss may be an entry not rewritten yet)? Until every instance known before
-   * the outage has re-announced itself, or `rebuildWindow` has passed.
+   * Should a lookup miss be retried (the registry is being rebuilt, a miss may be an entry not rewritten yet)? Until
+   * every instance known before the outage has re-announced itself, or `rebuildWindow` has passed.
    */
   async rebuilding (redis: Redis): Promise<boolean> {
     if (Date.now() >= this.rebuildUntil) return false
     const present = new Set(await redis.smembers(this.key('instances')))
     if (this.known.every((id) => present.has(id))) this.rebuildUntil = 0
-    return Date.now() < this.rebuildUntil
+    // True even when that closed the window: an instance may have re-announced since the caller's lookup, so one
+    // more lookup decides (membership and entries are written together, so after this one a miss is real).
+    return true
   }
 
   private async remove (redis: Redis, instance: string): Promise<void> {

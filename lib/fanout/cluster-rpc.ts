@@ -293,7 +293,7 @@ export class ClusterRpc {
   }
 
   private send (instance: string, message: unknown[]): void {
-    const redis = this.link.connection()
+    const redis = this.link.publisher()
     if (redis === undefined) return
     let data: Buffer
     try {

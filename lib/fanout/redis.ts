@@ -8,6 +8,9 @@ import { emptyStats } from './index.js'
 import type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, RemotePublication } from './index.js'
 import { decodePublication, encodePublication, isFrom } from './codec.js'
 import { ClusterRpc } from './cluster-rpc.js'
+import { RedisSubscriptions } from './redis-subscriptions.js'
+
+export { escapeGlob } from './redis-subscriptions.js'
 
 // Fan-out through Redis pub/sub. One channel per (realm, topic): `<prefix><realm>:t:<topic>`. An instance
 // SUBSCRIBEs to a topic's channel while it has local subscribers, and PSUBSCRIBEs a glob for each prefix/wildcard
@@ -15,6 +18,7 @@ import { ClusterRpc } from './cluster-rpc.js'
 // `subscription.matches()`). A message is dispatched per Redis subscription to the local subscriptions registered
 // under it, so a subscriber gets each publication exactly once per WAMP subscription. An instance drops its own
 // messages (it delivered locally already). All publishes go out on one connection, so each publisher's order holds.
+// The subscription tables and the subscriber connection's state: ./redis-subscriptions.ts.
 //
 // Both connections are ours (duplicates of the client you pass, or built from a URL): no offline queue, no resend
 // of unfulfilled commands, and in-flight commands fail at once on disconnect, so a publication either reaches
@@ -61,8 +65,6 @@ export interface RedisFanoutOptions {
   rebuildWindow?: number
 }
 
-interface Target { readonly realm: string, readonly match: MatchPolicy, readonly topic: string }
-
 const OWN: RedisOptions = {
   lazyConnect: true,
   enableOfflineQueue: false,
@@ -70,7 +72,6 @@ const OWN: RedisOptions = {
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0
 }
-const BATCH = 500
 const COUNT_DELAY = 50
 const CLOSE_WAIT = 1000
 
@@ -84,10 +85,6 @@ async function loadIoredis (): Promise<typeof Redis> {
   }
 }
 
-export function escapeGlob (text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&')
-}
-
 export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAdapter {
   status: FanoutStatus
   readonly stats: FanoutStats
@@ -99,21 +96,18 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   private readonly heartbeat: number
   private readonly commandTimeout: number
   private readonly pingInterval: number
-  /** (P)SUBSCRIBEs sent but not yet confirmed by Redis: channel or pattern → settles once confirmed (or failed). */
-  private readonly confirming: Map<string, Promise<void>>
   /** Redis stopped answering the health PING (the connections may still look open). */
   private hung: boolean
   private pinging: boolean
   private pingTimer: NodeJS.Timeout | undefined
   private readonly countKey: string
   private readonly instancesKey: string
-  private readonly channels: Set<string>
-  private readonly patterns: Map<string, Target[]>
+  /** The channels and patterns this instance needs in Redis. */
+  private readonly subscriptions: RedisSubscriptions
   private host: FanoutHost | undefined
   private pub: Redis | undefined
   private sub: Redis | undefined
   private pubReady: boolean
-  private subReady: boolean
   private downError: Error
   private heartbeatTimer: NodeJS.Timeout | undefined
   private countTimer: NodeJS.Timeout | undefined
@@ -145,37 +139,40 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.heartbeat = heartbeat
     this.commandTimeout = commandTimeout
     this.pingInterval = pingInterval
-    this.confirming = new Map()
     this.hung = false
     this.pinging = false
     this.pingTimer = undefined
     this.countKey = `${prefix}instance:${this.instanceId}`
     this.instancesKey = `${prefix}instances`
-    this.channels = new Set()
-    this.patterns = new Map()
+    this.subscriptions = new RedisSubscriptions(prefix, (err) => this.fail(err))
     this.host = undefined
     this.pub = undefined
     this.sub = undefined
     this.pubReady = false
-    this.subReady = false
     this.downError = new Error('Redis is not connected yet')
     this.heartbeatTimer = undefined
     this.countTimer = undefined
     this.closed = false
     this.rpc = rpc
-      ? new ClusterRpc({ instanceId: this.instanceId, prefix, heartbeat, probeInterval, rebuildWindow, connection: () => (this.status === 'up' ? this.pub : undefined) })
+      ? new ClusterRpc({
+        instanceId: this.instanceId,
+        prefix,
+        heartbeat,
+        probeInterval,
+        rebuildWindow,
+        connection: () => (this.status === 'up' ? this.pub : undefined),
+        publisher: () => (this.pubReady && !this.hung ? this.pub : undefined)
+      })
       : undefined
-    if (this.rpc !== undefined) this.channels.add(this.rpc.channel)
+    if (this.rpc !== undefined) this.subscriptions.channels.add(this.rpc.channel)
   }
 
   channel (realm: string, topic: string): string {
-    return `${this.prefix}${realm}:t:${topic}`
+    return this.subscriptions.channel(realm, topic)
   }
 
   pattern (realm: string, topic: string, match: MatchPolicy): string {
-    const base = escapeGlob(`${this.prefix}${realm}:t:`)
-    if (match === 'prefix') return `${base}${escapeGlob(topic)}*`
-    return base + topic.split('.').map((part) => (part === '' ? '*' : escapeGlob(part))).join('.')
+    return this.subscriptions.pattern(realm, topic, match)
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------
@@ -197,9 +194,10 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.pub = pub
     this.sub = sub
     pub.on('ready', () => { this.pubReady = true; this.update(); this.writeCount() })
-    sub.on('ready', () => { this.restore().catch(noop) })
+    this.subscriptions.attach(sub)
+    sub.on('ready', () => { this.subscriptions.restore().then(() => this.update(), noop) })
     pub.on('close', () => { this.pubReady = false; this.update() })
-    sub.on('close', () => { this.subReady = false; this.update() })
+    sub.on('close', () => { this.subscriptions.ready = false; this.update() })
     pub.on('error', (err: Error) => this.fail(err))
     sub.on('error', (err: Error) => this.fail(err))
     const rpcChannel = this.rpc === undefined ? undefined : Buffer.from(this.rpc.channel)
@@ -249,34 +247,14 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     }
     pub?.disconnect()
     this.sub?.disconnect()
-    this.pubReady = this.subReady = false
+    this.subscriptions.detach()
+    this.pubReady = false
     this.status = 'down'
-  }
-
-  /** Subscribes everything in our tables on a fresh connection, then reports 'up'. */
-  private async restore (): Promise<void> {
-    const sub = this.sub as Redis
-    const channels = [...this.channels]
-    const patterns = [...this.patterns.keys()]
-    try {
-      for (let i = 0; i < channels.length; i += BATCH) await sub.subscribe(...channels.slice(i, i + BATCH))
-      for (let i = 0; i < patterns.length; i += BATCH) await sub.psubscribe(...patterns.slice(i, i + BATCH))
-    } catch (err) {
-      return this.fail(err as Error) // the connection dropped again: the next 'ready' retries
-    }
-    if (this.closed || sub.status !== 'ready') return
-    this.subReady = true
-    // (Un)subscriptions made while we were restoring.
-    for (const channel of this.channels) if (!channels.includes(channel)) this.send('subscribe', channel)
-    for (const channel of channels) if (!this.channels.has(channel)) this.send('unsubscribe', channel)
-    for (const pattern of this.patterns.keys()) if (!patterns.includes(pattern)) this.send('psubscribe', pattern)
-    for (const pattern of patterns) if (!this.patterns.has(pattern)) this.send('punsubscribe', pattern)
-    this.update()
   }
 
   private update (): void {
     if (this.closed) return
-    const up = this.pubReady && this.subReady && !this.hung
+    const up = this.pubReady && this.subscriptions.ready && !this.hung
     if (up && this.status !== 'up') {
       // After an outage the registry may be empty (Redis restarted): the other instances are rewriting it.
       if (this.status === 'down') this.rpc?.registry.rebuild()
@@ -328,51 +306,11 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
    * subscription is made when Redis is back, and delivery is local only meanwhile (status `down`). It never rejects.
    */
   subscribe (realm: string, topic: string, match: MatchPolicy): Promise<void> | undefined {
-    if (match === 'exact') {
-      const channel = this.channel(realm, topic)
-      if (this.channels.has(channel)) return this.confirming.get(channel)
-      this.channels.add(channel)
-      return this.subReady ? this.confirm('subscribe', channel) : undefined
-    }
-    const pattern = this.pattern(realm, topic, match)
-    const targets = this.patterns.get(pattern)
-    if (targets !== undefined) {
-      targets.push({ realm, match, topic })
-      return this.confirming.get(pattern)
-    }
-    this.patterns.set(pattern, [{ realm, match, topic }])
-    return this.subReady ? this.confirm('psubscribe', pattern) : undefined
-  }
-
-  private confirm (command: 'subscribe' | 'psubscribe', name: string): Promise<void> | undefined {
-    if (this.closed) return undefined
-    const done = (this.sub as Redis)[command](name).then(noop, (err: Error) => this.fail(err))
-      .then(() => { if (this.confirming.get(name) === done) this.confirming.delete(name) })
-    this.confirming.set(name, done)
-    return done
+    return this.subscriptions.add(realm, topic, match)
   }
 
   unsubscribe (realm: string, topic: string, match: MatchPolicy): void {
-    if (match === 'exact') {
-      const channel = this.channel(realm, topic)
-      if (this.channels.delete(channel) && this.subReady) this.send('unsubscribe', channel)
-      return
-    }
-    const pattern = this.pattern(realm, topic, match)
-    const targets = this.patterns.get(pattern)
-    if (targets === undefined) return
-    const rest = targets.filter((t) => t.realm !== realm || t.match !== match || t.topic !== topic)
-    if (rest.length > 0) {
-      this.patterns.set(pattern, rest)
-      return
-    }
-    this.patterns.delete(pattern)
-    if (this.subReady) this.send('punsubscribe', pattern)
-  }
-
-  private send (command: 'subscribe' | 'unsubscribe' | 'psubscribe' | 'punsubscribe', name: string): void {
-    if (this.closed) return
-    ;(this.sub as Redis)[command](name).catch((err: Error) => this.fail(err))
+    this.subscriptions.remove(realm, topic, match)
   }
 
   // ---- publications ----------------------------------------------------------------------------------------
@@ -405,7 +343,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   }
 
   private onPatternMessage (pattern: string, data: Buffer): void {
-    const targets = this.patterns.get(pattern)
+    const targets = this.subscriptions.patterns.get(pattern)
     if (targets === undefined || isFrom(this.origin, data)) return
     const publication = this.decode(data)
     if (publication === undefined) return

@@ -1,6 +1,6 @@
 import { jsonSerializer } from './json.js'
 import { msgpackSerializer } from './msgpack.js'
-import { cborSerializer } from './cbor.js'
+import { cborAvailable, cborSerializer } from './cbor.js'
 
 /**
  * A WAMP serializer. Add your own by passing it in the plugin's `serializers` option; it is offered under
@@ -15,7 +15,10 @@ export interface Serializer {
   decode (data: Buffer): unknown
 }
 
-export const builtinSerializers: readonly Serializer[] = [jsonSerializer, msgpackSerializer, cborSerializer]
+/** json and msgpack always; cbor when cbor-x is installed (lib/serializers/cbor.ts loads it on first use). */
+export const builtinSerializers: readonly Serializer[] = cborAvailable()
+  ? [jsonSerializer, msgpackSerializer, cborSerializer]
+  : [jsonSerializer, msgpackSerializer]
 
 /** Subprotocol → serializer, for the ones this server offers. */
 export function serializerTable (extra: readonly Serializer[] = []): Map<string, Serializer> {

@@ -1,12 +1,14 @@
-// Strict decoding (PROTOCOL §7.1): what a serializer decoded must be plain WAMP data — null, booleans, finite
-// numbers, strings, binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
+// Strict decoding (PROTOCOL §7.1): what a serializer decoded must be plain WAMP data — null (or undefined), booleans,
+// finite numbers, strings, binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
 // value reached twice. msgpackr and cbor-x turn extension types and tags into Dates, Sets, typed arrays, BigInts,
 // Tag objects and shared or cyclic references; none of that crosses to peers using another serializer, so it is
 // refused here, once, for every serializer (custom ones included).
 //
 // The walk is recursive but bounded by maxDepth, so it cannot overflow the stack. Every value takes at least one
-// byte in JSON, MessagePack and CBOR, so a frame of n bytes holds at most n values: a walk that visits more has
-// met a value twice (a shared reference or a cycle) and stops — a small frame cannot make it exponential.
+// byte in JSON, MessagePack and CBOR, and a string or binary value at least one byte per character or byte besides,
+// so what a frame of n bytes decodes to counts at most n that way: a walk that counts more has met a value twice (a
+// shared reference or a cycle) and stops — a small frame can make neither the walk exponential nor a peer's copy
+// of a string repeated by reference (cbor-x packed values) huge.
 
 /** Default for the `maxDepth` option: lists and dicts nested in one message, the message list counting as 1. */
 export const DEFAULT_MAX_DEPTH = 64
@@ -23,9 +25,14 @@ export function plainDataProblem (value: unknown, bytes: number, maxDepth: numbe
 
 function visit (value: unknown, depth: number): string | undefined {
   if (--budget < 0) return 'a value appears more than once (shared reference or cycle)'
+  // undefined is nil: JS clients (wampy, msgpackr, cbor-x) write a property left undefined as msgpack ext 0 / CBOR
+  // simple 23; it goes on as nil (or, in JSON dicts, is left out).
   switch (typeof value) {
     case 'string':
+      budget -= value.length
+      return budget < 0 ? 'a value appears more than once (shared reference or cycle)' : undefined
     case 'boolean':
+    case 'undefined':
       return undefined
     case 'number':
       return Number.isFinite(value) ? undefined : `${String(value)} is not WAMP data (numbers must be finite)`
@@ -51,7 +58,10 @@ function visit (value: unknown, depth: number): string | undefined {
     }
     return undefined
   }
-  if (proto === Buffer.prototype || proto === Uint8Array.prototype) return undefined
+  if (proto === Buffer.prototype || proto === Uint8Array.prototype) {
+    budget -= (value as Uint8Array).length
+    return budget < 0 ? 'a value appears more than once (shared reference or cycle)' : undefined
+  }
   return `a ${describe(value)} is not WAMP data`
 }
 

@@ -82,3 +82,23 @@ t.test('issue 15: the examples of the issue', async (t) => {
   t.notOk(shadowed.allows('a..c', 'wildcard', SUBSCRIBE), 'it decides a.x.c')
   t.ok(shadowed.allows('a.bc', 'prefix', SUBSCRIBE) && shadowed.allows('a.b.', 'prefix', SUBSCRIBE), 'both start with a.b')
 })
+
+t.test('issue 15: the table in docs/auth.md "How patterns are authorized"', async (t) => {
+  const user = new RoleRules([
+    { uri: 'app.', match: 'prefix', allow: ['call', 'subscribe'] },
+    { uri: 'app.admin.', match: 'prefix', allow: [] },
+    { uri: 'app.chat.post', allow: ['publish'] },
+    { uri: 'sensor..status', match: 'wildcard', allow: ['subscribe'] }
+  ])
+  const table: Array<[string, MatchPolicy, boolean]> = [
+    ['app.news.', 'prefix', true], ['app.', 'prefix', false], ['app.ad', 'prefix', false], ['ap', 'prefix', false],
+    ['app..log', 'wildcard', false], ['sensor..status', 'wildcard', true], ['sensor.', 'prefix', false], ['', 'prefix', false]
+  ]
+  for (const [uri, match, allowed] of table) t.equal(user.allows(uri, match, SUBSCRIBE), allowed, `${match} "${uri}"`)
+  const device = new RoleRules([
+    { uri: 'com.dev.', match: 'prefix', allow: ['register'] },
+    { uri: 'com.dev.lamp.', match: 'prefix', allow: [] }
+  ])
+  t.notOk(device.allows('com.dev.', 'prefix', 2))
+  t.ok(device.allows('com.dev.fan.', 'prefix', 2))
+})

@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { Unpackr } from 'msgpackr'
 import { Decoder } from 'cbor-x'
 import { jsonSerializer, msgpackSerializer, cborSerializer } from '../../index.js'
@@ -52,7 +53,7 @@ function decodedProblem (serializer: Serializer, data: Buffer): string | undefin
 }
 
 function isPlain (value: unknown): boolean {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (value === null || value === undefined || typeof value === 'string' || typeof value === 'boolean') return true
   if (typeof value === 'number') return Number.isFinite(value)
   if (Buffer.isBuffer(value) || Object.getPrototypeOf(value) === Uint8Array.prototype) return true
   if (Array.isArray(value)) return value.every(isPlain)
@@ -98,13 +99,12 @@ t.test('issue 15: the plain-data check', async (t) => {
   let dag: unknown = shared
   for (let i = 0; i < 60; i++) dag = [dag, dag] // 2^60 paths: the visit budget stops the walk at once
   const cases: Array<[unknown, RegExp | undefined]> = [
-    [[1, 'a', true, null, 0.5, -0, Buffer.from([1]), new Uint8Array(2), { a: [{}] }, Object.create(null)], undefined],
+    [[1, 'a', true, null, undefined, 0.5, -0, Buffer.from([1]), new Uint8Array(2), { a: [{}] }, Object.create(null)], undefined],
     [cycle, /deeper than 64/], // with a frame's byte budget (below) it is "more than once" long before
     [dag, /more than once/],
     [[NaN], /NaN is not WAMP data/],
     [[-Infinity], /finite/],
     [[1n], /bigint/],
-    [[undefined], /undefined/],
     [[() => 1], /function/],
     [[new Date()], /Date/],
     [[new Set()], /Set/],
@@ -124,6 +124,14 @@ t.test('issue 15: the plain-data check', async (t) => {
   }
   t.match(plainDataProblem([[], [], []], 3, 64), /more than once/, 'a frame of n bytes holds at most n values')
   t.equal(plainDataProblem([[], [], []], 4, 64), undefined)
+  const text = 'x'.repeat(1000)
+  t.match(plainDataProblem(Array(100).fill(text), 5000, 64), /more than once/, 'a string repeated by reference counts each time')
+  t.match(plainDataProblem(Array(100).fill(Buffer.alloc(1000)), 5000, 64), /more than once/, 'and so does binary')
+  for (const [serializer, message] of [[jsonSerializer, [1, 'ü€😀', '', Buffer.from([1, 2, 3]), { k: 'v' }]], [msgpackSerializer, [1, 'ü€😀', '', Buffer.alloc(300), { k: 'v' }]],
+    [cborSerializer, [1, 'ü€😀', '', Buffer.alloc(300), { k: 'v' }]]] as const) {
+    const data = Buffer.from(serializer.encode([...message]))
+    t.equal(plainDataProblem(serializer.decode(data), data.length, 64), undefined, `${serializer.id}: a frame's own strings and binary fit its byte count`)
+  }
   t.match(plainDataProblem(cycle, 20, 64), /more than once/)
 })
 
@@ -132,4 +140,22 @@ t.test('issue 15: JSON refuses NaN and Infinity literals and numbers beyond floa
   t.throws(() => jsonSerializer.decode(Buffer.from('[Infinity]')))
   const big = Buffer.from('[1e400]')
   t.match(plainDataProblem(jsonSerializer.decode(big), big.length, 64), /Infinity is not WAMP data/)
+})
+
+t.test('issue 15: whatever plain data a serializer encodes, its decode passes the check (no false refusals)', async (t) => {
+  const { tree } = fc.letrec((tie) => ({
+    tree: fc.oneof({ depthSize: 'small' }, tie('leaf'), fc.array(tie('tree'), { maxLength: 5 }), fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), tie('tree'), { maxKeys: 5 })),
+    leaf: fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.maxSafeInteger(),
+      fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)))
+  }))
+  let checked = 0
+  fc.assert(fc.property(fc.array(tree, { maxLength: 4 }), (args) => {
+    for (const serializer of [jsonSerializer, msgpackSerializer, cborSerializer]) {
+      const data = Buffer.from(serializer.encode([48, 1, {}, 'a.b', args]))
+      const problem = plainDataProblem(serializer.decode(data), data.length, DEFAULT_MAX_DEPTH)
+      if (problem !== undefined) throw new Error(`${serializer.id}: ${problem}`)
+      checked++
+    }
+  }), { seed: 15, numRuns: 2000 })
+  t.equal(checked, 6000)
 })
