@@ -129,7 +129,9 @@ export class Broker {
     subscription.sessions.add(session)
     session.subscriptions.add(subscription)
     session.send([T.SUBSCRIBED, requestId, subscription.id])
-    if (added && session.hub.options.metaApi) publishSubscribed(session, subscription, created)
+    if (!added) return
+    if (session.hub.options.metaApi) publishSubscribed(session, subscription, created)
+    session.hub.clientEvent('subscribe', session, subscription)
   }
 
   /**
@@ -174,6 +176,7 @@ export class Broker {
     const deleted = subscription.sessions.size === 0 && subscription.waiting === 0
     if (deleted) this.remove(subscription)
     if (session.hub.options.metaApi) publishUnsubscribed(session, subscription, deleted)
+    session.hub.clientEvent('unsubscribe', session, subscription)
   }
 
   private remove (subscription: Subscription): void {

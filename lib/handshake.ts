@@ -47,7 +47,8 @@ export function welcome (session: Session, realm: Realm, identity: Identity): vo
   const hub = session.hub
   // WAMP-CRA draws the id early, for its challenge; a clash with a session welcomed meanwhile draws again.
   if (session.id === 0 || hub.sessions.has(session.id)) session.id = uniqueId(hub.sessions)
-  session.realm = realm
+  session.joined = realm
+  session.connectedAt = new Date()
   session.authid = identity.authid
   session.authrole = identity.authrole
   session.authmethod = identity.authmethod

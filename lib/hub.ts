@@ -21,8 +21,11 @@ import { enableMetaApi, publishJoin, publishLeave } from './meta.js'
 import { PendingWork } from './pending-work.js'
 import type { ClusterRpc } from './fanout/cluster-rpc.js'
 import { RemoteSession } from './remote-session.js'
+import type { FastifyWamp } from '../types/wamp.js'
+import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook, SubscriptionInfo } from '../types/session.js'
 
-export type SessionHook = (session: Session) => unknown
+export type { SessionHook }
+
 
 const CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -30,7 +33,10 @@ const CLOSE_TRY_AGAIN_LATER = 1013
  * `fastify.wamp`: the realms, the registry of open sessions and the session hooks. Procedure and topic methods
  * act on the default realm (the first one configured); `realm(name)` reaches the others.
  */
-export class Hub implements FanoutHost {
+type ClientEvent = 'register' | 'unregister' | 'subscribe' | 'unsubscribe'
+const EVENT_HOOK_NAMES: Record<ClientEvent, string> = { register: 'onRegister', unregister: 'onUnregister', subscribe: 'onSubscribe', unsubscribe: 'onUnsubscribe' }
+
+export class Hub implements FanoutHost, FastifyWamp {
   readonly options: NormalizedOptions
   readonly realms: Map<string, Realm>
   /** Every open session, all realms, by session id. */
@@ -46,6 +52,7 @@ export class Hub implements FanoutHost {
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
   private readonly closeHooks: SessionHook[]
+  private readonly eventHooks: { register: RegistrationHook[], unregister: RegistrationHook[], subscribe: SubscriptionHook[], unsubscribe: SubscriptionHook[] }
   private readonly log: FastifyBaseLogger
   private readonly keepalive: Keepalive
   private closing: boolean
@@ -60,6 +67,7 @@ export class Hub implements FanoutHost {
     this.live = new Set()
     this.openHooks = [...options.onSessionOpen]
     this.closeHooks = [...options.onSessionClose]
+    this.eventHooks = { register: [], unregister: [], subscribe: [], unsubscribe: [] }
     this.log = fastify.log
     this.keepalive = new Keepalive(this.live, options.pingInterval)
     this.pending = new PendingWork()
@@ -158,6 +166,26 @@ export class Hub implements FanoutHost {
     return this
   }
 
+  onRegister (hook: RegistrationHook): this {
+    this.eventHooks.register.push(hook)
+    return this
+  }
+
+  onUnregister (hook: RegistrationHook): this {
+    this.eventHooks.unregister.push(hook)
+    return this
+  }
+
+  onSubscribe (hook: SubscriptionHook): this {
+    this.eventHooks.subscribe.push(hook)
+    return this
+  }
+
+  onUnsubscribe (hook: SubscriptionHook): this {
+    this.eventHooks.unsubscribe.push(hook)
+    return this
+  }
+
   // ---- internals -------------------------------------------------------------------------------------------
 
   accept (socket: WebSocket, request: FastifyRequest, serializer: Serializer): void {
@@ -208,14 +236,24 @@ export class Hub implements FanoutHost {
     this.runHooks(this.openHooks, session, 'onSessionOpen')
   }
 
+  /** A client's registration or subscription began or ended: the `onRegister` … `onUnsubscribe` hooks run. */
+  clientEvent (event: 'register' | 'unregister', session: Session, info: RegistrationInfo): void
+  clientEvent (event: 'subscribe' | 'unsubscribe', session: Session, info: SubscriptionInfo): void
+  clientEvent (event: ClientEvent, session: Session, info: RegistrationInfo | SubscriptionInfo): void {
+    const hooks = this.eventHooks[event] as Array<(session: Session, info: RegistrationInfo | SubscriptionInfo) => unknown>
+    for (const hook of hooks) this.runHook(EVENT_HOOK_NAMES[event], session, () => hook(session, info))
+  }
+
   private runHooks (hooks: SessionHook[], session: Session, name: string): void {
-    for (const hook of hooks) {
-      try {
-        const result = hook(session)
-        if (isThenable(result)) this.pending.add(result.then(undefined, (err: unknown) => this.hookFailed(err, session, name)))
-      } catch (err) {
-        this.hookFailed(err, session, name)
-      }
+    for (const hook of hooks) this.runHook(name, session, () => hook(session))
+  }
+
+  private runHook (name: string, session: Session, run: () => unknown): void {
+    try {
+      const result = run()
+      if (isThenable(result)) this.pending.add(result.then(undefined, (err: unknown) => this.hookFailed(err, session, name)))
+    } catch (err) {
+      this.hookFailed(err, session, name)
     }
   }
 

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws'
 import { checkClientMessage, EMPTY, MessageType as T, withPayload } from './messages.js'
 import type { Details, Kwargs, WampMessage } from './messages.js'
 import { CloseUri, ErrorUri } from './uris.js'
+import { WampError } from './wamp-error.js'
 import { kSession } from './symbols.js'
 import { Transport } from './transport.js'
 import type { Serializer } from './serializers/index.js'
@@ -21,9 +22,11 @@ import { hello, helloTimedOut } from './handshake.js'
 import { authenticate } from './auth/index.js'
 import { CallerStreams } from './caller-streams.js'
 import type { AuthFlow } from './auth/index.js'
+import { RegistrationWaiters } from './registration-waiters.js'
+import type { MatchPolicy } from './uris.js'
+import type { RegistrationInfo, SessionData, WaitOptions, WampSession } from '../types/session.js'
 
-/** Per-session application state; extend it with `declare module 'fastify-wamp' { interface SessionData { … } }`. */
-export interface SessionData { [key: string]: unknown }
+export type { SessionData }
 
 export const State = { establishing: 0, open: 1, closing: 2, closed: 3 } as const
 type StateValue = typeof State[keyof typeof State]
@@ -36,10 +39,13 @@ const CLOSE_PROTOCOL_ERROR = 1002
  * One WAMP session: the actor that owns one WebSocket, its state (establishing → open → closing → closed) and
  * its cleanup, which runs exactly once whichever way the socket ends.
  */
-export class Session {
+export class Session implements WampSession {
   /** Session id, assigned at WELCOME (0 before). */
   id: number
-  realm: Realm | undefined
+  /** The realm joined at WELCOME; undefined before and after the WAMP session. */
+  joined: Realm | undefined
+  /** When the session was welcomed (the socket's upgrade time before). */
+  connectedAt: Date
   readonly request: FastifyRequest
   readonly protocol: string
   /** Your per-session state. */
@@ -81,10 +87,13 @@ export class Session {
   private logger: FastifyBaseLogger | undefined
   private onClosed: (() => void) | undefined
   private onDrained: (() => void) | undefined
+  /** `registered()` calls waiting for a REGISTER. */
+  private waiters: RegistrationWaiters | undefined
 
   constructor (hub: Hub, socket: WebSocket, serializer: Serializer, request: FastifyRequest) {
     this.id = 0
-    this.realm = undefined
+    this.joined = undefined
+    this.connectedAt = new Date()
     this.request = request
     this.protocol = `wamp.2.${serializer.id}`
     this.data = {}
@@ -114,6 +123,7 @@ export class Session {
     this.logger = undefined
     this.onClosed = undefined
     this.onDrained = undefined
+    this.waiters = undefined
     ;(socket as WebSocket & { [kSession]?: Session })[kSession] = this
     socket.on('message', onMessage)
     socket.on('close', onClose)
@@ -126,6 +136,11 @@ export class Session {
     if (this.id === 0) return this.request.log
     if (this.logger === undefined) this.logger = this.request.log.child({ wampSession: this.id })
     return this.logger
+  }
+
+  /** The realm the session joined (read only after WELCOME). */
+  get realm (): Realm {
+    return this.joined as Realm
   }
 
   get isOpen (): boolean {
@@ -144,7 +159,33 @@ export class Session {
   /** Sends an EVENT to this session if it subscribed to `topic`; returns the number of EVENTs sent (0 or more). */
   publish (topic: string, args?: unknown[], kwargs?: Kwargs): number {
     if (this.state !== State.open) return 0
-    return (this.realm as Realm).broker.publish(topic, args, kwargs, this)
+    return this.realm.broker.publish(topic, args, kwargs, this)
+  }
+
+  hasRegistration (uri: string, match: MatchPolicy = 'exact'): boolean {
+    for (const r of this.registrations.values()) if (r.uri === uri && r.match === match) return true
+    return false
+  }
+
+  hasSubscription (topic: string, match: MatchPolicy = 'exact'): boolean {
+    for (const s of this.subscriptions) if (s.topic === topic && s.match === match) return true
+    return false
+  }
+
+  registered (uri: string, options: WaitOptions = {}): Promise<RegistrationInfo> {
+    for (const r of this.registrations.values()) if (r.uri === uri && r.match === 'exact') return Promise.resolve(r)
+    if (this.state !== State.open) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
+    return (this.waiters ??= new RegistrationWaiters()).wait(uri, options)
+  }
+
+  /** A REGISTER succeeded: `registered()` calls waiting for it resolve. */
+  didRegister (registration: RegistrationInfo): void {
+    this.waiters?.registered(registration)
+  }
+
+  kill (reason: string = CloseUri.killed, message?: string): void {
+    if (this.state !== State.open) return
+    this.close(reason, message, 0).catch(() => {})
   }
 
   // ---- receiving -------------------------------------------------------------------------------------------
@@ -183,7 +224,7 @@ export class Session {
     const type = msg[0] as number
     if (type === T.ABORT) return this.closeSocket(CLOSE_NORMAL)
     if (this.state === State.establishing) {
-      if (type === T.HELLO && this.realm === undefined && this.handshake === undefined) return hello(this, msg)
+      if (type === T.HELLO && this.joined === undefined && this.handshake === undefined) return hello(this, msg)
       if (type === T.AUTHENTICATE) return authenticate(this, msg)
       return this.violation(`expected ${this.handshake === undefined ? 'HELLO' : 'AUTHENTICATE'}, received message type ${type}`)
     }
@@ -192,7 +233,7 @@ export class Session {
       if (type === T.GOODBYE) this.closeSocket(CLOSE_GOING_AWAY)
       return
     }
-    const realm = this.realm as Realm
+    const realm = this.realm
     switch (type) {
       case T.CALL: return realm.dealer.call(this, msg)
       case T.YIELD: return realm.dealer.yield(this, msg)
@@ -378,11 +419,13 @@ export class Session {
     for (const call of this.invocations.values()) call.abandon('session closed')
     for (const call of this.routed.values()) call.calleeLeft()
     this.streams.clear()
-    const realm = this.realm
+    this.waiters?.closed()
+    this.waiters = undefined
+    const realm = this.joined
     if (realm === undefined || this.id === 0) return
     realm.leave(this)
     this.hub.sessionLeft(this)
-    this.realm = undefined
+    this.joined = undefined
   }
 
   /** After the client's GOODBYE: the session ends, the socket waits for HELLO as if fresh from the upgrade. */

@@ -31,7 +31,9 @@ export const ErrorUri = {
 export const CloseUri = {
   goodbyeAndOut: 'wamp.close.goodbye_and_out',
   systemShutdown: 'wamp.close.system_shutdown',
-  closeRealm: 'wamp.close.close_realm'
+  closeRealm: 'wamp.close.close_realm',
+  /** The application ended the session (`session.kill()`, meta API `wamp.session.kill`). */
+  killed: 'wamp.close.killed'
 } as const
 
 export type MatchPolicy = 'exact' | 'prefix' | 'wildcard'

@@ -1,13 +1,14 @@
-import type { Hub, SessionHook } from '../lib/hub.js'
+// The public surface: what a user of the plugin touches. Interfaces, so that the implementation (lib/) stays
+// private — nothing internal is reachable from these types without a cast.
+import type { FastifyWamp } from './wamp.js'
 
+export type { FastifyWamp } from './wamp.js'
+export type { WampSession, PendingSession, SessionData, SessionHook, RegistrationHook, SubscriptionHook, RegistrationInfo, SubscriptionInfo, WaitOptions } from './session.js'
+export type { Realm, ProcedureOptions } from './realm.js'
+export type { CallContext, Chunk, ProcedureHandler, CallResult, ClientCallOptions } from './call.js'
+export type { PublishContext, TopicHandler } from './pubsub.js'
 export type { FastifyWampOptions } from '../lib/options.js'
-export type { Hub as FastifyWamp, SessionHook } from '../lib/hub.js'
-export type { Realm, RealmOptions } from '../lib/realm.js'
-export type { Session, SessionData } from '../lib/session.js'
-export type { CallContext, Chunk } from '../lib/call.js'
-export type { ProcedureHandler, ProcedureOptions, ClientRegistration } from '../lib/dealer.js'
-export type { TopicHandler, PublishContext } from '../lib/broker.js'
-export type { CallResult, ClientCallOptions } from '../lib/outgoing-call.js'
+export type { RealmOptions } from '../lib/realm.js'
 export type { PayloadSchema, ArgsOf, KwargsOf, ValidationIssue } from '../lib/validation.js'
 export type { Serializer } from '../lib/serializers/index.js'
 export type { ServiceMemberOptions } from '../lib/service.js'
@@ -24,8 +25,6 @@ export type { InvokePolicy } from '../lib/registry.js'
 declare module 'fastify' {
   interface FastifyInstance {
     /** The WAMP endpoint: procedures, topics, sessions and realms. */
-    wamp: Hub
+    wamp: FastifyWamp
   }
 }
-
-export type { SessionHook as WampSessionHook }

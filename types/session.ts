@@ -76,12 +76,8 @@ export interface WampSession {
 
   /** Whether this client has registered `uri` (with the given match policy, default `exact`). */
   hasRegistration (uri: string, match?: MatchPolicy): boolean
-  /** The client's registrations, oldest first. */
-  readonly registrations: readonly RegistrationInfo[]
   /** Whether this client is subscribed to `topic` (with the given match policy, default `exact`). */
   hasSubscription (topic: string, match?: MatchPolicy): boolean
-  /** The client's subscriptions. */
-  readonly subscriptions: readonly SubscriptionInfo[]
   /**
    * Resolves once this client has registered `uri` (at once if it already has): the way to call a client from
    * `onSessionOpen`, since a client registers its procedures only after WELCOME. Rejects when the session closes.
@@ -95,6 +91,18 @@ export interface WampSession {
   close (reason?: string, message?: string, grace?: number): Promise<void>
   /** Ends the session at once: GOODBYE `reason` (default `wamp.close.killed`), then the socket closes. */
   kill (reason?: string, message?: string): void
+}
+
+/**
+ * A session between HELLO and WELCOME, as `authenticate` functions see it (`ctx.session`): no id, realm or identity
+ * yet — only what the client brought, and `data` to keep what authentication learns.
+ */
+export interface PendingSession {
+  readonly protocol: string
+  readonly request: FastifyRequest
+  readonly roles: Readonly<Details>
+  readonly log: FastifyBaseLogger
+  data: SessionData
 }
 
 /** `onSessionOpen` / `onSessionClose` hook. */

@@ -140,7 +140,7 @@ export class ClusterRegistry {
       multi.hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
       multi.sadd(own, `s\n${session.id}`)
       for (const callee of session.registrations.values()) {
-        const registration = session.realm?.dealer.registry.byId.get(callee.id)
+        const registration = session.joined?.dealer.registry.byId.get(callee.id)
         const entry = registration === undefined ? undefined : this.entry(callee, registration)
         if (entry === undefined) continue
         multi.hset(entry[0], entry[1], entry[2])
@@ -252,7 +252,7 @@ export class ClusterRegistry {
 type Entry = [created: number, routed: number, invoke: string, match: MatchPolicy, pattern: string]
 
 export function realmOf (session: Session): string {
-  return session.realm?.name ?? ''
+  return session.joined?.name ?? ''
 }
 
 export function sessionEntry (instance: string, session: Session): string {
