@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { connect } from '../lib/testing/index.js'
 
 const root = resolve(import.meta.dirname, '..')
+// tsc over the whole dependency graph is slow on a loaded 2-core machine (1–2 min); the file's own bound.
+t.setTimeout(300_000)
 
 // The README's quick start, as written, runs: it is extracted, pointed at this checkout and port 0, and driven.
 t.test('the README quick start runs as written', async (t) => {
@@ -43,6 +45,14 @@ const ambient = `import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type * as wamp from 'fastify-wamp'
 import type TypeBox from 'typebox'
 declare global {
+  // The app's own objects that snippets take for granted.
+  const buildApp: () => Promise<FastifyInstance>
+  const pages: unknown[]
+  const sessions: { valid (cookie: string | undefined): Promise<boolean> }
+  const tokens: { check (authid: string | undefined, ticket: string): Promise<boolean> }
+  const users: Map<string, wamp.WampCraUser>
+  const devices: Map<string, wamp.AuthIdentity>
+  // What the plugin provides, as if imported.
   const app: FastifyInstance
   const request: FastifyRequest
   const session: wamp.Session
@@ -70,11 +80,15 @@ function tsBlocks (file: string): Array<{ line: number, code: string }> {
   return blocks
 }
 
+// Docs another branch is rewriting; the lead drops an entry once that branch's fix is merged.
+const PENDING = new Set(['docs/auth.md'])
+
 t.test('issue 19: every ts block in README.md and docs/*.md type-checks', async (t) => {
   const dir = join(root, 'test', 'artifacts', 'snippets')
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
   const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md') && f !== 'api.md').map((f) => `docs/${f}`)]
+    .filter((doc) => !PENDING.has(doc))
   const origin = new Map<string, string>()
   for (const doc of docs) {
     for (const { line, code } of tsBlocks(join(root, doc))) {
@@ -85,6 +99,8 @@ t.test('issue 19: every ts block in README.md and docs/*.md type-checks', async 
   }
   t.ok(origin.size >= 20, `${origin.size} blocks found`)
   writeFileSync(join(dir, 'ambient.d.ts'), ambient)
+  // `import { buildApp } from '../app.js'` in docs/testing.md: the example app plays "your app".
+  writeFileSync(join(dir, '..', 'app.ts'), "export { buildApp } from '../../examples/app.js'\n")
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
     extends: '../../../tsconfig.json',
     compilerOptions: {
@@ -93,7 +109,7 @@ t.test('issue 19: every ts block in README.md and docs/*.md type-checks', async 
       noUnusedLocals: false,
       paths: { 'fastify-wamp': ['../../../index.ts'], 'fastify-wamp/testing': ['../../../lib/testing/index.ts'] }
     },
-    include: ['*.ts'],
+    include: ['*.ts', '../app.ts'],
     exclude: []
   }))
   let output = ''
