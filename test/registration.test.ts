@@ -63,7 +63,7 @@ t.test('issue 19: @fastify/websocket registered before fastify-wamp is used by i
   const app = Fastify({ logger: false })
   await app.register(websocket)
   await app.register(fastifyWamp)
-  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m) => socket.send(m)) })
+  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m, binary) => socket.send(m, { binary })) })
   app.wamp.register('com.example.ping', () => 'pong')
   const { client } = await connectRaw(`${await listen(app, t)}/ws`)
   client.send([MSG.CALL, 1, {}, 'com.example.ping', []])
@@ -74,7 +74,7 @@ t.test('issue 19: @fastify/websocket registered before fastify-wamp is used by i
 t.test('issue 19: without registering @fastify/websocket, the app\'s own websocket routes work beside fastify-wamp; registering it after fails at register time', async (t) => {
   const app = Fastify({ logger: false })
   await app.register(fastifyWamp)
-  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m) => socket.send(m)) })
+  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m, binary) => socket.send(m, { binary })) })
   const base = await listen(app, t)
   const echo = await openRaw(`${base}/echo`, { protocols: [], serializer: 'json' })
   echo.send([1, 'hi'])
