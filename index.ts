@@ -10,7 +10,7 @@ import { normalizeOptions } from './lib/options.js'
 import type { FastifyWampOptions } from './lib/options.js'
 import { chooseSubprotocol, serializerTable } from './lib/serializers/index.js'
 import { kProtocol } from './lib/symbols.js'
-import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS } from './lib/errors.js'
+import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS, FST_WAMP_WEBSOCKET_ORDER } from './lib/errors.js'
 import type { FastifyWampPluginOptions } from './lib/options.js'
 
 const VERSION = '0.1.0'
@@ -46,6 +46,7 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
     wss.options.handleProtocols = handleProtocols(wss.options.handleProtocols)
   } else {
     await fastify.register(websocket, { options: { maxPayload: options.maxPayload, handleProtocols: handleProtocols() } })
+    refuseLateWebsocket(fastify)
   }
 
   fastify.decorate('wamp', hub)
@@ -80,6 +81,22 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
   })
 }
 
+/**
+ * A second @fastify/websocket would throw inside Fastify's decorate from a callback plugin: an uncaught exception
+ * that ends the process with a message about a 'ws' decorator. Refuse it where the app calls register instead.
+ */
+function refuseLateWebsocket (fastify: FastifyInstance): void {
+  const register = fastify.register
+  const isWebsocket = (plugin: unknown): boolean => {
+    const fn = (plugin as { default?: unknown })?.default ?? plugin
+    return fn === websocket || (fn as { [key: symbol]: { name?: string } | undefined })?.[Symbol.for('plugin-meta')]?.name === '@fastify/websocket'
+  }
+  fastify.register = function (this: FastifyInstance, plugin: unknown, ...rest: unknown[]) {
+    if (isWebsocket(plugin)) throw new FST_WAMP_WEBSOCKET_ORDER()
+    return (register as (...args: unknown[]) => unknown).call(this, plugin, ...rest)
+  } as FastifyInstance['register']
+}
+
 function joinPath (prefix: string | undefined, path: string): string {
   if (prefix === undefined || prefix === '' || prefix === '/') return path
   return (prefix.endsWith('/') ? prefix.slice(0, -1) : prefix) + path
@@ -103,6 +120,7 @@ export { safeEqual } from './lib/auth/ticket.js'
 export { deriveCraKey } from './lib/auth/wampcra.js'
 export { LocalFanout } from './lib/fanout/index.js'
 export { RedisFanout } from './lib/fanout/redis.js'
+export type { RedisClient } from './lib/fanout/redis.js'
 export { RemoteSession } from './lib/remote-session.js'
 export type { ClusterRpc, ClusterStats } from './lib/fanout/cluster-rpc.js'
 export * from './types/index.js'

@@ -1,4 +1,4 @@
-// The callee side of the client → client benchmark (router mode), which ../shared/bench/wampbench.mjs lacks:
+// The callee side of the client → client benchmark (router mode), which bench/wampbench/wampbench.mjs lacks:
 // N sessions REGISTER `bench.echo.client` with invoke roundrobin and YIELD every INVOCATION's args back unchanged.
 // wampbench's `rpc` mode with `--procedure bench.echo.client` then measures calls that go caller → plugin → callee
 // → plugin → caller.

@@ -1,12 +1,12 @@
-// Benchmark runner: fastify-wamp (bench/server.ts) against the bare-`ws` ceiling (../shared/bench/servers/ws-raw.mjs),
-// both driven by ../shared/bench/wampbench.mjs in ONE run, alternating the servers per mode so that noise hits both.
+// Benchmark runner: fastify-wamp (bench/server.ts) against the bare-`ws` ceiling (bench/wampbench/servers/ws-raw.mjs),
+// both driven by bench/wampbench/wampbench.mjs in ONE run, alternating the servers per mode so that noise hits both.
 // Mode `router` (ours only; the reference has no router): bench/callee.ts registers bench.echo.client from its own
 // sessions and wampbench's rpc mode calls it, so each call goes client → plugin → client and back.
 // Usage: npm run bench -- [--quick] [--serializers json,msgpack] [--modes conns,rpc,rpc-latency,fanout,router]
 //        [--conns 10000] [--no-typed] [--verbose]      (env: BENCH_CONNS, BENCH_SHARED_DIR)
 // Writes bench/results/latest.{json,md}; exits 1 on any error, lost event or crashed child.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import { cpus } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -21,10 +21,8 @@ interface Run { serializer: string, mode: Mode, server: string, exitCode: number
 const MODES: readonly Mode[] = ['conns', 'rpc', 'rpc-latency', 'fanout', 'router'] // conns first: RSS of a fresh process
 const SERIALIZERS = ['json', 'msgpack']
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const sharedSrc = resolve(process.env.BENCH_SHARED_DIR ?? join(root, '..', 'shared', 'bench'))
-// ../shared/bench is read-only and has no node_modules; a copy inside the repo resolves `ws` and `msgpackr`
-// from the repo's node_modules (ESM ignores NODE_PATH, and a symlink would resolve to its real path).
-const shared = join(root, 'bench', '.shared')
+// The load generator and the reference server, vendored (they import `ws` and `msgpackr` from this repo's node_modules).
+const shared = resolve(process.env.BENCH_SHARED_DIR ?? join(root, 'bench', 'wampbench'))
 const resultsDir = join(root, 'bench', 'results')
 
 const { values: flags } = parseArgs({
@@ -261,13 +259,9 @@ function tables (runs: Run[]): { rows: string[][], typedRows: string[][], router
 // ---- main --------------------------------------------------------------------------------------------------
 function cleanup (): void {
   for (const c of children) c.kill('SIGTERM')
-  rmSync(shared, { recursive: true, force: true })
 }
 process.once('exit', cleanup)
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { console.error(`[run] ${sig}: stopping`); process.exit(130) })
-
-rmSync(shared, { recursive: true, force: true })
-cpSync(sharedSrc, shared, { recursive: true, filter: (src) => !src.includes('node_modules') })
 
 const runs: Run[] = []
 for (const [si, serializer] of serializers.entries()) {

@@ -1,4 +1,4 @@
-// fastify-wamp benchmark server, as ../shared/bench/README.md requires: path /ws, realm realm1 (router mode), anonymous;
+// fastify-wamp benchmark server, as bench/wampbench/README.md requires: path /ws, realm realm1 (router mode), anonymous;
 // bench.echo returns its positional args unchanged; bench.burst {n, size, topic} publishes n events of one
 // `size`-byte string to the subscribers of topic and returns the number of EVENT messages sent.
 // Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema.

@@ -311,6 +311,8 @@ export class Broker {
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'publish', topic, options)
     // Nothing new starts once shutdown began (PROTOCOL §7.6): the publication is refused as a new CALL is.
     if (session.draining) return refusePublication(session, requestId, acknowledge, topic, ErrorUri.canceled, 'the server is shutting down')
+    // Subscribers may use any serializer, here and on other instances: a value JSON cannot carry is refused whole.
+    if (!session.portable) return refusePublication(session, requestId, acknowledge, topic, ErrorUri.invalidArgument, 'an integer beyond 2^53 (bignum) cannot reach subscribers of every serializer')
     const listeners = this.listeners.get(topic)
     if (listeners !== undefined) {
       const max = session.hub.options.maxTopicHandlersPerSession

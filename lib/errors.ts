@@ -9,6 +9,8 @@ export const FST_WAMP_INVALID_HANDLER = createError('FST_WAMP_INVALID_HANDLER', 
 export const FST_WAMP_SESSION_CLOSED = createError('FST_WAMP_SESSION_CLOSED', 'WAMP session %s is closed', 500)
 export const FST_WAMP_FANOUT_CONNECT = createError('FST_WAMP_FANOUT_CONNECT', 'fastify-wamp could not connect its fan-out engine: %s', 500)
 export const FST_WAMP_MISSING_DEPENDENCY = createError('FST_WAMP_MISSING_DEPENDENCY', 'fastify-wamp needs the package "%s" for %s: npm install %s', 500)
+export const FST_WAMP_WEBSOCKET_ORDER = createError('FST_WAMP_WEBSOCKET_ORDER',
+  '@fastify/websocket is registered after fastify-wamp, which registered it already: register it before fastify-wamp to give it options, or not at all (websocket: true routes work as they are)', 500)
 
 // Upgrade refusals, answered as HTTP errors with Fastify's usual body (statusCode, code, error, message).
 export const FST_WAMP_NO_SUBPROTOCOL = createError('FST_WAMP_NO_SUBPROTOCOL', 'no supported WAMP subprotocol offered; this server speaks %s', 400)

@@ -159,7 +159,13 @@ function hooks (name: string, value: unknown): SessionHook[] {
   return list as SessionHook[]
 }
 
-/** Checks every option once, at register time, with a message that names the option. */
+/**
+ * Checks every option once, at register time, with a message that names the option. By hand rather than with a
+ * TypeBox schema: most options are functions, class instances (fan-out adapters, serializers) or unions with
+ * Infinity, the realm/auth/authorize checks live beside their modules, several rules span options (realm vs realms,
+ * maxBufferedBytes ≥ maxPayload, redis vs fanout), and TypeBox's messages would need rewriting to name the option.
+ * A new option is its field in FastifyWampOptions and NormalizedOptions, its name in KNOWN, and one line below.
+ */
 export function normalizeOptions (options: FastifyWampOptions, agent: string): NormalizedOptions {
   for (const key of Object.keys(options)) if (!KNOWN.has(key)) fail(`unknown option "${key}"`)
   const path = options.path ?? '/ws'

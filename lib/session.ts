@@ -7,7 +7,7 @@ import { WampError } from './wamp-error.js'
 import { kSession } from './symbols.js'
 import { Transport } from './transport.js'
 import type { Serializer } from './serializers/index.js'
-import { plainDataProblem } from './serializers/plain-data.js'
+import { carriedBigInt, plainDataProblem } from './serializers/plain-data.js'
 import type { Realm } from './realm.js'
 import type { Hub } from './hub.js'
 import type { IncomingCall } from './call.js'
@@ -70,6 +70,8 @@ export class Session implements WampSession {
   readonly streams: CallerStreams
   /** Size in bytes of the frame being handled (what a streamed chunk costs to buffer). */
   frameBytes: number
+  /** False when the message being handled carries a value JSON cannot (a BigInt): see lib/serializers/plain-data.ts. */
+  portable: boolean
   readonly transport: Transport
   readonly hub: Hub
   helloTimer: NodeJS.Timeout | undefined
@@ -111,6 +113,7 @@ export class Session implements WampSession {
     this.registrations = new Map()
     this.streams = new CallerStreams(this.calls, hub.options.maxCallsPerSession, hub.options.streamGrace)
     this.frameBytes = 0
+    this.portable = true
     this.transport = new Transport(socket, serializer, hub.options)
     this.hub = hub
     this.helloTimer = hub.options.helloTimeout > 0 ? setTimeout(helloTimedOut, hub.options.helloTimeout, this) : undefined
@@ -210,6 +213,7 @@ export class Session implements WampSession {
     if (problem !== undefined) return this.violation(`frame is not plain WAMP data: ${problem}`)
     problem = checkClientMessage(msg)
     if (problem !== undefined) return this.violation(problem)
+    this.portable = !carriedBigInt()
     this.frameBytes = data.length
     try {
       this.dispatch(msg as WampMessage)

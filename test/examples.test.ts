@@ -1,5 +1,9 @@
 import t from 'tap'
-import { buildApp } from '../examples/app.js'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join, resolve } from 'node:path'
+import { about, buildApp } from '../examples/app.js'
+import { connectRaw, MSG } from './helpers/raw-client.js'
 import { connectAutobahn, connectWampy } from './helpers/clients.js'
 import { until } from './helpers/app.js'
 
@@ -33,4 +37,38 @@ t.test('examples/app.ts: typed procedure, class service, topic handler and HTTP-
   t.same(await (await fetch(`http://127.0.0.1:${port}/api/sessions`)).json(), { count: 2 })
   await ab.close()
   await wy.close()
+})
+
+t.test('issue 19: examples/app.ts says what runs at GET /', async (t) => {
+  const app = await buildApp({ logger: false })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'GET', url: '/' })
+  t.same(res.json(), about)
+  t.same(Object.keys(about.procedures), ['com.example.add', 'com.example.greet', 'com.example.geo.distance', 'com.example.geo.recent'],
+    'the procedures the test above calls')
+})
+
+t.test('issue 19: npm start closes gracefully on SIGTERM: GOODBYE system_shutdown, exit 0', async (t) => {
+  const root = resolve(import.meta.dirname, '..')
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'examples', 'app.ts')], {
+    cwd: root, env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let out = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString()
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
+      if (m !== null) resolve(m[1].replace('http', 'ws') + '/ws')
+    })
+    child.once('exit', (code) => reject(new Error(`exited with ${String(code)} before listening: ${out}`)))
+  })
+  const { client } = await connectRaw(url)
+  child.kill('SIGTERM')
+  const goodbye = await client.next()
+  t.equal(goodbye[0], MSG.GOODBYE)
+  t.equal(goodbye[2], 'wamp.close.system_shutdown')
+  client.send([MSG.GOODBYE, {}, 'wamp.close.goodbye_and_out'])
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 0)
 })

@@ -63,7 +63,7 @@ t.test('issue 19: @fastify/websocket registered before fastify-wamp is used by i
   const app = Fastify({ logger: false })
   await app.register(websocket)
   await app.register(fastifyWamp)
-  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m) => socket.send(m)) })
+  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m, binary) => socket.send(m, { binary })) })
   app.wamp.register('com.example.ping', () => 'pong')
   const { client } = await connectRaw(`${await listen(app, t)}/ws`)
   client.send([MSG.CALL, 1, {}, 'com.example.ping', []])
@@ -71,10 +71,10 @@ t.test('issue 19: @fastify/websocket registered before fastify-wamp is used by i
   await client.close()
 })
 
-t.test('issue 19: without registering @fastify/websocket, the app\'s own websocket routes work beside fastify-wamp; registering it after fails at register time', async (t) => {
+t.test('issue 19: without registering @fastify/websocket, the app\'s own websocket routes work beside fastify-wamp; registering it after is refused with FST_WAMP_WEBSOCKET_ORDER, not a crash', async (t) => {
   const app = Fastify({ logger: false })
   await app.register(fastifyWamp)
-  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m) => socket.send(m)) })
+  app.get('/echo', { websocket: true }, (socket: WebSocket) => { socket.on('message', (m, binary) => socket.send(m, { binary })) })
   const base = await listen(app, t)
   const echo = await openRaw(`${base}/echo`, { protocols: [], serializer: 'json' })
   echo.send([1, 'hi'])
@@ -83,6 +83,8 @@ t.test('issue 19: without registering @fastify/websocket, the app\'s own websock
 
   const late = Fastify({ logger: false })
   await late.register(fastifyWamp)
-  await t.rejects(async () => { await late.register(websocket) }, { code: 'FST_ERR_DEC_ALREADY_PRESENT' })
+  await t.rejects(async () => { await late.register(websocket) }, { code: 'FST_WAMP_WEBSOCKET_ORDER', message: /register it before fastify-wamp/ })
+  await t.rejects(async () => { await late.register(async (child) => { await child.register(websocket) }) }, { code: 'FST_WAMP_WEBSOCKET_ORDER' },
+    'in a child context too')
   await late.close()
 })

@@ -2,7 +2,10 @@
 // finite numbers, strings, binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
 // value reached twice. msgpackr and cbor-x turn extension types and tags into Dates, Sets, typed arrays, BigInts,
 // Tag objects and shared or cyclic references; none of that crosses to peers using another serializer, so it is
-// refused here, once, for every serializer (custom ones included).
+// refused here, once, for every serializer (custom ones included). Integers beyond 2^53 (CBOR bignums, as BigInt)
+// are integers, so they pass — but JSON cannot carry them: the walk notes them (`carriedBigInt`), and a message
+// that must reach peers of every serializer (a PUBLISH) is refused by the broker; a routed call fails only when its
+// receiver's serializer cannot encode the value (PROTOCOL §7.1: an error for the request that carried it).
 //
 // The walk is recursive but bounded by maxDepth, so it cannot overflow the stack. Every value takes at least one
 // byte in JSON, MessagePack and CBOR, and a string or binary value at least one byte per character or byte besides,
@@ -15,11 +18,18 @@ export const DEFAULT_MAX_DEPTH = 64
 
 let budget = 0
 let limit = DEFAULT_MAX_DEPTH
+let bigints = false
+
+/** Whether the value last checked held a BigInt (an integer JSON cannot carry). */
+export function carriedBigInt (): boolean {
+  return bigints
+}
 
 /** Why `value`, decoded from a frame of `bytes` bytes, is not plain WAMP data; undefined when it is. */
 export function plainDataProblem (value: unknown, bytes: number, maxDepth: number): string | undefined {
   budget = bytes
   limit = maxDepth
+  bigints = false
   return visit(value, 1)
 }
 
@@ -33,6 +43,9 @@ function visit (value: unknown, depth: number): string | undefined {
       return budget < 0 ? 'a value appears more than once (shared reference or cycle)' : undefined
     case 'boolean':
     case 'undefined':
+      return undefined
+    case 'bigint':
+      bigints = true
       return undefined
     case 'number':
       return Number.isFinite(value) ? undefined : `${String(value)} is not WAMP data (numbers must be finite)`
