@@ -7,7 +7,6 @@ import fastifyStatic from '@fastify/static'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import Type from 'typebox'
 import { buildApp } from './app.js'
-import type { Session } from '../index.js'
 import { serve } from './serve.js'
 
 const ASK = 'com.example.browser.ask'
@@ -16,11 +15,6 @@ const Answer = { args: Type.Tuple([Type.String()]) }
 const pageRoot = fileURLToPath(new URL('./browser/', import.meta.url))
 // wampy's browser bundle (it defines `globalThis.Wampy`), next to its ESM entry point.
 const wampyRoot = fileURLToPath(new URL('../browser/', import.meta.resolve('wampy')))
-
-function hasRegistered (session: Session, uri: string): boolean {
-  for (const registration of session.registrations.values()) if (registration.uri === uri) return true
-  return false
-}
 
 export async function buildBrowserApp (options?: FastifyServerOptions): Promise<FastifyInstance> {
   const app = await buildApp(options, { index: false }) // the page is served at /
@@ -32,7 +26,7 @@ export async function buildBrowserApp (options?: FastifyServerOptions): Promise<
     schema: { body: Type.Object({ question: Type.String({ minLength: 1 }) }) }
   }, async (request) => {
     const { question } = request.body as { question: string }
-    const pages = [...app.wamp.sessions.values()].filter((session) => hasRegistered(session, ASK))
+    const pages = [...app.wamp.sessions.values()].filter((session) => session.hasRegistration(ASK))
     const answers = await Promise.all(pages.map(async (session) => {
       try {
         const { args: [answer] } = await session.call(ASK, [question], undefined, { result: Answer, timeout: 5000 })

@@ -51,16 +51,9 @@ export class Subscription {
   }
 }
 
-export interface PublishContext {
-  /** The publishing session. */
-  readonly session: Session
-  readonly topic: string
-  readonly publicationId: number
-  /** PUBLISH.Options as the client sent them. */
-  readonly details: Details
-}
+import type { PublishContext, TopicHandler } from '../types/pubsub.js'
 
-export type TopicHandler<A = unknown[], K = Kwargs> = (args: A, kwargs: K, ctx: PublishContext) => unknown
+export type { PublishContext, TopicHandler }
 
 interface TopicListener { readonly handler: TopicHandler, readonly validator: PayloadValidator | undefined }
 
@@ -342,7 +335,7 @@ export class Broker {
     if (brokered !== undefined) this.forward(topic, publicationId, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, brokered)
     if (listeners === undefined) return
     const ctx: PublishContext = { session, topic, publicationId, details: options }
-    for (const listener of listeners) runListener(listener.handler, args, kwargs, ctx)
+    for (const listener of listeners) runListener(listener.handler, args, kwargs, ctx, session)
   }
 
   /** Client PUBLISH → other clients subscribed here and on the other instances (PROTOCOL §4.6). */
@@ -363,22 +356,18 @@ export class Broker {
   }
 }
 
-function runListener (handler: TopicHandler, args: unknown[], kwargs: Kwargs, ctx: PublishContext): void {
+function runListener (handler: TopicHandler, args: unknown[], kwargs: Kwargs, ctx: PublishContext, session: Session): void {
   try {
     const result = handler(args, kwargs, ctx)
     if (!isThenable(result)) return
-    ctx.session.topicHandlers++
-    ctx.session.hub.pending.add(result.then(() => listenerDone(ctx), (err: unknown) => {
-      listenerDone(ctx)
+    session.topicHandlers++
+    session.hub.pending.add(result.then(() => { session.topicHandlers-- }, (err: unknown) => {
+      session.topicHandlers--
       logListenerError(err, ctx)
     }))
   } catch (err) {
     logListenerError(err, ctx)
   }
-}
-
-function listenerDone (ctx: PublishContext): void {
-  ctx.session.topicHandlers--
 }
 
 /**

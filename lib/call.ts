@@ -4,27 +4,9 @@ import { ErrorUri } from './uris.js'
 import { WampError, WampResult } from './wamp-error.js'
 import type { Session } from './session.js'
 import type { Procedure } from './dealer.js'
+import type { CallContext, Chunk } from '../types/call.js'
 
-/** One chunk of a progressive call invocation. */
-export interface Chunk<A = unknown[], K = Kwargs> { args: A, kwargs: K }
-
-/** What a procedure handler receives besides its arguments. */
-export interface CallContext<A = unknown[], K = Kwargs> {
-  /** The calling session. */
-  readonly session: Session
-  /** The URI the caller called (the concrete one, also for pattern procedures). */
-  readonly procedure: string
-  /** CALL.Options as the caller sent them. */
-  readonly details: Details
-  /** Fires when the call is cancelled (kill, killnowait), times out, or the caller leaves. */
-  readonly signal: AbortSignal
-  /** True when the caller asked for progressive results. */
-  readonly receiveProgress: boolean
-  /** Sends a progressive result (a value, or a WampResult for several args/kwargs) if the caller asked for them. */
-  progress (value?: unknown): void
-  /** For progressive call invocations: every chunk the caller streams, the first included, in order. */
-  readonly input: AsyncIterable<Chunk<A, K>> | undefined
-}
+export type { CallContext, Chunk }
 
 const MAX_TIMEOUT = 2 ** 31 - 1
 const PROGRESS: Details = Object.freeze({ progress: true }) as Details

@@ -23,17 +23,10 @@ import { PatternIndex } from './uri-trie.js'
 
 export type { ClientRegistration } from './registry.js'
 
-export type ProcedureHandler<A = unknown[], K = Kwargs> = (args: A, kwargs: K, ctx: CallContext<A, K>) => unknown
+import type { ProcedureHandler } from '../types/call.js'
+import type { ProcedureOptions } from '../types/realm.js'
 
-export interface ProcedureOptions {
-  /** `prefix` or `wildcard` makes one handler answer every matching URI (`ctx.procedure` tells which). */
-  match?: MatchPolicy
-  /**
-   * `'stream'`: the procedure takes streamed input (progressive call invocations) and reads it from `ctx.input`.
-   * Other procedures answer a `CALL {progress: true}` with `wamp.error.feature_not_supported`.
-   */
-  input?: 'stream'
-}
+export type { ProcedureHandler, ProcedureOptions }
 
 /** A procedure the application registered: resolved once, only read on the hot path. */
 export class Procedure {

@@ -11,19 +11,9 @@ import type { ClientRegistration } from './registry.js'
 /** The client behind a routed call that crosses instances (router mode), for caller disclosure. */
 export interface CallerIdentity { id: number, authid: string, authrole: string, discloseMe: boolean }
 
-/** What `session.call()` resolves with (typed by `options.result` when given). */
-export interface CallResult<S = undefined> { args: ArgsOf<S>, kwargs: KwargsOf<S> }
+import type { CallResult, ClientCallOptions } from '../types/call.js'
 
-export interface ClientCallOptions<S extends PayloadSchema | undefined = undefined> {
-  /** Milliseconds; on expiry the call rejects with wamp.error.timeout. */
-  timeout?: number
-  /** Aborting it cancels the call (rejects with wamp.error.canceled). */
-  signal?: AbortSignal
-  /** Receives progressive results; asks the callee for them (`receive_progress`). */
-  onProgress?: (result: CallResult) => void
-  /** A TypeBox schema the final result must match; it also types the result. */
-  result?: S
-}
+export type { CallResult, ClientCallOptions }
 
 /**
  * One server → client call in flight (PROTOCOL §3). Settles once: YIELD, ERROR, timeout, cancel or the session

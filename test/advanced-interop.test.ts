@@ -3,7 +3,7 @@ import Type from 'typebox'
 import { rejection, startApp, until } from './helpers/app.js'
 import { connectAutobahn, connectWampy } from './helpers/clients.js'
 import type { FastifyInstance } from 'fastify'
-import type { Session } from '../index.js'
+import type { WampSession as Session } from '../index.js'
 
 // Advanced RPC and patterns with the real npm clients.
 

@@ -3,7 +3,7 @@ import Type from 'typebox'
 import { rejection, startApp, sleep, until } from './helpers/app.js'
 import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import { WampResult } from '../index.js'
-import type { Session } from '../index.js'
+import type { WampSession as Session } from '../index.js'
 
 // PROTOCOL §2.6–2.9: timeouts, progressive results and invocations, cancellation — exact wire shapes and races.
 

@@ -7,7 +7,7 @@ import { connectRaw, openRaw, MSG } from './helpers/raw-client.js'
 import type { UpgradeRefusedError } from './helpers/raw-client.js'
 import { helloWith, ticketLogin } from './helpers/auth.js'
 import fastifyWamp from '../index.js'
-import type { FastifyWampOptions, Session } from '../index.js'
+import type { FastifyWampOptions, WampSession as Session } from '../index.js'
 
 interface User { name: string, role: string }
 type RequestWithUser = FastifyRequest & { user?: User }

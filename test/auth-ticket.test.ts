@@ -5,7 +5,7 @@ import type { AutobahnConnectError } from './helpers/clients.js'
 import { openRaw, MSG } from './helpers/raw-client.js'
 import { helloWith } from './helpers/auth.js'
 import { safeEqual, WampError } from '../index.js'
-import type { AuthContext, FastifyWampOptions, Session } from '../index.js'
+import type { AuthContext, FastifyWampOptions, WampSession as Session } from '../index.js'
 
 const USERS: Record<string, { ticket: string, authrole: string }> = {
   joe: { ticket: 'secret!!!', authrole: 'user' },

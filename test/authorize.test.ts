@@ -1,11 +1,11 @@
 import t from 'tap'
-import { sleep, startApp, until } from './helpers/app.js'
+import { sleep, startApp, until, hubOf } from './helpers/app.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { ticketLogin } from './helpers/auth.js'
 import { WampError } from '../index.js'
-import type { AuthorizeAction, Details, FastifyWampOptions, Permissions, Session } from '../index.js'
+import type { AuthorizeAction, Details, FastifyWampOptions, Permissions, WampSession as Session } from '../index.js'
 
 // Every test logs in with ticket = authid = authrole, so a role is one word away.
 const roleLogin: FastifyWampOptions['auth'] = {
@@ -244,6 +244,6 @@ t.test('a session that closes while an async check is pending gets nothing and l
 
 t.test('without permissions or a hook the realm has no authorizer (no per-message cost)', async (t) => {
   const { app } = await startApp(t)
-  t.equal(app.wamp.realm('realm1').authorizer, undefined)
-  t.equal(app.wamp.realm('realm1').auth, undefined)
+  t.equal(hubOf(app).realm('realm1').authorizer, undefined)
+  t.equal(hubOf(app).realm('realm1').auth, undefined)
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import Type from 'typebox'
-import type { FastifyWampOptions, Session } from '../index.js'
-import { startApp, until } from './helpers/app.js'
+import type { FastifyWampOptions, WampSession as Session } from '../index.js'
+import { startApp, until, internal } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { ConnectRawResult, RawClient } from './helpers/raw-client.js'
 import { connectAutobahn, connectWampy } from './helpers/clients.js'
@@ -13,8 +13,8 @@ import { inspector, startCluster, untilSubscribers } from './helpers/redis.js'
 // The tests' identities: authid/authrole from headers (set right after WELCOME, before the client can publish).
 function identify (session: Session): void {
   const { 'x-authid': authid, 'x-authrole': authrole } = session.request.headers
-  if (typeof authid === 'string') session.authid = authid
-  if (typeof authrole === 'string') session.authrole = authrole
+  if (typeof authid === 'string') internal(session).authid = authid
+  if (typeof authrole === 'string') internal(session).authrole = authrole
 }
 
 const brokered: FastifyWampOptions = { realms: [{ name: 'realm1', broker: true }], onSessionOpen: identify }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RedisFanout, RemoteSession } from '../index.js'
-import { startApp } from './helpers/app.js'
+import { startApp, hubOf } from './helpers/app.js'
 import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { eventually, inspector, REDIS_URL, uniquePrefix } from './helpers/redis.js'
@@ -177,18 +177,18 @@ t.test('router mode: client → client across instances, roundrobin counted clus
 
   onA.send([MSG.CALL, 4, { progress: true }, 'com.stream', [1]])
   t.match(await onA.next(), [MSG.ERROR, MSG.CALL, 4, {}, 'wamp.error.feature_not_supported'])
-  t.ok(a.app.wamp.realm('realm1').dealer.registry.lookup('com.stream') === undefined, 'A holds no local registration of it')
+  t.ok(hubOf(a.app).realm('realm1').dealer.registry.lookup('com.stream') === undefined, 'A holds no local registration of it')
 })
 
 t.test('opt-in: without rpc nothing changes; the option is validated', async (t) => {
   t.throws(() => new RedisFanout({ redis: 'redis://127.0.0.1:6379', rpc: 'yes' as never }), { code: 'FST_WAMP_INVALID_OPTION' })
   const { app } = await startApp(t, { fanout: new RedisFanout({ redis: REDIS_URL, prefix: uniquePrefix(), heartbeat: 200 }) })
-  t.equal(app.wamp.cluster, undefined)
+  t.equal(hubOf(app).cluster, undefined)
   t.equal((app.wamp.fanout as RedisFanout).rpc, undefined)
   t.equal(await app.wamp.session(42), undefined, 'session(id) is the local lookup')
   t.match(await app.wamp.call('x.y').catch((e: unknown) => e), { uri: 'wamp.error.no_such_procedure' })
   const { app: plain } = await startApp(t)
-  t.equal(plain.wamp.cluster, undefined)
+  t.equal(hubOf(plain).cluster, undefined)
   t.equal(await plain.wamp.session(42), undefined)
 })
 

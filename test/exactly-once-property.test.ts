@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { startApp, sleep, until } from './helpers/app.js'
+import { startApp, sleep, until, internal } from './helpers/app.js'
 import { rpcCluster } from './helpers/cluster.js'
 import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
@@ -8,7 +8,7 @@ import { eventually, inspector } from './helpers/redis.js'
 import type { Redis } from 'ioredis'
 import { WampError } from '../index.js'
 import type { FastifyInstance } from 'fastify'
-import type { Session } from '../index.js'
+import type { WampSession as Session } from '../index.js'
 
 // Issue 16, PROTOCOL §7.5: whatever races — chunks, CANCEL (every mode), timeout, the callee's YIELD/ERROR, a
 // side leaving, shutdown — every request id gets exactly one terminal message and nothing after it, and nothing is
@@ -126,8 +126,8 @@ function checkHistory (history: unknown[][]): Map<number, number> {
 
 function tablesEmpty (sessions: Iterable<Session>): string | undefined {
   for (const s of sessions) {
-    if (s.calls.size + s.invocations.size + s.routed.size + s.streams.size !== 0) {
-      return `session ${s.id}: calls ${s.calls.size}, invocations ${s.invocations.size}, routed ${s.routed.size}, streams ${s.streams.size}`
+    if (internal(s).calls.size + internal(s).invocations.size + internal(s).routed.size + internal(s).streams.size !== 0) {
+      return `session ${s.id}: calls ${internal(s).calls.size}, invocations ${internal(s).invocations.size}, routed ${internal(s).routed.size}, streams ${internal(s).streams.size}`
     }
   }
   return undefined

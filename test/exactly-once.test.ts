@@ -1,9 +1,9 @@
 import t from 'tap'
 import { encode as cborEncode } from 'cbor-x'
-import { startApp, sleep, until } from './helpers/app.js'
+import { startApp, sleep, until, internal, hubOf } from './helpers/app.js'
 import { connectRaw, MSG, openRaw, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import type { Session } from '../index.js'
+import type { Session as InternalSession } from '../lib/session.js'
 
 // Issue 16 (and the streamed-input bound of issue 15): one request, one answer — the exact wire sequences.
 
@@ -12,8 +12,8 @@ const STREAMING = { details: STREAMING_HELLO_DETAILS }
 const FULL_CALLEE = { progressive_call_invocations: true, call_canceling: true, progressive_call_results: true }
 const CALLEE_DETAILS = { roles: { ...STREAMING_HELLO_DETAILS.roles, callee: { features: FULL_CALLEE } } }
 
-function sessionOf (app: { wamp: { sessions: Map<number, Session> } }, id: number): Session {
-  return app.wamp.sessions.get(id) as Session
+function sessionOf (app: Parameters<typeof hubOf>[0], id: number): InternalSession {
+  return internal(app.wamp.sessions.get(id))
 }
 
 t.test('issue 16: streamed input to a procedure that does not take it → one feature_not_supported, the rest dropped', async (t) => {
@@ -31,7 +31,7 @@ t.test('issue 16: streamed input to a procedure that does not take it → one fe
   t.same((await client.next()).slice(0, 5), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.feature_not_supported'])
   await client.expectNone(50)
   t.equal(runs, 0, 'the handler never ran')
-  t.equal(sessionOf(app, sessionId).streams.size, 0, 'the final chunk freed the request id')
+  t.equal(internal(sessionOf(app, sessionId)).streams.size, 0, 'the final chunk freed the request id')
   client.send([MSG.CALL, 1, {}, 'plain'])
   t.same(await client.next(), [MSG.RESULT, 1, {}, ['once']], 'the id is free again')
   await client.close()
@@ -76,10 +76,10 @@ t.test('issue 16: a streamed call answered before the last chunk gets exactly on
     await client.expectNone(30)
     client.send([MSG.CALL, 1, {}, uri, ['final']])
     await client.expectNone(30)
-    t.equal(sessionOf(app, sessionId).streams.size, 0)
+    t.equal(internal(sessionOf(app, sessionId)).streams.size, 0)
   }
   t.equal(runs, 2, 'each handler ran once')
-  t.equal(sessionOf(app, sessionId).calls.size, 0)
+  t.equal(internal(sessionOf(app, sessionId)).calls.size, 0)
   client.send([MSG.CALL, 1, {}, 'early'])
   t.same(await client.next(), [MSG.RESULT, 1, {}, ['done early']], 'after the final chunk the id starts a new call')
   await client.close()
@@ -101,8 +101,8 @@ t.test('issue 15: a streamed call that never reads its input is bounded by maxSt
   for (let i = 0; i < 10; i++) client.send([MSG.CALL, 1, { progress: true }, 'sink', [chunk]])
   client.send([MSG.CALL, 1, {}, 'sink', [chunk]])
   await client.expectNone(50)
-  t.equal(sessionOf(app, sessionId).calls.size, 0)
-  t.equal(sessionOf(app, sessionId).streams.size, 0)
+  t.equal(internal(sessionOf(app, sessionId)).calls.size, 0)
+  t.equal(internal(sessionOf(app, sessionId)).streams.size, 0)
   await client.close()
 })
 
@@ -119,7 +119,7 @@ t.test('issue 16: router mode, the callee ends a stream early and the caller sto
     t.same((await caller.next()).slice(0, 5), [MSG.ERROR, MSG.CALL, id, {}, 'app.error.rejected'])
   }
   const session = sessionOf(app, sessionId)
-  t.equal(session.calls.size, 0, 'the ended uploads left the in-flight table at once')
+  t.equal(internal(session).calls.size, 0, 'the ended uploads left the in-flight table at once')
   caller.send([MSG.CALL, 9, {}, 'com.upload', ['plain']])
   const inv = await callee.next()
   t.same(inv[3], { procedure: 'com.upload' }, 'more uploads than maxCallsPerSession: a new CALL still goes through')
@@ -135,7 +135,7 @@ t.test('issue 16: router mode, the callee ends a stream early and the caller sto
   t.same(again[4], ['new call'], 'after streamGrace a reused id is a new call')
   callee.send([MSG.YIELD, again[1], {}, ['answered']])
   t.same(await caller.next(), [MSG.RESULT, 5, {}, ['answered']])
-  t.ok(session.streams.size <= 3, 'at most maxCallsPerSession ended streams are remembered')
+  t.ok(internal(session).streams.size <= 3, 'at most maxCallsPerSession ended streams are remembered')
   await Promise.all([caller.close(), callee.close()])
 })
 
@@ -152,7 +152,7 @@ t.test('issue 16: router mode, a result the caller\'s serializer cannot carry �
   const answer = await caller.next()
   t.same(answer.slice(0, 4), [MSG.ERROR, MSG.CALL, 1, {}])
   await caller.expectNone(30)
-  t.equal(sessionOf(app, sessionId).calls.size, 0)
+  t.equal(internal(sessionOf(app, sessionId)).calls.size, 0)
   caller.send([MSG.CALL, 2, {}, 'com.big'])
   const inv2 = await callee.next()
   t.equal(inv2[0], MSG.INVOCATION, 'the callee was not aborted')
@@ -231,8 +231,8 @@ t.test('issue 16: after GOODBYE a new HELLO on the same socket opens a fresh ses
   t.equal(welcome[0], MSG.WELCOME)
   t.not(welcome[1], sessionId, 'a new session id')
   const session = sessionOf(app, welcome[1] as number)
-  t.equal(session.registrations.size, 0)
-  t.equal(session.subscriptions.size, 0)
+  t.equal(internal(session).registrations.size, 0)
+  t.equal(internal(session).subscriptions.size, 0)
   t.equal(app.wamp.sessions.size, 2)
   t.equal(app.wamp.connections, 2)
   other.send([MSG.CALL, 2, {}, 'com.mine'])

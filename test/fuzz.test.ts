@@ -7,7 +7,7 @@ import type { Options as MsgpackrOptions } from 'msgpackr'
 import { Encoder as CborEncoder, Decoder as CborDecoder } from 'cbor-x'
 import type { Options as CborOptions } from 'cbor-x'
 import { WampError, WampResult } from '../index.js'
-import { startApp, until } from './helpers/app.js'
+import { startApp, until, internal } from './helpers/app.js'
 import { MSG } from './helpers/raw-client.js'
 
 // Property-based fuzzing of a live server (issue 7): random and mutated frames — valid messages with wrong types,
@@ -366,7 +366,7 @@ t.test(`answers ≥ ${MIN_FRAMES} random and mutated frames with valid WAMP or A
     }, { input: 'stream' })
     wamp.register('fuzz.kick', (_a, _k, ctx) => { ctx.session.close('wamp.close.close_realm', 'kicked', 100).catch(() => {}) })
     wamp.register('fuzz.callback', async (_a, _k, ctx) => {
-      const uri = [...ctx.session.registrations.values()][0]?.uri
+      const uri = [...internal(ctx.session).registrations.values()][0]?.uri
       if (uri === undefined) return 'no registration'
       return await ctx.session.call(uri, [1], { a: 2 }, { timeout: 20 }).then(() => 'yielded', (e: WampError) => e.uri)
     })

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { startApp, until } from './helpers/app.js'
+import { startApp, until, internal } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
-import type { Session } from '../index.js'
+import type { WampSession as Session } from '../index.js'
 
 t.test('session hooks run once each, in order, and a failing hook is logged, not fatal', async (t) => {
   const events: string[] = []
@@ -79,7 +79,7 @@ t.test('onSessionOpen may call the client\'s procedures without deadlock', async
   const { url } = await startApp(t, {}, (app) => {
     app.wamp.onSessionOpen(async (session: Session) => {
       // The client registers right after joining; the read loop runs independently of this hook.
-      for (let i = 0; i < 100 && session.registrations.size === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      for (let i = 0; i < 100 && internal(session).registrations.size === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
       answer = (await session.call('client.hello', ['server'])).args[0]
     })
   })

@@ -4,7 +4,7 @@ import fastifyWamp, { WampError, WampResult } from '../index.js'
 import type { FastifyWampOptions } from '../index.js'
 import { connect as tcpConnect } from 'node:net'
 import type { Socket } from 'node:net'
-import { sleep, startApp, until } from './helpers/app.js'
+import { sleep, startApp, until, hubOf, internal } from './helpers/app.js'
 import { connectRaw, openRaw, MSG } from './helpers/raw-client.js'
 import type { UpgradeRefusedError } from './helpers/raw-client.js'
 
@@ -136,7 +136,7 @@ t.test('session.call() with arguments larger than maxPayload rejects with payloa
   t.ok(session)
   const failure = await session!.call('client.echo', ['x'.repeat(5000)]).then(() => undefined, (err: unknown) => err)
   t.match(failure, { uri: TOO_LARGE })
-  t.equal(session!.invocations.size, 0, 'the call is settled')
+  t.equal(internal(session!).invocations.size, 0, 'the call is settled')
   await client.expectNone(100)
   await client.close()
 })
@@ -175,8 +175,8 @@ t.test('limit options are validated at register time', async (t) => {
   const app = Fastify()
   await app.register(fastifyWamp, { maxSessions: Infinity, maxCallsPerSession: Infinity, pingInterval: 0 })
   await app.ready()
-  t.equal(app.wamp.options.maxSessions, Infinity, 'Infinity means no limit')
-  t.equal(app.wamp.options.maxBufferedBytes, 4 * 1024 * 1024, 'default outbound bound')
+  t.equal(hubOf(app).options.maxSessions, Infinity, 'Infinity means no limit')
+  t.equal(hubOf(app).options.maxBufferedBytes, 4 * 1024 * 1024, 'default outbound bound')
   await app.close()
 })
 

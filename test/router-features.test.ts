@@ -5,7 +5,7 @@ import fastifyWamp from '../index.js'
 import { rejection, startApp } from './helpers/app.js'
 import { connect, WampError } from '../lib/testing/index.js'
 import type { TestClient } from '../lib/testing/index.js'
-import type { FastifyWampOptions, Session } from '../index.js'
+import type { FastifyWampOptions, WampSession as Session } from '../index.js'
 
 // Router mode: shared and pattern registrations, authorization, the registration meta API, `fastify.wamp.call()`
 // and the `allow` rules — with the typed test client on real sockets.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import autobahn from 'autobahn'
-import { startApp, until } from './helpers/app.js'
+import { startApp, until, hubOf } from './helpers/app.js'
 import { connectAutobahn, connectWampy } from './helpers/clients.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 
@@ -83,7 +83,7 @@ t.test('three clients: an autobahn and a wampy callee share a roundrobin registr
   await wy.close()
   for (const p of failures) t.equal((await p).error, 'wamp.error.canceled', 'each caller gets canceled at once')
   t.equal(await caller.session.call('com.worker.job'), 'autobahn', 'the registration lives on with its other callee')
-  t.equal(app.wamp.realm('realm1').dealer.registry.find('com.worker.slow', 'exact'), undefined, 'the leaver\'s own registration is gone')
+  t.equal(hubOf(app).realm('realm1').dealer.registry.find('com.worker.slow', 'exact'), undefined, 'the leaver\'s own registration is gone')
   t.same([...ab.errors, ...caller.errors, ...wy.errors], [])
   await ab.close()
   await caller.close()

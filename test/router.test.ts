@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startApp } from './helpers/app.js'
+import { startApp, hubOf, internal } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 
@@ -302,7 +302,7 @@ t.test('a callee that leaves mid-call: every waiting caller gets ERROR canceled,
   t.same((await a.next()).slice(0, 6), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.canceled', ['the callee left']])
   const errors = [await b.next(), await b.next()].map((m) => m.slice(0, 5)).sort((x, y) => (x[2] as number) - (y[2] as number))
   t.same(errors, [[MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.canceled'], [MSG.ERROR, MSG.CALL, 2, {}, 'wamp.error.canceled']])
-  t.equal(app.wamp.realm('realm1').dealer.registry.byId.size, 0, 'its registrations are gone')
+  t.equal(hubOf(app).realm('realm1').dealer.registry.byId.size, 0, 'its registrations are gone')
   b.send([MSG.CALL, 1, { progress: true }, 'com.dev.stream', ['part 2 (in flight)']])
   b.send([MSG.CALL, 1, {}, 'com.dev.stream', ['last part (in flight)']])
   await b.expectNone(30)
@@ -331,6 +331,6 @@ t.test('a caller that leaves mid-call: INTERRUPT killnowait to a callee that can
   unable.send([MSG.ERROR, MSG.INVOCATION, z[1], {}, 'wamp.error.runtime_error'])
   await unable.expectNone(30)
   t.same(app.wamp.sessions.size, 2, 'both callees are still connected and nothing broke')
-  for (const s of app.wamp.sessions.values()) t.equal(s.routed.size, 0, 'no routed call is left')
+  for (const s of app.wamp.sessions.values()) t.equal(internal(s).routed.size, 0, 'no routed call is left')
   await Promise.all([able.close(), unable.close()])
 })

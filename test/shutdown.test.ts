@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startApp, until } from './helpers/app.js'
+import { startApp, until, internal } from './helpers/app.js'
 import { connectRaw, openRaw, MSG } from './helpers/raw-client.js'
 import { helloWith } from './helpers/auth.js'
 
@@ -24,7 +24,7 @@ t.test('calls in flight answer before GOODBYE system_shutdown; new CALLs are ref
   })
   const { client } = await connectRaw(url)
   client.send([MSG.CALL, 1, {}, 'slow'])
-  await until(() => app.wamp.sessions.values().next().value!.calls.size === 1)
+  await until(() => internal(app.wamp.sessions.values().next().value!).calls.size === 1)
   let closed = false
   const closing = app.close().then(() => { closed = true })
   client.send([MSG.CALL, 2, {}, 'ping'])
@@ -123,7 +123,7 @@ t.test('issue 15: a PUBLISH during shutdown starts no topic handler; acknowledge
   })
   const { client } = await connectRaw(url)
   client.send([MSG.CALL, 1, {}, 'slow'])
-  await until(() => app.wamp.sessions.values().next().value!.calls.size === 1)
+  await until(() => internal(app.wamp.sessions.values().next().value!).calls.size === 1)
   const closing = app.close()
   client.send([MSG.PUBLISH, 2, { acknowledge: true }, 'app.topic', [1]])
   client.send([MSG.PUBLISH, 3, {}, 'app.topic', [2]])
@@ -189,7 +189,7 @@ t.test('issue 15: a HELLO or AUTHENTICATE that arrives once shutdown began start
   })
   const { client: busy } = await connectRaw(url)
   busy.send([MSG.CALL, 1, {}, 'slow'])
-  await until(() => app.wamp.sessions.values().next().value!.calls.size === 1)
+  await until(() => internal(app.wamp.sessions.values().next().value!).calls.size === 1)
   const late = await openRaw(url)
   const challenged = await openRaw(url)
   t.equal((await challenged.hello('realm1', helloWith({ authmethods: ['ticket'], authid: 'joe' })))[0], MSG.CHALLENGE)

@@ -2,7 +2,7 @@ import t from 'tap'
 import Type from 'typebox'
 import { startApp, until } from './helpers/app.js'
 import { connect, urlOf, WampError, WampResult } from '../lib/testing/index.js'
-import type { Session } from '../index.js'
+import type { WampSession as Session } from '../index.js'
 
 const Sum = { args: Type.Tuple([Type.Number()]) }
 

@@ -5,7 +5,7 @@ import Type from 'typebox'
 import { startApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import { WampResult } from '../index.js'
-import type { CallContext, Session } from '../index.js'
+import type { CallContext, FastifyWamp, Realm, WampSession as Session } from '../index.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 function assertType<T extends true> (_: T): void {}
@@ -65,4 +65,32 @@ t.test('session.call results are typed by a result schema', async (t) => {
   const err = await bad.then(() => undefined, (e: { uri?: string }) => e)
   t.equal(err?.uri, 'wamp.error.invalid_argument', 'a result that does not match its schema rejects')
   await client.close()
+})
+
+t.test('issue 19: the public surface is interfaces; internals are not reachable without a cast', async (t) => {
+  const { app } = await startApp(t)
+  assertType<Equal<typeof app.wamp, FastifyWamp>>(true)
+  assertType<Equal<ReturnType<FastifyWamp['realm']>, Realm>>(true)
+  app.wamp.onSessionOpen((session) => {
+    assertType<Equal<typeof session, Session>>(true)
+    // @ts-expect-error identity is read-only
+    session.id = 1
+    // @ts-expect-error identity is read-only
+    session.authrole = 'admin'
+    // @ts-expect-error the wire is internal
+    session.send([1])
+    // @ts-expect-error the in-flight tables are internal
+    session.calls.clear()
+  })
+  // Type-checked, never run.
+  const internals = (): unknown[] => [
+    // @ts-expect-error the socket entry point is internal
+    app.wamp.accept,
+    // @ts-expect-error options are internal
+    app.wamp.options,
+    // @ts-expect-error the realm's roles are internal
+    app.wamp.realm('realm1').dealer
+  ]
+  t.type(internals, 'function')
+  t.pass('compiles only with the expected errors')
 })

@@ -24,6 +24,8 @@ export interface FastifyWamp {
   /** Carries publications between instances: `status` ('connecting' | 'up' | 'down'), `stats`, events. */
   readonly fanout: FanoutAdapter
 
+  /** The configured realms by name, the default one first. */
+  readonly realms: ReadonlyMap<string, Realm>
   /** A realm by name; throws FST_WAMP_NO_SUCH_REALM for one that is not configured. */
   realm (name: string): Realm
 

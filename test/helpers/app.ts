@@ -2,6 +2,9 @@ import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import fastifyWamp from '../../index.js'
 import type { FastifyWampOptions } from '../../index.js'
+import type { WampSession } from '../../index.js'
+import type { Hub } from '../../lib/hub.js'
+import type { Session as InternalSession } from '../../lib/session.js'
 
 export interface TestApp {
   app: FastifyInstance
@@ -46,4 +49,14 @@ export async function until (check: () => boolean, ms = 2000, what = 'condition'
 /** The rejection reason of `promise`; throws if it resolves instead. */
 export async function rejection (promise: Promise<unknown>): Promise<unknown> {
   return promise.then((value) => { throw new Error(`expected a rejection, got ${JSON.stringify(value)}`) }, (err: unknown) => err)
+}
+
+/** The plugin's implementation behind `app.wamp` (tests only: users see the FastifyWamp interface). */
+export function hubOf (app: FastifyInstance): Hub {
+  return app.wamp as unknown as Hub
+}
+
+/** The implementation behind a public session (tests only). */
+export function internal (session: WampSession | undefined): InternalSession {
+  return session as InternalSession
 }
