@@ -26,7 +26,6 @@ import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook,
 
 export type { SessionHook }
 
-
 const CLOSE_TRY_AGAIN_LATER = 1013
 
 /**

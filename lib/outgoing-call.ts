@@ -4,7 +4,7 @@ import { ErrorUri } from './uris.js'
 import { WampError } from './wamp-error.js'
 import { resultError, validatorFor } from './validation.js'
 import type { PayloadValidator } from './validation.js'
-import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
+import type { PayloadSchema } from './validation.js'
 import type { Session } from './session.js'
 import type { ClientRegistration } from './registry.js'
 
