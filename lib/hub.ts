@@ -7,7 +7,7 @@ import type { Kwargs } from './messages.js'
 import type { MatchPolicy } from './uris.js'
 import type { PublishOptions } from './publish-filter.js'
 import { LocalFanout, watchFanout } from './fanout/index.js'
-import type { FanoutAdapter, FanoutHost, RemotePublication } from './fanout/index.js'
+import type { ClusterStats, FanoutAdapter, FanoutHost, RemotePublication } from './fanout/index.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
 import type { CallResult, ClientCallOptions } from './outgoing-call.js'
 import { isThenable } from './call.js'
@@ -83,6 +83,10 @@ export class Hub implements FanoutHost, FastifyWamp {
   /** Number of WebSocket connections, welcomed or not (what `maxSessions` bounds). */
   get connections (): number {
     return this.live.size
+  }
+
+  get clusterStats (): ClusterStats | undefined {
+    return this.cluster?.stats
   }
 
   /** Number of open sessions across all realms. */

@@ -17,6 +17,7 @@ export class RemoteSession {
   readonly authrole: string
   private readonly cluster: ClusterRpc
 
+  /** @internal */
   constructor (info: RemoteSessionInfo, cluster: ClusterRpc) {
     this.id = info.id
     this.instance = info.instance

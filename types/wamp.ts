@@ -1,7 +1,7 @@
 import type { Kwargs } from '../lib/messages.js'
 import type { PublishOptions } from '../lib/publish-filter.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from '../lib/validation.js'
-import type { FanoutAdapter } from '../lib/fanout/index.js'
+import type { ClusterStats, FanoutAdapter } from '../lib/fanout/index.js'
 import type { RemoteSession } from '../lib/remote-session.js'
 import type { CallResult, ClientCallOptions, ProcedureHandler } from './call.js'
 import type { TopicHandler } from './pubsub.js'
@@ -23,6 +23,8 @@ export interface FastifyWamp {
   readonly sessions: ReadonlyMap<number, WampSession>
   /** Carries publications between instances: `status` ('connecting' | 'up' | 'down'), `stats`, events. */
   readonly fanout: FanoutAdapter
+  /** Cross-instance RPC counters with `RedisFanout({ rpc: true })`; undefined without it. */
+  readonly clusterStats: ClusterStats | undefined
 
   /** The configured realms by name, the default one first. */
   readonly realms: ReadonlyMap<string, Realm>

@@ -33,6 +33,7 @@ export interface ClusterLink {
   /**
    * The command connection whenever it works, even while the subscriber connection is still being restored: an
    * answer to a call that reached us then must still go out.
+   * @internal
    */
   publisher (): Redis | undefined
 }
@@ -173,6 +174,7 @@ export class ClusterRegistry {
   /**
    * Should a lookup miss be retried (the registry is being rebuilt, a miss may be an entry not rewritten yet)? Until
    * every instance known before the outage has re-announced itself, or `rebuildWindow` has passed.
+   * @internal
    */
   async rebuilding (redis: Redis): Promise<boolean> {
     if (Date.now() >= this.rebuildUntil) return false

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { Packr } from 'msgpackr'
 import type { Redis } from 'ioredis'
+import type { ClusterStats } from './index.js'
 import type { Kwargs } from '../messages.js'
 import { ErrorUri } from '../uris.js'
 import { WampError } from '../wamp-error.js'
@@ -32,16 +33,6 @@ const EVENT = 6
 const RETRY = 50
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
-
-export interface ClusterStats {
-  /** Calls sent to other instances. */
-  callsOut: number
-  /** Calls served for other instances. */
-  callsIn: number
-  /** Redis messages published by the RPC layer (requests, replies, progress, cancels, events). */
-  messagesOut: number
-  messagesIn: number
-}
 
 export class ClusterRpc {
   readonly stats: ClusterStats
@@ -397,3 +388,5 @@ function instanceOf (key: string): string {
 }
 
 function noop (): void {}
+
+export type { ClusterStats }

@@ -8,6 +8,16 @@ import type { ClusterRpc } from './cluster-rpc.js'
 // The broker always delivers to its own subscribers first; an adapter only carries publications to the other
 // instances and brings theirs back, so the local path never depends on the engine being up.
 
+export interface ClusterStats {
+  /** Calls sent to other instances. */
+  callsOut: number
+  /** Calls served for other instances. */
+  callsIn: number
+  /** Redis messages published by the RPC layer (requests, replies, progress, cancels, events). */
+  messagesOut: number
+  messagesIn: number
+}
+
 export type FanoutStatus = 'connecting' | 'up' | 'down'
 
 /** One publication as it travels between instances. */
@@ -69,7 +79,7 @@ export interface FanoutHost {
 export interface FanoutAdapter extends EventEmitter<FanoutEvents> {
   readonly status: FanoutStatus
   readonly stats: FanoutStats
-  /** Cluster-wide RPC, when the adapter offers it (`RedisFanout({ rpc: true })`). */
+  /** Cluster-wide RPC, when the adapter offers it (`RedisFanout({ rpc: true })`). @internal */
   readonly rpc?: ClusterRpc | undefined
   start (host: FanoutHost): Promise<void>
   publish (publication: RemotePublication): void

@@ -34,6 +34,7 @@ export class RedisSubscriptions {
     this.sub = undefined
   }
 
+  /** @internal */
   attach (sub: Redis): void {
     this.sub = sub
   }

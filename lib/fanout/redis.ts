@@ -112,7 +112,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   private heartbeatTimer: NodeJS.Timeout | undefined
   private countTimer: NodeJS.Timeout | undefined
   private closed: boolean
-  /** Cluster-wide RPC, when enabled (`rpc: true`). */
+  /** Cluster-wide RPC, when enabled (`rpc: true`). @internal */
   readonly rpc: ClusterRpc | undefined
 
   constructor (options: RedisFanoutOptions) {
