@@ -1,8 +1,8 @@
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
-import type { Kwargs } from './messages.js'
-import { ErrorUri } from './uris.js'
-import { WampError } from './wamp-error.js'
+import type { Kwargs } from './wire/messages.js'
+import { ErrorUri } from './wire/uris.js'
+import { WampError } from './wire/wamp-error.js'
 
 /** What a procedure or topic handler's arguments must look like; each part is optional. */
 export interface PayloadSchema {

@@ -3,7 +3,7 @@ import { encode as cborEncode } from 'cbor-x'
 import { startApp, sleep, until, internal, hubOf } from './helpers/app.js'
 import { connectRaw, MSG, openRaw, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import type { Session as InternalSession } from '../lib/session.js'
+import type { Session as InternalSession } from '../lib/session/session.js'
 
 // Issue 16 (and the streamed-input bound of issue 15): one request, one answer — the exact wire sequences.
 

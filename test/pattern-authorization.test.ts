@@ -8,9 +8,9 @@ import { connectAutobahn } from './helpers/clients.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { ticketLogin } from './helpers/auth.js'
-import { RoleRules } from '../lib/authorize.js'
-import { matchesWildcard } from '../lib/uris.js'
-import type { MatchPolicy } from '../lib/uris.js'
+import { RoleRules } from '../lib/realm/authorize.js'
+import { matchesWildcard } from '../lib/wire/uris.js'
+import type { MatchPolicy } from '../lib/wire/uris.js'
 
 // issue 15, "Permissions must not be bypassable": CALL and PUBLISH are checked as exact URIs whatever `match` the
 // client sends; a pattern SUBSCRIBE or REGISTER is allowed only if every URI it covers is allowed, so no EVENT or

@@ -1,5 +1,5 @@
-import type { Details, Kwargs } from '../lib/messages.js'
-import type { MatchPolicy } from '../lib/uris.js'
+import type { Details, Kwargs } from '../lib/wire/messages.js'
+import type { MatchPolicy } from '../lib/wire/uris.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from '../lib/validation.js'
 import type { WampSession } from './session.js'
 

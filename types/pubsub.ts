@@ -1,4 +1,4 @@
-import type { Details, Kwargs } from '../lib/messages.js'
+import type { Details, Kwargs } from '../lib/wire/messages.js'
 import type { WampSession } from './session.js'
 
 /** What a topic handler receives besides the publication's arguments. */

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { Details, Kwargs } from '../lib/messages.js'
-import type { MatchPolicy } from '../lib/uris.js'
+import type { Details, Kwargs } from '../lib/wire/messages.js'
+import type { MatchPolicy } from '../lib/wire/uris.js'
 import type { PayloadSchema } from '../lib/validation.js'
 import type { CallResult, ClientCallOptions } from './call.js'
 import type { Realm } from './realm.js'

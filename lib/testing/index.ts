@@ -1,7 +1,7 @@
 import WebSocket from 'ws'
 import type { FastifyInstance } from 'fastify'
-import type { Details } from '../messages.js'
-import { cborSerializer, jsonSerializer, msgpackSerializer } from '../serializers/index.js'
+import type { Details } from '../wire/messages.js'
+import { cborSerializer, jsonSerializer, msgpackSerializer } from '../wire/serializers/index.js'
 import { CLIENT_ROLES, TestClient } from './client.js'
 import type { ChallengeHandler } from './types.js'
 
@@ -70,4 +70,4 @@ export type {
   CallOptions, CallResult, ChallengeHandler, CloseInfo, EventHandler, InvocationDetails, InvocationHandler,
   PublishOptions, ReceivedEvent, RegisterOptions, Registration, SubscribeOptions, Subscription
 } from './types.js'
-export { WampError, WampResult } from '../wamp-error.js'
+export { WampError, WampResult } from '../wire/wamp-error.js'

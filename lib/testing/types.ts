@@ -1,5 +1,5 @@
-import type { Details, Kwargs } from '../messages.js'
-import type { MatchPolicy } from '../uris.js'
+import type { Details, Kwargs } from '../wire/messages.js'
+import type { MatchPolicy } from '../wire/uris.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from '../validation.js'
 
 // The public types of `fastify-wamp/testing`.

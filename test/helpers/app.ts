@@ -4,7 +4,7 @@ import fastifyWamp from '../../index.js'
 import type { FastifyWampOptions } from '../../index.js'
 import type { WampSession } from '../../index.js'
 import type { Hub } from '../../lib/hub.js'
-import type { Session as InternalSession } from '../../lib/session.js'
+import type { Session as InternalSession } from '../../lib/session/session.js'
 
 export interface TestApp {
   app: FastifyInstance

@@ -1,9 +1,9 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { RoleRules } from '../../lib/authorize.js'
-import type { Permission } from '../../lib/authorize.js'
-import { matchesWildcard } from '../../lib/uris.js'
-import type { MatchPolicy } from '../../lib/uris.js'
+import { RoleRules } from '../../lib/realm/authorize.js'
+import type { Permission } from '../../lib/realm/authorize.js'
+import { matchesWildcard } from '../../lib/wire/uris.js'
+import type { MatchPolicy } from '../../lib/wire/uris.js'
 
 // issue 15: a pattern SUBSCRIBE/REGISTER is allowed only if every URI it covers is allowed. The coverage function
 // is compared with brute force over a finite universe rich enough to hold a witness for every denial: the rules and

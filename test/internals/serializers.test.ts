@@ -3,9 +3,9 @@ import fc from 'fast-check'
 import { Unpackr } from 'msgpackr'
 import { Decoder } from 'cbor-x'
 import { jsonSerializer, msgpackSerializer, cborSerializer } from '../../index.js'
-import { chooseSubprotocol, serializerTable } from '../../lib/serializers/index.js'
-import type { Serializer } from '../../lib/serializers/index.js'
-import { DEFAULT_MAX_DEPTH, plainDataProblem } from '../../lib/serializers/plain-data.js'
+import { chooseSubprotocol, serializerTable } from '../../lib/wire/serializers/index.js'
+import type { Serializer } from '../../lib/wire/serializers/index.js'
+import { DEFAULT_MAX_DEPTH, plainDataProblem } from '../../lib/wire/serializers/plain-data.js'
 
 t.test('ids above 32 bits go out as integers, never floats, and the shared message is not changed', async (t) => {
   const id = 2 ** 53
@@ -89,7 +89,7 @@ t.test('issue 15: CBOR tags decode to nothing but plain data, or are refused', a
     }
   }
   for (const tag of [0, 1, 29, 258, 0xfff0, 0x1234567]) t.notOk(accepted.has(tag), `tag ${tag} never passes`)
-  t.ok(accepted.has(2) && accepted.has(3), "bignums (tags 2, 3) pass as integers")
+  t.ok(accepted.has(2) && accepted.has(3), 'bignums (tags 2, 3) pass as integers')
   t.comment(`tags cbor-x resolves to plain data (accepted as that data): ${[...accepted].join(', ')}`)
 })
 

@@ -1,8 +1,8 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { compareRuns, literalRuns, PatternIndex } from '../../lib/uri-trie.js'
-import type { PatternMatch } from '../../lib/uri-trie.js'
-import { matchesWildcard } from '../../lib/uris.js'
+import { compareRuns, literalRuns, PatternIndex } from '../../lib/wire/uri-trie.js'
+import type { PatternMatch } from '../../lib/wire/uri-trie.js'
+import { matchesWildcard } from '../../lib/wire/uris.js'
 
 // issue 15: the pattern index finds exactly what a linear scan finds, in the spec's precedence, and removing
 // every pattern leaves it empty.

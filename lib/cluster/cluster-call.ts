@@ -1,0 +1,95 @@
+import { EMPTY, MessageType as T, withPayload } from '../wire/messages.js'
+import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
+import { ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
+import { callTimeout } from '../rpc/incoming-call.js'
+import type { Session } from '../session/session.js'
+import type { ClusterRpc } from './rpc.js'
+
+// Router mode with cluster-wide RPC: a client CALL that reaches a callee through the cluster registry (on another
+// instance, or a shared registration picked cluster-wide). The caller gets exactly one terminal message. Across
+// instances every cancel mode acts as `killnowait` (the callee gets INTERRUPT if it announced call_canceling and
+// the caller gets ERROR canceled at once); progressive call invocations and caller disclosure do not cross.
+
+const PROGRESS: Details = Object.freeze({ progress: true }) as Details
+
+export class ClusterRoutedCall {
+  readonly caller: Session
+  readonly requestId: number
+  /** A further CALL with this request id is a protocol violation (no streamed input across instances). */
+  readonly input: undefined
+  private readonly controller: AbortController
+  private settled: boolean
+
+  constructor (caller: Session, requestId: number) {
+    this.caller = caller
+    this.requestId = requestId
+    this.input = undefined
+    this.controller = new AbortController()
+    this.settled = false
+  }
+
+  /** CANCEL from the caller. */
+  cancel (): void {
+    if (this.settled) return
+    this.controller.abort()
+  }
+
+  /** The caller left: the remote callee is told (CANCEL → its INTERRUPT), nothing goes to the caller. */
+  abandon (): void {
+    if (this.settled) return
+    this.settled = true
+    this.controller.abort()
+    this.forget()
+  }
+
+  progress (result: CallResult): void {
+    if (this.settled) return
+    if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], result.args, result.kwargs))) return
+    this.failed(new WampError(...this.caller.unsentError('a progressive result', ErrorUri.runtimeError)))
+    this.controller.abort()
+  }
+
+  resolved (result: CallResult): void {
+    if (this.settled) return
+    this.settled = true
+    this.forget()
+    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], result.args, result.kwargs))) return
+    this.caller.sendError(T.CALL, this.requestId, ...this.caller.unsentError('the result', ErrorUri.runtimeError))
+  }
+
+  failed (err: unknown): void {
+    if (this.settled) return
+    this.settled = true
+    this.forget()
+    const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
+    this.caller.sendError(T.CALL, this.requestId, e.uri, e.args, e.kwargs)
+  }
+
+  get signal (): AbortSignal {
+    return this.controller.signal
+  }
+
+  private forget (): void {
+    this.caller.endCall(this.requestId, this)
+  }
+}
+
+/** Routes a client CALL through the cluster registry (Router.call, when no local callee takes it). */
+export function callThroughCluster (caller: Session, msg: WampMessage, uri: string, cluster: ClusterRpc, realm: string, includeLocal: boolean): void {
+  const requestId = msg[1] as number
+  const options = msg[2] as Details
+  if (options.progress === true) {
+    return caller.sendError(T.CALL, requestId, ErrorUri.featureNotSupported, [`progressive call invocations of "${uri}" cannot cross instances`])
+  }
+  const call = new ClusterRoutedCall(caller, requestId)
+  caller.calls.set(requestId, call)
+  const callOptions: ClientCallOptions = { signal: call.signal }
+  const timeout = callTimeout(options)
+  if (timeout !== undefined) callOptions.timeout = timeout
+  if (options.receive_progress === true) callOptions.onProgress = (result) => call.progress(result)
+  const identity = { id: caller.id, authid: caller.authid, authrole: caller.authrole, discloseMe: options.disclose_me === true }
+  cluster.call(realm, uri, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, callOptions, includeLocal, identity)
+    .then((result) => call.resolved(result), (err: unknown) => call.failed(err))
+}

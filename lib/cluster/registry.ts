@@ -1,0 +1,277 @@
+import type { Redis } from 'ioredis'
+import { Registry } from '../rpc/registry.js'
+import type { ClientRegistration, Registration } from '../rpc/registry.js'
+import type { Session } from '../session/session.js'
+import type { MatchPolicy } from '../wire/uris.js'
+
+// The cluster registry in Redis: which instance holds which session and client registration.
+// All keys under the adapter's prefix P:
+//   P rpc:reg:<realm>:<uri>   hash  "<instance>:<session>:<registration>" → JSON [created ms, routed 0|1, invoke]
+//   P rpc:pat:<realm>         hash  the same fields for routed prefix/wildcard registrations
+//                                   → JSON [created ms, 1, invoke, match, pattern] (read only when no exact one)
+//   P rpc:sessions            hash  "<session>" → JSON [instance, realm, authid, authrole]
+//   P rpc:own:<instance>      set   what that instance wrote ("r\n<hash key>\n<field>" | "s\n<session>"), for cleanup
+//   P rpc:instances           set   instances that have written their entries (only `sync()` adds to it, in the same
+//                                   MULTI as the entries, so membership means "its entries are all there")
+//   P rpc:rr:<realm>:<uri>    roundrobin counter of a shared registration
+//   P rpc:lock:<instance>     who removes a dead instance's entries (SET NX PX)
+//   P instance:<instance>     the adapter's heartbeat key (TTL 3 × heartbeat): alive while it exists
+// Writes are fire-and-forget on REGISTER/UNREGISTER/session open/close; while Redis is down they are skipped and
+// `sync()` rewrites this instance's entries when it is back (also when a peer swept us by mistake).
+
+/** What the registry needs from the adapter that carries it. */
+export interface ClusterLink {
+  readonly instanceId: string
+  readonly prefix: string
+  readonly heartbeat: number
+  /** Milliseconds between the liveness probes of the instances that calls in flight wait on. */
+  readonly probeInterval: number
+  /** Longest wait, after Redis comes back, for the instances known before to rewrite their entries. */
+  readonly rebuildWindow: number
+  /** The command connection while Redis is up; undefined while it is down. @internal (ioredis stays out of the .d.ts) */
+  connection (): Redis | undefined
+  /**
+   * The command connection whenever it works, even while the subscriber connection is still being restored: an
+   * answer to a call that reached us then must still go out.
+   * @internal
+   */
+  publisher (): Redis | undefined
+}
+
+/** What it needs from the plugin (`fastify.wamp`). */
+export interface ClusterHost {
+  readonly sessions: Map<number, Session>
+}
+
+/** A session on another instance, as the cluster registry lists it. */
+export interface RemoteSessionInfo {
+  id: number
+  instance: string
+  realm: string
+  authid: string
+  authrole: string
+}
+
+/** One callee of the cluster registry. */
+export interface RemoteCallee { instance: string, session: number, registration: number }
+
+export class ClusterRegistry {
+  private readonly link: ClusterLink
+  private host: ClusterHost | undefined
+  /** The other live instances as of the last sweep before an outage: those that must re-announce after it. */
+  private known: string[]
+  /** Until then (ms since epoch) the registry is being rebuilt after an outage, unless all `known` are back. */
+  private rebuildUntil: number
+
+  constructor (link: ClusterLink) {
+    this.link = link
+    this.host = undefined
+    this.known = []
+    this.rebuildUntil = 0
+  }
+
+  attach (host: ClusterHost): void {
+    this.host = host
+  }
+
+  private key (name: string): string {
+    return `${this.link.prefix}rpc:${name}`
+  }
+
+  private regKey (realm: string, uri: string): string {
+    return this.key(`reg:${realm}:${uri}`)
+  }
+
+  sessionOpened (session: Session): void {
+    const redis = this.link.connection()
+    if (redis === undefined) return // written by sync() when Redis is back
+    const own = this.key(`own:${this.link.instanceId}`)
+    redis.multi()
+      .hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
+      .sadd(own, `s\n${session.id}`)
+      .exec().catch(noop)
+  }
+
+  sessionClosed (session: Session): void {
+    this.link.connection()?.multi()
+      .hdel(this.key('sessions'), String(session.id))
+      .srem(this.key(`own:${this.link.instanceId}`), `s\n${session.id}`)
+      .exec().catch(noop)
+  }
+
+  /** Where a client registration is listed: [hash, field, value]; undefined for a private pattern registration. */
+  private entry (callee: ClientRegistration, registration: Registration): [string, string, string] | undefined {
+    const field = `${this.link.instanceId}:${callee.session.id}:${callee.id}`
+    if (callee.match === 'exact') return [this.regKey(realmOf(callee.session), callee.uri), field, regEntry(callee, registration)]
+    if (!registration.routed) return undefined
+    return [this.key(`pat:${realmOf(callee.session)}`), field,
+      JSON.stringify([Date.parse(callee.created), 1, registration.invoke, callee.match, callee.uri])]
+  }
+
+  registered (callee: ClientRegistration, registration: Registration): void {
+    const redis = this.link.connection()
+    const entry = this.entry(callee, registration)
+    if (redis === undefined || entry === undefined) return
+    const [hash, field, value] = entry
+    redis.multi()
+      .hset(hash, field, value)
+      .sadd(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
+      .exec().catch(noop)
+  }
+
+  unregistered (callee: ClientRegistration): void {
+    const hash = callee.match === 'exact' ? this.regKey(realmOf(callee.session), callee.uri) : this.key(`pat:${realmOf(callee.session)}`)
+    const field = `${this.link.instanceId}:${callee.session.id}:${callee.id}`
+    this.link.connection()?.multi()
+      .hdel(hash, field)
+      .srem(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
+      .exec().catch(noop)
+  }
+
+  /** Rewrites this instance's entries (Redis is back, maybe empty; or a peer wrongly swept us). */
+  async sync (): Promise<void> {
+    const redis = this.link.connection()
+    if (redis === undefined || this.host === undefined) return
+    const own = this.key(`own:${this.link.instanceId}`)
+    const old = await redis.smembers(own)
+    const multi = redis.multi()
+    removeOwned(multi, this.key('sessions'), old)
+    multi.del(own)
+    for (const session of this.host.sessions.values()) {
+      multi.hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
+      multi.sadd(own, `s\n${session.id}`)
+      for (const callee of session.registrations.values()) {
+        const registration = session.joined?.dealer.registry.byId.get(callee.id)
+        const entry = registration === undefined ? undefined : this.entry(callee, registration)
+        if (entry === undefined) continue
+        multi.hset(entry[0], entry[1], entry[2])
+        multi.sadd(own, `r\n${entry[0]}\n${entry[1]}`)
+      }
+    }
+    multi.sadd(this.key('instances'), this.link.instanceId)
+    await multi.exec()
+  }
+
+  /** Removes the entries of instances whose heartbeat key expired; re-syncs us if a peer swept us. */
+  async sweep (): Promise<void> {
+    const redis = this.link.connection()
+    if (redis === undefined) return
+    const ids = await redis.smembers(this.key('instances'))
+    if (!ids.includes(this.link.instanceId) && this.host !== undefined && this.host.sessions.size > 0) await this.sync()
+    const others = ids.filter((id) => id !== this.link.instanceId)
+    // While rebuilding, the set lacks the instances that have not re-announced yet: keep the list from before.
+    if (Date.now() >= this.rebuildUntil) this.known = others
+    if (others.length === 0) return
+    const alive = await redis.mget(others.map((id) => `${this.link.prefix}instance:${id}`))
+    for (let i = 0; i < others.length; i++) if (alive[i] === null) await this.remove(redis, others[i])
+  }
+
+  /** Redis is back after an outage: it may have lost everything, and the other instances are rewriting it. */
+  rebuild (): void {
+    this.rebuildUntil = Date.now() + this.link.rebuildWindow
+  }
+
+  /**
+   * Should a lookup miss be retried (the registry is being rebuilt, a miss may be an entry not rewritten yet)? Until
+   * every instance known before the outage has re-announced itself, or `rebuildWindow` has passed.
+   * @internal
+   */
+  async rebuilding (redis: Redis): Promise<boolean> {
+    if (Date.now() >= this.rebuildUntil) return false
+    const present = new Set(await redis.smembers(this.key('instances')))
+    if (this.known.every((id) => present.has(id))) this.rebuildUntil = 0
+    // True even when that closed the window: an instance may have re-announced since the caller's lookup, so one
+    // more lookup decides (membership and entries are written together, so after this one a miss is real).
+    return true
+  }
+
+  private async remove (redis: Redis, instance: string): Promise<void> {
+    if (await redis.set(this.key(`lock:${instance}`), this.link.instanceId, 'PX', this.link.heartbeat * 10, 'NX') !== 'OK') return
+    const own = this.key(`own:${instance}`)
+    const entries = await redis.smembers(own)
+    const multi = redis.multi()
+    removeOwned(multi, this.key('sessions'), entries)
+    multi.del(own).srem(this.key('instances'), instance)
+    await multi.exec()
+  }
+
+  /** Our entries go at a clean shutdown (rather than after the heartbeat TTL). @internal */
+  leave (redis: Redis): Promise<unknown> {
+    const own = this.key(`own:${this.link.instanceId}`)
+    return redis.smembers(own).then((entries) => {
+      const multi = redis.multi()
+      removeOwned(multi, this.key('sessions'), entries)
+      return multi.del(own).srem(this.key('instances'), this.link.instanceId).exec()
+    })
+  }
+
+  /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). @internal */
+  async session (redis: Redis, id: number): Promise<RemoteSessionInfo | undefined> {
+    const value = await redis.hget(this.key('sessions'), String(id))
+    if (value === null) return undefined
+    const [instance, realm, authid, authrole] = JSON.parse(value) as [string, string, string, string]
+    if (instance === this.link.instanceId) return undefined
+    return { id, instance, realm, authid, authrole }
+  }
+
+  /** A registry hash's callees in registration order (without this instance's unless `includeLocal`). */
+  private callees (all: Record<string, string>, includeLocal: boolean): Array<{ field: string, entry: Entry }> {
+    return Object.entries(all)
+      .map(([field, value]) => ({ field, entry: JSON.parse(value) as Entry }))
+      .filter((c) => includeLocal || !c.field.startsWith(`${this.link.instanceId}:`))
+      .sort((a, b) => a.entry[0] - b.entry[0] || (a.field < b.field ? -1 : 1))
+  }
+
+  /**
+   * The callee a call to `uri` goes to: the oldest registration, or for a shared routed one the registration's
+   * policy over the cluster's callees in registration order (roundrobin: one Redis counter per URI). @internal
+   */
+  async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean): Promise<RemoteCallee | undefined> {
+    let callees = this.callees(await redis.hgetall(this.regKey(realm, uri)), includeLocal)
+    let counter = `rr:${realm}:${uri}`
+    if (callees.length === 0) {
+      // No exact registration anywhere: the pattern registrations, by the spec's precedence (as Registry.lookup()).
+      const patterns = this.callees(await redis.hgetall(this.key(`pat:${realm}`)), includeLocal)
+      if (patterns.length === 0) return undefined
+      const precedence = new Registry()
+      for (const c of patterns) if (precedence.find(c.entry[4], c.entry[3]) === undefined) precedence.create(c.entry[4], c.entry[3], 'single', true)
+      const best = precedence.lookup(uri)
+      if (best === undefined) return undefined
+      callees = patterns.filter((c) => c.entry[3] === best.match && c.entry[4] === best.uri)
+      counter = `rr:${realm}:${best.match}:${best.uri}`
+    }
+    if (callees.length === 0) return undefined
+    let chosen = callees[0]
+    const invoke = chosen.entry[1] === 1 ? chosen.entry[2] : 'single'
+    if (invoke === 'last') chosen = callees[callees.length - 1]
+    else if (invoke === 'random') chosen = callees[Math.floor(Math.random() * callees.length)]
+    else if (invoke === 'roundrobin') chosen = callees[(await redis.incr(this.key(counter))) % callees.length]
+    const [instance, session, registration] = chosen.field.split(':')
+    return { instance, session: Number(session), registration: Number(registration) }
+  }
+}
+
+type Entry = [created: number, routed: number, invoke: string, match: MatchPolicy, pattern: string]
+
+export function realmOf (session: Session): string {
+  return session.joined?.name ?? ''
+}
+
+export function sessionEntry (instance: string, session: Session): string {
+  return JSON.stringify([instance, realmOf(session), session.authid, session.authrole])
+}
+
+export function regEntry (callee: ClientRegistration, registration: Registration): string {
+  return JSON.stringify([Date.parse(callee.created), registration.routed ? 1 : 0, registration.invoke])
+}
+
+/** @internal */
+export function removeOwned (multi: ReturnType<Redis['multi']>, sessions: string, entries: string[]): void {
+  for (const entry of entries) {
+    const parts = entry.split('\n')
+    if (parts[0] === 's') multi.hdel(sessions, parts[1])
+    else multi.hdel(parts[1], parts[2])
+  }
+}
+
+function noop (): void {}

@@ -1,0 +1,49 @@
+import { ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
+import type { PayloadSchema, PayloadValidator } from '../validation.js'
+import { validatorFor } from '../validation.js'
+
+// One call this instance made to a callee through the cluster (`ClusterRpc.call()` / `invoke()`), from the registry
+// lookup to its one settlement, and the errors a call ends with when the cluster, not the callee, fails it.
+
+export class RemoteCall {
+  readonly id: number
+  /** The callee's instance; '' until the registry lookup has picked it. */
+  instance: string
+  /** When the pick was a callee of this instance: aborts its local invocation. */
+  local: AbortController | undefined
+  readonly onProgress: ((result: CallResult) => void) | undefined
+  readonly validator: PayloadValidator | undefined
+  readonly resolve: (r: CallResult) => void
+  readonly reject: (e: unknown) => void
+  signal: AbortSignal | undefined
+  timer: NodeJS.Timeout | undefined
+  onAbort: (() => void) | undefined
+
+  constructor (id: number, options: ClientCallOptions<PayloadSchema | undefined>,
+    resolve: (r: CallResult) => void, reject: (e: unknown) => void) {
+    this.id = id
+    this.instance = ''
+    this.local = undefined
+    this.onProgress = options.onProgress
+    this.validator = options.result === undefined ? undefined : validatorFor(options.result)
+    this.resolve = resolve
+    this.reject = reject
+    this.signal = undefined
+    this.timer = undefined
+    this.onAbort = undefined
+  }
+}
+
+/**
+ * The instance a call was sent to is gone (crashed, killed, cut off from Redis). `network_failure` as for a Redis
+ * outage — the caller cannot know whether the callee ran it — with `kwargs.reason` telling the two apart.
+ */
+export function instanceLost (instance: string, why: string): WampError {
+  return new WampError(ErrorUri.networkFailure, [`instance ${instance} was lost: ${why}`], { reason: 'instance_lost', instance })
+}
+
+export function networkFailure (err: Error | undefined): WampError {
+  return new WampError(ErrorUri.networkFailure, [`Redis is unreachable${err !== undefined ? ` (${err.message})` : ''}: the call to another instance failed`])
+}

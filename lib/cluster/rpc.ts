@@ -1,0 +1,392 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { Packr } from 'msgpackr'
+import type { Redis } from 'ioredis'
+import type { ClusterStats } from './fanout.js'
+import type { Kwargs } from '../wire/messages.js'
+import { ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import { findRegistration, invokeCallee } from '../rpc/outgoing-call.js'
+import type { CallerIdentity, CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
+import type { PayloadSchema } from '../validation.js'
+import { resultError } from '../validation.js'
+import { ClusterRegistry, realmOf } from './registry.js'
+import { instanceLost, networkFailure, RemoteCall } from './remote-call.js'
+import type { ClusterHost, ClusterLink, RemoteCallee, RemoteSessionInfo } from './registry.js'
+
+// Cluster-wide RPC on the Redis fan-out engine (`new RedisFanout({ redis, rpc: true })`).
+//
+// Which instance holds which session and registration: ./cluster-registry.ts (in Redis).
+// Point to point: each instance SUBSCRIBEs to P rpc:<instance> only. A call is one PUBLISH to the callee's instance
+// and one PUBLISH of the result back (plus one per progressive result, one for a cancel); nothing is broadcast.
+// An instance that dies is noticed by the liveness probe (PUBSUB NUMSUB of its channel, every probeInterval while
+// calls are in flight with it; the heartbeat check backs it up): calls waiting on it end with network_failure
+// (kwargs.reason 'instance_lost'), calls served for it are interrupted. The first instance whose sweep notices the
+// expired heartbeat removes its entries (lock key SET NX PX).
+
+const REQUEST = 1
+const CANCEL = 2
+const PROGRESS = 3
+const RESULT = 4
+const ERROR = 5
+const EVENT = 6
+/** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
+const RETRY = 50
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
+
+export class ClusterRpc {
+  readonly stats: ClusterStats
+  /** This instance's RPC channel (only this instance subscribes to it). */
+  readonly channel: string
+  /** Which instance holds which session and registration. */
+  readonly registry: ClusterRegistry
+  private readonly link: ClusterLink
+  private host: ClusterHost | undefined
+  private readonly pending: Map<number, RemoteCall>
+  /** Calls served for other instances: "<instance>:<callId>" → the abort of our INVOCATION. */
+  private readonly served: Map<string, AbortController>
+  private nextCallId: number
+  private checking: boolean
+  private probing: boolean
+  private probeTimer: NodeJS.Timeout | undefined
+
+  constructor (link: ClusterLink) {
+    this.link = link
+    this.stats = { callsOut: 0, callsIn: 0, messagesOut: 0, messagesIn: 0 }
+    this.channel = `${link.prefix}rpc:${link.instanceId}`
+    this.registry = new ClusterRegistry(link)
+    this.host = undefined
+    this.pending = new Map()
+    this.served = new Map()
+    this.nextCallId = 1
+    this.checking = false
+    this.probing = false
+    this.probeTimer = undefined
+  }
+
+  attach (host: ClusterHost): void {
+    this.host = host
+    this.registry.attach(host)
+  }
+
+  /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). */
+  async session (id: number): Promise<RemoteSessionInfo | undefined> {
+    return await this.registry.session(this.connected(), id)
+  }
+
+  private key (name: string): string {
+    return `${this.link.prefix}rpc:${name}`
+  }
+
+  // ---- calls out -------------------------------------------------------------------------------------------
+
+  /**
+   * Calls `uri` on a callee another instance holds: the oldest registration, or for a shared routed one the
+   * registration's policy over the cluster's callees in registration order (roundrobin: a Redis counter per URI).
+   * The call's timeout and signal cover the whole call, the registry lookup included.
+   */
+  call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity): Promise<CallResult> {
+    return this.open(options, (call) => {
+      this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
+        .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
+    })
+  }
+
+  /** Calls `uri` on one session of another instance (`RemoteSession.call()`). */
+  invoke (instance: string, realm: string, uri: string, session: number, registration: number, args: unknown[] | undefined,
+    kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
+    return this.open(options, (call) => this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller))
+  }
+
+  /** A call in `pending` with its timeout and signal armed; `start` looks up and sends it (throws to fail it). */
+  private open (options: ClientCallOptions<PayloadSchema | undefined>, start: (call: RemoteCall) => void): Promise<CallResult> {
+    try {
+      this.connected()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
+    return new Promise((resolve, reject) => {
+      const call = new RemoteCall(this.nextCallId++, options, resolve, reject)
+      this.pending.set(call.id, call)
+      if (options.timeout !== undefined && options.timeout > 0) {
+        call.timer = setTimeout(() => this.interrupt(call, new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
+      }
+      if (options.signal !== undefined) {
+        call.signal = options.signal
+        call.onAbort = () => this.interrupt(call, new WampError(ErrorUri.canceled, ['call canceled']))
+        options.signal.addEventListener('abort', call.onAbort)
+      }
+      try {
+        start(call)
+      } catch (err) {
+        this.settle(call, err)
+      }
+    })
+  }
+
+  private async route (call: RemoteCall, realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    options: ClientCallOptions<PayloadSchema | undefined>, includeLocal: boolean, caller: CallerIdentity | undefined): Promise<void> {
+    let chosen: RemoteCallee | undefined
+    for (;;) {
+      const redis = this.connected()
+      chosen = await this.registry.pick(redis, realm, uri, includeLocal)
+      if (this.pending.get(call.id) !== call) return // timed out or canceled during the lookup
+      if (chosen !== undefined) break
+      // After Redis came back, the other instances may not have rewritten their entries yet: not a real miss.
+      if (!(await this.registry.rebuilding(redis))) {
+        throw new WampError(ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${realm}"`])
+      }
+      await delay(RETRY, undefined, { ref: false })
+      if (this.pending.get(call.id) !== call) return
+    }
+    const { instance, session, registration } = chosen
+    if (instance !== this.link.instanceId) {
+      return this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller)
+    }
+    const callee = this.host?.sessions.get(session)?.registrations.get(registration)
+    if (callee === undefined) throw new WampError(ErrorUri.canceled, [`the callee of "${uri}" left`])
+    // A callee of our own (shared registration picked cluster-wide): our timer and signal end it through `local`.
+    call.instance = instance
+    call.local = new AbortController()
+    const local: ClientCallOptions<PayloadSchema | undefined> = { signal: call.local.signal, result: options.result }
+    if (options.onProgress !== undefined) local.onProgress = options.onProgress
+    invokeCallee(callee, uri, args, kwargs, local, caller).then((r) => this.settle(call, undefined, r), (err: unknown) => this.settle(call, err))
+  }
+
+  private dispatch (call: RemoteCall, redis: Redis, instance: string, realm: string, uri: string, session: number, registration: number,
+    args: unknown[] | undefined, kwargs: Kwargs | undefined, caller: CallerIdentity | undefined): void {
+    call.instance = instance
+    this.stats.callsOut++
+    this.stats.messagesOut++
+    this.watch()
+    const data = packr.pack([REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null, call.onProgress !== undefined,
+      caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe]])
+    redis.publish(this.key(instance), data).then((receivers) => {
+      // Nobody listens on that channel: the instance is gone (its entries will be swept); the call never ran.
+      if (receivers === 0) this.settle(call, instanceLost(instance, 'the call did not reach it'))
+    }, (err: Error) => this.settle(call, networkFailure(err)))
+  }
+
+  private interrupt (call: RemoteCall, err: WampError): void {
+    if (this.pending.get(call.id) !== call) return
+    if (call.local !== undefined) call.local.abort()
+    else if (call.instance !== '') this.send(call.instance, [CANCEL, this.link.instanceId, call.id])
+    this.settle(call, err)
+  }
+
+  private settle (call: RemoteCall, err: unknown, result?: CallResult): void {
+    if (this.pending.get(call.id) !== call) return
+    this.pending.delete(call.id)
+    if (call.timer !== undefined) clearTimeout(call.timer)
+    if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort)
+    if (result !== undefined) call.resolve(result)
+    else call.reject(err)
+  }
+
+  // ---- liveness of the instances calls wait on --------------------------------------------------------------
+
+  /** Probes every `probeInterval` while calls are in flight (out or in); stops when there are none. */
+  private watch (): void {
+    if (this.probeTimer !== undefined) return
+    this.probeTimer = setInterval(() => { this.probe().catch(noop) }, this.link.probeInterval).unref()
+  }
+
+  /**
+   * A crashed instance's Redis connections drop at once, and with them its subscription to its RPC channel: one
+   * PUBSUB NUMSUB over the channels of the instances we have calls with tells which are gone (0 subscribers).
+   */
+  private async probe (): Promise<void> {
+    const instances = this.peers()
+    if (instances.length === 0) {
+      clearInterval(this.probeTimer)
+      this.probeTimer = undefined
+      return
+    }
+    const redis = this.link.connection()
+    if (redis === undefined || this.probing) return
+    this.probing = true
+    try {
+      const counts = await redis.pubsub('NUMSUB', ...instances.map((id) => this.key(id))) as Array<string | number>
+      for (let i = 0; i < instances.length; i++) {
+        if (Number(counts[2 * i + 1]) === 0) this.lost(instances[i], 'it no longer listens on Redis (crashed or cut off)')
+      }
+    } finally {
+      this.probing = false
+    }
+  }
+
+  /** The other instances that calls in flight wait on or come from. */
+  private peers (): string[] {
+    const peers = new Set<string>()
+    for (const call of this.pending.values()) if (call.instance !== '' && call.local === undefined) peers.add(call.instance)
+    for (const key of this.served.keys()) peers.add(instanceOf(key))
+    return [...peers]
+  }
+
+  /** `instance` is gone: calls waiting on it fail, calls served for it are interrupted (nobody takes the answer). */
+  private lost (instance: string, why: string): void {
+    for (const call of this.pending.values()) {
+      if (call.instance === instance && call.local === undefined) this.settle(call, instanceLost(instance, why))
+    }
+    for (const [key, controller] of this.served) {
+      if (instanceOf(key) !== instance) continue
+      this.served.delete(key)
+      controller.abort()
+    }
+  }
+
+  /** Every heartbeat while calls are in flight: a backstop for the probe (an instance whose heartbeat key expired). */
+  async check (): Promise<void> {
+    const redis = this.link.connection()
+    const instances = this.peers()
+    if (redis === undefined || instances.length === 0 || this.checking) return
+    this.checking = true
+    try {
+      const alive = await redis.mget(instances.map((id) => `${this.link.prefix}instance:${id}`))
+      for (let i = 0; i < instances.length; i++) if (alive[i] === null) this.lost(instances[i], 'its heartbeat expired')
+    } finally {
+      this.checking = false
+    }
+  }
+
+  /** Redis is down: calls waiting on other instances fail now (their answers could not reach us). */
+  down (error: Error | undefined): void {
+    for (const call of this.pending.values()) if (call.local === undefined) this.settle(call, networkFailure(error))
+    for (const controller of this.served.values()) controller.abort()
+    this.served.clear()
+  }
+
+  close (): void {
+    clearInterval(this.probeTimer)
+    this.probeTimer = undefined
+    for (const call of this.pending.values()) this.settle(call, new WampError(ErrorUri.canceled, ['the server is shutting down']))
+    for (const controller of this.served.values()) controller.abort()
+    this.served.clear()
+  }
+
+  /** An EVENT for one session of another instance (`RemoteSession.publish()`). */
+  publishTo (instance: string, realm: string, session: number, topic: string, args?: unknown[], kwargs?: Kwargs): void {
+    this.connected()
+    this.send(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null])
+  }
+
+  /** Redis is up: the cluster registry can be read. */
+  get up (): boolean {
+    return this.link.connection() !== undefined
+  }
+
+  private connected (): Redis {
+    const redis = this.link.connection()
+    if (redis === undefined) throw new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
+    return redis
+  }
+
+  private send (instance: string, message: unknown[]): void {
+    const redis = this.link.publisher()
+    if (redis === undefined) return
+    let data: Buffer
+    try {
+      data = packr.pack(message)
+    } catch {
+      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw from a
+      // settled call's callback all the same.
+      return
+    }
+    this.stats.messagesOut++
+    redis.publish(this.key(instance), data).catch(noop)
+  }
+
+  // ---- messages in -----------------------------------------------------------------------------------------
+
+  receive (data: Buffer): void {
+    let m: unknown[]
+    try {
+      m = packr.unpack(data) as unknown[]
+    } catch {
+      return
+    }
+    this.stats.messagesIn++
+    switch (m[0]) {
+      case REQUEST: return this.serve(m)
+      case CANCEL: {
+        const key = `${m[1] as string}:${m[2] as number}`
+        this.served.get(key)?.abort()
+        this.served.delete(key)
+        return
+      }
+      case PROGRESS: {
+        const call = this.pending.get(m[1] as number)
+        if (call?.onProgress === undefined) return
+        try {
+          call.onProgress({ args: (m[2] ?? []) as unknown[], kwargs: (m[3] ?? {}) as Kwargs })
+        } catch {}
+        return
+      }
+      case RESULT: {
+        const call = this.pending.get(m[1] as number)
+        if (call === undefined) return
+        const args = (m[2] ?? []) as unknown[]
+        const kwargs = (m[3] ?? {}) as Kwargs
+        const invalid = resultError(call.validator, args, kwargs)
+        if (invalid !== undefined) return this.settle(call, invalid)
+        return this.settle(call, undefined, { args, kwargs } as CallResult)
+      }
+      case ERROR: {
+        const call = this.pending.get(m[1] as number)
+        if (call !== undefined) this.settle(call, new WampError(m[2] as string, (m[3] ?? []) as unknown[], (m[4] ?? {}) as Kwargs))
+        return
+      }
+      case EVENT: {
+        const session = this.host?.sessions.get(m[2] as number)
+        if (session !== undefined && realmOf(session) === m[1]) session.publish(m[3] as string, (m[4] ?? undefined) as unknown[] | undefined, (m[5] ?? undefined) as Kwargs | undefined)
+      }
+    }
+  }
+
+  private serve (m: unknown[]): void {
+    const from = m[1] as string
+    const id = m[2] as number
+    const uri = m[4] as string
+    const session = this.host?.sessions.get(m[5] as number)
+    const registration = m[6] as number
+    if (session === undefined || realmOf(session) !== m[3]) {
+      return this.send(from, [ERROR, id, ErrorUri.canceled, [`the callee of "${uri}" left`], null])
+    }
+    // 0: `RemoteSession.call()`, which names the session and the URI only.
+    const callee = registration === 0 ? findRegistration(session, uri) : session.registrations.get(registration)
+    if (callee === undefined) {
+      return this.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
+        [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])
+    }
+    this.stats.callsIn++
+    const key = `${from}:${id}`
+    const controller = new AbortController()
+    this.served.set(key, controller)
+    this.watch()
+    const options: ClientCallOptions = { signal: controller.signal }
+    if (m[9] === true) options.onProgress = (r) => this.send(from, [PROGRESS, id, r.args, r.kwargs])
+    const c = m[10] as [number, string, string, boolean] | null | undefined
+    const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
+    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller).then((r) => {
+      if (this.served.get(key) !== controller) return
+      this.served.delete(key)
+      this.send(from, [RESULT, id, r.args, r.kwargs])
+    }, (err: unknown) => {
+      if (this.served.get(key) !== controller) return
+      this.served.delete(key)
+      const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
+      this.send(from, [ERROR, id, e.uri, e.args, e.kwargs])
+    })
+  }
+}
+
+/** The caller instance of a served call's key "<instance>:<callId>". */
+function instanceOf (key: string): string {
+  return key.slice(0, key.indexOf(':'))
+}
+
+function noop (): void {}
+
+export type { ClusterStats }

@@ -1,0 +1,269 @@
+import { isDict, MessageType as T } from '../wire/messages.js'
+import type { Details, WampMessage } from '../wire/messages.js'
+import { ErrorUri, isValidUri, matchesWildcard } from '../wire/uris.js'
+import type { MatchPolicy } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import { isThenable } from '../thenable.js'
+import { FST_WAMP_INVALID_OPTION } from '../errors.js'
+import type { Session } from '../session/session.js'
+import type { Realm } from './realm.js'
+
+// Authorization (spec "Authorization"): may this session's principal perform this action on this URI (or URI
+// pattern)? Declarative role permissions first, then the application's hook; both must allow.
+
+export type AuthorizeAction = 'call' | 'register' | 'subscribe' | 'publish'
+
+/**
+ * Decides whether `session` may perform `action` on `uri`. For `call` and `publish`, `uri` is always one exact URI
+ * and `options` never has `match` (the client's `match` on CALL and PUBLISH is ignored). For `subscribe` and
+ * `register`, `options.match` (`prefix` or `wildcard`; absent = `exact`) says that `uri` is a pattern: allow it
+ * only if you would allow every URI it can match (see docs/auth.md, "How patterns are authorized"). Answer `true`
+ * to allow; anything else denies. Throw a WampError to deny with your own error.
+ */
+export type AuthorizeHook = (session: Session, action: AuthorizeAction, uri: string, options: Details) => boolean | Promise<boolean>
+
+/** One rule: the actions allowed on the URIs it matches. The most specific rule wins (exact > longest prefix > wildcard). */
+export interface Permission {
+  uri: string
+  /** How `uri` matches: default `exact`; `prefix` with `uri: ''` matches everything. */
+  match?: MatchPolicy
+  allow: AuthorizeAction[]
+}
+
+/** Rules by authrole. A role that is not listed may do nothing. */
+export type Permissions = Record<string, Permission[]>
+
+const ACTIONS: Record<AuthorizeAction, number> = { call: 1, register: 2, subscribe: 4, publish: 8 }
+
+/**
+ * How many URIs one pattern check may try before it gives up and denies (fail closed). Only a rule set with many
+ * wildcard rules whose literals sit at different positions comes near it.
+ */
+const COVERAGE_BUDGET = 20_000
+
+interface WildcardRule { readonly parts: string[], readonly mask: number }
+
+/**
+ * The URIs a rule or pattern matches, component by component: position i holds `lits[i]` exactly if that is
+ * defined, else any component starting with `pres[i]` (`''` = any). `open`: any further components may follow.
+ */
+interface Shape { readonly lits: Array<string | undefined>, readonly pres: string[], readonly open: boolean }
+
+function shapeOf (uri: string, match: MatchPolicy): Shape {
+  const parts = uri.split('.')
+  const lits: Array<string | undefined> = []
+  const pres: string[] = []
+  parts.forEach((part, i) => {
+    const partial = match === 'prefix' && i === parts.length - 1
+    lits.push(partial || part === '' ? undefined : part)
+    pres.push(partial ? part : '')
+  })
+  return { lits, pres, open: match === 'prefix' }
+}
+
+function admits (shape: Shape, i: number, component: string): boolean {
+  if (i >= shape.lits.length) return shape.open
+  const lit = shape.lits[i]
+  return lit !== undefined ? component === lit : component.startsWith(shape.pres[i])
+}
+
+/** One role's rules, resolved once: exact URIs in a map, prefixes longest first, wildcards in the order given. (Exported for tests.) */
+export class RoleRules {
+  private readonly exact: Map<string, number>
+  private readonly prefixes: Array<{ readonly uri: string, readonly mask: number }>
+  private readonly wildcards: WildcardRule[]
+  private readonly shapes: Shape[]
+  /** A character no rule contains: a component made with it stands for "any other component". */
+  private readonly fresh: string
+
+  constructor (rules: Permission[]) {
+    this.exact = new Map()
+    this.prefixes = []
+    this.wildcards = []
+    this.shapes = []
+    for (const rule of rules) {
+      let mask = 0
+      for (const action of rule.allow) mask |= ACTIONS[action]
+      const match = rule.match ?? 'exact'
+      if (match === 'exact') this.exact.set(rule.uri, mask)
+      else if (match === 'prefix') this.prefixes.push({ uri: rule.uri, mask })
+      else this.wildcards.push({ parts: rule.uri.split('.'), mask })
+      this.shapes.push(shapeOf(rule.uri, match))
+    }
+    this.prefixes.sort((a, b) => b.uri.length - a.uri.length)
+    let code = 1
+    while (rules.some((r) => r.uri.includes(String.fromCharCode(code)))) code++
+    this.fresh = String.fromCharCode(code)
+  }
+
+  /** The actions allowed on the exact URI `uri`: the most specific rule decides. */
+  mask (uri: string): number {
+    const exact = this.exact.get(uri)
+    if (exact !== undefined) return exact
+    for (const p of this.prefixes) if (uri.startsWith(p.uri)) return p.mask
+    for (const w of this.wildcards) if (matchesWildcard(w.parts, uri)) return w.mask
+    return 0
+  }
+
+  /**
+   * Whether `action` is allowed on every URI the pattern (`uri`, `match`) covers. The URIs are infinitely many, but
+   * the rules only tell a component apart by equality with their literals and by the prefixes it starts with, so
+   * one representative per distinguishable case is enough: each literal and prefix the pattern or a rule (still
+   * matching the components chosen so far) has at that position, that prefix followed by a fresh character, or a fresh
+   * component; and URIs up to one component longer than the longest rule. Each representative that the pattern
+   * matches is checked exactly like a CALL would be.
+   */
+  allows (uri: string, match: MatchPolicy, bit: number): boolean {
+    if (match === 'exact') return (this.mask(uri) & bit) !== 0
+    const pattern = shapeOf(uri, match)
+    let longest = pattern.lits.length
+    for (const s of this.shapes) longest = Math.max(longest, s.lits.length)
+    let budget = COVERAGE_BUDGET
+    const chosen: string[] = []
+    const search = (i: number, alive: Shape[]): boolean => {
+      if (--budget < 0) return false
+      if (i >= pattern.lits.length && i > 0 && (this.mask(chosen.join('.')) & bit) === 0) return false
+      if (i > longest || (!pattern.open && i >= pattern.lits.length)) return true
+      const candidates = new Set<string>([this.fresh])
+      for (const s of [pattern, ...alive]) {
+        if (i >= s.lits.length) continue
+        const lit = s.lits[i]
+        if (lit !== undefined) candidates.add(lit)
+        else if (s.pres[i] !== '') candidates.add(s.pres[i]).add(s.pres[i] + this.fresh)
+      }
+      for (const c of candidates) {
+        if (!admits(pattern, i, c)) continue
+        chosen.push(c)
+        const ok = search(i + 1, alive.filter((s) => admits(s, i, c)))
+        chosen.pop()
+        if (!ok) return false
+      }
+      return true
+    }
+    return search(0, this.shapes)
+  }
+}
+
+/** A realm's authorization, resolved once. `realm.authorizer` is undefined when there is none (zero cost). */
+export class Authorizer {
+  private readonly hook: AuthorizeHook | undefined
+  private readonly roles: Map<string, RoleRules> | undefined
+
+  constructor (hook: AuthorizeHook | undefined, permissions: Permissions | undefined) {
+    this.hook = hook
+    this.roles = permissions === undefined
+      ? undefined
+      : new Map(Object.entries(permissions).map(([role, rules]) => [role, new RoleRules(rules)]))
+  }
+
+  static compile (hook: AuthorizeHook | undefined, permissions: Permissions | undefined): Authorizer | undefined {
+    return hook === undefined && permissions === undefined ? undefined : new Authorizer(hook, permissions)
+  }
+
+  /**
+   * True/false, or a promise of it when the hook is async. Throws what the hook throws. CALL and PUBLISH are
+   * checked as the exact URI whatever `match` the client sent; SUBSCRIBE and REGISTER by every URI they cover.
+   */
+  check (session: Session, action: AuthorizeAction, uri: string, options: Details): boolean | Promise<boolean> {
+    const pattern = action === 'subscribe' || action === 'register'
+    if (!pattern) options = withoutMatch(options)
+    if (this.roles !== undefined) {
+      const rules = this.roles.get(session.authrole)
+      const match = pattern ? (options.match ?? 'exact') as MatchPolicy : 'exact'
+      if (rules === undefined || !rules.allows(uri, match, ACTIONS[action])) return false
+    }
+    return this.hook === undefined ? true : this.hook(session, action, uri, options)
+  }
+}
+
+function withoutMatch (options: Details): Details {
+  if (!Object.hasOwn(options, 'match')) return options
+  const copy: Details = {}
+  for (const key of Object.keys(options)) if (key !== 'match') copy[key] = options[key]
+  return copy
+}
+
+/**
+ * Authorizes a client request, then dispatches it again as authorized, or answers ERROR not_authorized (the
+ * handler never runs). While an async hook decides, the session reads nothing more, so the messages after this
+ * one are handled in order once it has.
+ */
+export function authorize (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, options: Details): void {
+  const authorizer = (session.realm as Realm).authorizer as Authorizer
+  let answer: boolean | Promise<boolean>
+  try {
+    answer = authorizer.check(session, action, uri, options)
+  } catch (err) {
+    return deny(session, msg, action, uri, err)
+  }
+  if (!isThenable(answer)) return decide(session, msg, action, uri, answer)
+  session.hold()
+  answer.then(
+    (allowed) => settled(session, msg, action, uri, allowed, undefined),
+    (err: unknown) => settled(session, msg, action, uri, false, err ?? new Error('authorize rejected with no reason'))
+  )
+}
+
+function settled (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, allowed: unknown, err: unknown): void {
+  try {
+    if (session.isOpen) {
+      if (err === undefined) decide(session, msg, action, uri, allowed)
+      else deny(session, msg, action, uri, err)
+    }
+  } catch (error) {
+    session.log.error({ err: error }, 'fastify-wamp: authorized request failed')
+  }
+  session.release()
+}
+
+function decide (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, allowed: unknown): void {
+  if (allowed !== true) return deny(session, msg, action, uri, undefined)
+  const realm = session.realm as Realm
+  switch (msg[0]) {
+    case T.CALL: return realm.dealer.call(session, msg, true)
+    case T.REGISTER: return realm.dealer.register(session, msg, true)
+    case T.SUBSCRIBE: return realm.broker.subscribe(session, msg, true)
+    case T.PUBLISH: return realm.broker.publishFrom(session, msg, true)
+  }
+}
+
+function deny (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, err: unknown): void {
+  const type = msg[0] as number
+  const requestId = msg[1] as number
+  session.log.debug({ action, uri, authrole: session.authrole }, 'fastify-wamp: not authorized')
+  if (err !== undefined && !(err instanceof WampError)) session.log.error({ err }, 'fastify-wamp: authorize hook failed')
+  // An unacknowledged PUBLISH has no answer to carry the refusal (spec): it is dropped.
+  if (type === T.PUBLISH && (msg[2] as Details).acknowledge !== true) return
+  if (err instanceof WampError) return session.sendError(type, requestId, err.uri, err.args, err.kwargs)
+  session.sendError(type, requestId, ErrorUri.notAuthorized, [`not authorized to ${action} "${uri}"`])
+}
+
+// ---- option checks (register time) -------------------------------------------------------------------------
+
+function invalid (message: string): never {
+  throw new FST_WAMP_INVALID_OPTION(message)
+}
+
+/** Validates a realm's `authorize` and `permissions` options with messages that name the option. */
+export function checkAuthorizeOptions (authorize: unknown, permissions: unknown, where: string): void {
+  if (authorize !== undefined && typeof authorize !== 'function') invalid(`${where} authorize must be a function`)
+  if (permissions === undefined) return
+  if (!isDict(permissions)) invalid(`${where} permissions must be an object of rule lists by authrole`)
+  for (const [role, rules] of Object.entries(permissions)) {
+    const at = `${where} permissions["${role}"]`
+    if (!Array.isArray(rules)) invalid(`${at} must be a list of { uri, match?, allow }`)
+    rules.forEach((rule: unknown, i: number) => {
+      if (!isDict(rule)) invalid(`${at}[${i}] must be an object { uri, match?, allow }`)
+      const match = rule.match ?? 'exact'
+      if (match !== 'exact' && match !== 'prefix' && match !== 'wildcard') invalid(`${at}[${i}].match must be exact, prefix or wildcard`)
+      const uri = rule.uri
+      if (typeof uri !== 'string' || !isValidUri(uri, match)) {
+        invalid(`${at}[${i}].uri ${JSON.stringify(uri)} is not a valid ${match} URI`)
+      }
+      const allow = rule.allow
+      if (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string' || !Object.hasOwn(ACTIONS, a))) {
+        invalid(`${at}[${i}].allow must be a list of call, register, subscribe, publish`)
+      }
+    })
+  }
+}

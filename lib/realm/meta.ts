@@ -1,0 +1,203 @@
+import Type from 'typebox'
+import { isDict } from '../wire/messages.js'
+import type { Details } from '../wire/messages.js'
+import { ErrorUri } from '../wire/uris.js'
+import type { MatchPolicy } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import type { Realm } from './realm.js'
+import type { Session } from '../session/session.js'
+import type { Subscription } from '../pubsub/broker.js'
+import type { Registration } from '../rpc/registry.js'
+
+// The WAMP Meta API (spec "Session Meta API", "Registration Meta API", "Subscription Meta API"), opt-in with
+// `metaApi: true`. The meta procedures are ordinary application procedures of each realm, so whatever
+// authorization applies to calls (`authorize`, `permissions`) applies to them; the meta events go through the
+// realm's broker like any publication, so subscribing to them is authorized like any subscription.
+//
+// Registrations here are client registrations (REGISTER from a session), the only ones with ids on the wire.
+// The application's own procedures — and these meta procedures — belong to the router and are not listed.
+
+export const MetaTopic = {
+  sessionOnJoin: 'wamp.session.on_join',
+  sessionOnLeave: 'wamp.session.on_leave',
+  subscriptionOnCreate: 'wamp.subscription.on_create',
+  subscriptionOnSubscribe: 'wamp.subscription.on_subscribe',
+  subscriptionOnUnsubscribe: 'wamp.subscription.on_unsubscribe',
+  subscriptionOnDelete: 'wamp.subscription.on_delete',
+  registrationOnCreate: 'wamp.registration.on_create',
+  registrationOnRegister: 'wamp.registration.on_register',
+  registrationOnUnregister: 'wamp.registration.on_unregister',
+  registrationOnDelete: 'wamp.registration.on_delete'
+} as const
+
+const MATCHES: readonly MatchPolicy[] = ['exact', 'prefix', 'wildcard']
+
+const NoArgs = { args: Type.Tuple([]) }
+const RoleFilter = { args: Type.Union([Type.Tuple([]), Type.Tuple([Type.Union([Type.Array(Type.String()), Type.Null()])])]) }
+const ById = { args: Type.Tuple([Type.Integer({ minimum: 1 })]) }
+const ByUri = { args: Type.Tuple([Type.String()]) }
+const Lookup = {
+  args: Type.Union([
+    Type.Tuple([Type.String()]),
+    Type.Tuple([Type.String(), Type.Object({ match: Type.Optional(Type.Union(MATCHES.map((m) => Type.Literal(m)))) })])
+  ])
+}
+
+/** Registers the meta procedures on `realm` and announces the features in its WELCOME roles. */
+export function enableMetaApi (realm: Realm): void {
+  registerSessionMeta(realm)
+  registerSubscriptionMeta(realm)
+  registerRegistrationMeta(realm)
+  const dealer = realm.roles.dealer as { features: Details }
+  const broker = realm.roles.broker as { features: Details }
+  dealer.features.session_meta_api = true
+  broker.features.session_meta_api = true
+  dealer.features.registration_meta_api = true
+  broker.features.subscription_meta_api = true
+}
+
+/** `wamp.session.on_join` to the realm's subscribers (the joining session has not subscribed to anything yet). */
+export function publishJoin (session: Session): void {
+  (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnJoin, [sessionDetails(session)])
+}
+
+/** `wamp.session.on_leave` with [session, authid, authrole]; the leaving session's subscriptions are gone. */
+export function publishLeave (session: Session): void {
+  (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
+}
+
+/** `on_create` (for a new subscription), then `on_subscribe`: `session` became a subscriber of `subscription`. */
+export function publishSubscribed (session: Session, subscription: Subscription, created: boolean): void {
+  const broker = (session.realm as Realm).broker
+  if (created) broker.publishLocal(MetaTopic.subscriptionOnCreate, [session.id, subscriptionDetails(subscription)])
+  broker.publishLocal(MetaTopic.subscriptionOnSubscribe, [session.id, subscription.id])
+}
+
+/** `on_unsubscribe`, then `on_delete` when `session` was the subscription's last subscriber. */
+export function publishUnsubscribed (session: Session, subscription: Subscription, deleted: boolean): void {
+  const broker = (session.realm as Realm).broker
+  broker.publishLocal(MetaTopic.subscriptionOnUnsubscribe, [session.id, subscription.id])
+  if (deleted) broker.publishLocal(MetaTopic.subscriptionOnDelete, [session.id, subscription.id])
+}
+
+/** `on_create` (for a new registration), then `on_register`: `session` became a callee of `registration`. */
+export function publishRegistered (session: Session, registration: Registration): void {
+  const broker = (session.realm as Realm).broker
+  if (registration.callees.length === 1) broker.publishLocal(MetaTopic.registrationOnCreate, [session.id, registrationDetails(registration)])
+  broker.publishLocal(MetaTopic.registrationOnRegister, [session.id, registration.id])
+}
+
+/** `on_unregister`, then `on_delete` when `session` was the registration's last callee. */
+export function publishUnregistered (session: Session, registration: Registration, deleted: boolean): void {
+  const broker = (session.realm as Realm).broker
+  broker.publishLocal(MetaTopic.registrationOnUnregister, [session.id, registration.id])
+  if (deleted) broker.publishLocal(MetaTopic.registrationOnDelete, [session.id, registration.id])
+}
+
+export function sessionDetails (session: Session): Details {
+  return {
+    session: session.id,
+    authid: session.authid,
+    authrole: session.authrole,
+    authmethod: session.authmethod,
+    authprovider: session.authprovider,
+    transport: { type: 'websocket', protocol: session.protocol }
+  }
+}
+
+// ---- sessions --------------------------------------------------------------------------------------------
+
+function sessionsOf (realm: Realm, filter: unknown): Session[] {
+  const roles = Array.isArray(filter) ? new Set(filter as string[]) : undefined
+  const found: Session[] = []
+  for (const session of realm.sessions.values()) {
+    if (session.isOpen && (roles === undefined || roles.has(session.authrole))) found.push(session)
+  }
+  return found
+}
+
+function registerSessionMeta (realm: Realm): void {
+  realm.register('wamp.session.count', RoleFilter, (args) => sessionsOf(realm, args[0]).length)
+  realm.register('wamp.session.list', RoleFilter, (args) => sessionsOf(realm, args[0]).map((s) => s.id))
+  realm.register('wamp.session.get', ById, ([id]) => {
+    const session = realm.sessions.get(id)
+    if (session === undefined || !session.isOpen) throw new WampError(ErrorUri.noSuchSession, [`no session ${id} in realm "${realm.name}"`])
+    return sessionDetails(session)
+  })
+}
+
+// ---- subscriptions ---------------------------------------------------------------------------------------
+
+function subscriptionDetails (s: Subscription): Details {
+  return { id: s.id, created: s.created, uri: s.topic, match: s.match }
+}
+
+function subscriptionById (realm: Realm, id: number): Subscription {
+  const subscription = realm.broker.byId.get(id)
+  if (subscription === undefined) throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${id} in realm "${realm.name}"`])
+  return subscription
+}
+
+function registerSubscriptionMeta (realm: Realm): void {
+  const broker = realm.broker
+  realm.register('wamp.subscription.list', NoArgs, () => {
+    const lists: Record<MatchPolicy, number[]> = { exact: [], prefix: [], wildcard: [] }
+    for (const s of broker.byId.values()) lists[s.match].push(s.id)
+    return lists
+  })
+  realm.register('wamp.subscription.lookup', Lookup, (args) => {
+    const match = matchOf(args[1])
+    for (const s of broker.byId.values()) if (s.topic === args[0] && s.match === match) return s.id
+    return null
+  })
+  realm.register('wamp.subscription.match', ByUri, ([topic]) => {
+    const ids = broker.matching(topic).map((s) => s.id)
+    return ids.length === 0 ? null : ids
+  })
+  realm.register('wamp.subscription.get', ById, ([id]) => subscriptionDetails(subscriptionById(realm, id)))
+  realm.register('wamp.subscription.list_subscribers', ById, ([id]) => [...subscriptionById(realm, id).sessions].map((s) => s.id))
+  realm.register('wamp.subscription.count_subscribers', ById, ([id]) => subscriptionById(realm, id).sessions.size)
+}
+
+// ---- registrations ---------------------------------------------------------------------------------------
+
+function registrationDetails (r: Registration): Details {
+  return { id: r.id, created: r.created, uri: r.uri, match: r.match, invoke: r.invoke }
+}
+
+function registrationById (realm: Realm, id: number): Registration {
+  const registration = realm.dealer.registry.byId.get(id)
+  if (registration === undefined) throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
+  return registration
+}
+
+/**
+ * The registration of (uri, match): the routed one (router mode: one per URI and match), else the oldest private
+ * one (without router mode each session registers separately; the first one found is shown).
+ */
+function registrationOf (realm: Realm, uri: string, match: MatchPolicy): number | null {
+  const registry = realm.dealer.registry
+  const routed = registry.find(uri, match)
+  if (routed !== undefined) return routed.id
+  for (const r of registry.byId.values()) if (r.uri === uri && r.match === match) return r.id
+  return null
+}
+
+function registerRegistrationMeta (realm: Realm): void {
+  const registry = realm.dealer.registry
+  realm.register('wamp.registration.list', NoArgs, () => {
+    const lists: Record<MatchPolicy, number[]> = { exact: [], prefix: [], wildcard: [] }
+    for (const r of registry.byId.values()) lists[r.match].push(r.id)
+    return lists
+  })
+  realm.register('wamp.registration.lookup', Lookup, (args) => registrationOf(realm, args[0], matchOf(args[1])))
+  // The registration a client CALL would reach (the application's own procedures aside).
+  realm.register('wamp.registration.match', ByUri, ([uri]) => registry.lookup(uri)?.id ?? registrationOf(realm, uri, 'exact'))
+  realm.register('wamp.registration.get', ById, ([id]) => registrationDetails(registrationById(realm, id)))
+  realm.register('wamp.registration.list_callees', ById, ([id]) => registrationById(realm, id).callees.map((c) => c.session.id))
+  realm.register('wamp.registration.count_callees', ById, ([id]) => registrationById(realm, id).callees.length)
+}
+
+function matchOf (options: unknown): MatchPolicy {
+  return isDict(options) && typeof options.match === 'string' ? options.match as MatchPolicy : 'exact'
+}

@@ -1,0 +1,142 @@
+import { isDict, MessageType as T, withPayload } from '../wire/messages.js'
+import type { Details, Kwargs } from '../wire/messages.js'
+import { ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import { resultError, validatorFor } from '../validation.js'
+import type { PayloadValidator } from '../validation.js'
+import type { PayloadSchema } from '../validation.js'
+import type { Session } from '../session/session.js'
+import type { ClientRegistration } from './registry.js'
+
+/** The client behind a routed call that crosses instances (router mode), for caller disclosure. */
+export interface CallerIdentity { id: number, authid: string, authrole: string, discloseMe: boolean }
+
+import type { CallResult, ClientCallOptions } from '../../types/call.js'
+
+export type { CallResult, ClientCallOptions }
+
+/**
+ * One server → client call in flight (PROTOCOL §3). Settles once: YIELD, ERROR, timeout, cancel or the session
+ * leaving. INTERRUPT goes out only to callees that announced `call_canceling`; late answers are discarded.
+ */
+export class OutgoingCall {
+  readonly session: Session
+  readonly requestId: number
+  private readonly onProgress: ((result: CallResult) => void) | undefined
+  private readonly validator: PayloadValidator | undefined
+  private readonly signal: AbortSignal | undefined
+  private readonly done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }
+  private timer: NodeJS.Timeout | undefined
+
+  constructor (session: Session, requestId: number, options: ClientCallOptions<PayloadSchema | undefined>,
+    done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }) {
+    this.session = session
+    this.requestId = requestId
+    this.onProgress = options.onProgress
+    this.validator = options.result === undefined ? undefined : validatorFor(options.result)
+    this.signal = options.signal
+    this.done = done
+    this.timer = options.timeout !== undefined && options.timeout > 0
+      ? setTimeout(() => this.interrupt(new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
+      : undefined
+    this.signal?.addEventListener('abort', this.onAbort)
+  }
+
+  private readonly onAbort = (): void => {
+    this.interrupt(new WampError(ErrorUri.canceled, ['call canceled']))
+  }
+
+  progress (args: unknown[], kwargs: Kwargs): void {
+    if (this.onProgress === undefined) return
+    try {
+      this.onProgress({ args, kwargs })
+    } catch (err) {
+      this.session.log.error({ err }, 'fastify-wamp: onProgress callback failed')
+    }
+  }
+
+  resolve (args: unknown[], kwargs: Kwargs): void {
+    const invalid = resultError(this.validator, args, kwargs)
+    if (invalid !== undefined) return this.reject(invalid)
+    this.settle()
+    this.done.resolve({ args, kwargs } as CallResult)
+  }
+
+  reject (err: unknown): void {
+    this.settle()
+    this.done.reject(err)
+  }
+
+  /** Timeout or cancel: INTERRUPT if the callee can take it, then reject now and discard whatever comes later. */
+  private interrupt (err: WampError): void {
+    if (this.session.invocations.get(this.requestId) !== this) return
+    if (announcesCanceling(this.session.roles)) {
+      this.session.send([T.INTERRUPT, this.requestId, { mode: 'killnowait', reason: err.uri }])
+    }
+    this.reject(err)
+  }
+
+  /** The session is gone. */
+  abandon (reason: string): void {
+    this.reject(new WampError(ErrorUri.canceled, [reason]))
+  }
+
+  private settle (): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.signal?.removeEventListener('abort', this.onAbort)
+    if (this.session.invocations.get(this.requestId) === this) this.session.invocations.delete(this.requestId)
+  }
+}
+
+function announcesCanceling (roles: Details): boolean {
+  const callee = roles.callee
+  return isDict(callee) && isDict(callee.features) && callee.features.call_canceling === true
+}
+
+export function findRegistration (session: Session, uri: string): ClientRegistration | undefined {
+  for (const r of session.registrations.values()) if (r.uri === uri) return r
+  return undefined
+}
+
+/** The next INVOCATION request id of a session (server → client calls and routed client → client calls alike). */
+export function nextRequestId (session: Session): number {
+  const id = session.nextRequestId++
+  if (session.nextRequestId > 2 ** 53) session.nextRequestId = 1
+  return id
+}
+
+/** `session.call()`: INVOCATION to a procedure the client registered. */
+export function callClient (session: Session, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+  options: ClientCallOptions<PayloadSchema | undefined>): Promise<CallResult> {
+  if (!session.isOpen) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
+  const registration = findRegistration(session, uri)
+  if (registration === undefined) {
+    return Promise.reject(new WampError(ErrorUri.noSuchProcedure, [`session ${session.id} has not registered "${uri}"`]))
+  }
+  return invokeCallee(registration, uri, args, kwargs, options)
+}
+
+/** INVOCATION of `uri` to one callee of a registration (`session.call()`, `realm.call()`). */
+export function invokeCallee (registration: ClientRegistration, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+  options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
+  const session = registration.session
+  if (!session.isOpen) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
+  if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
+  return new Promise((resolve, reject) => {
+    const requestId = nextRequestId(session)
+    const call = new OutgoingCall(session, requestId, options, { resolve, reject })
+    session.invocations.set(requestId, call)
+    const details: Details = { procedure: uri }
+    if (options.onProgress !== undefined) details.receive_progress = true
+    // A routed call from another instance: disclosed as routeCall() does locally.
+    if (caller !== undefined && (caller.discloseMe || registration.options.disclose_caller === true)) {
+      details.caller = caller.id
+      details.caller_authid = caller.authid
+      details.caller_authrole = caller.authrole
+    }
+    if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
+      call.reject(new WampError(...session.unsentError('the call\'s payload', ErrorUri.invalidArgument)))
+    }
+  })
+}

@@ -1,0 +1,46 @@
+import { isDict } from '../wire/messages.js'
+import type { Details, WampMessage } from '../wire/messages.js'
+import { ErrorUri, isValidUri } from '../wire/uris.js'
+import type { Session } from './session.js'
+import { beginAuthentication, shutdownAbort } from './auth/index.js'
+import { anonymousAuthid, welcome } from './welcome.js'
+
+// HELLO → WELCOME | ABORT (PROTOCOL §1.3–1.5). Authentication adds CHALLENGE/AUTHENTICATE in ./auth/; both end in
+// ./welcome.ts, so the dependencies point one way: session → handshake → auth → welcome.
+
+const CLIENT_ROLES = ['caller', 'callee', 'publisher', 'subscriber']
+
+export function hello (session: Session, msg: WampMessage): void {
+  stopHelloTimer(session)
+  if (session.draining) return shutdownAbort(session)
+  const realmName = msg[1] as string
+  const details = msg[2] as Details
+  if (!isValidUri(realmName)) return session.violation(`HELLO realm "${realmName}" is not a valid URI`)
+  const roles = details.roles
+  if (!isDict(roles) || !CLIENT_ROLES.some((role) => isDict(roles[role]))) {
+    return session.violation('HELLO.Details.roles must announce at least one client role')
+  }
+  const realm = session.hub.realms.get(realmName)
+  if (realm === undefined) return session.abort(ErrorUri.noSuchRealm, `realm "${realmName}" is not served here`)
+  session.roles = roles
+  if (realm.auth !== undefined) return beginAuthentication(session, realm, details)
+  welcome(session, realm, {
+    authid: anonymousAuthid(),
+    authrole: 'anonymous',
+    authmethod: 'anonymous',
+    authprovider: 'static'
+  })
+}
+
+export function helloTimedOut (session: Session): void {
+  session.helloTimer = undefined
+  session.violation(`no HELLO received within ${session.hub.options.helloTimeout} ms`)
+  // A peer silent this long will not complete a close handshake either: free its maxSessions slot now (the
+  // ABORT and the close frame were already handed to the kernel).
+  session.transport.terminate()
+}
+
+function stopHelloTimer (session: Session): void {
+  if (session.helloTimer !== undefined) clearTimeout(session.helloTimer)
+  session.helloTimer = undefined
+}

@@ -1,0 +1,88 @@
+import { checkClientMessage, EMPTY, MessageType as T } from '../wire/messages.js'
+import type { WampMessage } from '../wire/messages.js'
+import { CloseUri } from '../wire/uris.js'
+import { carriedBigInt, plainDataProblem } from '../wire/serializers/plain-data.js'
+import { State } from './state.js'
+import { hello } from './handshake.js'
+import { authenticate } from './auth/index.js'
+import type { Session } from './session.js'
+
+// What the session actor does with a frame: check and decode it, then one switch by state and message type to the
+// handshake, the dealer or the broker.
+
+const CLOSE_NORMAL = 1000
+const CLOSE_GOING_AWAY = 1001
+
+/**
+ * A frame → a well-formed client message, or undefined after ABORT protocol_violation saying what was wrong: frame
+ * type, decoding, plain WAMP data (PROTOCOL §7.1), message shape.
+ */
+export function decodeFrame (session: Session, data: Buffer, isBinary: boolean): WampMessage | undefined {
+  if (isBinary !== session.transport.serializer.binary) {
+    session.violation(`${isBinary ? 'binary' : 'text'} frame received on ${session.protocol}`)
+    return undefined
+  }
+  let msg: unknown
+  let problem: string | undefined
+  try {
+    msg = session.transport.serializer.decode(data)
+    problem = plainDataProblem(msg, data.length, session.hub.options.maxDepth)
+  } catch (err) {
+    session.violation(`frame could not be decoded as ${session.protocol}: ${describeError(err)}`)
+    return undefined
+  }
+  if (problem !== undefined) {
+    session.violation(`frame is not plain WAMP data: ${problem}`)
+    return undefined
+  }
+  problem = checkClientMessage(msg)
+  if (problem !== undefined) {
+    session.violation(problem)
+    return undefined
+  }
+  session.portable = !carriedBigInt()
+  session.frameBytes = data.length
+  return msg as WampMessage
+}
+
+/** The one dispatch switch: a decoded, well-formed client message, by session state and message type. */
+export function dispatch (session: Session, msg: WampMessage): void {
+  const type = msg[0] as number
+  if (type === T.ABORT) return session.closeSocket(CLOSE_NORMAL)
+  if (session.state === State.establishing) {
+    if (type === T.HELLO && session.joined === undefined && session.handshake === undefined) return hello(session, msg)
+    if (type === T.AUTHENTICATE) return authenticate(session, msg)
+    return session.violation(`expected ${session.handshake === undefined ? 'HELLO' : 'AUTHENTICATE'}, received message type ${type}`)
+  }
+  if (session.state === State.closing) {
+    // We said GOODBYE first: only the peer's GOODBYE matters now; everything else is moot.
+    if (type === T.GOODBYE) session.closeSocket(CLOSE_GOING_AWAY)
+    return
+  }
+  const realm = session.realm
+  switch (type) {
+    case T.CALL: return realm.dealer.call(session, msg)
+    case T.YIELD: return realm.dealer.yield(session, msg)
+    case T.CANCEL: return realm.dealer.cancel(session, msg)
+    case T.ERROR:
+      if (msg[1] !== T.INVOCATION) return session.violation('ERROR may only answer an INVOCATION')
+      return realm.dealer.error(session, msg)
+    case T.REGISTER: return realm.dealer.register(session, msg)
+    case T.UNREGISTER: return realm.dealer.unregister(session, msg)
+    case T.PUBLISH: return realm.broker.publishFrom(session, msg)
+    case T.SUBSCRIBE: return realm.broker.subscribe(session, msg)
+    case T.UNSUBSCRIBE: return realm.broker.unsubscribe(session, msg)
+    case T.GOODBYE:
+      // The WAMP session ends, the socket stays: the client may say HELLO again (PROTOCOL §7.8).
+      session.send([T.GOODBYE, EMPTY, CloseUri.goodbyeAndOut])
+      return session.reestablish()
+    case T.HELLO: return session.violation('HELLO received on an established session')
+    default: return session.violation(`message type ${type} is not allowed on an established session`)
+  }
+}
+
+export function describeError (err: unknown): string {
+  if (err instanceof RangeError && err.message.includes('call stack')) return 'nested too deeply'
+  const text = err instanceof Error ? err.message : String(err)
+  return text.length > 200 ? text.slice(0, 200) + '…' : text
+}

@@ -1,0 +1,432 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { EMPTY, MessageType as T, withPayload } from '../wire/messages.js'
+import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
+import { CloseUri, ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import { kSession } from '../symbols.js'
+import { Transport } from '../wire/transport.js'
+import type { Serializer } from '../wire/serializers/index.js'
+import type { Realm } from '../realm/realm.js'
+import type { Hub } from '../hub.js'
+import type { IncomingCall } from '../rpc/incoming-call.js'
+import { callClient } from '../rpc/outgoing-call.js'
+import type { CallResult, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
+import type { PayloadSchema } from '../validation.js'
+import type { Subscription } from '../pubsub/broker.js'
+import type { ClientRegistration } from '../rpc/registry.js'
+import type { RoutedCall } from '../rpc/routed-call.js'
+import type { ClusterRoutedCall } from '../cluster/cluster-call.js'
+import { helloTimedOut } from './handshake.js'
+import { decodeFrame, describeError, dispatch } from './inbox.js'
+import { State } from './state.js'
+import type { StateValue } from './state.js'
+import { CallerStreams } from '../rpc/caller-streams.js'
+import type { AuthFlow } from './auth/index.js'
+import { RegistrationWaiters } from './registration-waiters.js'
+import type { MatchPolicy } from '../wire/uris.js'
+import type { RegistrationInfo, SessionData, WaitOptions, WampSession } from '../../types/session.js'
+
+export type { SessionData }
+
+export { State }
+
+const CLOSE_NORMAL = 1000
+const CLOSE_GOING_AWAY = 1001
+const CLOSE_PROTOCOL_ERROR = 1002
+
+/**
+ * One WAMP session: the actor that owns one WebSocket, its state (establishing → open → closing → closed) and
+ * its cleanup, which runs exactly once whichever way the socket ends.
+ */
+export class Session implements WampSession {
+  /** Session id, assigned at WELCOME (0 before). */
+  id: number
+  /** The realm joined at WELCOME; undefined before and after the WAMP session. */
+  joined: Realm | undefined
+  /** When the session was welcomed (the socket's upgrade time before). */
+  connectedAt: Date
+  readonly request: FastifyRequest
+  readonly protocol: string
+  /** Your per-session state. */
+  data: SessionData
+  authid: string
+  authrole: string
+  authmethod: string
+  authprovider: string
+  authextra: Details
+  /** The roles and features the client announced in HELLO. */
+  roles: Details
+  state: StateValue
+  /** Client → server calls in flight (and, in router mode, client → client calls), by CALL request id. */
+  readonly calls: Map<number, IncomingCall | RoutedCall | ClusterRoutedCall>
+  /** Server → client calls in flight, by INVOCATION request id. */
+  readonly invocations: Map<number, OutgoingCall>
+  /** Router mode: other clients' calls this session is answering, by INVOCATION request id. */
+  readonly routed: Map<number, RoutedCall>
+  readonly subscriptions: Set<Subscription>
+  readonly registrations: Map<number, ClientRegistration>
+  /** The progressive call invocations this caller started, until their final chunk (lib/rpc/caller-streams.ts). */
+  readonly streams: CallerStreams
+  /** Size in bytes of the frame being handled (what a streamed chunk costs to buffer). */
+  frameBytes: number
+  /** False when the message being handled carries a value JSON cannot (a BigInt): see lib/wire/serializers/plain-data.ts. */
+  portable: boolean
+  readonly transport: Transport
+  readonly hub: Hub
+  helloTimer: NodeJS.Timeout | undefined
+  /** The authentication in progress between HELLO and WELCOME (lib/auth). */
+  handshake: AuthFlow | undefined
+  nextRequestId: number
+  /** Shutting down: calls in flight finish, new CALLs are refused (see `drain()`). */
+  draining: boolean
+  /** Why the last `send` that failed could not encode its message (undefined: it was too large). */
+  private unencodable: string | undefined
+  /** Async topic handlers still running for this session's PUBLISHes (bounded by maxTopicHandlersPerSession). */
+  topicHandlers: number
+  /** Frames received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
+  private held: Array<Buffer | boolean> | undefined
+  private logger: FastifyBaseLogger | undefined
+  private onClosed: (() => void) | undefined
+  private onDrained: (() => void) | undefined
+  /** `registered()` calls waiting for a REGISTER. */
+  private waiters: RegistrationWaiters | undefined
+
+  constructor (hub: Hub, socket: WebSocket, serializer: Serializer, request: FastifyRequest) {
+    this.id = 0
+    this.joined = undefined
+    this.connectedAt = new Date()
+    this.request = request
+    this.protocol = `wamp.2.${serializer.id}`
+    this.data = {}
+    this.authid = ''
+    this.authrole = ''
+    this.authmethod = ''
+    this.authprovider = ''
+    this.authextra = EMPTY
+    this.roles = EMPTY
+    this.state = State.establishing
+    this.calls = new Map()
+    this.invocations = new Map()
+    this.routed = new Map()
+    this.subscriptions = new Set()
+    this.registrations = new Map()
+    this.streams = new CallerStreams(this.calls, hub.options.maxCallsPerSession, hub.options.streamGrace)
+    this.frameBytes = 0
+    this.portable = true
+    this.transport = new Transport(socket, serializer, hub.options)
+    this.hub = hub
+    this.helloTimer = hub.options.helloTimeout > 0 ? setTimeout(helloTimedOut, hub.options.helloTimeout, this) : undefined
+    this.handshake = undefined
+    this.nextRequestId = 1
+    this.draining = false
+    this.unencodable = undefined
+    this.topicHandlers = 0
+    this.held = undefined
+    this.logger = undefined
+    this.onClosed = undefined
+    this.onDrained = undefined
+    this.waiters = undefined
+    ;(socket as WebSocket & { [kSession]?: Session })[kSession] = this
+    socket.on('message', onMessage)
+    socket.on('close', onClose)
+    socket.on('error', onError)
+  }
+
+  /** A child of the upgrade request's logger, bound to this session's id. */
+  get log (): FastifyBaseLogger {
+    // Before WELCOME there is no id to bind: the request's logger (with its reqId) speaks for the session.
+    if (this.id === 0) return this.request.log
+    if (this.logger === undefined) this.logger = this.request.log.child({ wampSession: this.id })
+    return this.logger
+  }
+
+  /** The realm the session joined (read only after WELCOME). */
+  get realm (): Realm {
+    return this.joined as Realm
+  }
+
+  get isOpen (): boolean {
+    return this.state === State.open
+  }
+
+  /**
+   * Calls a procedure this client registered (INVOCATION). Resolves with the YIELD's args/kwargs — validated and
+   * typed when `options.result` is a schema — and rejects with a WampError on ERROR, timeout, cancel or disconnect.
+   */
+  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
+    options: ClientCallOptions<S> = {}): Promise<CallResult<S>> {
+    return callClient(this, uri, args, kwargs, options) as Promise<CallResult<S>>
+  }
+
+  /** Sends an EVENT to this session if it subscribed to `topic`; returns the number of EVENTs sent (0 or more). */
+  publish (topic: string, args?: unknown[], kwargs?: Kwargs): number {
+    if (this.state !== State.open) return 0
+    return this.realm.broker.publish(topic, args, kwargs, this)
+  }
+
+  hasRegistration (uri: string, match: MatchPolicy = 'exact'): boolean {
+    for (const r of this.registrations.values()) if (r.uri === uri && r.match === match) return true
+    return false
+  }
+
+  hasSubscription (topic: string, match: MatchPolicy = 'exact'): boolean {
+    for (const s of this.subscriptions) if (s.topic === topic && s.match === match) return true
+    return false
+  }
+
+  registered (uri: string, options: WaitOptions = {}): Promise<RegistrationInfo> {
+    for (const r of this.registrations.values()) if (r.uri === uri && r.match === 'exact') return Promise.resolve(r)
+    if (this.state !== State.open) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
+    return (this.waiters ??= new RegistrationWaiters()).wait(uri, options)
+  }
+
+  /** A REGISTER succeeded: `registered()` calls waiting for it resolve. */
+  didRegister (registration: RegistrationInfo): void {
+    this.waiters?.registered(registration)
+  }
+
+  kill (reason: string = CloseUri.killed, message?: string): void {
+    if (this.state !== State.open) return
+    this.close(reason, message, 0).catch(() => {})
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------------------
+
+  receive (data: Buffer, isBinary: boolean): void {
+    if (this.state === State.closed) return
+    if (this.held !== undefined) {
+      this.held.push(data, isBinary)
+      return
+    }
+    const msg = decodeFrame(this, data, isBinary)
+    if (msg === undefined) return
+    try {
+      dispatch(this, msg)
+    } catch (err) {
+      // A fault of ours, not the peer's: log it, tell the client it was a server-side failure, end the session.
+      this.log.error({ err }, 'fastify-wamp: message handling failed')
+      this.abort(ErrorUri.runtimeError, 'internal server error')
+    }
+  }
+
+  /**
+   * Stops handling this session's frames until `release()`: an async check (authorization) is deciding about
+   * the current message, and the ones after it must keep their order. The socket is paused meanwhile, so the
+   * frames held are only those already read.
+   */
+  hold (): void {
+    if (this.held !== undefined) return
+    this.held = []
+    this.transport.socket.pause()
+  }
+
+  /** Handles the frames held since `hold()`, in order (a frame may hold the session again: the rest wait). */
+  release (): void {
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    if (this.state !== State.closed) this.transport.socket.resume()
+    for (let i = 0; i < held.length; i += 2) {
+      if (this.held !== undefined) {
+        for (let j = i; j < held.length; j++) (this.held as Array<Buffer | boolean>).push(held[j])
+        return
+      }
+      this.receive(held[i] as Buffer, held[i + 1] as boolean)
+    }
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------------------
+
+  /**
+   * Encodes and queues a message; never throws. Returns false, sending nothing, when the encoded message is larger
+   * than `maxPayload` or cannot be encoded (a BigInt, a cycle, a value too deep for the serializer…): the caller
+   * decides what to say instead, with `unsentError()` (PROTOCOL §5 `payload_size_exceeded`, §7.1).
+   */
+  send (msg: WampMessage): boolean {
+    if (this.state === State.closed) return true
+    // After our GOODBYE (or ABORT) only the closing handshake goes out (PROTOCOL §7.6); the rest is dropped.
+    if (this.state === State.closing && msg[0] !== T.GOODBYE && msg[0] !== T.ABORT) return true
+    let data: string | Buffer
+    try {
+      data = this.transport.encode(msg)
+    } catch (err) {
+      this.unencodable = describeError(err)
+      this.log.warn({ messageType: msg[0], reason: this.unencodable }, `fastify-wamp: outgoing message cannot be encoded as ${this.protocol}; not sent`)
+      return false
+    }
+    if (!this.transport.fits(data)) {
+      this.unencodable = undefined
+      this.log.warn({ messageType: msg[0], maxPayload: this.hub.options.maxPayload }, 'fastify-wamp: outgoing message larger than maxPayload not sent')
+      return false
+    }
+    this.transport.write(data)
+    return true
+  }
+
+  /**
+   * Right after `send` returned false: the ERROR (URI and args) telling a requester why `what` (e.g. "the result")
+   * did not reach its peer — `payload_size_exceeded` when it was too large, else `uri` (`invalid_argument` when the
+   * requester supplied the value, `runtime_error` when the answering side did) for a value that cannot be encoded.
+   * @internal
+   */
+  unsentError (what: string, uri: string): [string, string[]] {
+    if (this.unencodable === undefined) return [ErrorUri.payloadSizeExceeded, [`${what} is larger than maxPayload`]]
+    return [uri, [`${what} cannot be encoded as ${this.protocol}: ${this.unencodable}`]]
+  }
+
+  /**
+   * ERROR in answer to a client request; when its payload cannot be sent (too large, not encodable), an ERROR
+   * saying so, without the payload.
+   */
+  sendError (requestType: number, requestId: number, uri: string, args?: unknown[], kwargs?: Kwargs): void {
+    if (this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri], args, kwargs))) return
+    const [reason, message] = this.unsentError(`the ${uri} error`, ErrorUri.runtimeError)
+    // The explanation quotes the encoder: should it trip the encoder too, the bare URI still ends the request.
+    if (!this.send([T.ERROR, requestType, requestId, EMPTY, reason, message])) this.send([T.ERROR, requestType, requestId, EMPTY, reason])
+  }
+
+  /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
+  abort (uri: string, message: string, code = CLOSE_NORMAL): void {
+    if (this.state === State.closed) return
+    this.send([T.ABORT, { message }, uri])
+    this.closeSocket(code)
+  }
+
+  /** The peer broke the protocol: ABORT protocol_violation, saying what was wrong, then close. */
+  violation (message: string): void {
+    this.log.debug({ reason: message }, 'fastify-wamp: protocol violation')
+    this.abort(ErrorUri.protocolViolation, message, CLOSE_PROTOCOL_ERROR)
+  }
+
+  /**
+   * Ends the session from the server side with GOODBYE. Resolves once the socket is closed: after the peer's
+   * GOODBYE, or after `grace` ms at the latest.
+   */
+  close (reason: string = CloseUri.closeRealm, message?: string, grace = 2000): Promise<void> {
+    if (this.state === State.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(forceClose, grace, this)
+      const previous = this.onClosed
+      this.onClosed = () => {
+        clearTimeout(timer)
+        previous?.()
+        resolve()
+      }
+      if (this.state === State.open) {
+        this.state = State.closing
+        this.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
+        // Calls still running are abandoned (their signals fire) and the session leaves its realm now.
+        this.end()
+      } else if (this.state === State.establishing) {
+        // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
+        if (this.handshake !== undefined) this.abort(reason, message ?? (reason === CloseUri.systemShutdown ? 'the server is shutting down' : 'closed by the server'), CLOSE_GOING_AWAY)
+        else this.closeSocket(CLOSE_GOING_AWAY)
+      }
+    })
+  }
+
+  /**
+   * First step of a graceful shutdown: new CALLs are refused with `wamp.error.canceled`, and the promise resolves
+   * once the calls in flight have sent their results — or after `ms`, or when the session ends.
+   */
+  drain (ms: number): Promise<void> {
+    this.draining = true
+    if (this.calls.size === 0 || this.state !== State.open) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.drained(), ms)
+      this.onDrained = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  /** A call in flight ended: it leaves `calls`, and a drain learns when the last one did. */
+  endCall (requestId: number, call: object): void {
+    if (this.calls.get(requestId) !== call) return
+    this.calls.delete(requestId)
+    this.streams.ended(requestId)
+    if (this.calls.size === 0 && this.draining) this.drained()
+  }
+
+  /** The last call in flight has settled (or the session ended) while draining. */
+  drained (): void {
+    const onDrained = this.onDrained
+    this.onDrained = undefined
+    onDrained?.()
+  }
+
+  closeSocket (code: number): void {
+    if (this.state !== State.closed) this.state = State.closing
+    this.transport.flush()
+    this.transport.close(code)
+  }
+
+  // ---- cleanup ---------------------------------------------------------------------------------------------
+
+  /**
+   * The WAMP session ends (GOODBYE either way, or the socket closed): its calls in both directions settle, it
+   * leaves its realm and `onSessionClose` runs. Once per WAMP session; the socket may carry another (§7.8).
+   */
+  end (): void {
+    for (const call of this.calls.values()) call.abandon()
+    for (const call of this.invocations.values()) call.abandon('session closed')
+    for (const call of this.routed.values()) call.calleeLeft()
+    this.streams.clear()
+    this.waiters?.closed()
+    this.waiters = undefined
+    const realm = this.joined
+    if (realm === undefined || this.id === 0) return
+    realm.leave(this)
+    this.hub.sessionLeft(this)
+    this.joined = undefined
+  }
+
+  /** After the client's GOODBYE: the session ends, the socket waits for HELLO as if fresh from the upgrade. */
+  reestablish (): void {
+    this.state = State.establishing
+    this.end()
+    this.id = 0
+    this.data = {}
+    this.authid = ''
+    this.authrole = ''
+    this.authmethod = ''
+    this.authprovider = ''
+    this.authextra = EMPTY
+    this.roles = EMPTY
+    this.handshake = undefined
+    this.nextRequestId = 1
+    this.logger = undefined
+    if (this.hub.options.helloTimeout > 0) this.helloTimer = setTimeout(helloTimedOut, this.hub.options.helloTimeout, this)
+  }
+
+  /** Runs exactly once, when the socket has closed (cleanly or not). */
+  cleanup (): void {
+    if (this.state === State.closed) return
+    this.state = State.closed
+    if (this.helloTimer !== undefined) clearTimeout(this.helloTimer)
+    this.end()
+    this.hub.socketClosed(this)
+    this.drained()
+    this.onClosed?.()
+  }
+}
+
+/** An encoder's or decoder's exception, in a few words for a log line or an ABORT/ERROR message. */
+function forceClose (session: Session): void {
+  if (session.state !== State.closed) session.transport.terminate()
+}
+
+function onMessage (this: WebSocket, data: Buffer, isBinary: boolean): void {
+  (this as WebSocket & { [kSession]: Session })[kSession].receive(data, isBinary)
+}
+
+function onClose (this: WebSocket): void {
+  (this as WebSocket & { [kSession]: Session })[kSession].cleanup()
+}
+
+function onError (this: WebSocket, err: Error): void {
+  const session = (this as WebSocket & { [kSession]: Session })[kSession]
+  session.log.debug({ err }, 'fastify-wamp: socket error')
+}

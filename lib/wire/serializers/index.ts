@@ -1,0 +1,40 @@
+import { jsonSerializer } from './json.js'
+import { msgpackSerializer } from './msgpack.js'
+import { cborAvailable, cborSerializer } from './cbor.js'
+
+/**
+ * A WAMP serializer. Add your own by passing it in the plugin's `serializers` option; it is offered under
+ * `wamp.2.<id>`. `decode` may throw on bad input: the session answers with ABORT protocol_violation.
+ */
+export interface Serializer {
+  /** Name after `wamp.2.`, e.g. `json` → subprotocol `wamp.2.json`. */
+  readonly id: string
+  /** Binary serializers use binary WebSocket frames, text serializers text frames. */
+  readonly binary: boolean
+  encode (message: unknown[]): string | Buffer
+  decode (data: Buffer): unknown
+}
+
+/** json and msgpack always; cbor when cbor-x is installed (lib/wire/serializers/cbor.ts loads it on first use). */
+export const builtinSerializers: readonly Serializer[] = cborAvailable()
+  ? [jsonSerializer, msgpackSerializer, cborSerializer]
+  : [jsonSerializer, msgpackSerializer]
+
+/** Subprotocol → serializer, for the ones this server offers. */
+export function serializerTable (extra: readonly Serializer[] = []): Map<string, Serializer> {
+  const table = new Map<string, Serializer>()
+  for (const s of [...builtinSerializers, ...extra]) table.set(`wamp.2.${s.id}`, s)
+  return table
+}
+
+/** The first subprotocol in the client's order that the server supports (PROTOCOL §1.1). */
+export function chooseSubprotocol (offered: string | undefined, table: Map<string, Serializer>): string | undefined {
+  if (offered === undefined) return undefined
+  for (const raw of offered.split(',')) {
+    const protocol = raw.trim()
+    if (table.has(protocol)) return protocol
+  }
+  return undefined
+}
+
+export { jsonSerializer, msgpackSerializer, cborSerializer }

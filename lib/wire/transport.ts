@@ -1,0 +1,152 @@
+import type { Socket } from 'node:net'
+import type { WebSocket } from 'ws'
+import type { Serializer } from './serializers/index.js'
+import { kSession, kTransport } from '../symbols.js'
+import type { Session } from '../session/session.js'
+
+// The ws glue: frame options, write batching, the outbound bound, the outgoing size check and the keepalive flag.
+// Every frame a session sends in one tick leaves in one writev, because the TCP socket stays corked until the
+// next tick.
+
+const TEXT = { binary: false, compress: false }
+const BINARY = { binary: true, compress: false }
+
+export interface TransportLimits {
+  /** Largest frame the server sends (the same bound as for frames it accepts). */
+  readonly maxPayload: number
+  /** Bytes that may wait in the outbound buffer of one socket; beyond that the peer is not reading. */
+  readonly maxBufferedBytes: number
+  /** Milliseconds a close handshake we started may take before the connection is terminated. */
+  readonly closeTimeout: number
+}
+
+export class Transport {
+  readonly socket: WebSocket
+  readonly serializer: Serializer
+  /** False once a keepalive ping went out; the pong sets it back (lib/session/keepalive.ts). */
+  alive: boolean
+  private readonly raw: Socket | undefined
+  private readonly frame: { binary: boolean, compress: boolean }
+  private readonly maxPayload: number
+  private readonly maxBuffered: number
+  private readonly closeTimeout: number
+  private corked: boolean
+  private closeTimer: NodeJS.Timeout | undefined
+
+  constructor (socket: WebSocket, serializer: Serializer, limits: TransportLimits) {
+    this.socket = socket
+    this.serializer = serializer
+    this.alive = true
+    this.raw = (socket as unknown as { _socket?: Socket })._socket
+    this.frame = serializer.binary ? BINARY : TEXT
+    this.maxPayload = limits.maxPayload
+    this.maxBuffered = limits.maxBufferedBytes
+    this.closeTimeout = limits.closeTimeout
+    this.corked = false
+    this.closeTimer = undefined
+    ;(socket as WebSocket & { [kTransport]?: Transport })[kTransport] = this
+    socket.on('pong', onPong)
+    socket.on('close', onSocketClose)
+  }
+
+  get open (): boolean {
+    return this.socket.readyState === 1
+  }
+
+  /** Bytes accepted but not yet handed to the kernel. */
+  get buffered (): number {
+    return this.socket.bufferedAmount
+  }
+
+  encode (message: unknown[]): string | Buffer {
+    return this.serializer.encode(message)
+  }
+
+  /** Whether an encoded message is within maxPayload (a string's UTF-8 size is between 1 and 3 × its length). */
+  fits (data: string | Buffer): boolean {
+    if (data.length > this.maxPayload) return false
+    if (typeof data !== 'string' || data.length * 3 <= this.maxPayload) return true
+    return Buffer.byteLength(data) <= this.maxPayload
+  }
+
+  /**
+   * Queues one frame. Returns false when it was not queued: the socket is not open, or the frame would take the
+   * outbound buffer past maxBufferedBytes — the peer is not reading, so the socket is terminated (its session
+   * cleans up on close) rather than letting the buffer, and the server's memory, grow without bound.
+   */
+  write (data: string | Buffer): boolean {
+    const socket = this.socket
+    if (socket.readyState !== 1) return false
+    if (socket.bufferedAmount + data.length > this.maxBuffered) {
+      this.overflow(data.length)
+      return false
+    }
+    if (!this.corked && this.raw !== undefined) {
+      this.corked = true
+      this.raw.cork()
+      process.nextTick(flush, this)
+    }
+    socket.send(data, this.frame)
+    return true
+  }
+
+  /** Hands every frame written this tick to the kernel at once. */
+  flush (): void {
+    if (!this.corked) return
+    this.corked = false
+    if (this.raw !== undefined && !this.raw.destroyed) this.raw.uncork()
+  }
+
+  /**
+   * Starts the close handshake, bounded by `closeTimeout`: a peer that never answers the close frame would
+   * otherwise hold its connection (and its `maxSessions` slot) for ws's 30 s.
+   */
+  close (code: number, reason?: string): void {
+    if (this.socket.readyState > 1) return
+    this.socket.close(code, reason)
+    if (this.closeTimer === undefined && this.socket.readyState !== 3) this.closeTimer = setTimeout(terminateLate, this.closeTimeout, this)
+  }
+
+  terminate (): void {
+    this.socket.terminate()
+  }
+
+  /** The socket has closed: the close timer has nothing left to do. */
+  closed (): void {
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer)
+    this.closeTimer = undefined
+  }
+
+  /** A keepalive round: false when the previous ping was not answered (the caller terminates). */
+  ping (): boolean {
+    if (this.socket.readyState !== 1) return true
+    if (!this.alive) return false
+    this.alive = false
+    this.socket.ping()
+    return true
+  }
+
+  private overflow (size: number): void {
+    const session = (this.socket as WebSocket & { [kSession]?: Session })[kSession]
+    session?.log.warn({ bufferedBytes: this.socket.bufferedAmount, frameBytes: size, maxBufferedBytes: this.maxBuffered },
+      'fastify-wamp: closing a session that does not read (outbound buffer over maxBufferedBytes)')
+    this.terminate()
+  }
+}
+
+function terminateLate (transport: Transport): void {
+  transport.terminate()
+}
+
+function onSocketClose (this: WebSocket): void {
+  const transport = (this as WebSocket & { [kTransport]: Transport })[kTransport]
+  transport.closed()
+}
+
+function flush (transport: Transport): void {
+  transport.flush()
+}
+
+function onPong (this: WebSocket): void {
+  (this as WebSocket & { [kTransport]: Transport })[kTransport].alive = true
+}
