@@ -18,7 +18,7 @@ import type { ClientPublication, PublishFilter } from './publish-filter.js'
 import type { FanoutAdapter, RemotePublication } from '../cluster/fanout.js'
 
 /** Decides which client PUBLISHes reach other clients (realm option `broker`); undefined = none do. */
-export type PublishAllow = (topic: string, session: Session) => boolean
+export type PublishAllow = (topic: string, session: WampSession) => boolean
 
 /** A subscription: one (topic, match) in the realm, shared by every session that subscribed to it. */
 export class Subscription {
@@ -52,6 +52,7 @@ export class Subscription {
 }
 
 import type { PublishContext, TopicHandler } from '../../types/pubsub.js'
+import type { WampSession } from '../../types/session.js'
 
 export type { PublishContext, TopicHandler }
 

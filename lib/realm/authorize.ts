@@ -7,6 +7,7 @@ import { isThenable } from '../thenable.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
 import type { Session } from '../session/session.js'
 import type { Realm } from './realm.js'
+import type { WampSession } from '../../types/session.js'
 
 // Authorization (spec "Authorization"): may this session's principal perform this action on this URI (or URI
 // pattern)? Declarative role permissions first, then the application's hook; both must allow.
@@ -20,7 +21,7 @@ export type AuthorizeAction = 'call' | 'register' | 'subscribe' | 'publish'
  * only if you would allow every URI it can match (see docs/auth.md, "How patterns are authorized"). Answer `true`
  * to allow; anything else denies. Throw a WampError to deny with your own error.
  */
-export type AuthorizeHook = (session: Session, action: AuthorizeAction, uri: string, options: Details) => boolean | Promise<boolean>
+export type AuthorizeHook = (session: WampSession, action: AuthorizeAction, uri: string, options: Details) => boolean | Promise<boolean>
 
 /** One rule: the actions allowed on the URIs it matches. The most specific rule wins (exact > longest prefix > wildcard). */
 export interface Permission {

@@ -18,6 +18,7 @@ import { Authorizer } from './authorize.js'
 import type { AuthorizeHook, Permissions } from './authorize.js'
 import type { RouterOptions } from '../rpc/router.js'
 import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
+import type { WampSession } from '../../types/session.js'
 
 export interface RealmOptions {
   name: string
@@ -32,7 +33,7 @@ export interface RealmOptions {
    * (publisher exclusion, black/white listing, publisher identification); `allow` limits it to some topics, by URI
    * prefixes or a function. Off by default: client PUBLISHes reach only the application's topic handlers.
    */
-  broker?: boolean | { allow?: string[] | ((topic: string, session: Session) => boolean) }
+  broker?: boolean | { allow?: string[] | ((topic: string, session: WampSession) => boolean) }
   /**
    * Router mode (client-to-client RPC): a client's REGISTER makes the procedure callable by the realm's other
    * clients — with shared (`invoke`) and pattern (`match`) registrations — and a client CALL that no application

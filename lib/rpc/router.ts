@@ -9,13 +9,14 @@ import { callThroughCluster } from '../cluster/cluster-call.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
 import type { Dealer } from './dealer.js'
 import type { Session } from '../session/session.js'
+import type { WampSession } from '../../types/session.js'
 
 // Router mode (realm option `router`): clients call each other. A client's REGISTER that the `allow` rules admit
 // makes the procedure callable by the realm's other clients (shared and pattern registrations included); a client
 // CALL that no application procedure answers goes to it.
 
 /** Decides, at REGISTER, whether a client's procedure is offered to the other clients. */
-export type RouterAllow = (uri: string, session: Session, options: Details) => boolean
+export type RouterAllow = (uri: string, session: WampSession, options: Details) => boolean
 
 /** One allow rule: procedures under `uri` (a prefix by default), registered by sessions of `roles` (default: any). */
 export interface RouterRule {

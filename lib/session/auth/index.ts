@@ -12,6 +12,7 @@ import { anonymousAuthid, welcome } from '../welcome.js'
 import { ticket } from './ticket.js'
 import { wampcra } from './wampcra.js'
 import { cryptosign } from './cryptosign.js'
+import type { PendingSession } from '../../../types/session.js'
 
 // WAMP-level authentication (spec "Authentication"): HELLO → CHALLENGE → AUTHENTICATE → WELCOME | ABORT.
 // Every refusal looks the same on the wire (ABORT authentication_failed, one generic message), whatever failed.
@@ -42,7 +43,7 @@ export interface AuthContext {
   readonly details: Details
   /** The HTTP upgrade request, with whatever the app's Fastify hooks attached to it. */
   readonly request: FastifyRequest
-  readonly session: Session
+  readonly session: PendingSession
 }
 
 export interface TicketOptions {
