@@ -20,11 +20,14 @@ export interface ProcedureOptions {
  * A realm: its sessions, its procedures and its topics. `fastify.wamp` acts on the default realm;
  * `fastify.wamp.realm(name)` returns any other.
  */
-export interface Realm {
+export interface Realm extends RealmApi {
   readonly name: string
   /** The realm's open sessions on this instance, by id. */
   readonly sessions: ReadonlyMap<number, WampSession>
+}
 
+/** Procedures, topics and calls of one realm: what `Realm` and `fastify.wamp` (for the default realm) offer. */
+export interface RealmApi {
   /** Registers a procedure; with a TypeBox schema its arguments are validated on every CALL and typed. */
   register<S extends PayloadSchema> (uri: string, schema: S, handler: ProcedureHandler<ArgsOf<S>, KwargsOf<S>>, options?: ProcedureOptions): this
   register (uri: string, handler: ProcedureHandler, options?: ProcedureOptions): this

@@ -1,18 +1,13 @@
-import type { Kwargs } from '../lib/wire/messages.js'
-import type { PublishOptions } from '../lib/pubsub/publish-filter.js'
-import type { ArgsOf, KwargsOf, PayloadSchema } from '../lib/validation.js'
 import type { ClusterStats, FanoutAdapter } from '../lib/cluster/fanout.js'
 import type { RemoteSession } from '../lib/cluster/remote-session.js'
-import type { CallResult, ClientCallOptions, ProcedureHandler } from './call.js'
-import type { TopicHandler } from './pubsub.js'
-import type { ProcedureOptions, Realm } from './realm.js'
+import type { Realm, RealmApi } from './realm.js'
 import type { RegistrationHook, SessionHook, SubscriptionHook, WampSession } from './session.js'
 
 /**
  * `fastify.wamp`: the WAMP endpoint. Procedure, topic and call methods act on the default realm (the first one
  * configured); `realm(name)` reaches the others.
  */
-export interface FastifyWamp {
+export interface FastifyWamp extends RealmApi {
   /** The WebSocket route's path, e.g. `/ws` (with the register prefix, if any). */
   readonly path: string
   /** Number of WebSocket connections, welcomed or not (what `maxSessions` bounds). */
@@ -30,17 +25,6 @@ export interface FastifyWamp {
   readonly realms: ReadonlyMap<string, Realm>
   /** A realm by name; throws FST_WAMP_NO_SUCH_REALM for one that is not configured. */
   realm (name: string): Realm
-
-  register<S extends PayloadSchema> (uri: string, schema: S, handler: ProcedureHandler<ArgsOf<S>, KwargsOf<S>>, options?: ProcedureOptions): this
-  register (uri: string, handler: ProcedureHandler, options?: ProcedureOptions): this
-  unregister (uri: string, options?: ProcedureOptions): boolean
-  subscribe<S extends PayloadSchema> (topic: string, schema: S, handler: TopicHandler<ArgsOf<S>, KwargsOf<S>>): this
-  subscribe (topic: string, handler: TopicHandler): this
-  unsubscribe (topic: string, handler?: TopicHandler): void
-  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number
-  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
-    options?: ClientCallOptions<S>): Promise<CallResult<S>>
-  service (instance: object, prefix?: string): this
 
   /**
    * A session anywhere in the cluster: this instance's session, else (with `RedisFanout({ rpc: true })`) a
