@@ -29,7 +29,7 @@ export interface RealmOptions {
   /** Declarative rules by authrole: which actions on which URIs (checked before `authorize`). */
   permissions?: Permissions
   /**
-   * Client-to-client PubSub (PROTOCOL §4.6): `true` delivers every client PUBLISH to the other subscribed clients
+   * Client-to-client PubSub: `true` delivers every client PUBLISH to the other subscribed clients
    * (publisher exclusion, black/white listing, publisher identification); `allow` limits it to some topics, by URI
    * prefixes or a function. Off by default: client PUBLISHes reach only the application's topic handlers.
    */
