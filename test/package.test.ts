@@ -50,7 +50,7 @@ t.test('the built package loads from ESM and CommonJS and ships type declaration
 const consumerSource = `import Fastify from 'fastify'
 import Type from 'typebox'
 import fastifyWamp, { RedisFanout, LocalFanout, WampError, errors } from 'fastify-wamp'
-import type { FanoutAdapter, FastifyWampOptions, Session } from 'fastify-wamp'
+import type { FanoutAdapter, FastifyWampOptions, WampSession } from 'fastify-wamp'
 import { connect } from 'fastify-wamp/testing'
 
 declare module 'fastify-wamp' {
@@ -62,7 +62,12 @@ const options: FastifyWampOptions = { path: '/ws', realm: 'realm1', maxSessions:
 await app.register(fastifyWamp, options)
 await app.register(fastifyWamp, { prefix: '/v1', logLevel: 'warn' })
 app.wamp.register('com.example.add', { args: Type.Tuple([Type.Number(), Type.Number()]) }, ([a, b]) => a + b)
-app.wamp.onSessionOpen((session: Session) => { session.data.user = 'ada' })
+app.wamp.onSessionOpen(async (session: WampSession) => {
+  session.data.user = 'ada'
+  const user: string | undefined = session.data.user
+  await session.registered('com.client.ping', { timeout: 1000 })
+  void user
+})
 const fanout: FanoutAdapter = new RedisFanout({ redis: 'redis://127.0.0.1:6379', prefix: 'x:' })
 const local: FanoutAdapter = new LocalFanout()
 const invalid: Error = new errors.FST_WAMP_INVALID_OPTION('x')
