@@ -55,7 +55,7 @@ declare global {
   // What the plugin provides, as if imported.
   const app: FastifyInstance
   const request: FastifyRequest
-  const session: wamp.Session
+  const session: wamp.WampSession
   const Type: typeof TypeBox
   const fastifyWamp: typeof wamp.default
   const WampError: typeof wamp.WampError
