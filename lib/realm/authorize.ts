@@ -41,6 +41,8 @@ const ACTIONS: Record<AuthorizeAction, number> = { call: 1, register: 2, subscri
  * wildcard rules whose literals sit at different positions comes near it.
  */
 const COVERAGE_BUDGET = 20_000
+/** Pattern decisions remembered per role (cleared when full). */
+const DECIDED_MAX = 4096
 
 interface WildcardRule { readonly parts: string[], readonly mask: number }
 
@@ -76,6 +78,8 @@ export class RoleRules {
   private readonly shapes: Shape[]
   /** A character no rule contains: a component made with it stands for "any other component". */
   private readonly fresh: string
+  /** Pattern decisions already made (a client re-subscribing in a loop costs one Map lookup), bounded. */
+  private readonly decided: Map<string, boolean>
 
   constructor (rules: Permission[]) {
     this.exact = new Map()
@@ -95,6 +99,7 @@ export class RoleRules {
     let code = 1
     while (rules.some((r) => r.uri.includes(String.fromCharCode(code)))) code++
     this.fresh = String.fromCharCode(code)
+    this.decided = new Map()
   }
 
   /** The actions allowed on the exact URI `uri`: the most specific rule decides. */
@@ -116,6 +121,16 @@ export class RoleRules {
    */
   allows (uri: string, match: MatchPolicy, bit: number): boolean {
     if (match === 'exact') return (this.mask(uri) & bit) !== 0
+    const key = `${bit} ${match} ${uri}`
+    const known = this.decided.get(key)
+    if (known !== undefined) return known
+    const allowed = this.covers(uri, match, bit)
+    if (this.decided.size >= DECIDED_MAX) this.decided.clear()
+    this.decided.set(key, allowed)
+    return allowed
+  }
+
+  private covers (uri: string, match: 'prefix' | 'wildcard', bit: number): boolean {
     const pattern = shapeOf(uri, match)
     let longest = pattern.lits.length
     for (const s of this.shapes) longest = Math.max(longest, s.lits.length)
