@@ -1,5 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { startApp, until, sleep } from './helpers/app.js'
 import { connectRaw, openRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
@@ -93,6 +96,21 @@ for (const name of SERIALIZERS) {
   })
 }
 
+t.test('issue 23: a JSON batch separated by 0x18 (autobahn-python\'s b"\\30") is answered in kind', async (t) => {
+  const { url } = await startApp(t, {}, (app) => { app.wamp.register('add', (args) => (args[0] as number) + (args[1] as number)) })
+  const client = await openRaw(url, { protocols: ['wamp.2.json.batched'] })
+  const frames: Buffer[] = []
+  client.ws.on('message', (data: Buffer) => { frames.push(data) })
+  client.sendRaw(JSON.stringify([MSG.HELLO, 'realm1', { roles: { caller: {} } }]) + '\x18', false)
+  t.equal((await client.next())[0], MSG.WELCOME)
+  client.sendRaw([1, 2].map((i) => JSON.stringify([MSG.CALL, i, {}, 'add', [i, i]]) + '\x18').join(''), false)
+  t.same([await client.next(), await client.next()], [[MSG.RESULT, 1, {}, [2]], [MSG.RESULT, 2, {}, [4]]])
+  t.ok(frames.every((f) => f[f.length - 1] === 0x18 && !f.includes(0x1e)), 'the answers use 0x18 too')
+  // A batch mixing both separators is malformed: its last byte decides, and the other one breaks the JSON.
+  client.sendRaw(JSON.stringify([MSG.CALL, 3, {}, 'add', [1, 1]]) + '\x1e' + JSON.stringify([MSG.CALL, 4, {}, 'add', [1, 1]]) + '\x18', false)
+  await expectViolation(t, client, /could not be decoded/)
+})
+
 t.test('issue 23: subprotocol negotiation follows the client\'s order', async (t) => {
   const { url } = await startApp(t)
   const first = await openRaw(url, { protocols: ['wamp.2.msgpack.batched', 'wamp.2.json'] })
@@ -174,3 +192,30 @@ t.test('issue 23: a batch waits, in order, while an async authorization decides'
   t.same(results.map((r) => r[1]), [1, 2, 3])
   await client.close()
 })
+
+// autobahn-python offers the batched subprotocols first by default: the real client against the real server.
+const PYTHON = '/usr/bin/python3'
+const hasAutobahn = spawnSync(PYTHON, ['-c', 'import autobahn, msgpack, cbor2'], { stdio: 'ignore' }).status === 0
+
+for (const name of SERIALIZERS) {
+  t.test(`issue 23: autobahn-python over wamp.2.${name}.batched calls, subscribes and receives a burst`, { skip: !hasAutobahn && 'python3-autobahn is not installed' }, async (t) => {
+    const { url, app } = await startApp(t, {}, (app) => {
+      app.wamp.register('add', (args) => (args[0] as number) + (args[1] as number))
+      app.wamp.register('burst', (args) => {
+        for (let i = 0; i < (args[0] as number); i++) app.wamp.publishToAll('news', [i])
+        return null
+      })
+    })
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'autobahn-batched.py')
+    const child = spawn(PYTHON, [script, url, name], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    t.equal(code, 0, err)
+    const line = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? out) as { protocol: string, sum: number, events: number[] }
+    t.same(line, { protocol: `wamp.2.${name}.batched`, sum: 60, events: [0, 1, 2, 3, 4] })
+    await until(() => app.wamp.sessions.size === 0)
+  })
+}

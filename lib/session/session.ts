@@ -201,6 +201,7 @@ export class Session implements WampSession {
     if (isBinary !== this.transport.serializer.binary) return this.violation(`${isBinary ? 'binary' : 'text'} frame received on ${this.protocol}`)
     const parts = splitBatch(data, isBinary)
     if (typeof parts === 'string') return this.violation(parts)
+    if (!isBinary) this.transport.separator = data[data.length - 1]
     for (let i = 0; i < parts.length; i++) {
       // A violation (or a fault of ours) has closed the transport: the rest of the batch is moot.
       if (!this.transport.open) return

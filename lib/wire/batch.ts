@@ -2,8 +2,15 @@
 // Text serializers end each message with the ASCII record separator 0x1e (JSON text cannot contain it unescaped);
 // binary serializers put each message after its length, 4 octets big-endian. A single message is a batch of one;
 // an empty batch is a protocol violation.
+//
+// autobahn-python (and Crossbar.io) write the separator as b'\30', which Python reads as octal: 0x18, not the spec's
+// 0x1e. JSON text can hold neither unescaped, so the last byte of a batch tells which one its sender uses; the
+// session answers with the separator its peer last used (the client always speaks first, with HELLO).
 
-const SEPARATOR = 0x1e
+/** The spec's record separator (ASCII RS). */
+export const SEPARATOR = 0x1e
+/** The separator autobahn-python uses (ASCII CAN). */
+export const AUTOBAHN_SEPARATOR = 0x18
 const PREFIX = 4
 
 /** The framing bytes each message costs in a batch. */
@@ -16,10 +23,11 @@ export function splitBatch (data: Buffer, binary: boolean): Buffer[] | string {
   if (data.length === 0) return 'empty batch'
   const parts: Buffer[] = []
   if (!binary) {
-    if (data[data.length - 1] !== SEPARATOR) return 'batch does not end with a record separator (0x1e)'
+    const separator = data[data.length - 1]
+    if (separator !== SEPARATOR && separator !== AUTOBAHN_SEPARATOR) return 'batch does not end with a record separator (0x1e)'
     let start = 0
     for (;;) {
-      const end = data.indexOf(SEPARATOR, start)
+      const end = data.indexOf(separator, start)
       if (end === -1) break
       parts.push(data.subarray(start, end))
       start = end + 1
@@ -42,7 +50,8 @@ export function splitBatch (data: Buffer, binary: boolean): Buffer[] | string {
  * Messages encoded for one peer → the WebSocket messages that carry them, in order, each at most `maxPayload`
  * bytes (a message is assumed to fit alone, framing included: the sender checked). One allocation per frame.
  */
-export function joinBatch (messages: ReadonlyArray<string | Buffer>, binary: boolean, maxPayload: number): Buffer[] {
+export function joinBatch (messages: ReadonlyArray<string | Buffer>, binary: boolean, maxPayload: number,
+  separator = SEPARATOR): Buffer[] {
   const overhead = batchOverhead(binary)
   const sizes = new Array<number>(messages.length)
   const frames: Buffer[] = []
@@ -53,18 +62,18 @@ export function joinBatch (messages: ReadonlyArray<string | Buffer>, binary: boo
     const size = (typeof m === 'string' ? Buffer.byteLength(m) : m.length) + overhead
     sizes[i] = size
     if (total + size > maxPayload && i > first) {
-      frames.push(fill(messages, sizes, first, i, total, binary))
+      frames.push(fill(messages, sizes, first, i, total, binary, separator))
       first = i
       total = 0
     }
     total += size
   }
-  if (messages.length > first) frames.push(fill(messages, sizes, first, messages.length, total, binary))
+  if (messages.length > first) frames.push(fill(messages, sizes, first, messages.length, total, binary, separator))
   return frames
 }
 
 function fill (messages: ReadonlyArray<string | Buffer>, sizes: number[], from: number, to: number, total: number,
-  binary: boolean): Buffer {
+  binary: boolean, separator: number): Buffer {
   const frame = Buffer.allocUnsafe(total)
   let at = 0
   for (let i = from; i < to; i++) {
@@ -77,7 +86,7 @@ function fill (messages: ReadonlyArray<string | Buffer>, sizes: number[], from: 
     if (typeof m === 'string') frame.write(m, at, 'utf8')
     else m.copy(frame, at)
     at += length
-    if (!binary) frame[at++] = SEPARATOR
+    if (!binary) frame[at++] = separator
   }
   return frame
 }

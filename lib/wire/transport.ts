@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { Serializer } from './serializers/index.js'
 import { kSession, kTransport } from '../symbols.js'
-import { batchOverhead, joinBatch } from './batch.js'
+import { batchOverhead, joinBatch, SEPARATOR } from './batch.js'
 import type { Session } from '../session/session.js'
 
 // The ws glue: frame options, write batching, the outbound bound, the outgoing size check and the keepalive flag.
@@ -27,6 +27,8 @@ export class Transport {
   readonly serializer: Serializer
   /** Several WAMP messages per WebSocket message, both ways (lib/wire/batch.ts). */
   readonly batched: boolean
+  /** Batched text: the record separator written, the one the peer last used (lib/wire/batch.ts). */
+  separator: number
   /** False once a keepalive ping went out; the pong sets it back (lib/session/keepalive.ts). */
   alive: boolean
   private readonly raw: Socket | undefined
@@ -46,6 +48,7 @@ export class Transport {
     this.socket = socket
     this.serializer = serializer
     this.batched = batched
+    this.separator = SEPARATOR
     this.alive = true
     this.raw = (socket as unknown as { _socket?: Socket })._socket
     this.frame = serializer.binary ? BINARY : TEXT
@@ -152,7 +155,7 @@ export class Transport {
     const messages = this.pending.splice(0)
     this.pendingBytes = 0
     if (this.socket.readyState !== 1) return
-    for (const frame of joinBatch(messages, this.serializer.binary, this.maxPayload)) this.socket.send(frame, this.frame)
+    for (const frame of joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator)) this.socket.send(frame, this.frame)
   }
 
   private overflow (size: number): void {

@@ -107,10 +107,12 @@ function serializerFor (protocol: string): SerializerName {
 function splitBatch (buf: Buffer, binary: boolean): Buffer[] {
   const parts: Buffer[] = []
   if (!binary) {
-    if (buf.length === 0 || buf[buf.length - 1] !== 0x1e) throw new Error('batch does not end with 0x1e')
+    // 0x18: autobahn-python's separator, which the server answers with when the client used it.
+    const separator = buf[buf.length - 1]
+    if (separator !== 0x1e && separator !== 0x18) throw new Error('batch does not end with 0x1e')
     let start = 0
     for (let i = 0; i < buf.length; i++) {
-      if (buf[i] === 0x1e) {
+      if (buf[i] === separator) {
         parts.push(buf.subarray(start, i))
         start = i + 1
       }
