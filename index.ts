@@ -74,9 +74,9 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
       done()
     },
     handler (socket: WebSocket, request: FastifyRequest) {
-      const serializer = serializers.get((request.raw as UpgradeRequest)[kProtocol] as string)
-      if (serializer === undefined) return socket.close(1002)
-      hub.accept(socket, request, serializer)
+      const subprotocol = serializers.get((request.raw as UpgradeRequest)[kProtocol] as string)
+      if (subprotocol === undefined) return socket.close(1002)
+      hub.accept(socket, request, subprotocol.serializer, subprotocol.batched)
     }
   })
 }

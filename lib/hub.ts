@@ -191,10 +191,10 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   // ---- internals -------------------------------------------------------------------------------------------
 
-  accept (socket: WebSocket, request: FastifyRequest, serializer: Serializer): void {
+  accept (socket: WebSocket, request: FastifyRequest, serializer: Serializer, batched = false): void {
     // The route's onRequest hook refuses upgrades at the limit with 503; this catches concurrent upgrades.
     if (this.live.size >= this.options.maxSessions) return refuseSocket(socket, this.options.closeTimeout)
-    const session = new Session(this, socket, serializer, request)
+    const session = new Session(this, socket, serializer, request, batched)
     this.live.add(session)
     this.keepalive.added()
     if (this.closing) session.close(CloseUri.systemShutdown).catch(() => {})

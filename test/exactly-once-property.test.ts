@@ -141,6 +141,8 @@ interface Setup {
   handlers: Handlers
   /** Cluster mode: the cluster registry and its key prefix, to wait for the callee's registrations. */
   redis?: { client: Redis, prefix: string }
+  /** Subprotocols of the caller and the callee (default wamp.2.json for both). */
+  protocols?: [string, string]
 }
 
 async function registrations (setup: Setup, n: number): Promise<void> {
@@ -162,11 +164,11 @@ async function run (setup: Setup, ops: Op[], end: End): Promise<void> {
 }
 
 async function scenarioRun (setup: Setup, ops: Op[], end: End, clients: RawClient[]): Promise<void> {
-  const { client: caller } = await connectRaw(setup.callerUrl, { details: STREAMING_HELLO_DETAILS })
+  const { client: caller } = await connectRaw(setup.callerUrl, { details: STREAMING_HELLO_DETAILS, protocols: [setup.protocols?.[0] ?? 'wamp.2.json'] })
   clients.push(caller)
   let callee: Callee | undefined
   if (setup.mode !== 'local') {
-    const { client } = await connectRaw(setup.calleeUrl, { details: CALLEE_DETAILS })
+    const { client } = await connectRaw(setup.calleeUrl, { details: CALLEE_DETAILS, protocols: [setup.protocols?.[1] ?? 'wamp.2.json'] })
     clients.push(client)
     client.send([MSG.REGISTER, 1, {}, 'p.plain'])
     client.send([MSG.REGISTER, 2, {}, 'p.stream'])
@@ -270,6 +272,14 @@ t.test('exactly once, router mode: a client callee answers, errs, is interrupted
   await fc.assert(fc.asyncProperty(scenario, async ([ops, end]) => {
     await run({ mode: 'router', callerUrl: url, calleeUrl: url, apps: [app], handlers }, ops, end)
   }), { numRuns: 40 })
+})
+
+t.test('issue 23: exactly once, router mode over the batched subprotocols', async (t) => {
+  const handlers = new Handlers()
+  const { app, url } = await startApp(t, { ...APP, realms: [{ name: 'realm1', router: true }] })
+  await fc.assert(fc.asyncProperty(scenario, async ([ops, end]) => {
+    await run({ mode: 'router', callerUrl: url, calleeUrl: url, apps: [app], handlers, protocols: ['wamp.2.json.batched', 'wamp.2.msgpack.batched'] }, ops, end)
+  }), { numRuns: 20 })
 })
 
 t.test('exactly once, across two instances through Redis', async (t) => {

@@ -26,7 +26,7 @@ const PROBE = 2 ** 53 - 1
 
 type Protocol = 'json' | 'msgpack' | 'cbor'
 type Step = { kind: 'msg', msg: unknown } | { kind: 'raw', data: Buffer | string, binary: boolean }
-interface Scenario { protocol: Protocol, prelude: Step[], hello: Step | undefined, body: Step[], terminate: boolean }
+interface Scenario { protocol: Protocol, batched: boolean, prelude: Step[], hello: Step | undefined, body: Step[], terminate: boolean }
 
 // ---- encoders (client side: deliberately permissive) and decoders ----------------------------------------------
 
@@ -39,6 +39,34 @@ function encode (protocol: Protocol, msg: unknown): string | Buffer {
   if (protocol === 'msgpack') return packr.pack(msg)
   if (protocol === 'cbor') return cborEncoder.encode(msg)
   return JSON.stringify(msg, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))
+}
+
+/** Issue 23: messages → one batch of wamp.2.<protocol>.batched (0x1e after each JSON text, a uint32 BE length before each binary one). */
+function frameBatch (protocol: Protocol, parts: Array<string | Buffer>): Buffer {
+  if (protocol === 'json') return Buffer.concat(parts.map((p) => Buffer.from(p + '\x1e')))
+  return Buffer.concat(parts.flatMap((p) => {
+    const length = Buffer.alloc(4)
+    length.writeUInt32BE(p.length)
+    return [length, p as Buffer]
+  }))
+}
+
+function splitBatch (protocol: Protocol, data: Buffer): Buffer[] {
+  const parts: Buffer[] = []
+  if (protocol === 'json') {
+    if (data[data.length - 1] !== 0x1e) throw new Error('server batch without its final 0x1e')
+    let start = 0
+    for (let i = 0; i < data.length; i++) if (data[i] === 0x1e) { parts.push(data.subarray(start, i)); start = i + 1 }
+    return parts
+  }
+  for (let at = 0; at < data.length;) {
+    const length = data.readUInt32BE(at)
+    if (at + 4 + length > data.length) throw new Error('truncated server batch')
+    parts.push(data.subarray(at + 4, at + 4 + length))
+    at += 4 + length
+  }
+  if (parts.length === 0) throw new Error('empty server batch')
+  return parts
 }
 
 function decode (protocol: Protocol, data: Buffer, binary: boolean): unknown {
@@ -179,6 +207,7 @@ const helloStep: fc.Arbitrary<Step | undefined> = fc.oneof(
 
 const scenario: fc.Arbitrary<Scenario> = fc.record({
   protocol: fc.constantFrom<Protocol>('json', 'msgpack', 'cbor'),
+  batched: fc.boolean(),
   prelude: fc.oneof({ arbitrary: fc.constant<Step[]>([]), weight: 12 }, { arbitrary: fc.array(step, { minLength: 1, maxLength: 2 }), weight: 1 }),
   hello: helloStep,
   // Half the runs stay valid (deep in the open state), half mix in hostile frames.
@@ -254,7 +283,7 @@ interface Outcome { sentFrames: number, received: unknown[], closeCode: number }
 interface Counters { frames: number, endings: Map<string, number> }
 
 async function play (url: string, s: Scenario, counters: Counters): Promise<string | undefined> {
-  const ws = new WebSocket(url, [`wamp.2.${s.protocol}`])
+  const ws = new WebSocket(url, [`wamp.2.${s.protocol}${s.batched ? '.batched' : ''}`])
   const outcome: Outcome = { sentFrames: 0, received: [], closeCode: 0 }
   const sent = new Map<number, Set<number>>()
   let problem: string | undefined
@@ -264,21 +293,44 @@ async function play (url: string, s: Scenario, counters: Counters): Promise<stri
   const closed = new Promise<void>((resolve) => ws.once('close', (code: number) => { outcome.closeCode = code; resolve() }))
   ws.on('error', () => {})
   ws.on('message', (data: RawData, binary: boolean) => {
+    let parts: Buffer[]
+    try {
+      parts = s.batched ? splitBatch(s.protocol, data as Buffer) : [data as Buffer]
+    } catch (err) {
+      problem ??= `malformed server batch: ${String(err)}`
+      return
+    }
+    for (const part of parts) onMessage(part, binary)
+  })
+  const onMessage = (data: Buffer, binary: boolean): void => {
     let msg: unknown
     try {
-      msg = decode(s.protocol, data as Buffer, binary)
+      msg = decode(s.protocol, data, binary)
     } catch (err) {
       problem ??= `undecodable server frame: ${String(err)}`
       return
     }
-    const issue = checkServerMessage(msg, outcome.received.length, sent)
+    // After GOODBYE the client may say HELLO again (PROTOCOL §7.8): the next answer is a first one again.
+    const last = outcome.received[outcome.received.length - 1] as unknown[] | undefined
+    const issue = checkServerMessage(msg, last?.[0] === MSG.GOODBYE ? 0 : outcome.received.length, sent)
     if (issue !== undefined) problem ??= `${issue}: ${JSON.stringify(msg, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))?.slice(0, 300)}`
     outcome.received.push(msg)
     const m = msg as unknown[]
     if (m[0] === MSG.ABORT) aborted = true
-    if (m[0] === MSG.GOODBYE && m[2] !== 'wamp.close.goodbye_and_out' && ws.readyState === WebSocket.OPEN) send({ kind: 'msg', msg: [MSG.GOODBYE, {}, 'wamp.close.goodbye_and_out'] })
+    if (m[0] === MSG.GOODBYE && m[2] !== 'wamp.close.goodbye_and_out' && ws.readyState === WebSocket.OPEN) {
+      send({ kind: 'msg', msg: [MSG.GOODBYE, {}, 'wamp.close.goodbye_and_out'] })
+      flushBatch()
+    }
     if (m[0] === MSG.RESULT && m[1] === PROBE) probeAnswered()
-  })
+  }
+  // Batched: well-formed messages go in batches of up to three (raw frames stay as they are: mostly malformed batches).
+  let batch: Array<string | Buffer> = []
+  const flushBatch = (): void => {
+    if (batch.length === 0 || ws.readyState !== WebSocket.OPEN) return
+    ws.send(frameBatch(s.protocol, batch), { binary: s.protocol !== 'json' })
+    outcome.sentFrames += batch.length // counted as messages, as unbatched frames are
+    batch = []
+  }
   const send = (st: Step): void => {
     if (ws.readyState !== WebSocket.OPEN) return
     let data: string | Buffer
@@ -304,6 +356,12 @@ async function play (url: string, s: Scenario, counters: Counters): Promise<stri
       if (ids === undefined) sent.set(m[0], ids = new Set())
       ids.add(m[1])
     }
+    if (s.batched && st.kind === 'msg') {
+      batch.push(data)
+      if (batch.length === 3) flushBatch()
+      return
+    }
+    flushBatch()
     ws.send(data, { binary })
     outcome.sentFrames++
   }
@@ -312,6 +370,7 @@ async function play (url: string, s: Scenario, counters: Counters): Promise<stri
   if (s.hello !== undefined) send(s.hello)
   for (const st of s.body) send(st)
   send({ kind: 'msg', msg: [MSG.CALL, PROBE, {}, 'fuzz.ping'] })
+  flushBatch()
   const timer = new Promise<'timeout'>((resolve) => setTimeout(resolve, 5000, 'timeout').unref())
   const first = await Promise.race([probed.then(() => 'probe'), closed.then(() => 'closed'), timer])
   if (first === 'timeout') problem ??= 'neither an answer to the probe nor a close within 5 s'
@@ -327,7 +386,7 @@ async function play (url: string, s: Scenario, counters: Counters): Promise<stri
   if (![1000, 1001, 1002, 1005, 1006, 1007, 1009].includes(code)) problem ??= `close code ${code}`
   if (code === 1002 && !aborted) problem ??= 'closed 1002 without ABORT'
   if (code === 1006 && !(s.terminate && first === 'probe')) problem ??= 'the server dropped the connection (1006)'
-  if (problem !== undefined) problem += ` [protocol ${s.protocol}, sent ${outcome.sentFrames} frames, received ${outcome.received.length}, close ${code}]`
+  if (problem !== undefined) problem += ` [protocol ${s.protocol}${s.batched ? '.batched' : ''}, sent ${outcome.sentFrames} frames, received ${outcome.received.length}, close ${code}]`
   return problem
 }
 

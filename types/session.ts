@@ -52,7 +52,7 @@ export interface WampSession {
   readonly authextra: Readonly<Details>
   /** The roles and features the client announced in HELLO. */
   readonly roles: Readonly<Details>
-  /** The WebSocket subprotocol, e.g. `wamp.2.json`. */
+  /** The WebSocket subprotocol, e.g. `wamp.2.json` or `wamp.2.msgpack.batched`. */
   readonly protocol: string
   /** The HTTP upgrade request (headers, `request.user` set by your auth hooks, its logger). */
   readonly request: FastifyRequest

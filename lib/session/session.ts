@@ -6,6 +6,7 @@ import { CloseUri, ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { kSession } from '../symbols.js'
 import { Transport } from '../wire/transport.js'
+import { splitBatch } from '../wire/batch.js'
 import type { Serializer } from '../wire/serializers/index.js'
 import type { Realm } from '../realm/realm.js'
 import type { Hub } from '../hub.js'
@@ -84,7 +85,7 @@ export class Session implements WampSession {
   private unencodable: string | undefined
   /** Async topic handlers still running for this session's PUBLISHes (bounded by maxTopicHandlersPerSession). */
   topicHandlers: number
-  /** Frames received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
+  /** Messages received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
   private held: Array<Buffer | boolean> | undefined
   private logger: FastifyBaseLogger | undefined
   private onClosed: (() => void) | undefined
@@ -92,12 +93,12 @@ export class Session implements WampSession {
   /** `registered()` calls waiting for a REGISTER. */
   private waiters: RegistrationWaiters | undefined
 
-  constructor (hub: Hub, socket: WebSocket, serializer: Serializer, request: FastifyRequest) {
+  constructor (hub: Hub, socket: WebSocket, serializer: Serializer, request: FastifyRequest, batched = false) {
     this.id = 0
     this.joined = undefined
     this.connectedAt = new Date()
     this.request = request
-    this.protocol = `wamp.2.${serializer.id}`
+    this.protocol = `wamp.2.${serializer.id}${batched ? '.batched' : ''}`
     this.data = {}
     this.authid = ''
     this.authrole = ''
@@ -114,7 +115,7 @@ export class Session implements WampSession {
     this.streams = new CallerStreams(this.calls, hub.options.maxCallsPerSession, hub.options.streamGrace)
     this.frameBytes = 0
     this.portable = true
-    this.transport = new Transport(socket, serializer, hub.options)
+    this.transport = new Transport(socket, serializer, hub.options, batched)
     this.hub = hub
     this.helloTimer = hub.options.helloTimeout > 0 ? setTimeout(helloTimedOut, hub.options.helloTimeout, this) : undefined
     this.handshake = undefined
@@ -193,7 +194,23 @@ export class Session implements WampSession {
 
   // ---- receiving -------------------------------------------------------------------------------------------
 
+  /** One WebSocket message: one WAMP message, or on a batched subprotocol one or more (lib/wire/batch.ts). */
   receive (data: Buffer, isBinary: boolean): void {
+    if (!this.transport.batched) return this.handle(data, isBinary)
+    if (this.state === State.closed) return
+    if (isBinary !== this.transport.serializer.binary) return this.violation(`${isBinary ? 'binary' : 'text'} frame received on ${this.protocol}`)
+    const parts = splitBatch(data, isBinary)
+    if (typeof parts === 'string') return this.violation(parts)
+    if (!isBinary) this.transport.separator = data[data.length - 1]
+    for (let i = 0; i < parts.length; i++) {
+      // A violation (or a fault of ours) has closed the transport: the rest of the batch is moot.
+      if (!this.transport.open) return
+      this.handle(parts[i], isBinary)
+    }
+  }
+
+  /** One WAMP message, encoded. */
+  private handle (data: Buffer, isBinary: boolean): void {
     if (this.state === State.closed) return
     if (this.held !== undefined) {
       this.held.push(data, isBinary)
@@ -221,7 +238,7 @@ export class Session implements WampSession {
     this.transport.socket.pause()
   }
 
-  /** Handles the frames held since `hold()`, in order (a frame may hold the session again: the rest wait). */
+  /** Handles the messages held since `hold()`, in order (a message may hold the session again: the rest wait). */
   release (): void {
     const held = this.held
     if (held === undefined) return
@@ -232,7 +249,7 @@ export class Session implements WampSession {
         for (let j = i; j < held.length; j++) (this.held as Array<Buffer | boolean>).push(held[j])
         return
       }
-      this.receive(held[i] as Buffer, held[i + 1] as boolean)
+      this.handle(held[i] as Buffer, held[i + 1] as boolean)
     }
   }
 

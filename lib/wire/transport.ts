@@ -2,11 +2,13 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { Serializer } from './serializers/index.js'
 import { kSession, kTransport } from '../symbols.js'
+import { batchOverhead, joinBatch, SEPARATOR } from './batch.js'
 import type { Session } from '../session/session.js'
 
 // The ws glue: frame options, write batching, the outbound bound, the outgoing size check and the keepalive flag.
 // Every frame a session sends in one tick leaves in one writev, because the TCP socket stays corked until the
-// next tick.
+// next tick. On a batched subprotocol (wamp.2.<id>.batched) the messages of one tick are held instead and leave
+// as one WebSocket message at that same flush (several, when together they would pass maxPayload).
 
 const TEXT = { binary: false, compress: false }
 const BINARY = { binary: true, compress: false }
@@ -23,23 +25,37 @@ export interface TransportLimits {
 export class Transport {
   readonly socket: WebSocket
   readonly serializer: Serializer
+  /** Several WAMP messages per WebSocket message, both ways (lib/wire/batch.ts). */
+  readonly batched: boolean
+  /** Batched text: the record separator written, the one the peer last used (lib/wire/batch.ts). */
+  separator: number
   /** False once a keepalive ping went out; the pong sets it back (lib/session/keepalive.ts). */
   alive: boolean
   private readonly raw: Socket | undefined
   private readonly frame: { binary: boolean, compress: boolean }
   private readonly maxPayload: number
+  /** Largest encoded message that fits in a frame: maxPayload less the batch framing. */
+  private readonly room: number
+  /** Batched: the messages written this tick, and their size. */
+  private readonly pending: Array<string | Buffer>
+  private pendingBytes: number
   private readonly maxBuffered: number
   private readonly closeTimeout: number
   private corked: boolean
   private closeTimer: NodeJS.Timeout | undefined
 
-  constructor (socket: WebSocket, serializer: Serializer, limits: TransportLimits) {
+  constructor (socket: WebSocket, serializer: Serializer, limits: TransportLimits, batched = false) {
     this.socket = socket
     this.serializer = serializer
+    this.batched = batched
+    this.separator = SEPARATOR
     this.alive = true
     this.raw = (socket as unknown as { _socket?: Socket })._socket
     this.frame = serializer.binary ? BINARY : TEXT
     this.maxPayload = limits.maxPayload
+    this.room = batched ? limits.maxPayload - batchOverhead(serializer.binary) : limits.maxPayload
+    this.pending = []
+    this.pendingBytes = 0
     this.maxBuffered = limits.maxBufferedBytes
     this.closeTimeout = limits.closeTimeout
     this.corked = false
@@ -55,18 +71,21 @@ export class Transport {
 
   /** Bytes accepted but not yet handed to the kernel. */
   get buffered (): number {
-    return this.socket.bufferedAmount
+    return this.socket.bufferedAmount + this.pendingBytes
   }
 
   encode (message: unknown[]): string | Buffer {
     return this.serializer.encode(message)
   }
 
-  /** Whether an encoded message is within maxPayload (a string's UTF-8 size is between 1 and 3 × its length). */
+  /**
+   * Whether an encoded message is within maxPayload, batch framing included (a string's UTF-8 size is between 1
+   * and 3 × its length).
+   */
   fits (data: string | Buffer): boolean {
-    if (data.length > this.maxPayload) return false
-    if (typeof data !== 'string' || data.length * 3 <= this.maxPayload) return true
-    return Buffer.byteLength(data) <= this.maxPayload
+    if (data.length > this.room) return false
+    if (typeof data !== 'string' || data.length * 3 <= this.room) return true
+    return Buffer.byteLength(data) <= this.room
   }
 
   /**
@@ -77,23 +96,29 @@ export class Transport {
   write (data: string | Buffer): boolean {
     const socket = this.socket
     if (socket.readyState !== 1) return false
-    if (socket.bufferedAmount + data.length > this.maxBuffered) {
+    if (socket.bufferedAmount + this.pendingBytes + data.length > this.maxBuffered) {
       this.overflow(data.length)
       return false
     }
-    if (!this.corked && this.raw !== undefined) {
+    if (!this.corked) {
       this.corked = true
-      this.raw.cork()
+      this.raw?.cork()
       process.nextTick(flush, this)
     }
-    socket.send(data, this.frame)
+    if (this.batched) {
+      this.pending.push(data)
+      this.pendingBytes += data.length
+    } else {
+      socket.send(data, this.frame)
+    }
     return true
   }
 
-  /** Hands every frame written this tick to the kernel at once. */
+  /** Hands every frame written this tick to the kernel at once (batched: first joins them into WebSocket messages). */
   flush (): void {
     if (!this.corked) return
     this.corked = false
+    if (this.pending.length > 0) this.sendBatch()
     if (this.raw !== undefined && !this.raw.destroyed) this.raw.uncork()
   }
 
@@ -124,6 +149,13 @@ export class Transport {
     this.alive = false
     this.socket.ping()
     return true
+  }
+
+  private sendBatch (): void {
+    const messages = this.pending.splice(0)
+    this.pendingBytes = 0
+    if (this.socket.readyState !== 1) return
+    for (const frame of joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator)) this.socket.send(frame, this.frame)
   }
 
   private overflow (size: number): void {

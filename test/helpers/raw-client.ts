@@ -98,9 +98,37 @@ const cborDecoder = new CborDecoder({ int64AsNumber: true, mapsAsObjects: true, 
 type Entry = { ok: true, msg: unknown[] } | { ok: false, error: Error }
 
 function serializerFor (protocol: string): SerializerName {
-  if (protocol === 'wamp.2.msgpack') return 'msgpack'
-  if (protocol === 'wamp.2.cbor') return 'cbor'
+  if (protocol === 'wamp.2.msgpack' || protocol === 'wamp.2.msgpack.batched') return 'msgpack'
+  if (protocol === 'wamp.2.cbor' || protocol === 'wamp.2.cbor.batched') return 'cbor'
   return 'json'
+}
+
+/** Batched subprotocols: JSON messages each end with 0x1e; binary ones each follow their uint32 BE length. */
+function splitBatch (buf: Buffer, binary: boolean): Buffer[] {
+  const parts: Buffer[] = []
+  if (!binary) {
+    // 0x18: autobahn-python's separator, which the server answers with when the client used it.
+    const separator = buf[buf.length - 1]
+    if (separator !== 0x1e && separator !== 0x18) throw new Error('batch does not end with 0x1e')
+    let start = 0
+    for (let i = 0; i < buf.length; i++) {
+      if (buf[i] === separator) {
+        parts.push(buf.subarray(start, i))
+        start = i + 1
+      }
+    }
+    return parts
+  }
+  if (buf.length === 0) throw new Error('empty batch')
+  let at = 0
+  while (at < buf.length) {
+    if (buf.length - at < 4) throw new Error('batch truncated in a length prefix')
+    const length = buf.readUInt32BE(at)
+    if (length > buf.length - at - 4) throw new Error('batch truncated in a message')
+    parts.push(buf.subarray(at + 4, at + 4 + length))
+    at += 4 + length
+  }
+  return parts
 }
 
 function show (v: unknown): string {
@@ -136,6 +164,10 @@ export class RawClient {
   readonly history: unknown[][] = []
   /** Underlying socket, for anything not covered here. */
   readonly ws: WebSocket
+  /** A batched subprotocol (wamp.2.<serializer>.batched) was negotiated: send() and frames use batches. */
+  readonly batched: boolean
+  /** Batched: how many messages each frame received carried, in arrival order. */
+  readonly frameSizes: number[] = []
 
   #queue: Entry[] = []
   #listeners = new Set<() => void>()
@@ -146,6 +178,7 @@ export class RawClient {
     this.ws = ws
     this.protocol = ws.protocol
     this.serializer = serializer ?? serializerFor(ws.protocol)
+    this.batched = ws.protocol.endsWith('.batched')
     ws.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(data, isBinary))
     ws.on('error', (err: Error) => { this.#socketErrors.push(err) })
     this.closed = new Promise<CloseInfo>((resolve) => {
@@ -174,6 +207,19 @@ export class RawClient {
 
   #onFrame (data: RawData, isBinary: boolean): void {
     const buf = toBuffer(data)
+    if (!this.batched) return this.#onMessage(buf, isBinary)
+    let parts: Buffer[]
+    try {
+      parts = splitBatch(buf, isBinary)
+    } catch (err) {
+      this.#queue.push({ ok: false, error: new Error(`RawClient: malformed batch: ${(err as Error).message}`) })
+      return this.#notify()
+    }
+    this.frameSizes.push(parts.length)
+    for (const part of parts) this.#onMessage(part, isBinary)
+  }
+
+  #onMessage (buf: Buffer, isBinary: boolean): void {
     let entry: Entry
     try {
       let msg: unknown
@@ -224,19 +270,37 @@ export class RawClient {
     return `protocol=${this.protocol || '(none)'}, socket ${state}, ${this.history.length} message(s) received${last}`
   }
 
-  /** Send a WAMP message encoded with the negotiated serializer. */
+  /** Send a WAMP message encoded with the negotiated serializer (batched: as a batch of one). */
   send (msg: unknown[]): void {
+    if (this.batched) return this.sendBatch([msg])
+    const data = this.encode(msg)
+    this.ws.send(data, { binary: typeof data !== 'string' })
+  }
+
+  /** One WAMP message encoded with the serializer, without batch framing. */
+  encode (msg: unknown[]): string | Buffer {
     switch (this.serializer) {
-      case 'json':
-        this.ws.send(JSON.stringify(msg), { binary: false })
-        break
-      case 'msgpack':
-        this.ws.send(pack(msg), { binary: true })
-        break
-      case 'cbor':
-        this.ws.send(cborEncode(msg), { binary: true })
-        break
+      case 'json': return JSON.stringify(msg)
+      case 'msgpack': return pack(msg)
+      case 'cbor': return cborEncode(msg)
     }
+  }
+
+  /** Several WAMP messages (or already encoded ones) as one batch frame in this serializer's framing. */
+  batch (msgs: Array<unknown[] | string | Buffer>): Buffer {
+    const parts = msgs.map((m) => Array.isArray(m) ? this.encode(m) : m)
+    if (this.serializer === 'json') return Buffer.from(parts.map((p) => p.toString() + '\x1e').join(''))
+    return Buffer.concat(parts.flatMap((p) => {
+      const bytes = Buffer.from(p)
+      const length = Buffer.alloc(4)
+      length.writeUInt32BE(bytes.length)
+      return [length, bytes]
+    }))
+  }
+
+  /** Send several WAMP messages in one WebSocket message (a batched subprotocol's framing). */
+  sendBatch (msgs: Array<unknown[] | string | Buffer>): void {
+    this.ws.send(this.batch(msgs), { binary: this.serializer !== 'json' })
   }
 
   /** Send arbitrary bytes/text as one frame (binary defaults to: data is not a string). */

@@ -20,15 +20,31 @@ export const builtinSerializers: readonly Serializer[] = cborAvailable()
   ? [jsonSerializer, msgpackSerializer, cborSerializer]
   : [jsonSerializer, msgpackSerializer]
 
-/** Subprotocol → serializer, for the ones this server offers. */
-export function serializerTable (extra: readonly Serializer[] = []): Map<string, Serializer> {
-  const table = new Map<string, Serializer>()
-  for (const s of [...builtinSerializers, ...extra]) table.set(`wamp.2.${s.id}`, s)
+/** A subprotocol this server offers: its serializer, and whether it batches messages (lib/wire/batch.ts). */
+export interface Subprotocol {
+  readonly serializer: Serializer
+  readonly batched: boolean
+}
+
+/** The serializer ids whose batched variant (`wamp.2.<id>.batched`) the WAMP spec defines. */
+const BATCHABLE = ['json', 'msgpack', 'cbor']
+
+/**
+ * Subprotocol → serializer, for the ones this server offers: `wamp.2.<id>` for every serializer, and
+ * `wamp.2.<id>.batched` for json, msgpack and cbor (with the serializer used for `wamp.2.<id>`, custom or not).
+ */
+export function serializerTable (extra: readonly Serializer[] = []): Map<string, Subprotocol> {
+  const table = new Map<string, Subprotocol>()
+  for (const serializer of [...builtinSerializers, ...extra]) table.set(`wamp.2.${serializer.id}`, { serializer, batched: false })
+  for (const id of BATCHABLE) {
+    const plain = table.get(`wamp.2.${id}`)
+    if (plain !== undefined) table.set(`wamp.2.${id}.batched`, { serializer: plain.serializer, batched: true })
+  }
   return table
 }
 
 /** The first subprotocol in the client's order that the server supports (PROTOCOL §1.1). */
-export function chooseSubprotocol (offered: string | undefined, table: Map<string, Serializer>): string | undefined {
+export function chooseSubprotocol (offered: string | undefined, table: Map<string, Subprotocol>): string | undefined {
   if (offered === undefined) return undefined
   for (const raw of offered.split(',')) {
     const protocol = raw.trim()

@@ -1,0 +1,92 @@
+// WAMP-over-Batched-WebSocket (wamp.2.<serializer>.batched): several WAMP messages in one WebSocket message.
+// Text serializers end each message with the ASCII record separator 0x1e (JSON text cannot contain it unescaped);
+// binary serializers put each message after its length, 4 octets big-endian. A single message is a batch of one;
+// an empty batch is a protocol violation.
+//
+// autobahn-python (and Crossbar.io) write the separator as b'\30', which Python reads as octal: 0x18, not the spec's
+// 0x1e. JSON text can hold neither unescaped, so the last byte of a batch tells which one its sender uses; the
+// session answers with the separator its peer last used (the client always speaks first, with HELLO).
+
+/** The spec's record separator (ASCII RS). */
+export const SEPARATOR = 0x1e
+/** The separator autobahn-python uses (ASCII CAN). */
+export const AUTOBAHN_SEPARATOR = 0x18
+const PREFIX = 4
+
+/** The framing bytes each message costs in a batch. */
+export function batchOverhead (binary: boolean): number {
+  return binary ? PREFIX : 1
+}
+
+/** A batch → its messages (views into `data`, no copy), or a string saying why the batch is malformed. */
+export function splitBatch (data: Buffer, binary: boolean): Buffer[] | string {
+  if (data.length === 0) return 'empty batch'
+  const parts: Buffer[] = []
+  if (!binary) {
+    const separator = data[data.length - 1]
+    if (separator !== SEPARATOR && separator !== AUTOBAHN_SEPARATOR) return 'batch does not end with a record separator (0x1e)'
+    let start = 0
+    for (;;) {
+      const end = data.indexOf(separator, start)
+      if (end === -1) break
+      parts.push(data.subarray(start, end))
+      start = end + 1
+    }
+    return parts
+  }
+  let at = 0
+  while (at < data.length) {
+    if (data.length - at < PREFIX) return `batch truncated: ${data.length - at} byte(s) where a 4-byte length belongs`
+    const length = data.readUInt32BE(at)
+    at += PREFIX
+    if (length > data.length - at) return `batch truncated: a message of ${length} bytes announced, ${data.length - at} left`
+    parts.push(data.subarray(at, at + length))
+    at += length
+  }
+  return parts
+}
+
+/**
+ * Messages encoded for one peer → the WebSocket messages that carry them, in order, each at most `maxPayload`
+ * bytes (a message is assumed to fit alone, framing included: the sender checked). One allocation per frame.
+ */
+export function joinBatch (messages: ReadonlyArray<string | Buffer>, binary: boolean, maxPayload: number,
+  separator = SEPARATOR): Buffer[] {
+  const overhead = batchOverhead(binary)
+  const sizes = new Array<number>(messages.length)
+  const frames: Buffer[] = []
+  let first = 0
+  let total = 0
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]
+    const size = (typeof m === 'string' ? Buffer.byteLength(m) : m.length) + overhead
+    sizes[i] = size
+    if (total + size > maxPayload && i > first) {
+      frames.push(fill(messages, sizes, first, i, total, binary, separator))
+      first = i
+      total = 0
+    }
+    total += size
+  }
+  if (messages.length > first) frames.push(fill(messages, sizes, first, messages.length, total, binary, separator))
+  return frames
+}
+
+function fill (messages: ReadonlyArray<string | Buffer>, sizes: number[], from: number, to: number, total: number,
+  binary: boolean, separator: number): Buffer {
+  const frame = Buffer.allocUnsafe(total)
+  let at = 0
+  for (let i = from; i < to; i++) {
+    const m = messages[i]
+    const length = sizes[i] - (binary ? PREFIX : 1)
+    if (binary) {
+      frame.writeUInt32BE(length, at)
+      at += PREFIX
+    }
+    if (typeof m === 'string') frame.write(m, at, 'utf8')
+    else m.copy(frame, at)
+    at += length
+    if (!binary) frame[at++] = separator
+  }
+  return frame
+}

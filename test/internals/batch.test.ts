@@ -1,0 +1,36 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { joinBatch, splitBatch } from '../../lib/wire/batch.js'
+
+// Issue 23: the batch framing of wamp.2.<serializer>.batched (pure functions; the wire is tested in test/batched.test.ts).
+
+t.test('issue 23: joinBatch → splitBatch gives back the messages, in frames of at most maxPayload', async (t) => {
+  fc.assert(fc.property(
+    fc.boolean(),
+    fc.array(fc.oneof(fc.string({ maxLength: 60 }), fc.uint8Array({ maxLength: 60 })), { minLength: 1, maxLength: 30 }),
+    fc.integer({ min: 70, max: 400 }),
+    (binary, raw, maxPayload) => {
+      // JSON text never holds a raw 0x1e; binary messages may hold any byte.
+      const messages = raw.map((m) => typeof m === 'string' ? m.split('\x1e').join('') : binary ? Buffer.from(m) : Buffer.from(m.filter((b) => b !== 0x1e)))
+      const frames = joinBatch(messages, binary, maxPayload)
+      const back: Buffer[] = []
+      for (const frame of frames) {
+        if (frame.length > maxPayload) return false
+        const parts = splitBatch(frame, binary)
+        if (typeof parts === 'string') return false
+        back.push(...parts)
+      }
+      return back.length === messages.length && back.every((b, i) => b.equals(Buffer.from(messages[i])))
+    }
+  ))
+  t.pass('round trip')
+})
+
+t.test('issue 23: malformed batches are named', async (t) => {
+  t.equal(splitBatch(Buffer.alloc(0), false), 'empty batch')
+  t.equal(splitBatch(Buffer.alloc(0), true), 'empty batch')
+  t.match(splitBatch(Buffer.from('[1]'), false), /record separator/)
+  t.match(splitBatch(Buffer.from([0, 0, 0]), true), /truncated/)
+  t.match(splitBatch(Buffer.from([0, 0, 0, 9, 1]), true), /truncated/)
+  t.same(splitBatch(Buffer.from([0, 0, 0, 0]), true), [Buffer.alloc(0)], 'an empty message is left to the decoder')
+})
