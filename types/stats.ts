@@ -18,24 +18,27 @@ export interface WampStats {
   invocationsInFlight: number
   /** Bytes queued in the sockets' send buffers. */
   bufferedBytes: number
-  counters: {
-    /** Client → app CALLs that reached a procedure. */
-    calls: number
-    /** ERROR answers to client CALLs, every cause (no such procedure, invalid argument, handler error…). */
-    callErrors: number
-    /** The same by error URI. */
-    errorsByUri: Record<string, number>
-    /** App → client calls (`session.call`, `fastify.wamp.call`). */
-    invocations: number
-    /** Client → client calls routed to a callee (router mode). */
-    routedCalls: number
-    /** The app's publications and client PUBLISHes brokered to subscribers. */
-    publications: number
-    /** EVENTs written to sockets on this instance. */
-    events: number
-    sessionsOpened: number
-    sessionsClosed: number
-  }
+  counters: WampCounters
   /** The fan-out engine: status and its counters. */
   fanout: FanoutStats & { status: FanoutStatus }
+}
+
+/** `stats().counters`: monotonic counters since the plugin started. */
+export interface WampCounters {
+  /** Client → app CALLs that reached a procedure. */
+  calls: number
+  /** ERROR answers to client CALLs, every cause (no such procedure, invalid argument, handler error…). */
+  callErrors: number
+  /** The same by error URI. */
+  errorsByUri: Record<string, number>
+  /** App → client calls (`session.call`, `fastify.wamp.call`). */
+  invocations: number
+  /** Client → client calls routed to a callee (router mode). */
+  routedCalls: number
+  /** The app's publications and client PUBLISHes brokered to subscribers. */
+  publications: number
+  /** EVENTs written to sockets on this instance. */
+  events: number
+  sessionsOpened: number
+  sessionsClosed: number
 }
