@@ -42,9 +42,11 @@ export interface CallTrace extends SessionFields {
   errorUri?: string
   /** What the handler threw or rejected with, or a description of the WAMP error. */
   error?: unknown
-  /** Set on success. */
-  result?: unknown
-  /** Internal: the outcome was published. */
+}
+
+/** A call's context with what the call sites need. */
+export interface CallState extends CallTrace {
+  /** The outcome was published. */
   done: boolean
 }
 
@@ -112,8 +114,8 @@ export function traceSessionClose (session: Session): void {
 
 /** Publishes `start` and returns the context to finish with `traceReturned` / `traceSettled`. */
 export function traceCallStart (channel: Channels, session: Session, procedure: string, requestId: number,
-  kind?: 'app' | 'routed', callerId?: number): CallTrace {
-  const trace: CallTrace = { ...sessionFields(session), procedure, requestId, async: false, done: false }
+  kind?: 'app' | 'routed', callerId?: number): CallState {
+  const trace: CallState = { ...sessionFields(session), procedure, requestId, async: false, done: false }
   if (kind !== undefined) trace.kind = kind
   if (callerId !== undefined) trace.callerId = callerId
   channel.start.publish(trace)
@@ -121,22 +123,20 @@ export function traceCallStart (channel: Channels, session: Session, procedure: 
 }
 
 /** The handler returned a promise or async iterator (or the INVOCATION went out): `end` now, outcome later. */
-export function traceReturned (channel: Channels, trace: CallTrace): void {
+export function traceReturned (channel: Channels, trace: CallState): void {
   if (trace.done) return
   trace.async = true
   channel.end.publish(trace)
 }
 
 /** The call's outcome: `error` (if any), then `end` (synchronous) or `asyncStart` + `asyncEnd`. */
-export function traceSettled (channel: Channels, trace: CallTrace, errorUri: string | undefined, detail: unknown): void {
+export function traceSettled (channel: Channels, trace: CallState, errorUri: string | undefined): void {
   if (trace.done) return
   trace.done = true
   if (errorUri !== undefined) {
     trace.errorUri = errorUri
-    trace.error ??= detail ?? new Error(errorUri)
+    trace.error ??= new Error(errorUri)
     channel.error.publish(trace)
-  } else {
-    trace.result = detail
   }
   if (!trace.async) return channel.end.publish(trace)
   channel.asyncStart.publish(trace)

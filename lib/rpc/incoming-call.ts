@@ -7,7 +7,7 @@ import type { Procedure } from './dealer.js'
 import { isThenable } from '../thenable.js'
 import type { CallContext, Chunk } from '../../types/call.js'
 import { callChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
-import type { CallTrace } from '../diagnostics.js'
+import type { CallState } from '../diagnostics.js'
 import type { Counters } from '../metrics.js'
 
 export type { CallContext, Chunk }
@@ -32,7 +32,7 @@ export class IncomingCall implements CallContext {
   private controller: AbortController | undefined
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:call` has subscribers. */
-  private trace: CallTrace | undefined
+  private trace: CallState | undefined
   private readonly counters: Counters
 
   constructor (session: Session, requestId: number, procedure: string, details: Details, registration: Procedure, streamed: boolean) {
@@ -190,7 +190,7 @@ export class IncomingCall implements CallContext {
 
   private settle (errorUri?: string): void {
     this.settled = true
-    if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri, undefined)
+    if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     this.session.endCall(this.requestId, this)

@@ -8,7 +8,7 @@ import type { PayloadSchema } from '../validation.js'
 import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
 import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
-import type { CallTrace } from '../diagnostics.js'
+import type { CallState } from '../diagnostics.js'
 
 /** The client behind a routed call that crosses instances (router mode), for caller disclosure. */
 export interface CallerIdentity { id: number, authid: string, authrole: string, discloseMe: boolean }
@@ -30,7 +30,7 @@ export class OutgoingCall {
   private readonly done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
-  trace: CallTrace | undefined
+  trace: CallState | undefined
 
   constructor (session: Session, requestId: number, options: ClientCallOptions<PayloadSchema | undefined>,
     done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }) {
@@ -64,13 +64,16 @@ export class OutgoingCall {
     const invalid = resultError(this.validator, args, kwargs)
     if (invalid !== undefined) return this.reject(invalid)
     this.settle()
-    if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, undefined, undefined)
+    if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, undefined)
     this.done.resolve({ args, kwargs } as CallResult)
   }
 
   reject (err: unknown): void {
     this.settle()
-    if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, err instanceof WampError ? err.uri : ErrorUri.runtimeError, err)
+    if (this.trace !== undefined) {
+      this.trace.error = err
+      traceSettled(invokeChannel, this.trace, err instanceof WampError ? err.uri : ErrorUri.runtimeError)
+    }
     this.done.reject(err)
   }
 

@@ -6,7 +6,7 @@ import { callTimeout } from './incoming-call.js'
 import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
 import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
-import type { CallTrace } from '../diagnostics.js'
+import type { CallState } from '../diagnostics.js'
 
 // Router mode: one client → client call in flight, the caller's CALL request ↔ the callee's INVOCATION.
 // The caller gets exactly one terminal message — the callee's RESULT or ERROR passed through, or canceled,
@@ -40,7 +40,7 @@ export class RoutedCall {
   private settled: boolean
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
-  private trace: CallTrace | undefined
+  private trace: CallState | undefined
 
   constructor (caller: Session, requestId: number, callee: ClientRegistration, invocationId: number, details: Details,
     chunkDetails: Details | undefined, options: Details) {
@@ -139,7 +139,7 @@ export class RoutedCall {
 
   private settle (errorUri?: string): void {
     this.settled = true
-    if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, errorUri, undefined)
+    if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     const routed = this.callee.routed
