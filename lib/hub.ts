@@ -215,6 +215,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     this.sessions.set(session.id, session)
     this.counters.sessionsOpened++
     if (sessionChannel.hasSubscribers) traceSessionOpen(session)
+    session.log.debug({ realm: session.joined?.name, authid: session.authid, authrole: session.authrole, authmethod: session.authmethod, serializer: session.transport.serializer.id }, 'fastify-wamp: session opened')
     this.fanout.sessionsChanged()
     this.cluster?.registry.sessionOpened(session)
   }
@@ -243,6 +244,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     this.sessions.delete(session.id)
     this.counters.sessionsClosed++
     traceSessionClose(session)
+    session.log.debug({ realm: session.joined?.name, authid: session.authid, authrole: session.authrole, duration: Date.now() - session.connectedAt.getTime() }, 'fastify-wamp: session closed')
     this.fanout.sessionsChanged()
     this.cluster?.registry.sessionClosed(session)
     if (this.options.metaApi) publishLeave(session)

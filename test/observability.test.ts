@@ -172,3 +172,17 @@ t.test('issue 20: prometheusText escapes label values', async (t) => {
   t.match(text, /^fastify_wamp_sessions\{realm="r\\"1",authrole="a\\\\b\\nc"\} 1$/m)
   t.match(text, /^fastify_wamp_fanout_up\{status="down"\} 0$/m)
 })
+
+t.test('issue 20: session open and close are logged at debug with the session id bound', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } }
+  const { url } = await startApp(t, {}, undefined, { logger: { level: 'debug', stream } })
+  const client = await connectAutobahn(url, { serializer: 'msgpack' })
+  const sessionId = client.session.id
+  await client.close()
+  await until(() => lines.some((l) => l.msg === 'fastify-wamp: session closed'))
+  const opened = lines.find((l) => l.msg === 'fastify-wamp: session opened')
+  t.match(opened, { level: 20, wampSession: sessionId, realm: 'realm1', authrole: 'anonymous', authmethod: 'anonymous', serializer: 'msgpack', authid: /^anonymous-/ })
+  const closed = lines.find((l) => l.msg === 'fastify-wamp: session closed')
+  t.match(closed, { level: 20, wampSession: sessionId, realm: 'realm1', authrole: 'anonymous', duration: Number })
+})
