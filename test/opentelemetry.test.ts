@@ -12,7 +12,7 @@ interface FinishedSpan { name: string, kind: number, attributes: Record<string, 
 interface Otel {
   api: { SpanKind: { SERVER: number, CLIENT: number, PRODUCER: number }, SpanStatusCode: { ERROR: number } }
   sdk: {
-    BasicTracerProvider: new (config?: object) => { getTracer (name: string): OtelTracer, shutdown (): Promise<void> }
+    BasicTracerProvider: new (config?: object) => { getTracer (name: string): OtelTracer, forceFlush (): Promise<void>, shutdown (): Promise<void> }
     SimpleSpanProcessor: new (exporter: object) => object
     InMemorySpanExporter: new () => { getFinishedSpans (): FinishedSpan[] }
   }
@@ -59,6 +59,7 @@ t.test('issue 20: OpenTelemetry sees a span per call, invocation and publication
   await app.wamp.call('client.echo', ['x'])
   app.wamp.publishToAll('com.news', [1])
   await client.close()
+  await provider.forceFlush()
 
   const spans = exporter.getFinishedSpans()
   const byName = (name: string): FinishedSpan | undefined => spans.find((s) => s.name === name)
