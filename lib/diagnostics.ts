@@ -32,7 +32,7 @@ export interface CallTrace extends SessionFields {
   procedure: string
   /** The request id on this session's wire (CALL for `call`, INVOCATION for `invoke`). */
   requestId: number
-  /** `invoke` only: how the call reached the callee. */
+  /** `invoke` only: `app` for the app's calls, `routed` for a client's call (here or from another instance). */
   kind?: 'app' | 'routed'
   /** `invoke` with kind `routed`: the calling session. */
   callerId?: number

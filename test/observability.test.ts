@@ -4,6 +4,8 @@ import { startApp, sleep, until } from './helpers/app.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import { prometheusText, WampError } from '../index.js'
+import { rpcCluster, untilRegistered } from './helpers/cluster.js'
+import { inspector } from './helpers/redis.js'
 
 type Event = 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error'
 interface Seen { channel: string, event: Event, ctx: Record<string, unknown>, snapshot: Record<string, unknown> }
@@ -185,4 +187,20 @@ t.test('issue 20: session open and close are logged at debug with the session id
   t.match(opened, { level: 20, wampSession: sessionId, realm: 'realm1', authrole: 'anonymous', authmethod: 'anonymous', serializer: 'msgpack', authid: /^anonymous-/ })
   const closed = lines.find((l) => l.msg === 'fastify-wamp: session closed')
   t.match(closed, { level: 20, wampSession: sessionId, realm: 'realm1', authrole: 'anonymous', duration: Number })
+})
+
+t.test('issue 20: a client call routed to another instance is traced on the callee\'s instance as routed', async (t) => {
+  const seen = record(t)
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, { realms: [{ name: 'realm1', router: true }] })
+  const redis = inspector(t)
+  const callee = await connectAutobahn(b.url)
+  const caller = await connectAutobahn(a.url)
+  await callee.session.register('far.double', (args: unknown[] | undefined) => (args?.[0] as number) * 2)
+  await untilRegistered(redis, prefix, 'far.double', 1)
+  t.equal(await caller.session.call('far.double', [4]), 8)
+  t.same(events(seen, 'invoke', 'procedure', 'far.double'), ['start', 'end', 'asyncStart', 'asyncEnd'])
+  t.match(seen.find((s) => s.channel === 'invoke')?.snapshot, { kind: 'routed', sessionId: callee.session.id, callerId: caller.session.id })
+  t.equal(b.app.wamp.stats().counters.invocations, 1, 'counted on the callee\'s instance')
+  await caller.close()
+  await callee.close()
 })

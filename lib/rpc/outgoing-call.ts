@@ -137,7 +137,7 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
     const requestId = nextRequestId(session)
     const call = new OutgoingCall(session, requestId, options, { resolve, reject })
     session.hub.counters.invocations++
-    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, 'app', caller?.id)
+    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id)
     session.invocations.set(requestId, call)
     const details: Details = { procedure: uri }
     if (options.onProgress !== undefined) details.receive_progress = true
