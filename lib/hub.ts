@@ -22,6 +22,9 @@ import { PendingWork } from './pending-work.js'
 import type { ClusterRpc } from './cluster/rpc.js'
 import { RemoteSession } from './cluster/remote-session.js'
 import type { FastifyWamp } from '../types/wamp.js'
+import { Counters, snapshot } from './metrics.js'
+import type { WampStats } from './metrics.js'
+import { sessionChannel, traceClientEvent, traceSessionClose, traceSessionOpen } from './diagnostics.js'
 import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook, SubscriptionInfo } from '../types/session.js'
 
 export type { SessionHook }
@@ -47,6 +50,8 @@ export class Hub implements FanoutHost, FastifyWamp {
   readonly fanout: FanoutAdapter
   /** Cluster-wide RPC (`RedisFanout({ rpc: true })`); undefined otherwise. */
   readonly cluster: ClusterRpc | undefined
+  /** Hot-path counters behind `stats()`. */
+  readonly counters: Counters
   private readonly defaultRealm: Realm
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
@@ -58,7 +63,8 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   constructor (fastify: FastifyInstance, options: NormalizedOptions) {
     this.options = options
-    this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout)]))
+    this.counters = new Counters()
+    this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout, this.counters)]))
     if (options.metaApi) for (const realm of this.realms.values()) enableMetaApi(realm)
     this.defaultRealm = this.realms.get(options.realms[0].name) as Realm
     this.sessions = new Map()
@@ -152,6 +158,11 @@ export class Hub implements FanoutHost, FastifyWamp {
     return this.fanout.clusterSessionCount()
   }
 
+  /** A snapshot of this instance: sessions, registrations, calls in flight, counters (docs/observability.md). */
+  stats (): WampStats {
+    return snapshot(this.counters, this.sessions.values(), this.live.size, this.fanout)
+  }
+
   service (instance: object, prefix?: string): this {
     this.defaultRealm.service(instance, prefix)
     return this
@@ -202,6 +213,9 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   sessionOpened (session: Session): void {
     this.sessions.set(session.id, session)
+    this.counters.sessionsOpened++
+    if (sessionChannel.hasSubscribers) traceSessionOpen(session)
+    session.log.debug({ realm: session.joined?.name, authid: session.authid, authrole: session.authrole, authmethod: session.authmethod, serializer: session.transport.serializer.id }, 'fastify-wamp: session opened')
     this.fanout.sessionsChanged()
     this.cluster?.registry.sessionOpened(session)
   }
@@ -228,6 +242,9 @@ export class Hub implements FanoutHost, FastifyWamp {
   sessionLeft (session: Session): void {
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
+    this.counters.sessionsClosed++
+    traceSessionClose(session)
+    session.log.debug({ realm: session.joined?.name, authid: session.authid, authrole: session.authrole, duration: Date.now() - session.connectedAt.getTime() }, 'fastify-wamp: session closed')
     this.fanout.sessionsChanged()
     this.cluster?.registry.sessionClosed(session)
     if (this.options.metaApi) publishLeave(session)
@@ -243,6 +260,8 @@ export class Hub implements FanoutHost, FastifyWamp {
   clientEvent (event: 'register' | 'unregister', session: Session, info: RegistrationInfo): void
   clientEvent (event: 'subscribe' | 'unsubscribe', session: Session, info: SubscriptionInfo): void
   clientEvent (event: ClientEvent, session: Session, info: RegistrationInfo | SubscriptionInfo): void {
+    if (event === 'register') traceClientEvent(event, session, (info as RegistrationInfo).uri, info.match, info.id)
+    else if (event === 'subscribe') traceClientEvent(event, session, (info as SubscriptionInfo).topic, info.match, info.id)
     const hooks = this.eventHooks[event] as Array<(session: Session, info: RegistrationInfo | SubscriptionInfo) => unknown>
     for (const hook of hooks) this.runHook(EVENT_HOOK_NAMES[event], session, () => hook(session, info))
   }

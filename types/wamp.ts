@@ -2,6 +2,7 @@ import type { ClusterStats, FanoutAdapter } from '../lib/cluster/fanout.js'
 import type { RemoteSession } from '../lib/cluster/remote-session.js'
 import type { Realm, RealmApi } from './realm.js'
 import type { RegistrationHook, SessionHook, SubscriptionHook, WampSession } from './session.js'
+import type { WampStats } from './stats.js'
 
 /**
  * `fastify.wamp`: the WAMP endpoint. Procedure, topic and call methods act on the default realm (the first one
@@ -33,6 +34,8 @@ export interface FastifyWamp extends RealmApi {
   session (id: number): Promise<WampSession | RemoteSession | undefined>
   /** Open sessions on every instance sharing the fan-out engine. Rejects while the engine is down. */
   clusterSessionCount (): Promise<number>
+  /** A snapshot of this instance: sessions, registrations, calls in flight, counters (docs/observability.md). */
+  stats (): WampStats
 
   /** Runs after WELCOME is sent. The client registers its procedures after WELCOME: see `session.registered()`. */
   onSessionOpen (hook: SessionHook): this

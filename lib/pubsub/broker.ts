@@ -14,6 +14,7 @@ import { authorize } from '../realm/authorize.js'
 import { PatternIndex } from '../wire/uri-trie.js'
 import { publishSubscribed, publishUnsubscribed } from '../realm/meta.js'
 import { readPublishOptions } from './publish-filter.js'
+import { publishChannel, tracePublishEnd, tracePublishStart } from '../diagnostics.js'
 import type { ClientPublication, PublishFilter } from './publish-filter.js'
 import type { FanoutAdapter, RemotePublication } from '../cluster/fanout.js'
 
@@ -197,7 +198,10 @@ export class Broker {
    */
   publish (topic: string, args?: unknown[], kwargs?: Kwargs, only?: Session, filter?: PublishFilter): number {
     const publicationId = randomId()
+    this.realm.counters.publications++
+    const trace = publishChannel.hasSubscribers ? tracePublishStart(this.realm.name, topic) : undefined
     const sent = this.fanOut(topic, publicationId, EMPTY, args, kwargs, only, filter)
+    if (trace !== undefined) tracePublishEnd(trace, sent)
     if (this.fanout !== undefined && only === undefined) {
       this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: undefined, filter })
     }
@@ -242,7 +246,9 @@ export class Broker {
     kwargs: Kwargs | undefined, only: Session | undefined, filter: PublishFilter | undefined): number {
     if (only !== undefined) {
       if (!subscription.sessions.has(only) || !only.isOpen || (filter !== undefined && !filter.admits(only))) return 0
-      return only.send(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs)) ? 1 : 0
+      if (!only.send(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))) return 0
+      this.realm.counters.events++
+      return 1
     }
     const msg = withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs)
     // One encode per serializer: nearly always one or two, so a pair of slots beats a Map.
@@ -262,6 +268,7 @@ export class Broker {
       if (!transport.fits(data)) tooLarge = session
       else if (transport.write(data)) sent++
     }
+    this.realm.counters.events += sent
     if (tooLarge !== undefined) {
       tooLarge.log.warn({ topic: subscription.topic, maxPayload: tooLarge.hub.options.maxPayload }, 'fastify-wamp: EVENT larger than maxPayload not sent')
     }
@@ -333,7 +340,7 @@ export class Broker {
     }
     const publicationId = randomId()
     if (acknowledge) session.send([T.PUBLISHED, requestId, publicationId])
-    if (brokered !== undefined) this.forward(topic, publicationId, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, brokered)
+    if (brokered !== undefined) this.forward(topic, publicationId, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, brokered, session)
     if (listeners === undefined) return
     const ctx: PublishContext = { session, topic, publicationId, details: options }
     for (const listener of listeners) runListener(listener.handler, args, kwargs, ctx, session)
@@ -341,8 +348,11 @@ export class Broker {
 
   /** Client PUBLISH → other clients subscribed here and on the other instances (PROTOCOL §4.6). */
   private forward (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-    publication: ClientPublication): void {
-    this.fanOut(topic, publicationId, publication.publisher ?? EMPTY, args, kwargs, undefined, publication.filter)
+    publication: ClientPublication, publisher: Session): void {
+    this.realm.counters.publications++
+    const trace = publishChannel.hasSubscribers ? tracePublishStart(this.realm.name, topic, publisher) : undefined
+    const sent = this.fanOut(topic, publicationId, publication.publisher ?? EMPTY, args, kwargs, undefined, publication.filter)
+    if (trace !== undefined) tracePublishEnd(trace, sent)
     if (this.fanout === undefined) return
     this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: publication.publisher, filter: publication.filter })
   }

@@ -1,4 +1,5 @@
 import { Dealer, Procedure } from '../rpc/dealer.js'
+import { Counters } from '../metrics.js'
 import type { ProcedureHandler, ProcedureOptions } from '../rpc/dealer.js'
 import { Broker } from '../pubsub/broker.js'
 import type { PublishAllow, TopicHandler } from '../pubsub/broker.js'
@@ -62,8 +63,12 @@ export class Realm {
   /** Cluster-wide RPC (`RedisFanout({ rpc: true })`): calls reach callees on other instances. */
   readonly cluster: ClusterRpc | undefined
 
-  constructor (options: RealmOptions, fanout?: FanoutAdapter) {
+  /** The endpoint's hot-path counters (shared by its realms). */
+  readonly counters: Counters
+
+  constructor (options: RealmOptions, fanout?: FanoutAdapter, counters = new Counters()) {
     this.name = options.name
+    this.counters = counters
     this.cluster = fanout?.rpc
     this.dealer = new Dealer(this, options.router)
     const allow = brokerAllow(options.name, options.broker)

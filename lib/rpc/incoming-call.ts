@@ -6,6 +6,9 @@ import type { Session } from '../session/session.js'
 import type { Procedure } from './dealer.js'
 import { isThenable } from '../thenable.js'
 import type { CallContext, Chunk } from '../../types/call.js'
+import { callChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
+import type { CallState } from '../diagnostics.js'
+import type { Counters } from '../metrics.js'
 
 export type { CallContext, Chunk }
 
@@ -28,6 +31,9 @@ export class IncomingCall implements CallContext {
   private killed: boolean
   private controller: AbortController | undefined
   private timer: NodeJS.Timeout | undefined
+  /** Only while `fastify-wamp:call` has subscribers. */
+  private trace: CallState | undefined
+  private readonly counters: Counters
 
   constructor (session: Session, requestId: number, procedure: string, details: Details, registration: Procedure, streamed: boolean) {
     this.session = session
@@ -41,6 +47,8 @@ export class IncomingCall implements CallContext {
     this.killed = false
     this.controller = undefined
     this.timer = undefined
+    this.trace = undefined
+    this.counters = session.hub.counters
   }
 
   get signal (): AbortSignal {
@@ -57,6 +65,8 @@ export class IncomingCall implements CallContext {
    * that goes asynchronous (or streams its input) is tracked in `session.calls` and gets its timeout timer.
    */
   run (args: unknown[], kwargs: Kwargs): void {
+    this.counters.calls++
+    if (callChannel.hasSubscribers) this.trace = traceCallStart(callChannel, this.session, this.procedure, this.requestId)
     if (this.input !== undefined) this.track()
     let result: unknown
     try {
@@ -64,6 +74,7 @@ export class IncomingCall implements CallContext {
     } catch (err) {
       return this.fail(err)
     }
+    if (this.trace !== undefined && (isThenable(result) || isAsyncIterator(result))) traceReturned(callChannel, this.trace)
     if (isThenable(result)) {
       this.track()
       // The derived promise goes to `pending`, which handles its rejection: nothing here can reject unhandled.
@@ -110,6 +121,7 @@ export class IncomingCall implements CallContext {
       return
     }
     if (this.killed) return this.finishWithError(ErrorUri.canceled)
+    if (this.trace !== undefined) this.trace.error = err
     if (err instanceof WampError) return this.finishWithError(err.uri, err.args, err.kwargs)
     this.session.log.error({ err, procedure: this.procedure }, 'fastify-wamp: procedure failed')
     const message = this.session.hub.options.exposeErrors && err instanceof Error ? err.message : 'internal error'
@@ -128,7 +140,7 @@ export class IncomingCall implements CallContext {
   /** The session is gone: stop the handler, send nothing. */
   abandon (): void {
     if (this.settled) return
-    this.settle()
+    this.settle(ErrorUri.canceled)
     this.abort('session closed')
   }
 
@@ -166,7 +178,7 @@ export class IncomingCall implements CallContext {
   }
 
   private finishWithError (uri: string, args?: unknown[], kwargs?: Kwargs): void {
-    this.settle()
+    this.settle(uri)
     this.session.sendError(T.CALL, this.requestId, uri, args, kwargs)
   }
 
@@ -176,8 +188,9 @@ export class IncomingCall implements CallContext {
     this.session.sendError(T.CALL, this.requestId, ...this.session.unsentError('the result', ErrorUri.runtimeError))
   }
 
-  private settle (): void {
+  private settle (errorUri?: string): void {
     this.settled = true
+    if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     this.session.endCall(this.requestId, this)

@@ -7,6 +7,8 @@ import type { PayloadValidator } from '../validation.js'
 import type { PayloadSchema } from '../validation.js'
 import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
+import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
+import type { CallState } from '../diagnostics.js'
 
 /** The client behind a routed call that crosses instances (router mode), for caller disclosure. */
 export interface CallerIdentity { id: number, authid: string, authrole: string, discloseMe: boolean }
@@ -27,6 +29,8 @@ export class OutgoingCall {
   private readonly signal: AbortSignal | undefined
   private readonly done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }
   private timer: NodeJS.Timeout | undefined
+  /** Only while `fastify-wamp:invoke` has subscribers. */
+  trace: CallState | undefined
 
   constructor (session: Session, requestId: number, options: ClientCallOptions<PayloadSchema | undefined>,
     done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }) {
@@ -36,6 +40,7 @@ export class OutgoingCall {
     this.validator = options.result === undefined ? undefined : validatorFor(options.result)
     this.signal = options.signal
     this.done = done
+    this.trace = undefined
     this.timer = options.timeout !== undefined && options.timeout > 0
       ? setTimeout(() => this.interrupt(new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
       : undefined
@@ -59,11 +64,16 @@ export class OutgoingCall {
     const invalid = resultError(this.validator, args, kwargs)
     if (invalid !== undefined) return this.reject(invalid)
     this.settle()
+    if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, undefined)
     this.done.resolve({ args, kwargs } as CallResult)
   }
 
   reject (err: unknown): void {
     this.settle()
+    if (this.trace !== undefined) {
+      this.trace.error = err
+      traceSettled(invokeChannel, this.trace, err instanceof WampError ? err.uri : ErrorUri.runtimeError)
+    }
     this.done.reject(err)
   }
 
@@ -126,6 +136,8 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
   return new Promise((resolve, reject) => {
     const requestId = nextRequestId(session)
     const call = new OutgoingCall(session, requestId, options, { resolve, reject })
+    session.hub.counters.invocations++
+    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id)
     session.invocations.set(requestId, call)
     const details: Details = { procedure: uri }
     if (options.onProgress !== undefined) details.receive_progress = true
@@ -137,6 +149,8 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
     }
     if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
       call.reject(new WampError(...session.unsentError('the call\'s payload', ErrorUri.invalidArgument)))
+    } else if (call.trace !== undefined) {
+      traceReturned(invokeChannel, call.trace)
     }
   })
 }

@@ -5,6 +5,8 @@ import { nextRequestId } from './outgoing-call.js'
 import { callTimeout } from './incoming-call.js'
 import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
+import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
+import type { CallState } from '../diagnostics.js'
 
 // Router mode: one client → client call in flight, the caller's CALL request ↔ the callee's INVOCATION.
 // The caller gets exactly one terminal message — the callee's RESULT or ERROR passed through, or canceled,
@@ -37,6 +39,8 @@ export class RoutedCall {
   private killed: boolean
   private settled: boolean
   private timer: NodeJS.Timeout | undefined
+  /** Only while `fastify-wamp:invoke` has subscribers. */
+  private trace: CallState | undefined
 
   constructor (caller: Session, requestId: number, callee: ClientRegistration, invocationId: number, details: Details,
     chunkDetails: Details | undefined, options: Details) {
@@ -54,6 +58,12 @@ export class RoutedCall {
     this.settled = false
     const timeout = callTimeout(options)
     this.timer = timeout === undefined ? undefined : setTimeout(timedOut, timeout, this)
+    caller.hub.counters.routedCalls++
+    this.trace = undefined
+    if (invokeChannel.hasSubscribers) {
+      this.trace = traceCallStart(invokeChannel, this.callee, details.procedure as string, invocationId, 'routed', caller.id)
+      traceReturned(invokeChannel, this.trace)
+    }
   }
 
   /** A further CALL with the same request id: the next chunk of a progressive call invocation. */
@@ -84,7 +94,7 @@ export class RoutedCall {
 
   /** ERROR from the callee: passed to the caller with its URI, args and kwargs. */
   failed (msg: WampMessage): void {
-    this.settle()
+    this.settle(msg[4] as string)
     this.caller.sendError(T.CALL, this.requestId, msg[4] as string, msg[5] as unknown[] | undefined, msg[6] as Kwargs | undefined)
   }
 
@@ -106,19 +116,19 @@ export class RoutedCall {
   /** The caller left: the callee is told if it can be, and nothing more goes anywhere. */
   abandon (): void {
     if (this.settled) return
-    this.settle()
+    this.settle(ErrorUri.canceled)
     this.interrupt(ErrorUri.canceled)
   }
 
   /** The callee left: the caller gets ERROR canceled at once. */
   calleeLeft (): void {
     if (this.settled) return
-    this.settle()
+    this.settle(ErrorUri.canceled)
     this.caller.sendError(T.CALL, this.requestId, ErrorUri.canceled, ['the callee left'])
   }
 
   private end (uri: string, args: unknown[] | undefined, interrupt: boolean): void {
-    this.settle()
+    this.settle(uri)
     if (interrupt) this.interrupt(uri)
     this.caller.sendError(T.CALL, this.requestId, uri, args)
   }
@@ -127,8 +137,9 @@ export class RoutedCall {
     if (this.interruptible && !this.killed) this.callee.send([T.INTERRUPT, this.invocationId, { mode: 'killnowait', reason }])
   }
 
-  private settle (): void {
+  private settle (errorUri?: string): void {
     this.settled = true
+    if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     const routed = this.callee.routed
