@@ -42,12 +42,9 @@ t.test('issue 19: a prefix given to an enclosing plugin applies too', async (t) 
 t.test('issue 19: upgrade refusals answer with Fastify\'s error body', async (t) => {
   const { url } = await startApp(t, { maxSessions: 1 })
   const noProtocol = await openRaw(url, { protocols: ['mqtt'] }).then(() => undefined, (e: UpgradeRefusedError) => e)
-  t.same(JSON.parse(noProtocol?.body ?? '{}'), {
-    statusCode: 400,
-    code: 'FST_WAMP_NO_SUBPROTOCOL',
-    error: 'Bad Request',
-    message: 'no supported WAMP subprotocol offered; this server speaks wamp.2.json, wamp.2.msgpack, wamp.2.cbor'
-  })
+  const refusal = JSON.parse(noProtocol?.body ?? '{}') as Record<string, string>
+  t.match(refusal, { statusCode: 400, code: 'FST_WAMP_NO_SUBPROTOCOL', error: 'Bad Request' })
+  t.match(refusal.message, /^no supported WAMP subprotocol offered; this server speaks wamp\.2\.json, wamp\.2\.msgpack, wamp\.2\.cbor/)
   const { client } = await connectRaw(url)
   const full = await openRaw(url).then(() => undefined, (e: UpgradeRefusedError) => e)
   t.same(JSON.parse(full?.body ?? '{}'), {
