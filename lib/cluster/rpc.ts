@@ -31,6 +31,9 @@ const ERROR = 5
 const EVENT = 6
 /** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
 const RETRY = 50
+/** How long, and how often, a call's final answer is tried again while it cannot reach the caller's instance. */
+const ANSWER_RETRY_FOR = 5000
+const ANSWER_RETRY = 100
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
@@ -285,7 +288,7 @@ export class ClusterRpc {
 
   private send (instance: string, message: unknown[]): void {
     const redis = this.link.publisher()
-    if (redis === undefined) return
+    if (redis === undefined && message[0] !== RESULT && message[0] !== ERROR) return
     let data: Buffer
     try {
       data = packr.pack(message)
@@ -295,7 +298,21 @@ export class ClusterRpc {
       return
     }
     this.stats.messagesOut++
-    redis.publish(this.key(instance), data).catch(noop)
+    if (message[0] === RESULT || message[0] === ERROR) return this.answer(instance, data, Date.now() + ANSWER_RETRY_FOR)
+    ;(redis as Redis).publish(this.key(instance), data).catch(noop)
+  }
+
+  /**
+   * A call's final answer. Around a Redis restart it may find Redis away, or the caller's instance not yet
+   * subscribed again (0 receivers): it is tried again until the deadline, so the caller is not left to its timeout.
+   */
+  private answer (instance: string, data: Buffer, deadline: number): void {
+    const retry = (): void => {
+      if (Date.now() < deadline) setTimeout(() => { this.answer(instance, data, deadline) }, ANSWER_RETRY).unref()
+    }
+    const redis = this.link.publisher()
+    if (redis === undefined) return retry()
+    redis.publish(this.key(instance), data).then((receivers) => { if (receivers === 0) retry() }, retry)
   }
 
   // ---- messages in -----------------------------------------------------------------------------------------
