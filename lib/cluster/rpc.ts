@@ -287,8 +287,6 @@ export class ClusterRpc {
   }
 
   private send (instance: string, message: unknown[]): void {
-    const redis = this.link.publisher()
-    if (redis === undefined && message[0] !== RESULT && message[0] !== ERROR) return
     let data: Buffer
     try {
       data = packr.pack(message)
@@ -299,7 +297,7 @@ export class ClusterRpc {
     }
     this.stats.messagesOut++
     if (message[0] === RESULT || message[0] === ERROR) return this.answer(instance, data, Date.now() + ANSWER_RETRY_FOR)
-    ;(redis as Redis).publish(this.key(instance), data).catch(noop)
+    this.link.publisher()?.publish(this.key(instance), data).catch(noop)
   }
 
   /**

@@ -2,6 +2,7 @@ import { checkClientMessage, EMPTY, MessageType as T } from '../wire/messages.js
 import type { WampMessage } from '../wire/messages.js'
 import { CloseUri } from '../wire/uris.js'
 import { carriedBigInt, plainDataProblem } from '../wire/serializers/plain-data.js'
+import { splitBatch } from '../wire/batch.js'
 import { State } from './state.js'
 import { hello } from './handshake.js'
 import { authenticate } from './auth/index.js'
@@ -12,6 +13,24 @@ import type { Session } from './session.js'
 
 const CLOSE_NORMAL = 1000
 const CLOSE_GOING_AWAY = 1001
+
+/**
+ * A WebSocket message of a batched subprotocol → its WAMP messages, still encoded; or undefined after ABORT
+ * protocol_violation (wrong frame type, broken framing). A JSON batch's separator is answered in kind.
+ */
+export function unbatch (session: Session, data: Buffer, isBinary: boolean): Buffer[] | undefined {
+  if (isBinary !== session.transport.serializer.binary) {
+    session.violation(`${isBinary ? 'binary' : 'text'} frame received on ${session.protocol}`)
+    return undefined
+  }
+  const parts = splitBatch(data, isBinary)
+  if (typeof parts === 'string') {
+    session.violation(parts)
+    return undefined
+  }
+  if (!isBinary) session.transport.separator = data[data.length - 1]
+  return parts
+}
 
 /**
  * A frame → a well-formed client message, or undefined after ABORT protocol_violation saying what was wrong: frame

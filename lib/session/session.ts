@@ -6,7 +6,6 @@ import { CloseUri, ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { kSession } from '../symbols.js'
 import { Transport } from '../wire/transport.js'
-import { splitBatch } from '../wire/batch.js'
 import type { Serializer } from '../wire/serializers/index.js'
 import type { Realm } from '../realm/realm.js'
 import type { Hub } from '../hub.js'
@@ -19,7 +18,7 @@ import type { ClientRegistration } from '../rpc/registry.js'
 import type { RoutedCall } from '../rpc/routed-call.js'
 import type { ClusterRoutedCall } from '../cluster/cluster-call.js'
 import { helloTimedOut } from './handshake.js'
-import { decodeFrame, describeError, dispatch } from './inbox.js'
+import { decodeFrame, describeError, dispatch, unbatch } from './inbox.js'
 import { State } from './state.js'
 import type { StateValue } from './state.js'
 import { CallerStreams } from '../rpc/caller-streams.js'
@@ -167,8 +166,12 @@ export class Session implements WampSession {
   }
 
   hasRegistration (uri: string, match: MatchPolicy = 'exact'): boolean {
-    for (const r of this.registrations.values()) if (r.uri === uri && r.match === match) return true
-    return false
+    return this.registrationOf(uri, match) !== undefined
+  }
+
+  private registrationOf (uri: string, match: MatchPolicy): ClientRegistration | undefined {
+    for (const r of this.registrations.values()) if (r.uri === uri && r.match === match) return r
+    return undefined
   }
 
   hasSubscription (topic: string, match: MatchPolicy = 'exact'): boolean {
@@ -177,7 +180,8 @@ export class Session implements WampSession {
   }
 
   registered (uri: string, options: WaitOptions = {}): Promise<RegistrationInfo> {
-    for (const r of this.registrations.values()) if (r.uri === uri && r.match === 'exact') return Promise.resolve(r)
+    const known = this.registrationOf(uri, 'exact')
+    if (known !== undefined) return Promise.resolve(known)
     if (this.state !== State.open) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
     return (this.waiters ??= new RegistrationWaiters()).wait(uri, options)
   }
@@ -198,10 +202,8 @@ export class Session implements WampSession {
   receive (data: Buffer, isBinary: boolean): void {
     if (!this.transport.batched) return this.handle(data, isBinary)
     if (this.state === State.closed) return
-    if (isBinary !== this.transport.serializer.binary) return this.violation(`${isBinary ? 'binary' : 'text'} frame received on ${this.protocol}`)
-    const parts = splitBatch(data, isBinary)
-    if (typeof parts === 'string') return this.violation(parts)
-    if (!isBinary) this.transport.separator = data[data.length - 1]
+    const parts = unbatch(this, data, isBinary)
+    if (parts === undefined) return
     for (let i = 0; i < parts.length; i++) {
       // A violation (or a fault of ours) has closed the transport: the rest of the batch is moot.
       if (!this.transport.open) return
