@@ -20,6 +20,8 @@ import { Keepalive } from './session/keepalive.js'
 import { enableMetaApi, publishJoin, publishLeave } from './realm/meta.js'
 import { PendingWork } from './pending-work.js'
 import type { ClusterRpc } from './cluster/rpc.js'
+import type { KillOptions } from './realm/session-control.js'
+import { publishOrphaned, publishTestaments } from './session/testaments.js'
 import { RemoteSession } from './cluster/remote-session.js'
 import type { FastifyWamp } from '../types/wamp.js'
 import { Counters, snapshot } from './metrics.js'
@@ -168,6 +170,18 @@ export class Hub implements FanoutHost, FastifyWamp {
     return this
   }
 
+  killByAuthid (authid: string, options?: KillOptions): Promise<number[]> {
+    return this.defaultRealm.killByAuthid(authid, options)
+  }
+
+  killByAuthrole (authrole: string, options?: KillOptions): Promise<number[]> {
+    return this.defaultRealm.killByAuthrole(authrole, options)
+  }
+
+  killAll (options?: KillOptions): Promise<number[]> {
+    return this.defaultRealm.killAll(options)
+  }
+
   /** Runs after WELCOME is sent; the session can already be called and published to. */
   onSessionOpen (hook: SessionHook): this {
     this.openHooks.push(hook)
@@ -227,6 +241,12 @@ export class Hub implements FanoutHost, FastifyWamp {
     await this.fanout.start(this)
   }
 
+  /** A dead instance's testaments, claimed by this instance (ClusterHost). */
+  testamentsOrphaned (entries: Buffer[]): void {
+    const published = publishOrphaned(this.realms, entries)
+    this.log.info({ testaments: published }, 'fastify-wamp: published the testaments of a lost instance\'s sessions')
+  }
+
   /** A publication from another instance (FanoutHost). */
   receive (publication: RemotePublication, match: MatchPolicy, topic: string): void {
     this.realms.get(publication.realm)?.broker.receive(publication, match, topic)
@@ -247,6 +267,8 @@ export class Hub implements FanoutHost, FastifyWamp {
     session.log.debug({ realm: session.joined?.name, authid: session.authid, authrole: session.authrole, duration: Date.now() - session.connectedAt.getTime() }, 'fastify-wamp: session closed')
     this.fanout.sessionsChanged()
     this.cluster?.registry.sessionClosed(session)
+    const realm = session.joined
+    if (this.options.metaApi && realm !== undefined) publishTestaments(session, realm)
     if (this.options.metaApi) publishLeave(session)
     this.runHooks(this.closeHooks, session, 'onSessionClose')
   }

@@ -5,6 +5,9 @@ import type { PublishOptions } from '../lib/pubsub/publish-filter.js'
 import type { CallResult, ClientCallOptions, ProcedureHandler } from './call.js'
 import type { TopicHandler } from './pubsub.js'
 import type { WampSession } from './session.js'
+import type { KillOptions } from '../lib/realm/session-control.js'
+
+export type { KillOptions }
 
 export interface ProcedureOptions {
   /** `prefix` or `wildcard` makes one handler answer every matching URI (`ctx.procedure` tells which). */
@@ -55,4 +58,15 @@ export interface RealmApi {
 
   /** Registers the decorated methods of a service object (see `procedure()` and `topic()`). */
   service (instance: object, prefix?: string): this
+
+  /**
+   * Kills every session of the realm with `authid` — on every instance with `RedisFanout({ rpc: true })` — with
+   * GOODBYE `options.reason` (default `wamp.close.killed`) and `options.message`. Resolves with the ids killed;
+   * throws a TypeError for a reason that is not a valid URI.
+   */
+  killByAuthid (authid: string, options?: KillOptions): Promise<number[]>
+  /** Kills every session of the realm with `authrole` (see `killByAuthid`). */
+  killByAuthrole (authrole: string, options?: KillOptions): Promise<number[]>
+  /** Kills every session of the realm (see `killByAuthid`). */
+  killAll (options?: KillOptions): Promise<number[]>
 }

@@ -91,6 +91,19 @@ export interface WampSession {
   close (reason?: string, message?: string, grace?: number): Promise<void>
   /** Ends the session at once: GOODBYE `reason` (default `wamp.close.killed`), then the socket closes. */
   kill (reason?: string, message?: string): void
+
+  /**
+   * Ends this client's registration `id` (spec "Registration Revocation"): `[UNREGISTERED, 0, {registration, reason}]`
+   * if the client announced `registration_revocation`, the meta events and `onUnregister` hooks either way. Calls in
+   * flight are not interrupted. False when the session holds no registration `id`.
+   */
+  revokeRegistration (id: number, reason?: string): boolean
+  /**
+   * Ends this client's subscription `id` (spec "Subscription Revocation"): `[UNSUBSCRIBED, 0, {subscription, reason}]`
+   * if the client announced `subscription_revocation`, the meta events and `onUnsubscribe` hooks either way. False
+   * when the session holds no subscription `id`.
+   */
+  revokeSubscription (id: number, reason?: string): boolean
 }
 
 /**

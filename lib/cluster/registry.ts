@@ -15,6 +15,7 @@ import type { MatchPolicy } from '../wire/uris.js'
 //                                   MULTI as the entries, so membership means "its entries are all there")
 //   P rpc:rr:<realm>:<uri>    roundrobin counter of a shared registration
 //   P rpc:lock:<instance>     who removes a dead instance's entries (SET NX PX)
+//   P rpc:testaments:<instance> hash "<session>" → msgpack of that session's testaments (lib/session/testaments.ts)
 //   P instance:<instance>     the adapter's heartbeat key (TTL 3 × heartbeat): alive while it exists
 // Writes are fire-and-forget on REGISTER/UNREGISTER/session open/close; while Redis is down they are skipped and
 // `sync()` rewrites this instance's entries when it is back (also when a peer swept us by mistake).
@@ -41,6 +42,8 @@ export interface ClusterLink {
 /** What it needs from the plugin (`fastify.wamp`). */
 export interface ClusterHost {
   readonly sessions: Map<number, Session>
+  /** A dead instance's testaments (lib/session/testaments.ts), claimed by this instance: publish them. */
+  testamentsOrphaned?: (entries: Buffer[]) => void
 }
 
 /** A session on another instance, as the cluster registry lists it. */
@@ -193,6 +196,19 @@ export class ClusterRegistry {
     removeOwned(multi, this.key('sessions'), entries)
     multi.del(own).srem(this.key('instances'), instance)
     await multi.exec()
+    // The lock makes this instance the only one to publish the dead instance's testaments; reading and deleting
+    // them in one MULTI keeps a second claim (after the lock expired) from publishing them again.
+    const [[, testaments]] = await redis.multi().hgetallBuffer(this.key(`testaments:${instance}`)).del(this.key(`testaments:${instance}`)).exec() as [[unknown, Record<string, Buffer>]]
+    const values = Object.values(testaments ?? {})
+    if (values.length > 0) this.host?.testamentsOrphaned?.(values)
+  }
+
+  /** A session's testaments (msgpack), or none: kept in Redis so that a survivor can publish them. @internal */
+  saveTestaments (session: number, data: Buffer | undefined): void {
+    const redis = this.link.connection()
+    if (redis === undefined) return
+    const key = this.key(`testaments:${this.link.instanceId}`)
+    ;(data === undefined ? redis.hdel(key, String(session)) : redis.hset(key, String(session), data)).catch(noop)
   }
 
   /** Our entries go at a clean shutdown (rather than after the heartbeat TTL). @internal */
@@ -201,7 +217,7 @@ export class ClusterRegistry {
     return redis.smembers(own).then((entries) => {
       const multi = redis.multi()
       removeOwned(multi, this.key('sessions'), entries)
-      return multi.del(own).srem(this.key('instances'), this.link.instanceId).exec()
+      return multi.del(own, this.key(`testaments:${this.link.instanceId}`)).srem(this.key('instances'), this.link.instanceId).exec()
     })
   }
 
@@ -212,6 +228,16 @@ export class ClusterRegistry {
     const [instance, realm, authid, authrole] = JSON.parse(value) as [string, string, string, string]
     if (instance === this.link.instanceId) return undefined
     return { id, instance, realm, authid, authrole }
+  }
+
+  /** The sessions of `realm` on the other instances. @internal */
+  async sessionsOf (redis: Redis, realm: string): Promise<RemoteSessionInfo[]> {
+    const found: RemoteSessionInfo[] = []
+    for (const [id, value] of Object.entries(await redis.hgetall(this.key('sessions')))) {
+      const [instance, r, authid, authrole] = JSON.parse(value) as [string, string, string, string]
+      if (instance !== this.link.instanceId && r === realm) found.push({ id: Number(id), instance, realm, authid, authrole })
+    }
+    return found
   }
 
   /** A registry hash's callees in registration order (without this instance's unless `includeLocal`). */

@@ -1,4 +1,5 @@
 import type { Kwargs } from '../wire/messages.js'
+import { CloseUri } from '../wire/uris.js'
 import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
 import type { PayloadSchema } from '../validation.js'
 import type { ClusterRpc } from './rpc.js'
@@ -39,5 +40,13 @@ export class RemoteSession {
    */
   publish (topic: string, args?: unknown[], kwargs?: Kwargs): void {
     this.cluster.publishTo(this.instance, this.realmName, this.id, topic, args, kwargs)
+  }
+
+  /**
+   * Like `session.kill()`: GOODBYE `reason` (default `wamp.close.killed`) to this session on its instance. Fire and
+   * forget; throws wamp.error.network_failure while Redis is down.
+   */
+  kill (reason: string = CloseUri.killed, message?: string): void {
+    this.cluster.kill(this.instance, this.realmName, this.id, reason, message)
   }
 }

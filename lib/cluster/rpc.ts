@@ -29,6 +29,7 @@ const PROGRESS = 3
 const RESULT = 4
 const ERROR = 5
 const EVENT = 6
+const KILL = 7
 /** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
 const RETRY = 50
 /** How long, and how often, a call's final answer is tried again while it cannot reach the caller's instance. */
@@ -275,6 +276,17 @@ export class ClusterRpc {
     this.send(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null])
   }
 
+  /** Ends one session of another instance with GOODBYE `reason` (session control); fire and forget. */
+  kill (instance: string, realm: string, session: number, reason: string, message: string | undefined): void {
+    this.connected()
+    this.send(instance, [KILL, realm, session, reason, message ?? null])
+  }
+
+  /** The sessions of `realm` on the other instances, as the cluster registry lists them. */
+  async sessionsOf (realm: string): Promise<RemoteSessionInfo[]> {
+    return await this.registry.sessionsOf(this.connected(), realm)
+  }
+
   /** Redis is up: the cluster registry can be read. */
   get up (): boolean {
     return this.link.connection() !== undefined
@@ -356,6 +368,11 @@ export class ClusterRpc {
       case EVENT: {
         const session = this.host?.sessions.get(m[2] as number)
         if (session !== undefined && realmOf(session) === m[1]) session.publish(m[3] as string, (m[4] ?? undefined) as unknown[] | undefined, (m[5] ?? undefined) as Kwargs | undefined)
+        return
+      }
+      case KILL: {
+        const session = this.host?.sessions.get(m[2] as number)
+        if (session !== undefined && realmOf(session) === m[1]) session.kill(m[3] as string, (m[4] ?? undefined) as string | undefined)
       }
     }
   }

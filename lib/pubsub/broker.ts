@@ -165,7 +165,8 @@ export class Broker {
     for (const subscription of session.subscriptions) this.drop(session, subscription)
   }
 
-  private drop (session: Session, subscription: Subscription): void {
+  /** The session leaves `subscription` (UNSUBSCRIBE, revocation, the session ending). */
+  drop (session: Session, subscription: Subscription): void {
     session.subscriptions.delete(subscription)
     subscription.sessions.delete(session)
     const deleted = subscription.sessions.size === 0 && subscription.waiting === 0
@@ -347,8 +348,8 @@ export class Broker {
   }
 
   /** Client PUBLISH → other clients subscribed here and on the other instances (PROTOCOL §4.6). */
-  private forward (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-    publication: ClientPublication, publisher: Session): void {
+  forward (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    publication: ClientPublication, publisher?: Session): void {
     this.realm.counters.publications++
     const trace = publishChannel.hasSubscribers ? tracePublishStart(this.realm.name, topic, publisher) : undefined
     const sent = this.fanOut(topic, publicationId, publication.publisher ?? EMPTY, args, kwargs, undefined, publication.filter)
@@ -357,7 +358,7 @@ export class Broker {
     this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: publication.publisher, filter: publication.filter })
   }
 
-  private brokers (topic: string, session: Session): boolean {
+  brokers (topic: string, session: Session): boolean {
     try {
       return (this.allow as PublishAllow)(topic, session) === true
     } catch (err) {

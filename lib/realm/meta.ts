@@ -8,6 +8,9 @@ import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
 import type { Subscription } from '../pubsub/broker.js'
 import type { Registration } from '../rpc/registry.js'
+import { registerSessionControl } from './session-control.js'
+import { registerTestaments } from '../session/testaments.js'
+import { registerRevocation } from './revocation.js'
 
 // The WAMP Meta API (spec "Session Meta API", "Registration Meta API", "Subscription Meta API"), opt-in with
 // `metaApi: true`. The meta procedures are ordinary application procedures of each realm, so whatever
@@ -46,6 +49,9 @@ const Lookup = {
 /** Registers the meta procedures on `realm` and announces the features in its WELCOME roles. */
 export function enableMetaApi (realm: Realm): void {
   registerSessionMeta(realm)
+  registerSessionControl(realm)
+  registerTestaments(realm)
+  registerRevocation(realm)
   registerSubscriptionMeta(realm)
   registerRegistrationMeta(realm)
   const dealer = realm.roles.dealer as { features: Details }

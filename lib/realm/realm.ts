@@ -20,6 +20,8 @@ import type { AuthorizeHook, Permissions } from './authorize.js'
 import type { RouterOptions } from '../rpc/router.js'
 import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
 import type { WampSession } from '../../types/session.js'
+import { killWhere } from './session-control.js'
+import type { KillOptions } from './session-control.js'
 
 export interface RealmOptions {
   name: string
@@ -98,6 +100,9 @@ export class Realm {
             }
       }
     }
+    // Revocation (lib/realm/revocation.ts) works in every realm: `session.revokeRegistration()` and the like.
+    ;((this.roles.dealer as Details).features as Details).registration_revocation = true
+    ;((this.roles.broker as Details).features as Details).subscription_revocation = true
   }
 
   /** Registers a procedure; with a TypeBox schema its arguments are validated on every CALL and typed. */
@@ -159,6 +164,24 @@ export class Realm {
    */
   publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
     return this.broker.publish(topic, args, kwargs, undefined, filterFromOptions(options))
+  }
+
+  /**
+   * Kills every session of this realm with `authid` — with cluster-wide RPC on every instance — with GOODBYE
+   * `options.reason` (default `wamp.close.killed`) and `options.message`. Resolves with the ids of the sessions killed.
+   */
+  killByAuthid (authid: string, options?: KillOptions): Promise<number[]> {
+    return killWhere(this, (s) => s.authid === authid, options)
+  }
+
+  /** Kills every session of this realm with `authrole` (see `killByAuthid`). */
+  killByAuthrole (authrole: string, options?: KillOptions): Promise<number[]> {
+    return killWhere(this, (s) => s.authrole === authrole, options)
+  }
+
+  /** Kills every session of this realm (see `killByAuthid`). */
+  killAll (options?: KillOptions): Promise<number[]> {
+    return killWhere(this, () => true, options)
   }
 
   /** Registers the decorated methods of a service object (see `procedure()` and `topic()`). */

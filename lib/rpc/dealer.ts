@@ -218,7 +218,8 @@ export class Dealer {
     session.send([T.UNREGISTERED, requestId])
   }
 
-  private drop (callee: ClientRegistration): void {
+  /** The callee leaves its registration (UNREGISTER, revocation, the session ending). */
+  drop (callee: ClientRegistration): void {
     callee.session.registrations.delete(callee.id)
     const removed = this.registry.remove(callee)
     callee.session.hub.cluster?.registry.unregistered(callee)

@@ -24,6 +24,7 @@ import type { StateValue } from './state.js'
 import { CallerStreams } from '../rpc/caller-streams.js'
 import type { AuthFlow } from './auth/index.js'
 import { RegistrationWaiters } from './registration-waiters.js'
+import { revokeRegistration, revokeSubscription } from '../realm/revocation.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import type { RegistrationInfo, SessionData, WaitOptions, WampSession } from '../../types/session.js'
 
@@ -194,6 +195,14 @@ export class Session implements WampSession {
   kill (reason: string = CloseUri.killed, message?: string): void {
     if (this.state !== State.open) return
     this.close(reason, message, 0).catch(() => {})
+  }
+
+  revokeRegistration (id: number, reason?: string): boolean {
+    return revokeRegistration(this, id, reason)
+  }
+
+  revokeSubscription (id: number, reason?: string): boolean {
+    return revokeSubscription(this, id, reason)
   }
 
   // ---- receiving -------------------------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+import Type from 'typebox'
+import { isDict, MessageType as T } from '../wire/messages.js'
+import type { Details } from '../wire/messages.js'
+import { ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import type { Realm } from './realm.js'
+import type { Session } from '../session/session.js'
+
+// Registration and subscription revocation (spec "Registration Revocation", "Subscription Revocation"): the router
+// ends a client's registration or subscription. A client that announced `registration_revocation` (callee) /
+// `subscription_revocation` (subscriber) in HELLO gets `[UNREGISTERED, 0, {registration, reason?}]` /
+// `[UNSUBSCRIBED, 0, {subscription, reason?}]`; the others get nothing (spec: MUST NOT). The meta events
+// (`on_unregister`/`on_delete`, `on_unsubscribe`/`on_delete`) and the onUnregister/onUnsubscribe hooks follow
+// either way.
+//
+// Invocations of a revoked registration already in flight are not interrupted: the callee may still answer them
+// (as after its own UNREGISTER); no new call reaches it.
+
+function announced (session: Session, role: string, feature: string): boolean {
+  const r = session.roles[role]
+  return isDict(r) && isDict(r.features) && r.features[feature] === true
+}
+
+/** Revokes `session`'s registration `id`; false when it holds none with that id. */
+export function revokeRegistration (session: Session, id: number, reason?: string): boolean {
+  const callee = session.registrations.get(id)
+  if (callee === undefined || session.joined === undefined) return false
+  session.joined.dealer.drop(callee)
+  if (announced(session, 'callee', 'registration_revocation')) {
+    const details: Details = { registration: id }
+    if (reason !== undefined) details.reason = reason
+    session.send([T.UNREGISTERED, 0, details])
+  }
+  return true
+}
+
+/** Revokes `session`'s subscription `id`; false when it holds none with that id. */
+export function revokeSubscription (session: Session, id: number, reason?: string): boolean {
+  if (session.joined === undefined) return false
+  let subscription
+  for (const s of session.subscriptions) if (s.id === id) subscription = s
+  if (subscription === undefined) return false
+  session.joined.broker.drop(session, subscription)
+  if (announced(session, 'subscriber', 'subscription_revocation')) {
+    const details: Details = { subscription: id }
+    if (reason !== undefined) details.reason = reason
+    session.send([T.UNSUBSCRIBED, 0, details])
+  }
+  return true
+}
+
+const Reason = Type.Optional(Type.String())
+const Id = Type.Integer({ minimum: 1 })
+const Kwargs = Type.Object({ reason: Reason })
+
+/** `args[0..ids)` as ids (ERROR invalid_argument otherwise). */
+function idsOf (args: unknown[], ids: number): number[] {
+  const found = args.slice(0, ids)
+  if (!found.every((id) => Number.isSafeInteger(id) && (id as number) > 0)) throw new WampError(ErrorUri.invalidArgument, ['ids must be positive integers'])
+  return found as number[]
+}
+
+function reasonOf (args: unknown[], index: number, kwargs: { reason?: string }): string | undefined {
+  const positional = args[index]
+  if (positional !== undefined && positional !== null && typeof positional !== 'string') {
+    throw new WampError(ErrorUri.invalidArgument, ['reason must be a string'])
+  }
+  return kwargs.reason ?? (positional ?? undefined) as string | undefined
+}
+
+/**
+ * The revocation meta procedures: Crossbar's `wamp.registration.remove_callee(registration, callee, reason?)` and
+ * `wamp.subscription.remove_subscriber(subscription, subscriber, reason?)`, and `wamp.registration.remove(registration,
+ * reason?)` / `wamp.subscription.remove(subscription, reason?)` for every callee / subscriber at once (they return
+ * the ids of the sessions removed). Sessions of this instance only.
+ */
+export function registerRevocation (realm: Realm): void {
+  const withReason = (ids: number): { args: ReturnType<typeof Type.Array>, kwargs: typeof Kwargs } => ({
+    args: Type.Array(Type.Union([Id, Type.String(), Type.Null()]), { minItems: ids, maxItems: ids + 1 }),
+    kwargs: Kwargs
+  })
+  realm.register('wamp.registration.remove_callee', withReason(2), (args, kwargs) => {
+    const [registration, callee] = idsOf(args, 2)
+    const session = realm.sessions.get(callee)
+    if (session === undefined) throw new WampError(ErrorUri.noSuchSession, [`no session ${callee} in realm "${realm.name}"`])
+    if (!revokeRegistration(session, registration, reasonOf(args, 2, kwargs))) {
+      throw new WampError(ErrorUri.noSuchRegistration, [`session ${callee} has no registration ${registration}`])
+    }
+  })
+  realm.register('wamp.subscription.remove_subscriber', withReason(2), (args, kwargs) => {
+    const [subscription, subscriber] = idsOf(args, 2)
+    const session = realm.sessions.get(subscriber)
+    if (session === undefined) throw new WampError(ErrorUri.noSuchSession, [`no session ${subscriber} in realm "${realm.name}"`])
+    if (!revokeSubscription(session, subscription, reasonOf(args, 2, kwargs))) {
+      throw new WampError(ErrorUri.noSuchSubscription, [`session ${subscriber} has no subscription ${subscription}`])
+    }
+  })
+  realm.register('wamp.registration.remove', withReason(1), (args, kwargs) => {
+    const [id] = idsOf(args, 1)
+    const registration = realm.dealer.registry.byId.get(id)
+    if (registration === undefined) throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
+    const reason = reasonOf(args, 1, kwargs)
+    const removed = registration.callees.map((c) => c.session)
+    for (const session of removed) revokeRegistration(session, id, reason)
+    return removed.map((s) => s.id)
+  })
+  realm.register('wamp.subscription.remove', withReason(1), (args, kwargs) => {
+    const [id] = idsOf(args, 1)
+    const subscription = realm.broker.byId.get(id)
+    if (subscription === undefined) throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${id} in realm "${realm.name}"`])
+    const reason = reasonOf(args, 1, kwargs)
+    const removed = [...subscription.sessions]
+    for (const session of removed) revokeSubscription(session, id, reason)
+    return removed.map((s) => s.id)
+  })
+}
