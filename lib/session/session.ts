@@ -194,7 +194,8 @@ export class Session implements WampSession {
 
   kill (reason: string = CloseUri.killed, message?: string): void {
     if (this.state !== State.open) return
-    this.close(reason, message, 0).catch(() => {})
+    // The session ends now; the socket waits (closeTimeout at most) for the GOODBYE reply, so clients see a clean close.
+    this.close(reason, message, this.hub.options.closeTimeout).catch(() => {})
   }
 
   revokeRegistration (id: number, reason?: string): boolean {
