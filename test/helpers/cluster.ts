@@ -34,8 +34,8 @@ export async function untilRegistered (redis: Redis, prefix: string, uri: string
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 
 /** An instance in a child process (test/helpers/cluster-instance.ts), which a test may SIGKILL. */
-export async function spawnInstance (t: Teardown, url: string, prefix: string, heartbeat: number, router = false): Promise<{ child: ChildProcess, port: number, instance: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cluster-instance.ts', url, prefix, String(heartbeat), ...(router ? ['router'] : [])],
+export async function spawnInstance (t: Teardown, url: string, prefix: string, heartbeat: number, router: boolean | 'testament' = false): Promise<{ child: ChildProcess, port: number, instance: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cluster-instance.ts', url, prefix, String(heartbeat), ...(router === 'testament' ? ['testament'] : router ? ['router'] : [])],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const line = await new Promise<string>((resolve, reject) => {
