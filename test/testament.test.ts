@@ -4,7 +4,7 @@ import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { connect, WampError } from '../lib/testing/index.js'
-import type { FastifyWampOptions } from '../index.js'
+import type { FastifyWampOptions, RedisFanout } from '../index.js'
 import { rpcCluster, spawnInstance } from './helpers/cluster.js'
 import { eventually, inspector, REDIS_URL } from './helpers/redis.js'
 
@@ -137,10 +137,9 @@ t.test('authorized as a PUBLISH by the session when added; bounded in number and
 t.test('autobahn-js leaves a testament; another autobahn-js session receives it', async (t) => {
   const { url } = await startApp(t, TESTAMENTS)
   const watcher = await connectAutobahn(url)
-  const received = new Promise<unknown[]>((resolve) => {
-    void watcher.session.subscribe('com.will', (args: unknown[]) => { resolve(args) })
-  })
-  await new Promise((resolve) => setTimeout(resolve, 0))
+  let deliver: (args: unknown[]) => void = () => {}
+  const received = new Promise<unknown[]>((resolve) => { deliver = resolve })
+  await watcher.session.subscribe('com.will', (args: unknown[]) => { deliver(args) })
   const ab = await connectAutobahn(url, { serializer: 'msgpack' })
   await ab.session.call('wamp.session.add_testament', ['com.will', ['from autobahn'], {}], { scope: 'destroyed' })
   await ab.close()
@@ -176,7 +175,8 @@ t.test('with Redis: an instance that shuts down cleanly publishes its sessions\'
   const redis = inspector(t)
   const onA = await subscriber(a.url, 'com.will')
   const leaving = await testator(b.url, 'com.will', ['shutdown'])
-  await eventually(async () => (await redis.hlen(`${prefix}rpc:testaments:${b.app.wamp.fanout instanceof Object ? (b.app.wamp.fanout as unknown as { instanceId: string }).instanceId : ''}`)) === 1, 3000, 'kept in Redis')
+  const instance = (b.app.wamp.fanout as RedisFanout).instanceId
+  await eventually(async () => (await redis.hlen(`${prefix}rpc:testaments:${instance}`)) === 1, 3000, 'kept in Redis')
   const closing = b.app.close()
   t.same((await onA.client.next())[4], ['shutdown'])
   await closing
