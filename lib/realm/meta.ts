@@ -74,6 +74,8 @@ export function publishLeave (session: Session): void {
 
 /** `on_create` (for a new subscription), then `on_subscribe`: `session` became a subscriber of `subscription`. */
 export function publishSubscribed (session: Session, subscription: Subscription, created: boolean): void {
+  // Not for subscriptions to the meta topics themselves (as Crossbar): a meta listener would hear itself subscribe.
+  if (subscription.topic.startsWith('wamp.')) return
   const broker = (session.realm as Realm).broker
   if (created) broker.publishLocal(MetaTopic.subscriptionOnCreate, [session.id, subscriptionDetails(subscription)])
   broker.publishLocal(MetaTopic.subscriptionOnSubscribe, [session.id, subscription.id])
@@ -81,6 +83,7 @@ export function publishSubscribed (session: Session, subscription: Subscription,
 
 /** `on_unsubscribe`, then `on_delete` when `session` was the subscription's last subscriber. */
 export function publishUnsubscribed (session: Session, subscription: Subscription, deleted: boolean): void {
+  if (subscription.topic.startsWith('wamp.')) return
   const broker = (session.realm as Realm).broker
   broker.publishLocal(MetaTopic.subscriptionOnUnsubscribe, [session.id, subscription.id])
   if (deleted) broker.publishLocal(MetaTopic.subscriptionOnDelete, [session.id, subscription.id])
