@@ -21,7 +21,7 @@ import { enableMetaApi, publishJoin, publishLeave } from './realm/meta.js'
 import { PendingWork } from './pending-work.js'
 import type { ClusterRpc } from './cluster/rpc.js'
 import type { KillOptions } from './realm/session-control.js'
-import { publishOrphaned, publishTestaments } from './session/testaments.js'
+import { packedTestaments, publishOrphaned, publishTestaments } from './session/testaments.js'
 import { RemoteSession } from './cluster/remote-session.js'
 import type { FastifyWamp } from '../types/wamp.js'
 import { Counters, snapshot } from './metrics.js'
@@ -245,6 +245,11 @@ export class Hub implements FanoutHost, FastifyWamp {
   testamentsOrphaned (entries: Buffer[]): void {
     const published = publishOrphaned(this.realms, entries)
     this.log.info({ testaments: published }, 'fastify-wamp: published the testaments of a lost instance\'s sessions')
+  }
+
+  /** A session's testaments as the cluster registry keeps them in Redis (ClusterHost). */
+  testamentsOf (session: Session): Buffer | undefined {
+    return packedTestaments(session)
   }
 
   /** A publication from another instance (FanoutHost). */

@@ -44,6 +44,8 @@ export interface ClusterHost {
   readonly sessions: Map<number, Session>
   /** A dead instance's testaments (lib/session/testaments.ts), claimed by this instance: publish them. */
   testamentsOrphaned?: (entries: Buffer[]) => void
+  /** A session's testaments as kept in Redis (rewritten by `sync()`), or undefined when it has none. */
+  testamentsOf?: (session: Session) => Buffer | undefined
 }
 
 /** A session on another instance, as the cluster registry lists it. */
@@ -140,9 +142,13 @@ export class ClusterRegistry {
     const multi = redis.multi()
     removeOwned(multi, this.key('sessions'), old)
     multi.del(own)
+    const testaments = this.key(`testaments:${this.link.instanceId}`)
+    multi.del(testaments)
     for (const session of this.host.sessions.values()) {
       multi.hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
       multi.sadd(own, `s\n${session.id}`)
+      const will = this.host.testamentsOf?.(session)
+      if (will !== undefined) multi.hset(testaments, String(session.id), will)
       for (const callee of session.registrations.values()) {
         const registration = session.joined?.dealer.registry.byId.get(callee.id)
         const entry = registration === undefined ? undefined : this.entry(callee, registration)

@@ -117,12 +117,19 @@ function publishAll (realm: Realm, testator: Testator, list: Testament[]): void 
 
 /** With cluster-wide RPC, the session's testaments in Redis (none: the entry goes). */
 function save (session: Session, will: Will): void {
-  const registry = session.hub.cluster?.registry
-  if (registry === undefined) return
-  registry.saveTestaments(session.id, will.list.length === 0
-    ? undefined
-    : packr.pack([session.realm.name, session.id, session.authid, session.authrole,
-      will.list.map((t) => [t.scope, t.topic, t.args ?? null, t.kwargs ?? null, t.options])]))
+  session.hub.cluster?.registry.saveTestaments(session.id, pack(session, will))
+}
+
+function pack (session: Session, will: Will): Buffer | undefined {
+  if (will.list.length === 0) return undefined
+  return packr.pack([session.realm.name, session.id, session.authid, session.authrole,
+    will.list.map((t) => [t.scope, t.topic, t.args ?? null, t.kwargs ?? null, t.options])])
+}
+
+/** The session's testaments as kept in Redis, for the registry's rewrite after a Redis outage. */
+export function packedTestaments (session: Session): Buffer | undefined {
+  const will = wills.get(session)
+  return will === undefined ? undefined : pack(session, will)
 }
 
 /** A dead instance's testaments (its Redis hash values), published by this instance, which claimed them. */
