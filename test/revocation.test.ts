@@ -166,8 +166,8 @@ t.test('autobahn-js: a revoked subscription and registration resolve on_unsubscr
   await Promise.all([admin.close(), ab.close()])
 })
 
-t.test('subscription meta events: spec argument shapes, pattern subscriptions, brokered realm, disconnects, autobahn-js', async (t) => {
-  const { url } = await startApp(t, { metaApi: true, realms: [{ name: 'realm1', broker: true }] })
+t.test('subscription meta events: spec argument shapes, pattern subscriptions, brokered router-mode realm, disconnects, autobahn-js', async (t) => {
+  const { url } = await startApp(t, { metaApi: true, realms: [{ name: 'realm1', broker: true, router: true }] })
   const watcher = await metaWatcher(url)
   const ab = await connectAutobahn(url)
   const abCreated: unknown[][] = []

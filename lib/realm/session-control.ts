@@ -44,7 +44,13 @@ export async function killWhere (realm: Realm, select: Selector, options: KillOp
   }
   const cluster = realm.cluster
   if (cluster === undefined || !cluster.up) return killed
-  const remote = await cluster.sessionsOf(realm.name)
+  let remote: RemoteSessionInfo[]
+  try {
+    remote = await cluster.sessionsOf(realm.name)
+  } catch (err) {
+    // The local kills are done; say which, and that the other instances were not reached.
+    throw new WampError(ErrorUri.networkFailure, [`killed ${killed.length} session(s) on this instance; the other instances could not be reached: ${(err as Error).message}`], { killed })
+  }
   for (const info of remote) {
     if (info.id === except?.id || !select(info)) continue
     killed.push(info.id)
