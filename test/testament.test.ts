@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { startApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
@@ -110,6 +111,47 @@ t.test('order (detached before destroyed, each in order added), flush_testaments
     ['d4', {}]
   ], 'x1 and x2 flushed; d3 excluded the watcher by authrole, as that session\'s PUBLISH would')
   await watcher.client.expectNone(50)
+  await watcher.client.close()
+})
+
+t.test('property: whatever the adds, flushes and ending, exactly the remaining testaments go out, detached first, each scope in order', async (t) => {
+  const { app, url } = await startApp(t, TESTAMENTS)
+  const watcher = await subscriber(url, 'com.will')
+  type Scope = 'detached' | 'destroyed'
+  const scope = fc.constantFrom<Scope>('detached', 'destroyed')
+  const op = fc.oneof({ arbitrary: fc.record({ add: scope }), weight: 3 }, { arbitrary: fc.record({ flush: scope }), weight: 1 })
+  let sentinel = 0
+  await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 12 }), fc.constantFrom('drop', 'abort', 'close', 'goodbye'), async (ops, end) => {
+    const { client } = await connectRaw(url)
+    const model: Record<Scope, number[]> = { detached: [], destroyed: [] }
+    let n = 0
+    for (const [i, o] of ops.entries()) {
+      if ('add' in o) {
+        model[o.add].push(++n)
+        client.send([MSG.CALL, i + 1, {}, 'wamp.session.add_testament', ['com.will', [n]], { scope: o.add }])
+      } else {
+        model[o.flush] = []
+        client.send([MSG.CALL, i + 1, {}, 'wamp.session.flush_testaments', [], { scope: o.flush }])
+      }
+      const answer = await client.next()
+      if (answer[0] !== MSG.RESULT) throw new Error(`unexpected ${JSON.stringify(answer)}`)
+    }
+    if (end === 'drop') await client.terminate()
+    else if (end === 'abort') client.send([MSG.ABORT, {}, 'wamp.close.normal'])
+    else if (end === 'close') await client.close()
+    else {
+      client.send([MSG.GOODBYE, {}, 'wamp.close.close_realm'])
+      await client.next()
+      await client.close()
+    }
+    const got: unknown[] = []
+    for (let i = 0; i < model.detached.length + model.destroyed.length; i++) got.push(((await watcher.client.next())[4] as number[])[0])
+    // Nothing more: the next EVENT is one the app publishes now.
+    app.wamp.publishToAll('com.will', [`end ${++sentinel}`])
+    const next = await watcher.client.next()
+    if ((next[4] as string[])[0] !== `end ${sentinel}`) throw new Error(`an extra testament: ${JSON.stringify(next)}`)
+    return JSON.stringify(got) === JSON.stringify([...model.detached, ...model.destroyed])
+  }), { numRuns: 25 })
   await watcher.client.close()
 })
 
