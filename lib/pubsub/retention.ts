@@ -149,6 +149,8 @@ export class Retention {
    * meanwhile and sends them after the retained ones (one that arrived live is not sent again as retained).
    */
   send (session: Session, subscription: Subscription): void {
+    // A repeated SUBSCRIBE while the first lookup runs: that one sends the retained events, before any newer EVENT.
+    if (subscription.awaiting?.has(session) === true) return
     const found = this.store.lookup(subscription.topic, subscription.match, (topic) => subscription.matches(topic))
     if (Array.isArray(found)) {
       sendRetained(session, subscription, found, undefined)
