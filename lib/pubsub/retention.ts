@@ -170,16 +170,24 @@ export class Retention {
   }
 }
 
-/** Per topic, the newest retained event `session` is eligible for, with `details.retained: true`. */
-function sendRetained (session: Session, subscription: Subscription, events: RetainedEvent[], held: WampMessage[] | undefined): void {
+/**
+ * Per topic, the newest of `events` (as a store's lookup returns them) that `session` is eligible for; topics in the
+ * order of their latest retain.
+ */
+export function newestEligible (events: RetainedEvent[], session: Session): RetainedEvent[] {
   const chosen = new Map<string, RetainedEvent>()
   for (const event of events) {
     if (event.filter !== undefined && !event.filter.admits(session)) continue
-    chosen.delete(event.topic) // keeps the order of the topics' latest retains
+    chosen.delete(event.topic)
     chosen.set(event.topic, event)
   }
+  return [...chosen.values()]
+}
+
+/** The retained events for `session`, with `details.retained: true`. */
+function sendRetained (session: Session, subscription: Subscription, events: RetainedEvent[], held: WampMessage[] | undefined): void {
   const live = held === undefined || held.length === 0 ? undefined : new Set(held.map((msg) => msg[2]))
-  for (const event of chosen.values()) {
+  for (const event of newestEligible(events, session)) {
     if (live?.has(event.publicationId) === true) continue
     const details: Details = subscription.match === 'exact' ? { ...event.publisher, retained: true } : { topic: event.topic, ...event.publisher, retained: true }
     if (session.send(withPayload([T.EVENT, subscription.id, event.publicationId, details], event.args, event.kwargs))) session.hub.counters.events++
