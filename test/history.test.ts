@@ -1,10 +1,10 @@
 import t from 'tap'
 import type { FastifyWampOptions, WampSession as Session } from '../index.js'
-import { startApp, internal } from './helpers/app.js'
+import { startApp, internal, until } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
-import { eventually, inspector, startCluster } from './helpers/redis.js'
+import { eventually, inspector, RedisProcess, startCluster } from './helpers/redis.js'
 import type { RealmOptions } from '../lib/realm/realm.js'
 
 // Event history (spec "Event History", docs/retention-history.md): opt-in rules per topic or pattern,
@@ -190,4 +190,34 @@ t.test('Redis: history is a capped stream shared by the instances', async (t) =>
   const shop = await subscribe(onA, 'com.shop.', { match: 'prefix' })
   t.same((await events(onA, [shop])).map((e) => [e.details, e.args]), [[{ topic: 'com.shop.x' }, ['b1']]])
   await Promise.all([client.close(), onA.close()])
+})
+
+t.test('Redis down: get_events answers network_failure and get_retained sends nothing; both work again once it is back', async (t) => {
+  const server = await RedisProcess.start(t)
+  const { apps: [a] } = await startCluster(t, 1, { realms: [logRealm] }, undefined, server.url)
+  a.app.wamp.fanout.on('error', () => {})
+  const client = await connect(a.url)
+  const sub = await subscribe(client, 'com.log')
+  const caller = await connect(a.url) // not subscribed: its replies do not interleave with EVENTs
+  a.app.wamp.publishToAll('com.log', ['kept'], undefined, { retain: true })
+  await eventually(async () => (await events(caller, [sub])).length === 1, 3000, 'history written')
+  t.same((await client.next()).slice(3), [{}, ['kept']], 'the live EVENT')
+
+  await server.stop()
+  await until(() => a.app.wamp.fanout.status === 'down', 10000, 'status down')
+  t.match(await getEvents(caller, [sub]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.network_failure'])
+  const late = await connect(a.url)
+  late.send([MSG.SUBSCRIBE, 1, { get_retained: true }, 'com.log'])
+  t.equal((await late.next())[0], MSG.SUBSCRIBED, 'the subscription itself works (local delivery)')
+  a.app.wamp.publishToAll('com.log', ['marker'])
+  t.same((await late.next())[4], ['marker'], 'no retained event: Redis could not be asked')
+  t.same((await client.next())[4], ['marker'])
+
+  await server.start()
+  await until(() => a.app.wamp.fanout.status === 'up', 10000, 'status up again')
+  a.app.wamp.publishToAll('com.log', ['after'], undefined, { retain: true })
+  t.same((await client.next())[4], ['after'])
+  await eventually(async () => (await events(caller, [sub])).length === 1, 3000, 'history written again (the fresh Redis lost the old stream)')
+  t.same((await events(caller, [sub])).map((e) => e.args), [['after']])
+  await Promise.all([client.close(), late.close(), caller.close()])
 })
