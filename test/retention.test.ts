@@ -259,3 +259,17 @@ t.test('Redis: EVENTs published while the retained events are fetched are held b
   t.match(await client.next(), [MSG.EVENT, sub, Number, {}, ['live']], 'then the live one')
   await client.close()
 })
+
+t.test('Redis: when 1 000 EVENTs arrive before the retained ones, they go out and the (older) retained events do not', async (t) => {
+  const { apps: [a] } = await startCluster(t, 1)
+  a.app.wamp.publishToAll('com.flood', ['retained'], undefined, { retain: true })
+  a.app.wamp.onSubscribe(() => { for (let i = 0; i < 1000; i++) a.app.wamp.publishToAll('com.flood', [i]) })
+  await eventually(async () => (await (hubOf(a.app).realm('realm1').broker.retention as Retention).store.lookup('com.flood', 'exact', () => false)).length === 1)
+  const { client } = await connectRaw(a.url)
+  client.send([MSG.SUBSCRIBE, 1, { get_retained: true }, 'com.flood'])
+  t.equal((await client.next())[0], MSG.SUBSCRIBED)
+  const got = await eventsBefore(client, () => a.app.wamp.publishToAll('com.flood', ['marker']))
+  t.equal(got.length, 1000)
+  t.ok(got.every((e, i) => (e[4] as unknown[])[0] === i), 'the live EVENTs, in order, without the retained one')
+  await client.close()
+})

@@ -17,7 +17,7 @@ import { readPublishOptions } from './publish-filter.js'
 import { publishChannel, tracePublishEnd, tracePublishStart } from '../diagnostics.js'
 import type { ClientPublication, PublishFilter } from './publish-filter.js'
 import type { FanoutAdapter, RemotePublication } from '../cluster/fanout.js'
-import type { Retention } from './retention.js'
+import type { HeldEvents, Retention } from './retention.js'
 import type { History } from './history.js'
 
 /** Decides which client PUBLISHes reach other clients (realm option `broker`); undefined = none do. */
@@ -37,7 +37,7 @@ export class Subscription {
   /** Sessions waiting for `confirming`. */
   waiting: number
   /** Sessions whose retained events are being fetched, with the EVENTs held back for them meanwhile. */
-  awaiting: Map<Session, WampMessage[]> | undefined
+  awaiting: Map<Session, HeldEvents> | undefined
 
   constructor (id: number, topic: string, match: MatchPolicy) {
     this.id = id

@@ -156,17 +156,52 @@ export class Retention {
       sendRetained(session, subscription, found, undefined)
       return
     }
-    const held: WampMessage[] = []
+    const held = new HeldEvents(session, subscription)
     subscription.awaiting ??= new Map()
     subscription.awaiting.set(session, held)
     const done = (events: RetainedEvent[]): void => {
-      subscription.awaiting?.delete(session)
-      if (subscription.awaiting?.size === 0) subscription.awaiting = undefined
+      if (held.release()) return
       if (!session.isOpen || !subscription.sessions.has(session)) return
-      sendRetained(session, subscription, events, held)
-      for (const msg of held) if (session.send(msg)) session.hub.counters.events++
+      sendRetained(session, subscription, events, held.messages)
+      for (const msg of held.messages) if (session.send(msg)) session.hub.counters.events++
     }
     ;(found as PromiseLike<RetainedEvent[]>).then(done, () => done([]))
+  }
+}
+
+/** EVENTs held back for one subscriber while its retained events are fetched; at most MAX_HELD. */
+const MAX_HELD = 1000
+
+export class HeldEvents {
+  readonly messages: WampMessage[]
+  private readonly session: Session
+  private readonly subscription: Subscription
+  /** Too many EVENTs arrived meanwhile: they went out, and the retained events (now older than them) will not. */
+  private gaveUp: boolean
+
+  constructor (session: Session, subscription: Subscription) {
+    this.messages = []
+    this.session = session
+    this.subscription = subscription
+    this.gaveUp = false
+  }
+
+  push (msg: WampMessage): void {
+    this.messages.push(msg)
+    if (this.messages.length < MAX_HELD) return
+    this.gaveUp = true
+    this.release()
+    this.session.log.debug({ topic: this.subscription.topic }, 'fastify-wamp: retained events skipped: newer EVENTs came first')
+    for (const held of this.messages) if (this.session.send(held)) this.session.hub.counters.events++
+    this.messages.length = 0
+  }
+
+  /** Stops holding; returns true when the retained events are no longer to be sent. */
+  release (): boolean {
+    const awaiting = this.subscription.awaiting
+    if (awaiting?.get(this.session) === this) awaiting.delete(this.session)
+    if (awaiting?.size === 0) this.subscription.awaiting = undefined
+    return this.gaveUp
   }
 }
 
