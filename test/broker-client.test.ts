@@ -54,7 +54,7 @@ t.test('broker off (the default): client PUBLISH reaches only the app, WELCOME a
   const listener = await join(url, 'com.chat')
   t.same((listener.welcome[2] as { roles: unknown }).roles, {
     dealer: (listener.welcome[2] as { roles: { dealer: unknown } }).roles.dealer,
-    broker: { features: { pattern_based_subscription: true, subscription_revocation: true } }
+    broker: { features: { pattern_based_subscription: true, subscription_revocation: true, event_retention: true } }
   })
   const { client } = await connectRaw(url)
   t.equal((await publish(client, 'com.chat', {}, ['hi']))[0], MSG.PUBLISHED)

@@ -22,6 +22,8 @@ export type { RedisFanoutOptions } from '../lib/cluster/redis-fanout.js'
 export type { PublishOptions, PublishRules } from '../lib/pubsub/publish-filter.js'
 export type { RouterAllow, RouterOptions, RouterRule } from '../lib/rpc/router.js'
 export type { InvokePolicy } from '../lib/rpc/registry.js'
+export type { RetentionOptions } from '../lib/pubsub/retention.js'
+export type { HistoryRule } from '../lib/pubsub/history.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

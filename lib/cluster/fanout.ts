@@ -3,6 +3,7 @@ import type { Details, Kwargs } from '../wire/messages.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import type { PublishFilter } from '../pubsub/publish-filter.js'
 import type { ClusterRpc } from './rpc.js'
+import type { ClusterStorage } from './redis-storage.js'
 
 // Fan-out between instances: one small interface, the in-process default here, Redis in ./redis.ts.
 // The broker always delivers to its own subscribers first; an adapter only carries publications to the other
@@ -81,6 +82,8 @@ export interface FanoutAdapter extends EventEmitter<FanoutEvents> {
   readonly stats: FanoutStats
   /** Cluster-wide RPC, when the adapter offers it (`RedisFanout({ rpc: true })`). @internal */
   readonly rpc?: ClusterRpc | undefined
+  /** Retained events and event history shared by the instances (RedisFanout); without it they stay in memory. @internal */
+  readonly storage?: ClusterStorage | undefined
   start (host: FanoutHost): Promise<void>
   publish (publication: RemotePublication): void
   /**

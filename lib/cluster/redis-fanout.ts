@@ -9,6 +9,7 @@ import type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus
 import { decodePublication, encodePublication, isFrom } from './codec.js'
 import { ClusterRpc } from './rpc.js'
 import { RedisSubscriptions } from './redis-subscriptions.js'
+import { RedisStorage } from './redis-storage.js'
 
 export { escapeGlob } from './redis-subscriptions.js'
 
@@ -114,6 +115,8 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
   private closed: boolean
   /** Cluster-wide RPC, when enabled (`rpc: true`). @internal */
   readonly rpc: ClusterRpc | undefined
+  /** Retained events and event history in Redis. @internal */
+  readonly storage: RedisStorage
 
   constructor (options: RedisFanoutOptions) {
     super()
@@ -165,6 +168,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
       })
       : undefined
     if (this.rpc !== undefined) this.subscriptions.channels.add(this.rpc.channel)
+    this.storage = new RedisStorage(prefix, () => (this.status === 'up' ? this.pub : undefined), (err) => this.fail(err))
   }
 
   channel (realm: string, topic: string): string {

@@ -17,6 +17,8 @@ import { readPublishOptions } from './publish-filter.js'
 import { publishChannel, tracePublishEnd, tracePublishStart } from '../diagnostics.js'
 import type { ClientPublication, PublishFilter } from './publish-filter.js'
 import type { FanoutAdapter, RemotePublication } from '../cluster/fanout.js'
+import type { HeldEvents, Retention } from './retention.js'
+import type { History } from './history.js'
 
 /** Decides which client PUBLISHes reach other clients (realm option `broker`); undefined = none do. */
 export type PublishAllow = (topic: string, session: WampSession) => boolean
@@ -34,6 +36,8 @@ export class Subscription {
   confirming: PromiseLike<void> | undefined
   /** Sessions waiting for `confirming`. */
   waiting: number
+  /** Sessions whose retained events are being fetched, with the EVENTs held back for them meanwhile. */
+  awaiting: Map<Session, HeldEvents> | undefined
 
   constructor (id: number, topic: string, match: MatchPolicy) {
     this.id = id
@@ -44,6 +48,7 @@ export class Subscription {
     this.sessions = new Set()
     this.confirming = undefined
     this.waiting = 0
+    this.awaiting = undefined
   }
 
   matches (topic: string): boolean {
@@ -76,11 +81,17 @@ export class Broker {
   private readonly fanout: FanoutAdapter | undefined
   /** Client-to-client publishing (PROTOCOL §4.6): undefined when the realm does not broker client PUBLISHes. */
   readonly allow: PublishAllow | undefined
+  /** Event retention (lib/pubsub/retention.ts); undefined when the realm turned it off. */
+  readonly retention: Retention | undefined
+  /** Event history (lib/pubsub/history.ts); undefined when the realm keeps none. */
+  readonly history: History | undefined
 
-  constructor (realm: Realm, fanout?: FanoutAdapter, allow?: PublishAllow) {
+  constructor (realm: Realm, fanout?: FanoutAdapter, allow?: PublishAllow, retention?: Retention, history?: History) {
     this.realm = realm
     this.fanout = fanout
     this.allow = allow
+    this.retention = retention
+    this.history = history
     this.exact = new Map()
     this.patterns = new PatternIndex()
     this.byId = new Map()
@@ -93,6 +104,7 @@ export class Broker {
     const requestId = msg[1] as number
     const topic = msg[3] as string
     const match = (msg[2] as Details).match ?? 'exact'
+    const retained = (msg[2] as Details).get_retained === true && this.retention !== undefined
     if (typeof match !== 'string' || !MATCHES.has(match)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, [`unknown match policy "${String(match)}"`])
     }
@@ -114,16 +126,20 @@ export class Broker {
       this.byId.set(subscription.id, subscription)
       confirming = this.fanout?.subscribe(this.realm.name, topic, match as MatchPolicy)
     } else confirming = subscription.confirming
-    if (confirming !== undefined) return this.whenConfirmed(session, requestId, subscription, confirming, created)
-    this.join(session, requestId, subscription, created)
+    if (confirming !== undefined) return this.whenConfirmed(session, requestId, subscription, confirming, created, retained)
+    this.join(session, requestId, subscription, created, retained)
   }
 
-  /** The session joins the subscription: SUBSCRIBED, and the meta event when it is new to the session. */
-  private join (session: Session, requestId: number, subscription: Subscription, created: boolean): void {
+  /**
+   * The session joins the subscription: SUBSCRIBED, the retained events it asked for (`get_retained`), and the
+   * meta event when it is new to the session.
+   */
+  private join (session: Session, requestId: number, subscription: Subscription, created: boolean, retained: boolean): void {
     const added = !subscription.sessions.has(session)
     subscription.sessions.add(session)
     session.subscriptions.add(subscription)
     session.send([T.SUBSCRIBED, requestId, subscription.id])
+    if (retained) (this.retention as Retention).send(session, subscription)
     if (!added) return
     if (session.hub.options.metaApi) publishSubscribed(session, subscription, created)
     session.hub.clientEvent('subscribe', session, subscription)
@@ -134,7 +150,7 @@ export class Broker {
    * made there after SUBSCRIBED must arrive). The session reads nothing meanwhile, so its later messages keep their
    * order, and it joins the subscription only then, so no EVENT precedes SUBSCRIBED.
    */
-  private whenConfirmed (session: Session, requestId: number, subscription: Subscription, confirming: PromiseLike<void>, created: boolean): void {
+  private whenConfirmed (session: Session, requestId: number, subscription: Subscription, confirming: PromiseLike<void>, created: boolean, retained: boolean): void {
     session.hold()
     subscription.confirming = confirming
     subscription.waiting++
@@ -142,7 +158,7 @@ export class Broker {
       subscription.confirming = undefined
       subscription.waiting--
       if (session.isOpen) {
-        this.join(session, requestId, subscription, created)
+        this.join(session, requestId, subscription, created, retained)
       } else if (subscription.sessions.size === 0 && subscription.waiting === 0) {
         this.remove(subscription)
       }
@@ -197,15 +213,15 @@ export class Broker {
    * Sends an EVENT to every subscriber of `topic` that `filter` admits, here and (through the fan-out adapter) on
    * the other instances — or only to the local session `only`. Returns the number of EVENTs sent here.
    */
-  publish (topic: string, args?: unknown[], kwargs?: Kwargs, only?: Session, filter?: PublishFilter): number {
+  publish (topic: string, args?: unknown[], kwargs?: Kwargs, only?: Session, filter?: PublishFilter, retain = false): number {
     const publicationId = randomId()
     this.realm.counters.publications++
     const trace = publishChannel.hasSubscribers ? tracePublishStart(this.realm.name, topic) : undefined
     const sent = this.fanOut(topic, publicationId, EMPTY, args, kwargs, only, filter)
     if (trace !== undefined) tracePublishEnd(trace, sent)
-    if (this.fanout !== undefined && only === undefined) {
-      this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: undefined, filter })
-    }
+    if (only !== undefined) return sent
+    this.keep(topic, publicationId, args, kwargs, undefined, filter, retain)
+    this.fanout?.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: undefined, filter })
     return sent
   }
 
@@ -243,10 +259,25 @@ export class Broker {
     return sent
   }
 
+  /** A publication that reaches clients: retained when asked and the realm retains, kept when a history rule covers it. */
+  private keep (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    publisher: Details | undefined, filter: PublishFilter | undefined, retain: boolean, from?: Session): void {
+    if (retain && this.retention?.retain(topic, publicationId, args, kwargs, publisher, filter) === false) {
+      from?.log.warn({ topic, maxEventBytes: this.retention.limits.maxEventBytes }, 'fastify-wamp: publication too large to retain')
+    }
+    this.history?.record(topic, publicationId, args, kwargs, publisher, filter)
+  }
+
   private deliver (subscription: Subscription, publicationId: number, details: Details, args: unknown[] | undefined,
     kwargs: Kwargs | undefined, only: Session | undefined, filter: PublishFilter | undefined): number {
+    const awaiting = subscription.awaiting
     if (only !== undefined) {
       if (!subscription.sessions.has(only) || !only.isOpen || (filter !== undefined && !filter.admits(only))) return 0
+      const held = awaiting?.get(only)
+      if (held !== undefined) {
+        held.push(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))
+        return 0
+      }
       if (!only.send(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))) return 0
       this.realm.counters.events++
       return 1
@@ -259,6 +290,10 @@ export class Broker {
     let tooLarge: Session | undefined
     for (const session of subscription.sessions) {
       if (!session.isOpen || (filter !== undefined && !filter.admits(session))) continue
+      if (awaiting !== undefined) {
+        const held = awaiting.get(session)
+        if (held !== undefined) { held.push(msg); continue }
+      }
       const transport = session.transport
       const serializer = transport.serializer
       let data: string | Buffer | undefined
@@ -331,7 +366,7 @@ export class Broker {
     }
     let brokered: ClientPublication | undefined
     if (this.allow !== undefined && this.brokers(topic, session)) {
-      const read = readPublishOptions(session, options)
+      const read = readPublishOptions(session, options, this.retention !== undefined)
       if (typeof read === 'string') {
         if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidArgument, [read])
         else session.log.debug({ topic, reason: read }, 'fastify-wamp: publication refused')
@@ -354,6 +389,7 @@ export class Broker {
     const trace = publishChannel.hasSubscribers ? tracePublishStart(this.realm.name, topic, publisher) : undefined
     const sent = this.fanOut(topic, publicationId, publication.publisher ?? EMPTY, args, kwargs, undefined, publication.filter)
     if (trace !== undefined) tracePublishEnd(trace, sent)
+    this.keep(topic, publicationId, args, kwargs, publication.publisher, publication.filter, publication.retain, publisher)
     if (this.fanout === undefined) return
     this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: publication.publisher, filter: publication.filter })
   }

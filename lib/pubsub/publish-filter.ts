@@ -23,6 +23,11 @@ export interface PublishOptions {
   excludeAuthid?: string | string[]
   eligibleAuthrole?: string | string[]
   excludeAuthrole?: string | string[]
+  /**
+   * Keep this publication as the topic's retained event (spec "Event Retention"), sent to later subscribers that
+   * ask for it with `get_retained` — only to those these rules admit. Ignored where the realm's retention is off.
+   */
+  retain?: boolean
 }
 
 /** A subscriber receives an event iff every present rule admits it; resolved into sets once per publication. */
@@ -90,6 +95,8 @@ export interface ClientPublication {
   readonly filter: PublishFilter | undefined
   /** EVENT.Details publisher fields when the publisher asked `disclose_me`, else undefined. */
   readonly publisher: Details | undefined
+  /** PUBLISH.Options.retain, where the realm retains events (else always false). */
+  readonly retain: boolean
 }
 
 const RULES: Array<[keyof PublishRules, string, 'id' | 'string']> = [
@@ -102,15 +109,17 @@ const RULES: Array<[keyof PublishRules, string, 'id' | 'string']> = [
 ]
 
 /**
- * Reads a client's PUBLISH.Options: `exclude_me` (default true), `disclose_me` and the six receiver lists.
+ * Reads a client's PUBLISH.Options: `exclude_me` (default true), `disclose_me`, `retain` and the six receiver lists.
  * Returns a message saying what is wrong, or the resolved publication. Keys holding `undefined` (msgpack and cbor
  * clients send them) count as absent.
  */
-export function readPublishOptions (session: Session, options: Details): ClientPublication | string {
+export function readPublishOptions (session: Session, options: Details, retains = false): ClientPublication | string {
   const excludeMe = options.exclude_me
   if (excludeMe !== undefined && typeof excludeMe !== 'boolean') return 'PUBLISH.Options.exclude_me must be a boolean'
   const discloseMe = options.disclose_me
   if (discloseMe !== undefined && typeof discloseMe !== 'boolean') return 'PUBLISH.Options.disclose_me must be a boolean'
+  const retain = options.retain
+  if (retain !== undefined && typeof retain !== 'boolean') return 'PUBLISH.Options.retain must be a boolean'
   const rules = readRules(options, 1)
   if (typeof rules === 'string') return rules
   const skip = excludeMe === false ? 0 : session.id
@@ -118,7 +127,8 @@ export function readPublishOptions (session: Session, options: Details): ClientP
     filter: rules === undefined && skip === 0 ? undefined : new PublishFilter(rules ?? {}, skip),
     publisher: discloseMe === true
       ? { publisher: session.id, publisher_authid: session.authid, publisher_authrole: session.authrole }
-      : undefined
+      : undefined,
+    retain: retains && retain === true
   }
 }
 
@@ -127,6 +137,7 @@ export function filterFromOptions (options: PublishOptions | undefined): Publish
   if (options === undefined) return undefined
   const rules = readRules(options as Record<string, unknown>, 0)
   if (typeof rules === 'string') throw new TypeError(`publishToAll: ${rules}`)
+  if (options.retain !== undefined && typeof options.retain !== 'boolean') throw new TypeError('publishToAll: retain must be a boolean')
   return rules === undefined ? undefined : new PublishFilter(rules)
 }
 

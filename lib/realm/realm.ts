@@ -18,6 +18,10 @@ import type { RealmAuthOptions } from '../session/auth/index.js'
 import { Authorizer } from './authorize.js'
 import type { AuthorizeHook, Permissions } from './authorize.js'
 import type { RouterOptions } from '../rpc/router.js'
+import { Retention, retentionLimits } from '../pubsub/retention.js'
+import type { RetentionOptions } from '../pubsub/retention.js'
+import { enableHistory, History, historyRules } from '../pubsub/history.js'
+import type { HistoryRule } from '../pubsub/history.js'
 import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
 import type { WampSession } from '../../types/session.js'
 import { killWhere } from './session-control.js'
@@ -44,6 +48,16 @@ export interface RealmOptions {
    * role, or a function); the others stay private to the application. Off by default.
    */
   router?: boolean | RouterOptions
+  /**
+   * Event retention (PUBLISH `retain`, SUBSCRIBE `get_retained`), bounded per realm; in Redis when the fan-out
+   * engine is RedisFanout. Default on with the default bounds (docs/retention-history.md); `false` turns it off.
+   */
+  retention?: boolean | RetentionOptions
+  /**
+   * Event history for `wamp.subscription.get_events`: the topics or patterns whose publications are kept, and how
+   * many of each rule's latest (docs/retention-history.md). Default none.
+   */
+  history?: HistoryRule[]
 }
 
 /**
@@ -74,7 +88,11 @@ export class Realm {
     this.cluster = fanout?.rpc
     this.dealer = new Dealer(this, options.router)
     const allow = brokerAllow(options.name, options.broker)
-    this.broker = new Broker(this, fanout, allow)
+    const limits = retentionLimits(options.name, options.retention)
+    const retention = limits === undefined ? undefined : new Retention(limits, fanout?.storage?.retention(options.name, limits))
+    const rules = historyRules(options.name, options.history)
+    const history = rules === undefined ? undefined : new History(rules, fanout?.storage?.history(options.name))
+    this.broker = new Broker(this, fanout, allow, retention, history)
     this.sessions = new Map()
     this.auth = RealmAuth.compile(options.auth)
     this.authorizer = Authorizer.compile(options.authorize, options.permissions)
@@ -103,6 +121,8 @@ export class Realm {
     // Revocation (lib/realm/revocation.ts) works in every realm: `session.revokeRegistration()` and the like.
     ;((this.roles.dealer as Details).features as Details).registration_revocation = true
     ;((this.roles.broker as Details).features as Details).subscription_revocation = true
+    if (retention !== undefined) ((this.roles.broker as Details).features as Details).event_retention = true
+    if (history !== undefined) enableHistory(this, history)
   }
 
   /** Registers a procedure; with a TypeBox schema its arguments are validated on every CALL and typed. */
@@ -163,7 +183,7 @@ export class Realm {
    * Returns how many EVENTs were sent by this instance.
    */
   publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
-    return this.broker.publish(topic, args, kwargs, undefined, filterFromOptions(options))
+    return this.broker.publish(topic, args, kwargs, undefined, filterFromOptions(options), options?.retain === true)
   }
 
   /**
