@@ -168,6 +168,16 @@ export class Hub implements FanoutHost, FastifyWamp {
     return this
   }
 
+  describeTopic (topic: string, schema: PayloadSchema): this {
+    this.defaultRealm.describeTopic(topic, schema)
+    return this
+  }
+
+  describeProcedure (uri: string, schema: PayloadSchema, options?: Pick<ProcedureOptions, 'match'>): this {
+    this.defaultRealm.describeProcedure(uri, schema, options)
+    return this
+  }
+
   /** Runs after WELCOME is sent; the session can already be called and published to. */
   onSessionOpen (hook: SessionHook): this {
     this.openHooks.push(hook)
