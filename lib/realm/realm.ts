@@ -43,6 +43,11 @@ export interface RealmOptions {
    * role, or a function); the others stay private to the application. Off by default.
    */
   router?: boolean | RouterOptions
+  /**
+   * Interface reflection: the `wamp.reflection.*` procedures describe the procedures, topics and errors a session
+   * may use, as JSON Schema (docs/reflection.md). Default: the plugin's `reflection` option (false).
+   */
+  reflection?: boolean
 }
 
 /**
