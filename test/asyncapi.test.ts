@@ -5,7 +5,7 @@ import Type from 'typebox'
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser'
 import fastifyWamp from '../index.js'
 import type { FastifyInstance } from 'fastify'
-import { startApp } from './helpers/app.js'
+import { startApp, until } from './helpers/app.js'
 import { connectAutobahn } from './helpers/clients.js'
 
 const parser = new Parser()
@@ -84,13 +84,16 @@ t.test('asyncapi: true serves an AsyncAPI 3 document that @asyncapi/parser accep
 })
 
 t.test('the document follows the catalog: a client registration in router mode appears, and goes', async (t) => {
-  const { port, url } = await startApp(t, { asyncapi: { path: '/api/wamp.json', htmlPath: false }, realms: [{ name: 'realm1', router: true }] })
+  const { app, port, url } = await startApp(t, { asyncapi: { path: '/api/wamp.json', htmlPath: false }, realms: [{ name: 'realm1', router: true }] })
   const callee = await connectAutobahn(url)
   await callee.session.register('com.peer.echo', (args?: unknown[]) => args?.[0])
   const doc = await (await fetch(`http://127.0.0.1:${port}/api/wamp.json`)).json() as Record<string, any>
   t.match(doc.channels['procedure.com.peer.echo'], { address: 'com.peer.echo', 'x-wamp-provider': 'client', 'x-wamp-invoke': 'single' })
   t.equal((await fetch(`http://127.0.0.1:${port}/asyncapi.html`)).status, 404, 'htmlPath: false serves no page')
   await callee.close()
+  await until(() => app.wamp.stats().registrations === 0, 2000, 'the registration to go')
+  const after = await (await fetch(`http://127.0.0.1:${port}/api/wamp.json`)).json() as Record<string, any>
+  t.same(after.channels, {})
 })
 
 t.test('auth methods become security schemes; info, host and extra schemes come from the options', async (t) => {
