@@ -40,10 +40,12 @@ function payloadBlock (message: Details): string {
   return parts.length === 0 ? '<dd class="muted">not described</dd>' : parts.join('')
 }
 
-function channelSection (id: string, channel: Details, actions: string[]): string {
+interface Action { readonly label: string, readonly action: string }
+
+function channelSection (id: string, channel: Details, actions: Action[]): string {
   const messages = asDetails(channel.messages)
   const kind = channel['x-wamp-kind']
-  const tags = actions.map((a) => `<span class="tag ${escape(a)}">${escape(a)}</span>`).join('')
+  const tags = actions.map((a) => `<span class="tag ${escape(a.action)}">${escape(a.label)}</span>`).join('')
   const match = channel['x-wamp-match'] !== undefined && channel['x-wamp-match'] !== 'exact' ? `<span class="tag">${escape(channel['x-wamp-match'])}</span>` : ''
   const provider = channel['x-wamp-provider'] === 'client' ? '<span class="tag">provided by a client</span>' : ''
   let body = ''
@@ -70,13 +72,9 @@ export function asyncApiHtml (doc: Details, jsonUrl?: string): string {
   const server = asDetails(asDetails(doc.servers).wamp)
   const channels = asDetails(doc.channels)
   const operations = Object.values(asDetails(doc.operations)).map(asDetails)
-  const actionsOf = (id: string): string[] => operations
+  const actionsOf = (id: string): Action[] => operations
     .filter((o) => asDetails(o.channel).$ref === `#/channels/${id}`)
-    .map((o) => {
-      const kind = asDetails(channels[id])['x-wamp-kind']
-      if (kind === 'procedure') return 'call'
-      return o.action === 'send' ? 'the server publishes' : 'clients publish'
-    })
+    .map((o) => o.action === 'send' ? { label: 'the server publishes', action: 'send' } : { label: 'clients publish', action: 'receive' })
   const entries = Object.entries(channels).map(([id, c]) => [id, asDetails(c)] as const)
   const procedures = entries.filter(([, c]) => c['x-wamp-kind'] === 'procedure')
   const topics = entries.filter(([, c]) => c['x-wamp-kind'] === 'topic')
