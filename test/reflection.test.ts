@@ -93,12 +93,16 @@ t.test('reflection: true announces it on both roles and describes procedures wit
 })
 
 t.test('topics: handled ones and described ones, with their payload schemas', async (t) => {
-  const { url } = await startApp(t, { reflection: true }, catalogApp)
+  const { app, url } = await startApp(t, { reflection: true }, catalogApp)
   const { client } = await connectRaw(url)
   t.same((await call(client, 'wamp.reflection.topic.list'))[3], [['com.app.chat', 'com.app.ticks']])
   t.same((await call(client, 'wamp.reflection.topic.describe', ['com.app.chat']))[3], [{
     uri: 'com.app.chat', handled: true, described: false, args: { type: 'array', additionalItems: false, items: [{ type: 'string' }], minItems: 1 }
   }])
+  app.wamp.describeTopic('com.app.chat', { description: 'Chat lines.' })
+  t.same((await call(client, 'wamp.reflection.topic.describe', ['com.app.chat']))[3], [{
+    uri: 'com.app.chat', handled: true, described: true, description: 'Chat lines.', args: { type: 'array', additionalItems: false, items: [{ type: 'string' }], minItems: 1 }
+  }], 'describeTopic adds to the handler\'s schema, field by field')
   t.same((await call(client, 'wamp.reflection.topic.describe', ['com.app.ticks']))[3], [{
     uri: 'com.app.ticks',
     handled: false,

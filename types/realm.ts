@@ -56,7 +56,7 @@ export interface RealmApi {
   /**
    * Declares the payload of a topic the application publishes to (`publishToAll`), for reflection and the API
    * document (docs/reflection.md). Documentation only: publications are not checked against it. Topics handled
-   * with `subscribe(topic, schema, handler)` are described by that schema already.
+   * with `subscribe(topic, schema, handler)` are described by that schema already; this one's fields win.
    */
   describeTopic (topic: string, schema: PayloadSchema): this
 

@@ -30,14 +30,15 @@ function asDetails (value: unknown): Details {
 }
 
 /** A message payload `{ args, kwargs }`: only the parts the application described. */
-function payloadBlock (message: Details): string {
+function payloadBlock (message: Details, label: string, quiet = false): string {
   const properties = asDetails(asDetails(message.payload).properties)
   const parts: string[] = []
   const args = asDetails(properties.args)
   const kwargs = asDetails(properties.kwargs)
-  if (Object.keys(args).length > 0 && !(Object.keys(args).length === 1 && args.type === 'array')) parts.push(`<dt>args</dt><dd>${json(args)}</dd>`)
-  if (Object.keys(kwargs).length > 0 && !(Object.keys(kwargs).length === 1 && kwargs.type === 'object')) parts.push(`<dt>kwargs</dt><dd>${json(kwargs)}</dd>`)
-  return parts.length === 0 ? '<dd class="muted">not described</dd>' : parts.join('')
+  if (Object.keys(args).length > 0 && !(Object.keys(args).length === 1 && args.type === 'array')) parts.push(`<dt>${label} args</dt><dd>${json(args)}</dd>`)
+  if (Object.keys(kwargs).length > 0 && !(Object.keys(kwargs).length === 1 && kwargs.type === 'object')) parts.push(`<dt>${label} kwargs</dt><dd>${json(kwargs)}</dd>`)
+  if (parts.length > 0) return parts.join('')
+  return quiet ? '' : `<dt>${label}</dt><dd class="muted">not described</dd>`
 }
 
 interface Action { readonly label: string, readonly action: string }
@@ -50,17 +51,16 @@ function channelSection (id: string, channel: Details, actions: Action[]): strin
   const provider = channel['x-wamp-provider'] === 'client' ? '<span class="tag">provided by a client</span>' : ''
   let body = ''
   if (kind === 'procedure') {
-    body += `<dl><dt>Arguments</dt>${payloadBlock(asDetails(messages.call))}<dt>Result</dt>${payloadBlock(asDetails(messages.result))}`
+    body += `<dl>${payloadBlock(asDetails(messages.call), 'Arguments')}${payloadBlock(asDetails(messages.result), 'Result')}`
     const errors = Object.entries(messages).filter(([key]) => key.startsWith('error'))
     for (const [, m] of errors) {
       const error = asDetails(m)
-      body += `<dt>Error <code>${escape(error.title)}</code></dt>`
-      if (error.summary !== undefined) body += `<dd>${escape(error.summary)}</dd>`
-      body += payloadBlock(error)
+      body += `<dt>Error <code>${escape(error.title)}</code></dt><dd>${escape(error.summary ?? '')}</dd>`
+      body += payloadBlock(error, 'Error', true)
     }
     body += '</dl>'
   } else {
-    body += `<dl><dt>Payload</dt>${payloadBlock(asDetails(messages.event))}</dl>`
+    body += `<dl>${payloadBlock(asDetails(messages.event), 'Payload')}</dl>`
   }
   const description = channel.description === undefined ? '' : `<p>${escape(channel.description)}</p>`
   return `<section class="item" id="${escape(id)}"><h3>${escape(channel.title)}${match}${tags}${provider}</h3>${description}${body}</section>`

@@ -27,7 +27,7 @@ export interface ProcedureEntry {
 /** One topic of the realm. */
 export interface TopicEntry {
   readonly uri: string
-  /** From `describeTopic()`, else the first schema a `subscribe(topic, schema, handler)` gave; may be undefined. */
+  /** The first schema a `subscribe(topic, schema, handler)` gave, overridden field by field by `describeTopic()`'s. */
   readonly schema: PayloadSchema | undefined
   /** The application handles client publications to it (`subscribe(topic, …)`). */
   readonly handled: boolean
@@ -85,7 +85,9 @@ export class Catalog {
   topics (): TopicEntry[] {
     const entries = new Map<string, TopicEntry>()
     for (const [uri, schema] of this.realm.broker.handled()) {
-      entries.set(uri, { uri, schema: this.topicSchemas.get(uri) ?? schema, handled: true, described: this.topicSchemas.has(uri) })
+      const described = this.topicSchemas.get(uri)
+      const merged = described === undefined ? schema : { ...schema, ...described }
+      entries.set(uri, { uri, schema: merged, handled: true, described: described !== undefined })
     }
     for (const [uri, schema] of this.topicSchemas) {
       if (!entries.has(uri)) entries.set(uri, { uri, schema, handled: false, described: true })
