@@ -10,6 +10,7 @@ import { normalizeOptions } from './lib/options.js'
 import type { FastifyWampOptions } from './lib/options.js'
 import { chooseSubprotocol, serializerTable } from './lib/wire/serializers/index.js'
 import { kProtocol } from './lib/symbols.js'
+import { addAsyncApiRoutes } from './lib/asyncapi/route.js'
 import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS, FST_WAMP_WEBSOCKET_ORDER } from './lib/errors.js'
 import type { FastifyWampPluginOptions } from './lib/options.js'
 
@@ -79,6 +80,10 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
       hub.accept(socket, request, subprotocol.serializer, subprotocol.batched)
     }
   })
+
+  if (options.asyncapi !== undefined) {
+    addAsyncApiRoutes(fastify, hub, options.asyncapi, (path) => joinPath(prefix, path), joinPath(prefix, options.path), [...serializers.keys()])
+  }
 }
 
 /**
@@ -121,6 +126,7 @@ export { deriveCraKey } from './lib/session/auth/wampcra.js'
 export { LocalFanout } from './lib/cluster/fanout.js'
 export { RedisFanout } from './lib/cluster/redis-fanout.js'
 export type { RedisClient } from './lib/cluster/redis-fanout.js'
+export type { AsyncApiOptions, AsyncApiInfo } from './lib/asyncapi/route.js'
 export { RemoteSession } from './lib/cluster/remote-session.js'
 export type { ClusterStats } from './lib/cluster/fanout.js'
 export { prometheusText } from './lib/prometheus.js'

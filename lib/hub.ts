@@ -18,6 +18,7 @@ import { FST_WAMP_NO_SUCH_REALM } from './errors.js'
 import type { NormalizedOptions } from './options.js'
 import { Keepalive } from './session/keepalive.js'
 import { enableMetaApi, publishJoin, publishLeave } from './realm/meta.js'
+import { enableReflection } from './realm/reflection.js'
 import { PendingWork } from './pending-work.js'
 import type { ClusterRpc } from './cluster/rpc.js'
 import type { KillOptions } from './realm/session-control.js'
@@ -68,6 +69,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     this.counters = new Counters()
     this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout, this.counters)]))
     if (options.metaApi) for (const realm of this.realms.values()) enableMetaApi(realm)
+    for (const r of options.realms) if (r.reflection === true) enableReflection(this.realms.get(r.name) as Realm)
     this.defaultRealm = this.realms.get(options.realms[0].name) as Realm
     this.sessions = new Map()
     this.agent = options.agent
@@ -180,6 +182,16 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   killAll (options?: KillOptions): Promise<number[]> {
     return this.defaultRealm.killAll(options)
+  }
+
+  describeTopic (topic: string, schema: PayloadSchema): this {
+    this.defaultRealm.describeTopic(topic, schema)
+    return this
+  }
+
+  describeProcedure (uri: string, schema: PayloadSchema, options?: Pick<ProcedureOptions, 'match'>): this {
+    this.defaultRealm.describeProcedure(uri, schema, options)
+    return this
   }
 
   /** Runs after WELCOME is sent; the session can already be called and published to. */

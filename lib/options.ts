@@ -12,6 +12,8 @@ import type { AuthorizeHook, Permissions } from './realm/authorize.js'
 import { isFanoutAdapter } from './cluster/fanout.js'
 import type { FanoutAdapter } from './cluster/fanout.js'
 import { RedisFanout } from './cluster/redis-fanout.js'
+import { normalizeAsyncApi } from './asyncapi/route.js'
+import type { AsyncApiOptions, NormalizedAsyncApi } from './asyncapi/route.js'
 import type { RedisClient } from './cluster/redis-fanout.js'
 
 export interface FastifyWampOptions {
@@ -41,6 +43,17 @@ export interface FastifyWampOptions {
    * connected, so turn it on deliberately (and restrict it with `permissions`/`authorize`).
    */
   metaApi?: boolean
+  /**
+   * Interface reflection in every realm that does not set its own `reflection`: `wamp.reflection.*` procedures
+   * describing, as JSON Schema, what each session may call and subscribe to (docs/reflection.md). Default false.
+   */
+  reflection?: boolean
+  /**
+   * Serve an AsyncAPI 3 document of a realm's procedures and topics (default `/asyncapi.json`) and a readable
+   * HTML page of it (default `/asyncapi.html`), as ordinary routes guarded by the app's hooks
+   * (docs/reflection.md). Default false.
+   */
+  asyncapi?: boolean | AsyncApiOptions
   /** Milliseconds to wait for GOODBYE replies and running handlers when Fastify closes. Default 2 000. */
   shutdownGrace?: number
   /** Most WebSocket connections at once; further upgrades are refused with HTTP 503. Default 10 000. */
@@ -109,6 +122,8 @@ export interface NormalizedOptions {
   maxDepth: number
   exposeErrors: boolean
   metaApi: boolean
+  /** undefined: no AsyncAPI routes. */
+  asyncapi: NormalizedAsyncApi | undefined
   shutdownGrace: number
   maxSessions: number
   maxCallsPerSession: number
@@ -127,7 +142,7 @@ export interface NormalizedOptions {
   agent: string
 }
 
-const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
+const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi', 'reflection', 'asyncapi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
   'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
@@ -186,7 +201,11 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     names.add(realm.name)
     checkAuthOptions(realm.auth, `realm "${realm.name}" auth`)
     checkAuthorizeOptions(realm.authorize, realm.permissions, `realm "${realm.name}"`)
+    if (realm.reflection !== undefined && typeof realm.reflection !== 'boolean') fail(`realm "${realm.name}" reflection must be true or false`)
   }
+  const reflection = flag('reflection', options.reflection)
+  // The plugin-level default, resolved here so that each realm carries its own answer.
+  if (reflection) for (let i = 0; i < realms.length; i++) if (realms[i].reflection === undefined) realms[i] = { ...realms[i], reflection }
   const serializers = options.serializers ?? []
   for (const s of serializers) {
     if (typeof s?.id !== 'string' || typeof s.encode !== 'function' || typeof s.decode !== 'function' || typeof s.binary !== 'boolean') {
@@ -209,6 +228,7 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     maxDepth,
     exposeErrors: flag('exposeErrors', options.exposeErrors),
     metaApi: flag('metaApi', options.metaApi),
+    asyncapi: normalizeAsyncApi(options.asyncapi),
     shutdownGrace: count('shutdownGrace', options.shutdownGrace, 2000, 0),
     maxSessions: limit('maxSessions', options.maxSessions, 10_000),
     maxCallsPerSession: limit('maxCallsPerSession', options.maxCallsPerSession, 1000),

@@ -66,3 +66,20 @@ t.test('issue 15: prefix matching is by string, not by component', async (t) => 
   t.same(found, ['everything', 'string'])
   t.equal(index.best('com.myapp.foo'), 'component')
 })
+
+t.test('issue 21: values() lists every pattern once, after any sets and deletes', async (t) => {
+  fc.assert(fc.property(fc.uniqueArray(entry, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 15 }), (keys, drops) => {
+    const index = new PatternIndex<string>()
+    for (const key of keys) index.set(split(key)[1], split(key)[0], key)
+    const kept = new Set(keys)
+    for (const d of drops) {
+      if (keys.length === 0) break
+      const key = keys[d % keys.length]
+      index.delete(split(key)[1], split(key)[0])
+      kept.delete(key)
+    }
+    const listed = [...index.values()]
+    return listed.length === kept.size && listed.length === index.size && listed.every((k) => kept.has(k))
+  }), { numRuns: 500 })
+  t.pass('five hundred random pattern sets list what they hold')
+})
