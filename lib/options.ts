@@ -13,6 +13,8 @@ import { isFanoutAdapter } from './cluster/fanout.js'
 import type { FanoutAdapter } from './cluster/fanout.js'
 import { RedisFanout } from './cluster/redis-fanout.js'
 import type { RedisClient } from './cluster/redis-fanout.js'
+import { normalizeLongPoll } from './transports/longpoll.js'
+import type { LongPollOptions, NormalizedLongPoll } from './transports/longpoll.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -94,6 +96,11 @@ export interface FastifyWampOptions {
   authorize?: AuthorizeHook
   /** Role permissions for every realm that does not set its own. */
   permissions?: Permissions
+  /**
+   * HTTP long-poll transport (WAMP spec), for clients that cannot open a WebSocket: `true` for the defaults or
+   * `{ path, pollTimeout, idleTimeout }`. Off by default. See docs/longpoll.md.
+   */
+  longPoll?: boolean | LongPollOptions
 }
 
 /** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
@@ -125,12 +132,14 @@ export interface NormalizedOptions {
   /** undefined: this instance is alone (the broker skips fan-out entirely). */
   fanout: FanoutAdapter | undefined
   agent: string
+  /** undefined: no long-poll transport. */
+  longPoll: NormalizedLongPoll | undefined
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
-  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'longPoll'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -223,7 +232,8 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     onSessionOpen: hooks('onSessionOpen', options.onSessionOpen),
     onSessionClose: hooks('onSessionClose', options.onSessionClose),
     fanout: fanoutOption(options),
-    agent
+    agent,
+    longPoll: normalizeLongPoll(options.longPoll)
   }
 }
 
