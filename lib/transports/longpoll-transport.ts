@@ -28,6 +28,11 @@ export interface LongPollLimits {
 /** The transports of one plugin instance, by id; what the routes look ids up in. */
 export type LongPollTable = Map<string, LongPollTransport>
 
+/** The plugin (the hub): whether the app is closing. */
+export interface LongPollHost {
+  readonly shuttingDown: boolean
+}
+
 const OPEN = 0
 const CLOSING = 1
 const ENDED = 2
@@ -55,6 +60,7 @@ export class LongPollTransport implements SessionTransport {
   readonly batched: boolean
   separator: number
   private readonly table: LongPollTable
+  private readonly host: LongPollHost
   private readonly limits: LongPollLimits
   private readonly contentType: string
   /** Largest encoded message that fits in one receive answer: maxPayload less the batch framing. */
@@ -73,7 +79,7 @@ export class LongPollTransport implements SessionTransport {
   private readonly waiting: Array<() => void>
   private sink: TransportSink | undefined
 
-  constructor (table: LongPollTable, serializer: Serializer, batched: boolean, limits: LongPollLimits, remoteAddress: string | undefined) {
+  constructor (host: LongPollHost, table: LongPollTable, serializer: Serializer, batched: boolean, limits: LongPollLimits, remoteAddress: string | undefined) {
     this.kind = 'longpoll'
     this.id = newTransportId()
     this.remoteAddress = remoteAddress
@@ -81,6 +87,7 @@ export class LongPollTransport implements SessionTransport {
     this.batched = batched
     this.separator = SEPARATOR
     this.table = table
+    this.host = host
     this.limits = limits
     this.contentType = contentTypeOf(serializer)
     this.room = batched ? limits.maxPayload - batchOverhead(serializer.binary) : limits.maxPayload
@@ -106,8 +113,9 @@ export class LongPollTransport implements SessionTransport {
     return this.phase === OPEN
   }
 
-  get ended (): boolean {
-    return this.phase === ENDED
+  /** A receive is held open, waiting for something to send. */
+  get polling (): boolean {
+    return this.poll !== undefined
   }
 
   /** Bytes queued for the client and not yet taken by a receive. */
@@ -220,7 +228,9 @@ export class LongPollTransport implements SessionTransport {
     const body = this.batched ? joinBatch(taken, this.serializer.binary, Infinity, this.separator)[0] : taken[0]
     if (this.poll === reply) this.clearPoll()
     reply.code(200).header('content-type', this.contentType).header('cache-control', 'no-store').send(body)
-    if (this.phase === OPEN) this.idleTimer ??= setTimeout(expire, this.limits.idleTimeout, this)
+    // While the app closes, Fastify answers every new request 503: that was the client's last receive.
+    if (this.host.shuttingDown) this.end()
+    else if (this.phase === OPEN) this.idleTimer ??= setTimeout(expire, this.limits.idleTimeout, this)
   }
 
   /** Answers the held receive with nothing (204). */

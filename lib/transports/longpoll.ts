@@ -121,7 +121,7 @@ export function registerLongPoll (fastify: FastifyInstance, hub: Hub, options: N
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => { done(null, body) })
 
     scope.post(base + '/open', { ...routeOptions, bodyLimit: OPEN_BODY_LIMIT }, (request, reply) => {
-      if (hub.connections >= options.maxSessions) {
+      if (hub.full) {
         request.log.warn({ maxSessions: options.maxSessions }, 'fastify-wamp: long-poll open refused, maxSessions reached')
         return refuse(reply, new FST_WAMP_TOO_MANY_SESSIONS(options.maxSessions))
       }
@@ -130,8 +130,8 @@ export function registerLongPoll (fastify: FastifyInstance, hub: Hub, options: N
       const protocol = offered.find((p) => serializers.has(p))
       if (protocol === undefined) return refuse(reply, new FST_WAMP_NO_SUBPROTOCOL([...serializers.keys()].join(', ')))
       const { serializer, batched } = serializers.get(protocol) as Subprotocol
-      const transport = new LongPollTransport(table, serializer, batched, limits, request.ip)
-      hub.accept(transport, request)
+      const transport = new LongPollTransport(hub, table, serializer, batched, limits, request.ip)
+      hub.open(transport, request)
       reply.code(200).header('cache-control', 'no-store').send({ protocol, transport: transport.id })
     })
 
