@@ -11,26 +11,21 @@ import { autobahnBundle } from './helpers/autobahn-browser.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>long-poll</title><script src="/autobahn.js"></script>`
+const PAGE = '<!doctype html><meta charset="utf-8"><title>long-poll</title><script src="/autobahn.js"></script>'
 
-declare global {
-  interface Window {
-    autobahn: {
-      Connection: new (options: Record<string, unknown>) => {
-        onopen: (session: BrowserSession, details: Record<string, unknown>) => void
-        onclose: (reason: string, details: Record<string, unknown>) => boolean
-        open: () => void
-        close: () => void
-        transport: { info: { type: string, protocol: string } }
-      }
-    }
-    lp: {
-      connection: InstanceType<Window['autobahn']['Connection']>
-      session: BrowserSession
-      events: unknown[]
-      closed?: string
-    }
-  }
+interface PageConnection {
+  onopen: (session: BrowserSession, details: Record<string, unknown>) => void
+  onclose: (reason: string, details: Record<string, unknown>) => boolean
+  open: () => void
+  close: () => void
+  transport: { info: { type: string, protocol: string } }
+}
+
+/** The page's global scope (the test's tsconfig has no DOM types). */
+interface PageGlobal {
+  autobahn: { Connection: new (options: Record<string, unknown>) => PageConnection }
+  lp: { connection: PageConnection, session: BrowserSession, events: unknown[], closed?: string }
+  WebSocket?: unknown
 }
 
 interface BrowserSession {
@@ -47,7 +42,7 @@ if (process.env.SKIP_BROWSER === '1') {
     t.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install chromium, or set SKIP_BROWSER=1)`)
     const script = await autobahnBundle()
     const { app, port } = await startApp(t, { longPoll: { path: '/lp', pollTimeout: 5000, idleTimeout: 10_000 } }, (app) => {
-      app.wamp.register('com.example.add', ([a, b]: number[]) => a + b)
+      app.wamp.register('com.example.add', (args) => (args[0] as number) + (args[1] as number))
       app.get('/', (_request, reply) => reply.type('text/html').send(PAGE))
       app.get('/autobahn.js', (_request, reply) => reply.type('text/javascript').send(script))
     })
@@ -62,11 +57,12 @@ if (process.env.SKIP_BROWSER === '1') {
     const pageErrors: string[] = []
     page.on('pageerror', (err) => pageErrors.push(err.message))
     // As behind a proxy that breaks WebSockets, or in a browser without them: the page has no WebSocket at all.
-    await page.addInitScript(() => { delete (window as { WebSocket?: unknown }).WebSocket })
+    await page.addInitScript(() => { delete (globalThis as unknown as PageGlobal).WebSocket })
     await page.goto(base + '/')
-    t.equal(await page.evaluate(() => 'WebSocket' in window), false, 'the page has no WebSocket')
+    t.equal(await page.evaluate(() => 'WebSocket' in globalThis), false, 'the page has no WebSocket')
 
     const opened = await page.evaluate(({ ws, lp }) => new Promise<{ id: number, type: string, protocol: string }>((resolve, reject) => {
+      const window = globalThis as unknown as PageGlobal
       const connection = new window.autobahn.Connection({
         realm: 'realm1',
         transports: [{ type: 'websocket', url: ws }, { type: 'longpoll', url: lp }],
@@ -88,23 +84,23 @@ if (process.env.SKIP_BROWSER === '1') {
     const session = app.wamp.sessions.get(opened.id)
     t.equal(session?.transport.kind, 'longpoll', 'the server sees a long-poll session')
 
-    t.equal(await page.evaluate(() => window.lp.session.call('com.example.add', [19, 23])), 42, 'a call')
+    t.equal(await page.evaluate(() => (globalThis as unknown as PageGlobal).lp.session.call('com.example.add', [19, 23])), 42, 'a call')
 
-    await page.evaluate(() => window.lp.session.subscribe('com.example.news', (args) => { window.lp.events.push(args[0]) }))
+    await page.evaluate(() => (globalThis as unknown as PageGlobal).lp.session.subscribe('com.example.news', (args) => { (globalThis as unknown as PageGlobal).lp.events.push(args[0]) }))
     await until(() => session?.hasSubscription('com.example.news') === true, 5000, 'the subscription')
     app.wamp.publishToAll('com.example.news', ['one'])
     app.wamp.publishToAll('com.example.news', ['two'])
-    await page.waitForFunction(() => window.lp.events.length === 2, undefined, { timeout: 10_000 })
-    t.same(await page.evaluate(() => window.lp.events), ['one', 'two'], 'events, in order')
+    await page.waitForFunction(() => (globalThis as unknown as PageGlobal).lp.events.length === 2, undefined, { timeout: 10_000 })
+    t.same(await page.evaluate(() => (globalThis as unknown as PageGlobal).lp.events), ['one', 'two'], 'events, in order')
 
-    await page.evaluate(() => window.lp.session.register('com.page.upper', (args) => String(args[0]).toUpperCase()))
+    await page.evaluate(() => (globalThis as unknown as PageGlobal).lp.session.register('com.page.upper', (args) => String(args[0]).toUpperCase()))
     await until(() => session?.hasRegistration('com.page.upper') === true, 5000, 'the registration')
     t.same(await session?.call('com.page.upper', ['quiet']), { args: ['QUIET'], kwargs: {} }, 'the server calls the page')
 
-    await page.evaluate(() => { window.lp.connection.close() })
+    await page.evaluate(() => { (globalThis as unknown as PageGlobal).lp.connection.close() })
     await until(() => app.wamp.sessions.size === 0, 5000, 'the page\'s session to end')
-    await page.waitForFunction(() => window.lp.closed !== undefined, undefined, { timeout: 5000 })
-    t.equal(await page.evaluate(() => window.lp.closed), 'closed', 'autobahn saw a clean close')
+    await page.waitForFunction(() => (globalThis as unknown as PageGlobal).lp.closed !== undefined, undefined, { timeout: 5000 })
+    t.equal(await page.evaluate(() => (globalThis as unknown as PageGlobal).lp.closed), 'closed', 'autobahn saw a clean close')
     t.same(pageErrors, [], 'no script errors in the page')
   })
 }

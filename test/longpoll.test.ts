@@ -16,7 +16,7 @@ function transportOf (app: FastifyInstance, sessionId: number): LongPollTranspor
 
 const ID = /^[A-Za-z0-9_-]{22}$/
 
-async function lpApp (t: Tap.Test, options: FastifyWampOptions = {}, setup?: Parameters<typeof startApp>[2]): Promise<TestApp & { base: string }> {
+async function lpApp (t: Parameters<typeof startApp>[0], options: FastifyWampOptions = {}, setup?: Parameters<typeof startApp>[2]): Promise<TestApp & { base: string }> {
   const started = await startApp(t, { longPoll: { path: '/lp', pollTimeout: 2000, idleTimeout: 5000 }, ...options }, setup)
   return { ...started, base: `http://127.0.0.1:${started.port}/lp` }
 }
@@ -32,7 +32,7 @@ async function join (base: string, protocols?: string[]): Promise<{ lp: LongPoll
 
 t.test('open answers the transport id and the protocol chosen; a session then calls, subscribes and says goodbye', async (t) => {
   const { app, base } = await lpApp(t, {}, (app) => {
-    app.wamp.register('add', ([a, b]: number[]) => a + b)
+    app.wamp.register('add', (args) => (args[0] as number) + (args[1] as number))
   })
   const res = await post(base + '/open?x=123', JSON.stringify({ protocols: ['wamp.2.cbor.unknown', 'wamp.2.json'] }))
   t.equal(res.status, 200)
@@ -178,7 +178,7 @@ t.test('a client that polls but never reads fast enough past maxBufferedBytes is
 })
 
 t.test('batched msgpack: one send carries several messages, one receive answers everything queued', async (t) => {
-  const { app, base } = await lpApp(t, { longPoll: { pollTimeout: 100, idleTimeout: 5000 } }, (app) => { app.wamp.register('twice', ([x]: number[]) => x * 2) })
+  const { app, base } = await lpApp(t, { longPoll: { pollTimeout: 100, idleTimeout: 5000 } }, (app) => { app.wamp.register('twice', (args) => (args[0] as number) * 2) })
   const lp = await open(base, ['wamp.2.msgpack.batched'])
   t.equal(lp.protocol, 'wamp.2.msgpack.batched')
   t.equal(await send(lp, [MSG.HELLO, 'realm1', { roles: HELLO_ROLES }], [MSG.CALL, 1, {}, 'twice', [21]], [MSG.CALL, 2, {}, 'twice', [4]]), 204)
@@ -257,7 +257,7 @@ t.test('longPoll options are checked at register time', async (t) => {
   const plugin = (await import('../index.js')).default
   for (const longPoll of [{ path: 'lp' }, { path: '/lp/' }, { pollTimeout: 0 }, { idleTimeout: 1.5 }, { other: 1 }, 'yes']) {
     const app = Fastify()
-    await t.rejects(app.register(plugin, { longPoll } as unknown as FastifyWampOptions).ready(), { code: 'FST_WAMP_INVALID_OPTION' }, JSON.stringify(longPoll))
+    await t.rejects(async () => { await app.register(plugin, { longPoll } as unknown as FastifyWampOptions).ready() }, { code: 'FST_WAMP_INVALID_OPTION' }, JSON.stringify(longPoll))
     await app.close()
   }
 })
