@@ -4,7 +4,7 @@ import type { FastifyWamp } from './wamp.js'
 
 export type { FastifyWamp } from './wamp.js'
 export type { WampCounters, WampStats } from './stats.js'
-export type { WampSession, PendingSession, SessionData, SessionHook, RegistrationHook, SubscriptionHook, RegistrationInfo, SubscriptionInfo, WaitOptions } from './session.js'
+export type { WampSession, PendingSession, SessionData, SessionHook, RegistrationHook, SubscriptionHook, RegistrationInfo, SubscriptionInfo, TransportInfo, TransportKind, WaitOptions } from './session.js'
 export type { Realm, RealmApi, ProcedureOptions } from './realm.js'
 export type { CallContext, Chunk, ProcedureHandler, CallResult, ClientCallOptions } from './call.js'
 export type { PublishContext, TopicHandler } from './pubsub.js'
