@@ -1,4 +1,5 @@
 import t from 'tap'
+import { request as httpRequest } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { startApp, until, hubOf, internal } from './helpers/app.js'
 import type { LongPollTransport } from '../lib/transports/longpoll-transport.js'
@@ -249,6 +250,41 @@ t.test('exactly once: a call in flight when its transport expires ends once; its
   finish('late')
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(hubOf(app).stats().callsInFlight, 0)
+  t.equal(hubOf(app).connections, 0)
+})
+
+t.test('while an async authorize decides, sends are taken but answered only when the session reads again', async (t) => {
+  let asked = 0
+  let decide: (allowed: boolean) => void = () => {}
+  const decision = new Promise<boolean>((resolve) => { decide = resolve })
+  const { base } = await lpApp(t, {
+    authorize: (_session, action, uri) => {
+      if (action !== 'call' || uri !== 'gated') return true
+      asked++
+      return decision
+    }
+  }, (app) => { app.wamp.register('gated', () => 'in') })
+  const { lp } = await join(base)
+  let answered = false
+  const sending = send(lp, [MSG.CALL, 1, {}, 'gated']).then((status) => { answered = true; return status })
+  await until(() => asked === 1, 2000, 'authorize to be asked')
+  t.equal(answered, false, 'the send waits for the decision')
+  decide(true)
+  t.equal(await sending, 204)
+  t.same(await receiveMessages(lp, 1), [[MSG.RESULT, 1, {}, ['in']]])
+  await close(lp)
+})
+
+t.test('a held receive the client abandons does not count as polling: the transport still expires', async (t) => {
+  const { app, base } = await lpApp(t, { longPoll: { pollTimeout: 60_000, idleTimeout: 300 } })
+  const { lp, sessionId } = await join(base)
+  // node:http rather than fetch: destroying the request closes its connection (an aborted fetch leaves undici's open).
+  const request = httpRequest(`${lp.base}/${lp.transport}/receive`, { method: 'POST' })
+  request.on('error', () => {})
+  request.end()
+  await until(() => transportOf(app, sessionId).polling, 2000, 'the receive to be held')
+  request.destroy()
+  await until(() => app.wamp.sessions.size === 0, 3000, 'the transport to expire')
   t.equal(hubOf(app).connections, 0)
 })
 
