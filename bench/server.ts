@@ -13,7 +13,8 @@ const typed = process.env.BENCH_TYPED === '1' || process.argv.includes('--typed'
 const app = Fastify({ logger: false })
 // realm1 also brokers client-to-client publications and routes client-to-client calls (router mode: bench/callee.ts
 // registers bench.echo.client), so those paths can be measured with the same server.
-await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }] })
+// BENCH_LONGPOLL=1 also serves the HTTP long-poll transport under /lp (bench/longpoll.ts).
+await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }], longPoll: process.env.BENCH_LONGPOLL === '1' })
 
 if (typed) {
   app.wamp.register('bench.echo', { args: Type.Array(Type.String()) }, (args) => new WampResult(args))
