@@ -268,7 +268,9 @@ export class LongPollTransport implements SessionTransport {
     this.idleTimer = undefined
     this.closeTimer = undefined
     for (const answer of this.waiting.splice(0)) answer()
-    this.sink?.cleanup()
+    // On the next tick, as a socket's 'close' event: never inside the session's own call that ended the transport
+    // (a write over maxBufferedBytes in the middle of a publication, say).
+    if (this.sink !== undefined) process.nextTick(cleanupSink, this.sink)
   }
 
   /** idleTimeout passed without a receive. */
@@ -282,6 +284,10 @@ export class LongPollTransport implements SessionTransport {
 
 function byteSize (data: string | Buffer): number {
   return typeof data === 'string' ? Buffer.byteLength(data) : data.length
+}
+
+function cleanupSink (sink: TransportSink): void {
+  sink.cleanup()
 }
 
 function flushLater (transport: LongPollTransport): void {
