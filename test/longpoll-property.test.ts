@@ -137,3 +137,46 @@ t.test('exactly once over long-poll: every CALL ends at most once, whatever ends
     }), { numRuns: 30 })
   t.pass('30 random runs')
 })
+
+t.test('hostile send bodies over long-poll: any bytes, any Content-Type → 204 (or 413), then the session goes on or ABORTs', async (t) => {
+  const { app, port } = await startApp(t, { maxPayload: 2048, closeTimeout: 100, longPoll: { path: '/lp', pollTimeout: 50, idleTimeout: 2000 } }, (app) => {
+    app.wamp.register('ping', () => 'pong')
+  })
+  const base = `http://127.0.0.1:${port}/lp`
+  const hub = hubOf(app)
+  const bodyArb = fc.oneof(
+    fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+    fc.jsonValue({ maxDepth: 4 }).map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+    fc.tuple(fc.constantFrom(1, 3, 6, 8, 16, 32, 48, 49, 64, 70), fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 6 }))
+      .map(([type, rest]) => Buffer.from(JSON.stringify([type, ...rest]))),
+    fc.constant(Buffer.alloc(3000, 0x5b))
+  )
+  const typeArb = fc.constantFrom<string | undefined>(undefined, 'application/json; charset=utf-8', 'application/x-msgpack', 'text/plain', 'multipart/form-data; boundary=x')
+  await fc.assert(fc.asyncProperty(bodyArb, typeArb, fc.boolean(), async (body, type, batched) => {
+    const lp = await open(base, [batched ? 'wamp.2.json.batched' : 'wamp.2.json'])
+    await send(lp, [MSG.HELLO, 'realm1', { roles: HELLO_ROLES }])
+    await receiveMessages(lp, 1)
+    const res = await fetch(`${lp.base}/${lp.transport}/send`, { method: 'POST', body, headers: type === undefined ? {} : { 'content-type': type } })
+    await res.arrayBuffer()
+    if (res.status !== 204 && res.status !== 413) throw new Error(`send answered ${res.status}`)
+    // Whatever that did, a CALL after it gets its RESULT, or the session has been ABORTed with protocol_violation.
+    const status = await send(lp, [MSG.CALL, 99, {}, 'ping'])
+    if (status === 204) {
+      for (;;) {
+        const r = await post(`${lp.base}/${lp.transport}/receive`)
+        if (r.status === 404) break
+        if (r.status !== 200) continue
+        const messages = decode(lp, r.body)
+        const last = messages.find((m) => m[0] === MSG.ABORT || (m[0] === MSG.RESULT && m[1] === 99) || (m[0] === MSG.ERROR && m[2] === 99))
+        if (last === undefined) continue
+        if (last[0] === MSG.ABORT && last[2] !== 'wamp.error.protocol_violation') throw new Error(`ABORT ${String(last[2])}`)
+        break
+      }
+    } else if (status !== 404) {
+      throw new Error(`the CALL's send answered ${status}`)
+    }
+    await close(lp)
+    await until(() => hub.connections === 0, 2000, 'the transport to end')
+  }), { numRuns: 60 })
+  t.pass('60 hostile bodies')
+})
