@@ -290,6 +290,19 @@ t.test('a held receive the client abandons does not count as polling: the transp
   t.equal(hubOf(app).connections, 0)
 })
 
+t.test('the plugin\'s prefix applies to the long-poll routes as to the WebSocket route', async (t) => {
+  const Fastify = (await import('fastify')).default
+  const plugin = (await import('../index.js')).default
+  const app = Fastify()
+  await app.register(plugin, { prefix: '/api', longPoll: true })
+  t.teardown(() => app.close())
+  const opened = await app.inject({ method: 'POST', url: '/api/lp/open', payload: { protocols: ['wamp.2.json'] } })
+  t.equal(opened.statusCode, 200)
+  const { transport } = opened.json<{ transport: string }>()
+  t.equal((await app.inject({ method: 'POST', url: '/lp/open', payload: { protocols: ['wamp.2.json'] } })).statusCode, 404)
+  t.equal((await app.inject({ method: 'POST', url: `/api/lp/${transport}/close` })).statusCode, 204)
+})
+
 t.test('longPoll options are checked at register time', async (t) => {
   const Fastify = (await import('fastify')).default
   const plugin = (await import('../index.js')).default
