@@ -13,6 +13,8 @@ import { isFanoutAdapter } from './cluster/fanout.js'
 import type { FanoutAdapter } from './cluster/fanout.js'
 import { RedisFanout } from './cluster/redis-fanout.js'
 import type { RedisClient } from './cluster/redis-fanout.js'
+import { normalizeRawSocket } from './transports/rawsocket-options.js'
+import type { NormalizedRawSocketOptions, RawSocketOptions } from './transports/rawsocket-options.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -94,6 +96,8 @@ export interface FastifyWampOptions {
   authorize?: AuthorizeHook
   /** Role permissions for every realm that does not set its own. */
   permissions?: Permissions
+  /** An opt-in WAMP-over-RawSocket listener (TCP, TLS or Unix socket) next to the WebSocket route (docs/transports.md). */
+  rawsocket?: RawSocketOptions
 }
 
 /** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
@@ -125,12 +129,13 @@ export interface NormalizedOptions {
   /** undefined: this instance is alone (the broker skips fan-out entirely). */
   fanout: FanoutAdapter | undefined
   agent: string
+  rawsocket: NormalizedRawSocketOptions | undefined
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
-  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'rawsocket'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -223,7 +228,8 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     onSessionOpen: hooks('onSessionOpen', options.onSessionOpen),
     onSessionClose: hooks('onSessionClose', options.onSessionClose),
     fanout: fanoutOption(options),
-    agent
+    agent,
+    rawsocket: normalizeRawSocket(options.rawsocket, maxPayload, fail)
   }
 }
 
