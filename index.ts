@@ -10,9 +10,11 @@ import { normalizeOptions } from './lib/options.js'
 import type { FastifyWampOptions } from './lib/options.js'
 import { chooseSubprotocol, serializerTable } from './lib/wire/serializers/index.js'
 import { kProtocol } from './lib/symbols.js'
+import { RawSocketServer } from './lib/transports/rawsocket.js'
 import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS, FST_WAMP_WEBSOCKET_ORDER } from './lib/errors.js'
 import type { FastifyWampPluginOptions } from './lib/options.js'
 import { registerLongPoll } from './lib/transports/longpoll.js'
+import type { Serializer } from './lib/wire/serializers/index.js'
 
 const VERSION = '0.1.0'
 
@@ -39,7 +41,10 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
 
   // GOODBYE system_shutdown must go out before @fastify/websocket's own preClose closes the sockets: hooks of
   // one context run in the order they were added, so ours is added first.
-  fastify.addHook('preClose', async () => { await hub.shutdown() })
+  fastify.addHook('preClose', async () => {
+    hub.rawsocket?.stop()
+    await hub.shutdown()
+  })
 
   if (fastify.hasDecorator('websocketServer')) {
     fastify.log.warn('fastify-wamp: @fastify/websocket was registered before; its preClose will close sockets before GOODBYE system_shutdown and its maxPayload applies')
@@ -51,6 +56,7 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
   }
 
   fastify.decorate('wamp', hub)
+  if (options.rawsocket !== undefined) startRawSocket(fastify, hub, serializers)
   // Connect the fan-out engine now, so `await app.ready()` means connected; close only what it created.
   fastify.addHook('onClose', async () => { await hub.fanout.close() })
   await hub.startFanout()
@@ -87,6 +93,19 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
       ...(logSerializers !== undefined && { logSerializers })
     })
   }
+}
+
+/**
+ * The opt-in RawSocket listener: bound when the app is ready (so `await app.ready()` means listening), closed with
+ * it; its sessions get GOODBYE system_shutdown in preClose like the WebSocket ones.
+ */
+function startRawSocket (fastify: FastifyInstance, hub: Hub, table: ReturnType<typeof serializerTable>): void {
+  const serializers = new Map<string, Serializer>()
+  for (const [protocol, { serializer, batched }] of table) if (!batched) serializers.set(protocol.slice('wamp.2.'.length), serializer)
+  const server = new RawSocketServer(hub, hub.options.rawsocket as NonNullable<typeof hub.options.rawsocket>, serializers)
+  hub.rawsocket = server
+  fastify.addHook('onReady', async () => { await server.listen() })
+  fastify.addHook('onClose', async () => { await server.close() })
 }
 
 /**

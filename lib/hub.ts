@@ -14,6 +14,8 @@ import { isThenable } from './thenable.js'
 import type { Serializer } from './wire/serializers/index.js'
 import { CloseCode, WebSocketTransport } from './wire/transport.js'
 import type { SessionTransport } from './wire/transport.js'
+import type { AddressInfo } from 'node:net'
+import type { RawSocketServer } from './transports/rawsocket.js'
 import { Session } from './session/session.js'
 import { CloseUri } from './wire/uris.js'
 import { FST_WAMP_NO_SUCH_REALM } from './errors.js'
@@ -52,6 +54,8 @@ export class Hub implements FanoutHost, FastifyWamp {
   readonly cluster: ClusterRpc | undefined
   /** Hot-path counters behind `stats()`. */
   readonly counters: Counters
+  /** The RawSocket listener (option `rawsocket`), set by the plugin. */
+  rawsocket: RawSocketServer | undefined
   private readonly defaultRealm: Realm
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
@@ -80,6 +84,12 @@ export class Hub implements FanoutHost, FastifyWamp {
     this.fanout = options.fanout ?? new LocalFanout()
     this.cluster = this.fanout.rpc
     this.closing = false
+    this.rawsocket = undefined
+  }
+
+  /** Where the RawSocket listener is bound (port, or Unix socket path); null when it is not listening. */
+  rawsocketAddress (): AddressInfo | string | null {
+    return this.rawsocket?.address() ?? null
   }
 
   /** The WebSocket route's path, e.g. `/ws`. */

@@ -15,6 +15,8 @@ import { RedisFanout } from './cluster/redis-fanout.js'
 import type { RedisClient } from './cluster/redis-fanout.js'
 import { normalizeLongPoll } from './transports/longpoll.js'
 import type { LongPollOptions, NormalizedLongPoll } from './transports/longpoll.js'
+import { normalizeRawSocket } from './transports/rawsocket-options.js'
+import type { NormalizedRawSocketOptions, RawSocketOptions } from './transports/rawsocket-options.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -101,6 +103,8 @@ export interface FastifyWampOptions {
    * `{ path, pollTimeout, idleTimeout }`. Off by default. See docs/longpoll.md.
    */
   longPoll?: boolean | LongPollOptions
+  /** An opt-in WAMP-over-RawSocket listener (TCP, TLS or Unix socket) next to the WebSocket route (docs/transports.md). */
+  rawsocket?: RawSocketOptions
 }
 
 /** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
@@ -134,12 +138,13 @@ export interface NormalizedOptions {
   agent: string
   /** undefined: no long-poll transport. */
   longPoll: NormalizedLongPoll | undefined
+  rawsocket: NormalizedRawSocketOptions | undefined
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
-  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'longPoll'])
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'rawsocket', 'longPoll'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -233,6 +238,7 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     onSessionClose: hooks('onSessionClose', options.onSessionClose),
     fanout: fanoutOption(options),
     agent,
+    rawsocket: normalizeRawSocket(options.rawsocket, maxPayload, fail),
     longPoll: normalizeLongPoll(options.longPoll)
   }
 }

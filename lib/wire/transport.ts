@@ -72,6 +72,8 @@ export interface TransportSink {
   receive (data: Buffer, isBinary: boolean): void
   /** The connection has ended. */
   cleanup (): void
+  /** The peer broke the transport's framing: ABORT protocol_violation saying what was wrong, then close. */
+  violation (message: string): void
   readonly log: FastifyBaseLogger
 }
 
