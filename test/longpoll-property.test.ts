@@ -10,7 +10,8 @@ import { decode } from './helpers/longpoll-client.js'
 // polling and the way the transport ends (the calls settle, the client closes, the client stops polling and the
 // transport expires, or the client says GOODBYE), every CALL gets at most one terminal message and nothing after
 // it — exactly one when the session outlives it — each abandoned handler's signal fires once, and nothing is left
-// in flight.
+// in flight. The waits are upper bounds for a loaded machine; idleTimeout is long enough that a busy poller is not
+// taken for a gone one.
 
 type End = 'settle' | 'close' | 'expire' | 'goodbye'
 type Op =
@@ -58,7 +59,7 @@ class Poller {
 t.test('exactly once over long-poll: every CALL ends at most once, whatever ends the transport', async (t) => {
   const waiting = new Map<number, { resolve: (v: unknown) => void, reject: (e: unknown) => void }>()
   let aborts = 0
-  const { app, port } = await startApp(t, { longPoll: { path: '/lp', pollTimeout: 50, idleTimeout: 500 }, closeTimeout: 100 }, (app) => {
+  const { app, port } = await startApp(t, { longPoll: { path: '/lp', pollTimeout: 50, idleTimeout: 1500 }, closeTimeout: 100 }, (app) => {
     app.wamp.register('p', (args, _k, ctx) => new Promise((resolve, reject) => {
       waiting.set(args[0] as number, { resolve, reject })
       ctx.signal.addEventListener('abort', () => { aborts++; reject(ctx.signal.reason) })
@@ -91,14 +92,14 @@ t.test('exactly once over long-poll: every CALL ends at most once, whatever ends
           poller.paused = !poller.paused
         }
       }
-      await until(() => waiting.size === started, 2000, 'every call to reach its handler')
+      await until(() => waiting.size === started, 10_000, 'every call to reach its handler')
       poller.paused = false
       let endedEarly = false
       if (end === 'settle') {
         for (const call of waiting.values()) call.resolve('late')
-        await until(() => app.wamp.stats().callsInFlight === 0, 2000, 'every call to settle')
+        await until(() => app.wamp.stats().callsInFlight === 0, 10_000, 'every call to settle')
         const isTerminal = (m: unknown[]): boolean => m[0] === MSG.RESULT || (m[0] === MSG.ERROR && m[1] === MSG.CALL)
-        await until(() => poller.messages.filter(isTerminal).length >= started, 2000, 'every answer to be received')
+        await until(() => poller.messages.filter(isTerminal).length >= started, 10_000, 'every answer to be received')
         await close(lp)
       } else if (end === 'close') {
         await close(lp)
@@ -108,11 +109,11 @@ t.test('exactly once over long-poll: every CALL ends at most once, whatever ends
         endedEarly = true
       } else {
         await send(lp, [MSG.GOODBYE, {}, 'wamp.close.close_realm'])
-        await until(() => poller.messages.some((m) => m[0] === MSG.GOODBYE), 2000, 'the GOODBYE reply')
+        await until(() => poller.messages.some((m) => m[0] === MSG.GOODBYE), 10_000, 'the GOODBYE reply')
         endedEarly = true
         await close(lp)
       }
-      await until(() => hub.connections === 0, 3000, 'the transport to end')
+      await until(() => hub.connections === 0, 10_000, 'the transport to end')
       await poller.stop()
       // Answers that come after the end go nowhere.
       for (const call of waiting.values()) call.resolve('after the end')
@@ -134,8 +135,8 @@ t.test('exactly once over long-poll: every CALL ends at most once, whatever ends
       }
       if (app.wamp.stats().callsInFlight !== 0 || app.wamp.sessions.size !== 0) throw new Error('something left in flight')
       if (aborts > started) throw new Error(`${aborts} aborts for ${started} calls`)
-    }), { numRuns: 30 })
-  t.pass('30 random runs')
+    }), { numRuns: 25 })
+  t.pass('25 random runs')
 })
 
 t.test('hostile send bodies over long-poll: any bytes, any Content-Type → 204 (or 413), then the session goes on or ABORTs', async (t) => {
