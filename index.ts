@@ -11,8 +11,11 @@ import type { FastifyWampOptions } from './lib/options.js'
 import { chooseSubprotocol, serializerTable } from './lib/wire/serializers/index.js'
 import { kProtocol } from './lib/symbols.js'
 import { addAsyncApiRoutes } from './lib/asyncapi/route.js'
+import { RawSocketServer } from './lib/transports/rawsocket.js'
 import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS, FST_WAMP_WEBSOCKET_ORDER } from './lib/errors.js'
 import type { FastifyWampPluginOptions } from './lib/options.js'
+import { registerLongPoll } from './lib/transports/longpoll.js'
+import type { Serializer } from './lib/wire/serializers/index.js'
 
 const VERSION = '0.1.0'
 
@@ -39,7 +42,10 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
 
   // GOODBYE system_shutdown must go out before @fastify/websocket's own preClose closes the sockets: hooks of
   // one context run in the order they were added, so ours is added first.
-  fastify.addHook('preClose', async () => { await hub.shutdown() })
+  fastify.addHook('preClose', async () => {
+    hub.rawsocket?.stop()
+    await hub.shutdown()
+  })
 
   if (fastify.hasDecorator('websocketServer')) {
     fastify.log.warn('fastify-wamp: @fastify/websocket was registered before; its preClose will close sockets before GOODBYE system_shutdown and its maxPayload applies')
@@ -51,6 +57,7 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
   }
 
   fastify.decorate('wamp', hub)
+  if (options.rawsocket !== undefined) startRawSocket(fastify, hub, serializers)
   // Connect the fan-out engine now, so `await app.ready()` means connected; close only what it created.
   fastify.addHook('onClose', async () => { await hub.fanout.close() })
   await hub.startFanout()
@@ -84,6 +91,25 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
   if (options.asyncapi !== undefined) {
     addAsyncApiRoutes(fastify, hub, options.asyncapi, (path) => joinPath(prefix, path), joinPath(prefix, options.path), [...serializers.keys()])
   }
+  if (options.longPoll !== undefined) {
+    registerLongPoll(fastify, hub, options, options.longPoll, serializers, joinPath(prefix, options.longPoll.path), {
+      ...(logLevel !== undefined && { logLevel }),
+      ...(logSerializers !== undefined && { logSerializers })
+    })
+  }
+}
+
+/**
+ * The opt-in RawSocket listener: bound when the app is ready (so `await app.ready()` means listening), closed with
+ * it; its sessions get GOODBYE system_shutdown in preClose like the WebSocket ones.
+ */
+function startRawSocket (fastify: FastifyInstance, hub: Hub, table: ReturnType<typeof serializerTable>): void {
+  const serializers = new Map<string, Serializer>()
+  for (const [protocol, { serializer, batched }] of table) if (!batched) serializers.set(protocol.slice('wamp.2.'.length), serializer)
+  const server = new RawSocketServer(hub, hub.options.rawsocket as NonNullable<typeof hub.options.rawsocket>, serializers)
+  hub.rawsocket = server
+  fastify.addHook('onReady', async () => { await server.listen() })
+  fastify.addHook('onClose', async () => { await server.close() })
 }
 
 /**
@@ -127,6 +153,7 @@ export { LocalFanout } from './lib/cluster/fanout.js'
 export { RedisFanout } from './lib/cluster/redis-fanout.js'
 export type { RedisClient } from './lib/cluster/redis-fanout.js'
 export type { AsyncApiOptions, AsyncApiInfo } from './lib/asyncapi/route.js'
+export type { LongPollOptions } from './lib/transports/longpoll.js'
 export { RemoteSession } from './lib/cluster/remote-session.js'
 export type { ClusterStats } from './lib/cluster/fanout.js'
 export { prometheusText } from './lib/prometheus.js'

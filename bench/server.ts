@@ -1,8 +1,9 @@
 // fastify-wamp benchmark server, as bench/wampbench/README.md requires: path /ws, realm realm1 (router mode), anonymous;
 // bench.echo returns its positional args unchanged; bench.burst {n, size, topic} publishes n events of one
 // `size`-byte string to the subscribers of topic and returns the number of EVENT messages sent.
-// Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema.
-// Prints `listening <port>` on stdout once ready.
+// Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema,
+// RAWSOCKET_PORT (unset: none) also serves WAMP-over-RawSocket on that TCP port (0: any).
+// Prints `listening <port>` on stdout once ready (and `rawsocket <port>` before it, with RAWSOCKET_PORT).
 import Fastify from 'fastify'
 import Type from 'typebox'
 import fastifyWamp, { WampResult } from '../index.js'
@@ -13,7 +14,9 @@ const typed = process.env.BENCH_TYPED === '1' || process.argv.includes('--typed'
 const app = Fastify({ logger: false })
 // realm1 also brokers client-to-client publications and routes client-to-client calls (router mode: bench/callee.ts
 // registers bench.echo.client), so those paths can be measured with the same server.
-await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }] })
+// BENCH_LONGPOLL=1 also serves the HTTP long-poll transport under /lp (bench/longpoll.ts).
+const rawsocket = process.env.RAWSOCKET_PORT === undefined ? undefined : { port: Number(process.env.RAWSOCKET_PORT), host: '127.0.0.1' }
+await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }], rawsocket, longPoll: process.env.BENCH_LONGPOLL === '1' })
 
 if (typed) {
   app.wamp.register('bench.echo', { args: Type.Array(Type.String()) }, (args) => new WampResult(args))
@@ -33,6 +36,8 @@ app.wamp.register('bench.burst', (_args, kwargs) => {
 
 await app.listen({ port, host: '127.0.0.1' })
 const address = app.server.address()
+const rsAddress = app.wamp.rawsocketAddress()
+if (rsAddress !== null && typeof rsAddress === 'object') process.stdout.write(`rawsocket ${rsAddress.port}\n`)
 process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : port}\n`)
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -15,3 +15,7 @@ export const FST_WAMP_WEBSOCKET_ORDER = createError('FST_WAMP_WEBSOCKET_ORDER',
 // Upgrade refusals, answered as HTTP errors with Fastify's usual body (statusCode, code, error, message).
 export const FST_WAMP_NO_SUBPROTOCOL = createError('FST_WAMP_NO_SUBPROTOCOL', 'no supported WAMP subprotocol offered; this server speaks %s', 400)
 export const FST_WAMP_TOO_MANY_SESSIONS = createError('FST_WAMP_TOO_MANY_SESSIONS', 'this server is at its limit of %s sessions', 503)
+
+// Long-poll transport requests (lib/transports/longpoll.ts), answered the same way.
+export const FST_WAMP_LONGPOLL_BAD_OPEN = createError('FST_WAMP_LONGPOLL_BAD_OPEN', 'long-poll open: %s', 400)
+export const FST_WAMP_LONGPOLL_UNKNOWN = createError('FST_WAMP_LONGPOLL_UNKNOWN', 'no such long-poll transport (never opened, or ended)', 404)

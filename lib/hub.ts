@@ -12,6 +12,10 @@ import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
 import type { CallResult, ClientCallOptions } from './rpc/outgoing-call.js'
 import { isThenable } from './thenable.js'
 import type { Serializer } from './wire/serializers/index.js'
+import { CloseCode, WebSocketTransport } from './wire/transport.js'
+import type { SessionTransport } from './wire/transport.js'
+import type { AddressInfo } from 'node:net'
+import type { RawSocketServer } from './transports/rawsocket.js'
 import { Session } from './session/session.js'
 import { CloseUri } from './wire/uris.js'
 import { FST_WAMP_NO_SUCH_REALM } from './errors.js'
@@ -31,8 +35,6 @@ import { sessionChannel, traceClientEvent, traceSessionClose, traceSessionOpen }
 import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook, SubscriptionInfo } from '../types/session.js'
 
 export type { SessionHook }
-
-const CLOSE_TRY_AGAIN_LATER = 1013
 
 /**
  * `fastify.wamp`: the realms, the registry of open sessions and the session hooks. Procedure and topic methods
@@ -55,12 +57,15 @@ export class Hub implements FanoutHost, FastifyWamp {
   readonly cluster: ClusterRpc | undefined
   /** Hot-path counters behind `stats()`. */
   readonly counters: Counters
+  /** The RawSocket listener (option `rawsocket`), set by the plugin. */
+  rawsocket: RawSocketServer | undefined
   private readonly defaultRealm: Realm
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
   private readonly closeHooks: SessionHook[]
   private readonly eventHooks: { register: RegistrationHook[], unregister: RegistrationHook[], subscribe: SubscriptionHook[], unsubscribe: SubscriptionHook[] }
-  private readonly log: FastifyBaseLogger
+  /** The app's logger (sessions without an HTTP request log through a child of it). */
+  readonly log: FastifyBaseLogger
   private readonly keepalive: Keepalive
   private closing: boolean
 
@@ -83,6 +88,12 @@ export class Hub implements FanoutHost, FastifyWamp {
     this.fanout = options.fanout ?? new LocalFanout()
     this.cluster = this.fanout.rpc
     this.closing = false
+    this.rawsocket = undefined
+  }
+
+  /** Where the RawSocket listener is bound (port, or Unix socket path); null when it is not listening. */
+  rawsocketAddress (): AddressInfo | string | null {
+    return this.rawsocket?.address() ?? null
   }
 
   /** The WebSocket route's path, e.g. `/ws`. */
@@ -90,9 +101,14 @@ export class Hub implements FanoutHost, FastifyWamp {
     return this.options.path
   }
 
-  /** Number of WebSocket connections, welcomed or not (what `maxSessions` bounds). */
+  /** Number of connections of every transport, welcomed or not (what `maxSessions` bounds). */
   get connections (): number {
     return this.live.size
+  }
+
+  /** True when a new connection would pass `maxSessions` (every transport counts). */
+  get full (): boolean {
+    return this.live.size >= this.options.maxSessions
   }
 
   get clusterStats (): ClusterStats | undefined {
@@ -228,13 +244,28 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   // ---- internals -------------------------------------------------------------------------------------------
 
+  /** A WebSocket upgraded on the plugin's route. */
   accept (socket: WebSocket, request: FastifyRequest, serializer: Serializer, batched = false): void {
     // The route's onRequest hook refuses upgrades at the limit with 503; this catches concurrent upgrades.
-    if (this.live.size >= this.options.maxSessions) return refuseSocket(socket, this.options.closeTimeout)
-    const session = new Session(this, socket, serializer, request, batched)
+    if (this.full) return refuseSocket(socket, this.options.closeTimeout)
+    this.open(new WebSocketTransport(socket, serializer, this.options, batched), request)
+  }
+
+  /**
+   * A connection of any transport, already admitted under `maxSessions` (check `full` first): its session starts,
+   * waiting for HELLO. `request` is the HTTP request that opened it, if any.
+   */
+  open (transport: SessionTransport, request?: FastifyRequest): Session {
+    const session = new Session(this, transport, request)
     this.live.add(session)
     this.keepalive.added()
     if (this.closing) session.close(CloseUri.systemShutdown).catch(() => {})
+    return session
+  }
+
+  /** Shutting down: transports refuse new connections. */
+  get shuttingDown (): boolean {
+    return this.closing
   }
 
   sessionOpened (session: Session): void {
@@ -349,7 +380,7 @@ export class Hub implements FanoutHost, FastifyWamp {
 
 /** Closes a socket over maxSessions; one that does not complete the close within `closeTimeout` is cut. */
 function refuseSocket (socket: WebSocket, closeTimeout: number): void {
-  socket.close(CLOSE_TRY_AGAIN_LATER, 'too many sessions')
+  socket.close(CloseCode.tryAgainLater, 'too many sessions')
   const timer = setTimeout(() => socket.terminate(), closeTimeout)
   socket.once('close', () => clearTimeout(timer))
 }

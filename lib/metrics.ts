@@ -46,6 +46,7 @@ export class Counters {
 /** The `fastify.wamp.stats()` snapshot. */
 export function snapshot (counters: Counters, sessions: Iterable<Session>, connections: number, fanout: FanoutAdapter): WampStats {
   const byRealm: Record<string, Record<string, number>> = {}
+  const byTransport: Record<string, number> = {}
   let registrations = 0
   let subscriptions = 0
   let callsInFlight = 0
@@ -57,6 +58,7 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
     const realm = session.joined?.name ?? ''
     const roles = byRealm[realm] ??= {}
     roles[session.authrole] = (roles[session.authrole] ?? 0) + 1
+    byTransport[session.transport.kind] = (byTransport[session.transport.kind] ?? 0) + 1
     registrations += session.registrations.size
     subscriptions += session.subscriptions.size
     callsInFlight += session.calls.size
@@ -67,6 +69,7 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
     connections,
     sessions: count,
     sessionsByRealm: byRealm,
+    sessionsByTransport: byTransport,
     registrations,
     subscriptions,
     callsInFlight,

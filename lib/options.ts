@@ -15,6 +15,10 @@ import { RedisFanout } from './cluster/redis-fanout.js'
 import { normalizeAsyncApi } from './asyncapi/route.js'
 import type { AsyncApiOptions, NormalizedAsyncApi } from './asyncapi/route.js'
 import type { RedisClient } from './cluster/redis-fanout.js'
+import { normalizeLongPoll } from './transports/longpoll.js'
+import type { LongPollOptions, NormalizedLongPoll } from './transports/longpoll.js'
+import { normalizeRawSocket } from './transports/rawsocket-options.js'
+import type { NormalizedRawSocketOptions, RawSocketOptions } from './transports/rawsocket-options.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -107,6 +111,13 @@ export interface FastifyWampOptions {
   authorize?: AuthorizeHook
   /** Role permissions for every realm that does not set its own. */
   permissions?: Permissions
+  /**
+   * HTTP long-poll transport (WAMP spec), for clients that cannot open a WebSocket: `true` for the defaults or
+   * `{ path, pollTimeout, idleTimeout }`. Off by default. See docs/longpoll.md.
+   */
+  longPoll?: boolean | LongPollOptions
+  /** An opt-in WAMP-over-RawSocket listener (TCP, TLS or Unix socket) next to the WebSocket route (docs/transports.md). */
+  rawsocket?: RawSocketOptions
 }
 
 /** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
@@ -140,12 +151,15 @@ export interface NormalizedOptions {
   /** undefined: this instance is alone (the broker skips fan-out entirely). */
   fanout: FanoutAdapter | undefined
   agent: string
+  /** undefined: no long-poll transport. */
+  longPoll: NormalizedLongPoll | undefined
+  rawsocket: NormalizedRawSocketOptions | undefined
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi', 'reflection', 'asyncapi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
-  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'rawsocket', 'longPoll'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -243,7 +257,9 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     onSessionOpen: hooks('onSessionOpen', options.onSessionOpen),
     onSessionClose: hooks('onSessionClose', options.onSessionClose),
     fanout: fanoutOption(options),
-    agent
+    agent,
+    rawsocket: normalizeRawSocket(options.rawsocket, maxPayload, fail),
+    longPoll: normalizeLongPoll(options.longPoll)
   }
 }
 

@@ -12,7 +12,7 @@ import { inspector, startCluster, untilSubscribers } from './helpers/redis.js'
 
 // The tests' identities: authid/authrole from headers (set right after WELCOME, before the client can publish).
 function identify (session: Session): void {
-  const { 'x-authid': authid, 'x-authrole': authrole } = session.request.headers
+  const { 'x-authid': authid, 'x-authrole': authrole } = session.request?.headers ?? {}
   if (typeof authid === 'string') internal(session).authid = authid
   if (typeof authrole === 'string') internal(session).authrole = authrole
 }

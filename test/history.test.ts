@@ -11,7 +11,7 @@ import type { RealmOptions } from '../lib/realm/realm.js'
 // `wamp.subscription.get_events` with the spec's arguments, filtered by what the caller may see; Redis streams.
 
 function identify (session: Session): void {
-  const { 'x-authid': authid, 'x-authrole': authrole } = session.request.headers
+  const { 'x-authid': authid, 'x-authrole': authrole } = session.request?.headers ?? {}
   if (typeof authid === 'string') internal(session).authid = authid
   if (typeof authrole === 'string') internal(session).authrole = authrole
 }

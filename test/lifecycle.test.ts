@@ -63,7 +63,7 @@ t.test('per-session state and the upgrade request are reachable from hooks and h
     app.wamp.onSessionOpen((session) => { session.data.visits = 0 })
     app.wamp.register('visit', (_a, _k, { session }) => {
       session.data.visits = (session.data.visits as number) + 1
-      return { visits: session.data.visits, tenant: (session.request as { tenant?: string }).tenant, ua: session.request.headers['x-tenant'] }
+      return { visits: session.data.visits, tenant: (session.request as { tenant?: string }).tenant, ua: session.request?.headers['x-tenant'] }
     })
   })
   const { client } = await connectRaw(url, { headers: { 'x-tenant': 'acme' } })

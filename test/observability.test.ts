@@ -163,6 +163,7 @@ t.test('issue 20: prometheusText escapes label values', async (t) => {
     connections: 0,
     sessions: 1,
     sessionsByRealm: { 'r"1': { 'a\\b\nc': 1 } },
+    sessionsByTransport: {},
     registrations: 0,
     subscriptions: 0,
     callsInFlight: 0,

@@ -12,7 +12,7 @@ import type { Retention } from '../lib/pubsub/retention.js'
 // EVENT details `retained: true` before any newer EVENT, pattern subscriptions, black/white listing, bounds, Redis.
 
 function identify (session: Session): void {
-  const { 'x-authid': authid, 'x-authrole': authrole } = session.request.headers
+  const { 'x-authid': authid, 'x-authrole': authrole } = session.request?.headers ?? {}
   if (typeof authid === 'string') internal(session).authid = authid
   if (typeof authrole === 'string') internal(session).authrole = authrole
 }

@@ -8,6 +8,16 @@ import type { Realm } from './realm.js'
 /** Per-session application state; extend it with `declare module 'fastify-wamp' { interface SessionData { … } }`. */
 export interface SessionData { [key: string]: unknown }
 
+/** How a session's client is connected (docs/transports.md). */
+export type TransportKind = 'websocket' | 'longpoll' | 'rawsocket'
+
+/** A session's connection, as the application sees it. */
+export interface TransportInfo {
+  readonly kind: TransportKind
+  /** The peer's IP address; undefined on a Unix socket or once the connection is gone. */
+  readonly remoteAddress: string | undefined
+}
+
 /** A procedure a client registered (REGISTER), as the application sees it. */
 export interface RegistrationInfo {
   /** The registration id (shared by every callee of a shared registration). */
@@ -52,10 +62,15 @@ export interface WampSession {
   readonly authextra: Readonly<Details>
   /** The roles and features the client announced in HELLO. */
   readonly roles: Readonly<Details>
-  /** The WebSocket subprotocol, e.g. `wamp.2.json` or `wamp.2.msgpack.batched`. */
+  /** The WebSocket subprotocol, e.g. `wamp.2.json` or `wamp.2.msgpack.batched` (its equivalent on other transports). */
   readonly protocol: string
-  /** The HTTP upgrade request (headers, `request.user` set by your auth hooks, its logger). */
-  readonly request: FastifyRequest
+  /**
+   * The HTTP request that opened the session (WebSocket upgrade, long-poll open): headers, `request.user` set by
+   * your auth hooks, its logger. Undefined on RawSocket, which has no HTTP.
+   */
+  readonly request: FastifyRequest | undefined
+  /** The transport: `kind` ('websocket', 'rawsocket', 'longpoll') and the peer's address. */
+  readonly transport: TransportInfo
   /** When the session was welcomed. */
   readonly connectedAt: Date
   /** True until the session starts closing. */
@@ -112,7 +127,9 @@ export interface WampSession {
  */
 export interface PendingSession {
   readonly protocol: string
-  readonly request: FastifyRequest
+  /** Undefined on RawSocket (no HTTP request). */
+  readonly request: FastifyRequest | undefined
+  readonly transport: TransportInfo
   readonly roles: Readonly<Details>
   readonly log: FastifyBaseLogger
   data: SessionData

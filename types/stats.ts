@@ -1,13 +1,16 @@
+import type { TransportKind } from './session.js'
 import type { FanoutStats, FanoutStatus } from '../lib/cluster/fanout.js'
 
 /** `fastify.wamp.stats()`: a snapshot of this instance (docs/observability.md). Counters only grow. */
 export interface WampStats {
-  /** WebSocket connections, welcomed or not. */
+  /** Connections of every transport, welcomed or not. */
   connections: number
   /** Open WAMP sessions. */
   sessions: number
   /** Open sessions by realm, then by authrole. */
   sessionsByRealm: Record<string, Record<string, number>>
+  /** Open sessions by transport kind (`websocket`, `rawsocket`, `longpoll`); a kind without sessions is absent. */
+  sessionsByTransport: Partial<Record<TransportKind, number>>
   /** Client registrations (REGISTER), counted per callee session. */
   registrations: number
   /** Client subscriptions, counted per subscriber session. */

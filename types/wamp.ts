@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net'
 import type { ClusterStats, FanoutAdapter } from '../lib/cluster/fanout.js'
 import type { RemoteSession } from '../lib/cluster/remote-session.js'
 import type { Realm, RealmApi } from './realm.js'
@@ -11,7 +12,7 @@ import type { WampStats } from './stats.js'
 export interface FastifyWamp extends RealmApi {
   /** The WebSocket route's path, e.g. `/ws` (with the register prefix, if any). */
   readonly path: string
-  /** Number of WebSocket connections, welcomed or not (what `maxSessions` bounds). */
+  /** Number of connections of every transport, welcomed or not (what `maxSessions` bounds). */
   readonly connections: number
   /** Number of open sessions across all realms on this instance. */
   readonly count: number
@@ -36,6 +37,11 @@ export interface FastifyWamp extends RealmApi {
   clusterSessionCount (): Promise<number>
   /** A snapshot of this instance: sessions, registrations, calls in flight, counters (docs/observability.md). */
   stats (): WampStats
+  /**
+   * Where the RawSocket listener (option `rawsocket`) is bound: `{ address, family, port }`, or the Unix socket path;
+   * null without the option or before `ready()`.
+   */
+  rawsocketAddress (): AddressInfo | string | null
 
   /** Runs after WELCOME is sent. The client registers its procedures after WELCOME: see `session.registered()`. */
   onSessionOpen (hook: SessionHook): this

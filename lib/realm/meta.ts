@@ -110,7 +110,7 @@ export function sessionDetails (session: Session): Details {
     authrole: session.authrole,
     authmethod: session.authmethod,
     authprovider: session.authprovider,
-    transport: { type: 'websocket', protocol: session.protocol }
+    transport: { type: session.transport.kind, protocol: session.protocol }
   }
 }
 

@@ -1,12 +1,10 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { WebSocket } from 'ws'
 import { EMPTY, MessageType as T, withPayload } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
 import { CloseUri, ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
-import { kSession } from '../symbols.js'
-import { Transport } from '../wire/transport.js'
-import type { Serializer } from '../wire/serializers/index.js'
+import { CloseCode } from '../wire/transport.js'
+import type { SessionTransport, TransportSink } from '../wire/transport.js'
 import type { Realm } from '../realm/realm.js'
 import type { Hub } from '../hub.js'
 import type { IncomingCall } from '../rpc/incoming-call.js'
@@ -32,22 +30,24 @@ export type { SessionData }
 
 export { State }
 
-const CLOSE_NORMAL = 1000
-const CLOSE_GOING_AWAY = 1001
-const CLOSE_PROTOCOL_ERROR = 1002
+const CLOSE_NORMAL: number = CloseCode.normal
+const CLOSE_GOING_AWAY: number = CloseCode.goingAway
+const CLOSE_PROTOCOL_ERROR: number = CloseCode.protocolError
 
 /**
- * One WAMP session: the actor that owns one WebSocket, its state (establishing → open → closing → closed) and
- * its cleanup, which runs exactly once whichever way the socket ends.
+ * One WAMP session: the actor that owns one connection (a `SessionTransport`: WebSocket, RawSocket, long-poll), its
+ * state (establishing → open → closing → closed) and its cleanup, which runs exactly once whichever way the
+ * connection ends.
  */
-export class Session implements WampSession {
+export class Session implements WampSession, TransportSink {
   /** Session id, assigned at WELCOME (0 before). */
   id: number
   /** The realm joined at WELCOME; undefined before and after the WAMP session. */
   joined: Realm | undefined
   /** When the session was welcomed (the socket's upgrade time before). */
   connectedAt: Date
-  readonly request: FastifyRequest
+  /** The HTTP request that opened the session; undefined on RawSocket. */
+  readonly request: FastifyRequest | undefined
   readonly protocol: string
   /** Your per-session state. */
   data: SessionData
@@ -73,7 +73,7 @@ export class Session implements WampSession {
   frameBytes: number
   /** False when the message being handled carries a value JSON cannot (a BigInt): see lib/wire/serializers/plain-data.ts. */
   portable: boolean
-  readonly transport: Transport
+  readonly transport: SessionTransport
   readonly hub: Hub
   helloTimer: NodeJS.Timeout | undefined
   /** The authentication in progress between HELLO and WELCOME (lib/auth). */
@@ -88,17 +88,19 @@ export class Session implements WampSession {
   /** Messages received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
   private held: Array<Buffer | boolean> | undefined
   private logger: FastifyBaseLogger | undefined
+  /** The logger before WELCOME: the request's, else (no HTTP request) the app's, bound to the transport. */
+  private readonly baseLog: FastifyBaseLogger
   private onClosed: (() => void) | undefined
   private onDrained: (() => void) | undefined
   /** `registered()` calls waiting for a REGISTER. */
   private waiters: RegistrationWaiters | undefined
 
-  constructor (hub: Hub, socket: WebSocket, serializer: Serializer, request: FastifyRequest, batched = false) {
+  constructor (hub: Hub, transport: SessionTransport, request?: FastifyRequest) {
     this.id = 0
     this.joined = undefined
     this.connectedAt = new Date()
     this.request = request
-    this.protocol = `wamp.2.${serializer.id}${batched ? '.batched' : ''}`
+    this.protocol = `wamp.2.${transport.serializer.id}${transport.batched ? '.batched' : ''}`
     this.data = {}
     this.authid = ''
     this.authrole = ''
@@ -115,7 +117,7 @@ export class Session implements WampSession {
     this.streams = new CallerStreams(this.calls, hub.options.maxCallsPerSession, hub.options.streamGrace)
     this.frameBytes = 0
     this.portable = true
-    this.transport = new Transport(socket, serializer, hub.options, batched)
+    this.transport = transport
     this.hub = hub
     this.helloTimer = hub.options.helloTimeout > 0 ? setTimeout(helloTimedOut, hub.options.helloTimeout, this) : undefined
     this.handshake = undefined
@@ -125,20 +127,18 @@ export class Session implements WampSession {
     this.topicHandlers = 0
     this.held = undefined
     this.logger = undefined
+    this.baseLog = request !== undefined ? request.log : hub.log.child({ transport: transport.kind, remoteAddress: transport.remoteAddress })
     this.onClosed = undefined
     this.onDrained = undefined
     this.waiters = undefined
-    ;(socket as WebSocket & { [kSession]?: Session })[kSession] = this
-    socket.on('message', onMessage)
-    socket.on('close', onClose)
-    socket.on('error', onError)
+    transport.attach(this)
   }
 
-  /** A child of the upgrade request's logger, bound to this session's id. */
+  /** A child of the request's logger (without one, of the app's), bound to this session's id. */
   get log (): FastifyBaseLogger {
     // Before WELCOME there is no id to bind: the request's logger (with its reqId) speaks for the session.
-    if (this.id === 0) return this.request.log
-    if (this.logger === undefined) this.logger = this.request.log.child({ wampSession: this.id })
+    if (this.id === 0) return this.baseLog
+    if (this.logger === undefined) this.logger = this.baseLog.child({ wampSession: this.id })
     return this.logger
   }
 
@@ -208,7 +208,7 @@ export class Session implements WampSession {
 
   // ---- receiving -------------------------------------------------------------------------------------------
 
-  /** One WebSocket message: one WAMP message, or on a batched subprotocol one or more (lib/wire/batch.ts). */
+  /** One transport message: one WAMP message, or on a batched transport one or more (lib/wire/batch.ts). */
   receive (data: Buffer, isBinary: boolean): void {
     if (!this.transport.batched) return this.handle(data, isBinary)
     if (this.state === State.closed) return
@@ -247,7 +247,7 @@ export class Session implements WampSession {
   hold (): void {
     if (this.held !== undefined) return
     this.held = []
-    this.transport.socket.pause()
+    this.transport.pause()
   }
 
   /** Handles the messages held since `hold()`, in order (a message may hold the session again: the rest wait). */
@@ -255,7 +255,7 @@ export class Session implements WampSession {
     const held = this.held
     if (held === undefined) return
     this.held = undefined
-    if (this.state !== State.closed) this.transport.socket.resume()
+    if (this.state !== State.closed) this.transport.resume()
     for (let i = 0; i < held.length; i += 2) {
       if (this.held !== undefined) {
         for (let j = i; j < held.length; j++) (this.held as Array<Buffer | boolean>).push(held[j])
@@ -278,7 +278,7 @@ export class Session implements WampSession {
     if (this.state === State.closing && msg[0] !== T.GOODBYE && msg[0] !== T.ABORT) return true
     let data: string | Buffer
     try {
-      data = this.transport.encode(msg)
+      data = this.transport.serializer.encode(msg)
     } catch (err) {
       this.unencodable = describeError(err)
       this.log.warn({ messageType: msg[0], reason: this.unencodable }, `fastify-wamp: outgoing message cannot be encoded as ${this.protocol}; not sent`)
@@ -443,20 +443,7 @@ export class Session implements WampSession {
   }
 }
 
-/** An encoder's or decoder's exception, in a few words for a log line or an ABORT/ERROR message. */
+/** A close whose grace ran out: the connection is cut. */
 function forceClose (session: Session): void {
   if (session.state !== State.closed) session.transport.terminate()
-}
-
-function onMessage (this: WebSocket, data: Buffer, isBinary: boolean): void {
-  (this as WebSocket & { [kSession]: Session })[kSession].receive(data, isBinary)
-}
-
-function onClose (this: WebSocket): void {
-  (this as WebSocket & { [kSession]: Session })[kSession].cleanup()
-}
-
-function onError (this: WebSocket, err: Error): void {
-  const session = (this as WebSocket & { [kSession]: Session })[kSession]
-  session.log.debug({ err }, 'fastify-wamp: socket error')
 }

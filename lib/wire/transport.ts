@@ -1,17 +1,81 @@
 import type { Socket } from 'node:net'
+import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Serializer } from './serializers/index.js'
 import { kSession, kTransport } from '../symbols.js'
 import { batchOverhead, joinBatch, SEPARATOR } from './batch.js'
-import type { Session } from '../session/session.js'
+import type { TransportInfo, TransportKind } from '../../types/session.js'
 
-// The ws glue: frame options, write batching, the outbound bound, the outgoing size check and the keepalive flag.
-// Every frame a session sends in one tick leaves in one writev, because the TCP socket stays corked until the
-// next tick. On a batched subprotocol (wamp.2.<id>.batched) the messages of one tick are held instead and leave
-// as one WebSocket message at that same flush (several, when together they would pass maxPayload).
+export type { TransportInfo, TransportKind }
 
-const TEXT = { binary: false, compress: false }
-const BINARY = { binary: true, compress: false }
+// The session ↔ transport boundary. A session (lib/session/session.ts) speaks to its connection only through
+// `SessionTransport`, and a transport hands it bytes only through `TransportSink`, so WebSocket, RawSocket
+// (lib/transports/rawsocket.ts) and HTTP long-poll share one session implementation, one set of limits and one
+// shutdown sequence.
+//
+// The WebSocket implementation below is the ws glue: frame options, write batching, the outbound bound, the outgoing
+// size check and the keepalive flag. Every frame a session sends in one tick leaves in one writev, because the TCP
+// socket stays corked until the next tick. On a batched subprotocol (wamp.2.<id>.batched) the messages of one tick
+// are held instead and leave as one WebSocket message at that same flush (several, when together they would pass
+// maxPayload).
+
+/** WebSocket close codes a session asks for; other transports map them to their own ending (RawSocket: none). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  tryAgainLater: 1013
+} as const
+
+/**
+ * What a session needs of its connection. Implementations keep the hot path free of allocations: `write` queues,
+ * `flush` (run once per tick by the transport itself) hands everything written in the tick to the kernel.
+ */
+export interface SessionTransport extends TransportInfo {
+  readonly serializer: Serializer
+  /** Several WAMP messages per transport message, both ways (lib/wire/batch.ts). */
+  readonly batched: boolean
+  /** Batched text: the record separator written, the one the peer last used (lib/wire/batch.ts). */
+  separator: number
+  /** True while frames can still be written. */
+  readonly open: boolean
+  /** Bytes accepted but not yet handed to the kernel (`stats().bufferedBytes`). */
+  readonly buffered: number
+  /** Whether an encoded message is within the transport's message size bound, framing included. */
+  fits (data: string | Buffer): boolean
+  /**
+   * Queues one encoded message; false when it was not queued (closed, or over maxBufferedBytes: then the
+   * transport has terminated the connection and the session cleans up when it reports closure).
+   */
+  write (data: string | Buffer): boolean
+  /** Hands what was written this tick to the kernel now (before a close). */
+  flush (): void
+  /** Ends the connection gracefully (`code` is a WebSocket close code, see `CloseCode`), bounded by closeTimeout. */
+  close (code: number, reason?: string): void
+  /** Ends the connection at once. */
+  terminate (): void
+  /** Stops reading inbound messages (an async authorization is deciding) until `resume()`. */
+  pause (): void
+  resume (): void
+  /** A keepalive round: false when the previous ping was not answered (the caller terminates). */
+  ping (): boolean
+  /**
+   * Binds the session: from now on the transport calls `sink.receive` for each inbound message and
+   * `sink.cleanup` exactly once when the connection has ended, however it ended.
+   */
+  attach (sink: TransportSink): void
+}
+
+/** What a transport delivers to: the session. */
+export interface TransportSink {
+  /** One inbound transport message (on a batched transport, one batch). */
+  receive (data: Buffer, isBinary: boolean): void
+  /** The connection has ended. */
+  cleanup (): void
+  /** The peer broke the transport's framing: ABORT protocol_violation saying what was wrong, then close. */
+  violation (message: string): void
+  readonly log: FastifyBaseLogger
+}
 
 export interface TransportLimits {
   /** Largest frame the server sends (the same bound as for frames it accepts). */
@@ -22,12 +86,26 @@ export interface TransportLimits {
   readonly closeTimeout: number
 }
 
-export class Transport {
+/**
+ * Whether `data` is at most `room` bytes: a string's UTF-8 size is between 1 and 3 × its length, so the exact
+ * count is needed only in between.
+ */
+export function fitsIn (data: string | Buffer, room: number): boolean {
+  if (data.length > room) return false
+  if (typeof data !== 'string' || data.length * 3 <= room) return true
+  return Buffer.byteLength(data) <= room
+}
+
+const TEXT = { binary: false, compress: false }
+const BINARY = { binary: true, compress: false }
+
+type WsWithSession = WebSocket & { [kSession]: TransportSink, [kTransport]: WebSocketTransport }
+
+export class WebSocketTransport implements SessionTransport {
+  readonly kind: TransportKind
   readonly socket: WebSocket
   readonly serializer: Serializer
-  /** Several WAMP messages per WebSocket message, both ways (lib/wire/batch.ts). */
   readonly batched: boolean
-  /** Batched text: the record separator written, the one the peer last used (lib/wire/batch.ts). */
   separator: number
   /** False once a keepalive ping went out; the pong sets it back (lib/session/keepalive.ts). */
   alive: boolean
@@ -43,8 +121,10 @@ export class Transport {
   private readonly closeTimeout: number
   private corked: boolean
   private closeTimer: NodeJS.Timeout | undefined
+  private sink: TransportSink | undefined
 
   constructor (socket: WebSocket, serializer: Serializer, limits: TransportLimits, batched = false) {
+    this.kind = 'websocket'
     this.socket = socket
     this.serializer = serializer
     this.batched = batched
@@ -60,32 +140,35 @@ export class Transport {
     this.closeTimeout = limits.closeTimeout
     this.corked = false
     this.closeTimer = undefined
-    ;(socket as WebSocket & { [kTransport]?: Transport })[kTransport] = this
+    this.sink = undefined
+  }
+
+  get remoteAddress (): string | undefined {
+    return this.raw?.remoteAddress
+  }
+
+  attach (sink: TransportSink): void {
+    const socket = this.socket as WsWithSession
+    this.sink = sink
+    socket[kTransport] = this
+    socket[kSession] = sink
+    // Listeners defined once at module level find their owners through the symbols: no closure per socket.
+    socket.on('message', onMessage)
     socket.on('pong', onPong)
-    socket.on('close', onSocketClose)
+    socket.on('close', onClose)
+    socket.on('error', onError)
   }
 
   get open (): boolean {
     return this.socket.readyState === 1
   }
 
-  /** Bytes accepted but not yet handed to the kernel. */
   get buffered (): number {
     return this.socket.bufferedAmount + this.pendingBytes
   }
 
-  encode (message: unknown[]): string | Buffer {
-    return this.serializer.encode(message)
-  }
-
-  /**
-   * Whether an encoded message is within maxPayload, batch framing included (a string's UTF-8 size is between 1
-   * and 3 × its length).
-   */
   fits (data: string | Buffer): boolean {
-    if (data.length > this.room) return false
-    if (typeof data !== 'string' || data.length * 3 <= this.room) return true
-    return Buffer.byteLength(data) <= this.room
+    return fitsIn(data, this.room)
   }
 
   /**
@@ -136,13 +219,20 @@ export class Transport {
     this.socket.terminate()
   }
 
+  pause (): void {
+    this.socket.pause()
+  }
+
+  resume (): void {
+    this.socket.resume()
+  }
+
   /** The socket has closed: the close timer has nothing left to do. */
   closed (): void {
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer)
     this.closeTimer = undefined
   }
 
-  /** A keepalive round: false when the previous ping was not answered (the caller terminates). */
   ping (): boolean {
     if (this.socket.readyState !== 1) return true
     if (!this.alive) return false
@@ -159,26 +249,33 @@ export class Transport {
   }
 
   private overflow (size: number): void {
-    const session = (this.socket as WebSocket & { [kSession]?: Session })[kSession]
-    session?.log.warn({ bufferedBytes: this.socket.bufferedAmount, frameBytes: size, maxBufferedBytes: this.maxBuffered },
+    this.sink?.log.warn({ bufferedBytes: this.socket.bufferedAmount, frameBytes: size, maxBufferedBytes: this.maxBuffered },
       'fastify-wamp: closing a session that does not read (outbound buffer over maxBufferedBytes)')
     this.terminate()
   }
 }
 
-function terminateLate (transport: Transport): void {
+function terminateLate (transport: SessionTransport): void {
   transport.terminate()
 }
 
-function onSocketClose (this: WebSocket): void {
-  const transport = (this as WebSocket & { [kTransport]: Transport })[kTransport]
-  transport.closed()
-}
-
-function flush (transport: Transport): void {
+function flush (transport: WebSocketTransport): void {
   transport.flush()
 }
 
+function onMessage (this: WebSocket, data: Buffer, isBinary: boolean): void {
+  (this as WsWithSession)[kSession].receive(data, isBinary)
+}
+
 function onPong (this: WebSocket): void {
-  (this as WebSocket & { [kTransport]: Transport })[kTransport].alive = true
+  (this as WsWithSession)[kTransport].alive = true
+}
+
+function onClose (this: WebSocket): void {
+  (this as WsWithSession)[kTransport].closed()
+  ;(this as WsWithSession)[kSession].cleanup()
+}
+
+function onError (this: WebSocket, err: Error): void {
+  (this as WsWithSession)[kSession].log.debug({ err }, 'fastify-wamp: socket error')
 }

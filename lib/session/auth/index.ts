@@ -41,8 +41,8 @@ export interface AuthContext {
   readonly authextra: Details
   /** The whole HELLO.Details. */
   readonly details: Details
-  /** The HTTP upgrade request, with whatever the app's Fastify hooks attached to it. */
-  readonly request: FastifyRequest
+  /** The HTTP request that opened the session, with whatever the app's Fastify hooks attached; undefined on RawSocket. */
+  readonly request: FastifyRequest | undefined
   readonly session: PendingSession
 }
 
@@ -89,6 +89,7 @@ export interface RealmAuthOptions {
   /**
    * Turns an HTTP-authenticated upgrade request (cookie, JWT… checked by your Fastify hooks) into the session's
    * identity (authmethod `http`), whatever the client offers in HELLO. Refuse to fall back to the WAMP methods.
+   * Not called for sessions without an HTTP request (RawSocket): the WAMP methods alone decide there.
    */
   fromRequest?: (request: FastifyRequest, ctx: AuthContext) => AuthAnswer<AuthIdentity>
   /** Milliseconds from HELLO to WELCOME while authenticating (includes your authenticate functions). Default 10 000. */
@@ -174,7 +175,8 @@ export function beginAuthentication (session: Session, realm: Realm, details: De
   session.handshake = flow
   if (flow.auth.timeout > 0) session.helloTimer = setTimeout(authTimedOut, flow.auth.timeout, flow)
   const fromRequest = flow.auth.options.fromRequest
-  if (fromRequest === undefined) return chooseMethod(flow)
+  // No HTTP request (RawSocket): nothing for fromRequest to read; the realm's WAMP authmethods decide alone.
+  if (fromRequest === undefined || session.request === undefined) return chooseMethod(flow)
   settle(flow, fromRequest(session.request, flow.ctx), afterFromRequest)
 }
 
