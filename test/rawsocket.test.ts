@@ -169,6 +169,16 @@ t.test('issue 23: RawSocket: a peer that PINGs without reading its PONGs is cut 
   t.pass('cut')
 })
 
+t.test('issue 23: RawSocket sessions have no HTTP request: fromRequest is not consulted, the WAMP authmethods decide', async (t) => {
+  let asked = 0
+  const { target } = await startRaw(t, { ...RAW, auth: { fromRequest: () => { asked++; return { authid: 'http-user', authrole: 'user' } } } })
+  const { welcome, client } = await connectRawSocket(target)
+  t.equal(welcome[0], MSG.ABORT)
+  t.equal(welcome[2], 'wamp.error.no_auth_method', 'a realm that only has fromRequest refuses RawSocket clients')
+  t.equal(asked, 0)
+  await client.expectEnd()
+})
+
 t.test('issue 23: RawSocket: a result larger than the client\'s announced length is not sent (payload_size_exceeded)', async (t) => {
   const { target } = await startRaw(t, RAW, (app) => { app.wamp.register('big', () => 'x'.repeat(600)) })
   const c = await raw(target)
