@@ -160,6 +160,25 @@ t.test('issue 23: RawSocket: PING answered with PONG echoing its payload; frames
   client.close()
 })
 
+t.test('issue 23: RawSocket: a peer that PINGs without reading its PONGs is cut at maxBufferedBytes', async (t) => {
+  const { app, target } = await startRaw(t, { rawsocket: { port: 0, host: '127.0.0.1', maxMessageLength: 4096 }, maxPayload: 1000, maxBufferedBytes: 1000 })
+  const { client } = await connectRawSocket(target)
+  client.sendFrame(1, Buffer.alloc(2000))
+  await client.expectEnd()
+  await until(() => app.wamp.connections === 0)
+  t.pass('cut')
+})
+
+t.test('issue 23: RawSocket sessions have no HTTP request: fromRequest is not consulted, the WAMP authmethods decide', async (t) => {
+  let asked = 0
+  const { target } = await startRaw(t, { ...RAW, auth: { fromRequest: () => { asked++; return { authid: 'http-user', authrole: 'user' } } } })
+  const { welcome, client } = await connectRawSocket(target)
+  t.equal(welcome[0], MSG.ABORT)
+  t.equal(welcome[2], 'wamp.error.no_auth_method', 'a realm that only has fromRequest refuses RawSocket clients')
+  t.equal(asked, 0)
+  await client.expectEnd()
+})
+
 t.test('issue 23: RawSocket: a result larger than the client\'s announced length is not sent (payload_size_exceeded)', async (t) => {
   const { target } = await startRaw(t, RAW, (app) => { app.wamp.register('big', () => 'x'.repeat(600)) })
   const c = await raw(target)
@@ -173,7 +192,7 @@ t.test('issue 23: RawSocket: a result larger than the client\'s announced length
 })
 
 t.test('issue 23: RawSocket keepalive with ping: true — a peer that answers no PING is cut; one that answers stays', async (t) => {
-  const { app, target } = await startRaw(t, { rawsocket: { port: 0, host: '127.0.0.1', ping: true }, pingInterval: 30 })
+  const { app, target } = await startRaw(t, { rawsocket: { port: 0, host: '127.0.0.1', ping: true }, pingInterval: 100 })
   const { client: silent } = await connectRawSocket(target)
   const { client: polite } = await connectRawSocket(target)
   let pings = 0
@@ -187,7 +206,8 @@ t.test('issue 23: RawSocket keepalive with ping: true — a peer that answers no
   }
   answer().catch(() => {})
   await silent.expectEnd()
-  t.ok(pings >= 1, 'the polite peer was pinged')
+  await until(() => pings >= 2, 5000, 'two pings answered')
+  t.pass('the polite peer was pinged and answered')
   t.equal(polite.ended, false, 'and is still connected')
   await until(() => app.wamp.connections === 1, 2000, 'the silent peer\'s session to clean up')
   polite.close()
@@ -306,7 +326,7 @@ t.test('issue 23: RawSocket over TLS (self-signed certificate made at test time)
   const dir = mkdtempSync(join(tmpdir(), 'wamp-tls-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const { key, cert } = makeCert(dir)
-  const { target } = await startRaw(t, { rawsocket: { port: 0, host: '127.0.0.1', tls: { key, cert } } }, (app) => { app.wamp.register('add', (args) => (args[0] as number) + (args[1] as number)) })
+  const { app, target } = await startRaw(t, { rawsocket: { port: 0, host: '127.0.0.1', tls: { key, cert } } }, (app) => { app.wamp.register('add', (args) => (args[0] as number) + (args[1] as number)) })
   const { client, welcome } = await connectRawSocket({ ...target, tls: { ca: cert, servername: 'localhost' } }, 'json')
   t.equal(welcome[0], MSG.WELCOME)
   client.send([MSG.CALL, 1, {}, 'add', [1, 2]])
@@ -317,6 +337,11 @@ t.test('issue 23: RawSocket over TLS (self-signed certificate made at test time)
   plain.socket.write(Buffer.from([0x7f, 0xf1, 0, 0]))
   await plain.expectEnd()
   t.equal(plain.reply, undefined)
+  // One that never starts its TLS handshake is cut when the app closes (not left to the handshake timeout).
+  const silent = await raw(target)
+  await app.close()
+  await silent.expectEnd()
+  t.equal(app.wamp.connections, 0)
 })
 
 // autobahn-python's RawSocket client (asyncio), against the real server, in router mode with an autobahn-js callee.

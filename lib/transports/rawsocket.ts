@@ -223,6 +223,8 @@ export class RawSocketTransport implements SessionTransport {
 
   private pong (payload: Buffer): void {
     if (!this.open) return
+    // A peer that PINGs without reading its PONGs is bounded like one that does not read its messages.
+    if (this.socket.writableLength + payload.length > this.server.maxBufferedBytes) return this.terminate()
     this.cork()
     const prefix = Buffer.allocUnsafe(4)
     writePrefix(prefix, 0, FrameType.pong, payload.length)
@@ -259,6 +261,8 @@ export class RawSocketServer {
   /** The serializer of a connection before its handshake chose one. */
   readonly placeholder: Serializer
   private readonly server: Server
+  /** Every accepted socket, TLS ones still in their TLS handshake included: cut at close. */
+  private readonly sockets: Set<Socket>
 
   constructor (hub: Hub, options: NormalizedRawSocketOptions, serializers: Map<string, Serializer>) {
     this.hub = hub
@@ -271,10 +275,15 @@ export class RawSocketServer {
     this.closeTimeout = hub.options.closeTimeout
     this.handshakeTimeout = hub.options.helloTimeout > 0 ? hub.options.helloTimeout : 10_000
     this.placeholder = serializers.values().next().value as Serializer
+    this.sockets = new Set()
     this.server = options.tls === undefined
       ? createTcpServer({ noDelay: true }, (socket) => this.accept(socket))
       // The TLS handshake is bounded like the RawSocket one (tls's own default is 120 s).
       : createTlsServer({ handshakeTimeout: this.handshakeTimeout, ...options.tls }, (socket) => this.accept(socket))
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+    })
     this.server.on('tlsClientError', (err: Error, socket: Socket) => {
       this.log.debug({ err, remoteAddress: socket.remoteAddress }, 'fastify-wamp: RawSocket TLS handshake failed')
       socket.destroy()
@@ -308,6 +317,7 @@ export class RawSocketServer {
   async close (): Promise<void> {
     this.stop()
     for (const transport of this.connections) transport.terminate()
+    for (const socket of this.sockets) socket.destroy()
     if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()))
   }
 
