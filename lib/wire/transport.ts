@@ -103,7 +103,7 @@ export class Transport {
     if (!this.corked) {
       this.corked = true
       this.raw?.cork()
-      process.nextTick(flush, this)
+      setImmediate(flush, this)
     }
     if (this.batched) {
       this.pending.push(data)
