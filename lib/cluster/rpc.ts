@@ -230,6 +230,8 @@ export class ClusterRpc {
 
   /** `instance` is gone: calls waiting on it fail, calls served for it are interrupted (nobody takes the answer). */
   private lost (instance: string, why: string): void {
+    // Its entries stay in Redis until a sweep removes them (which announces it); a fresh read costs little here.
+    this.registry.forget()
     for (const call of this.pending.values()) {
       if (call.instance === instance && call.local === undefined) this.settle(call, instanceLost(instance, why))
     }
@@ -256,6 +258,7 @@ export class ClusterRpc {
 
   /** Redis is down: calls waiting on other instances fail now (their answers could not reach us). */
   down (error: Error | undefined): void {
+    this.registry.forget()
     for (const call of this.pending.values()) if (call.local === undefined) this.settle(call, networkFailure(error))
     for (const controller of this.served.values()) controller.abort()
     this.served.clear()
