@@ -268,9 +268,27 @@ export class ClusterRegistry {
         this.cache.set(key, listed)
       }
     }
-    if (includeLocal) return listed
+    return includeLocal ? listed : this.others(listed)
+  }
+
+  /** Without this instance's callees. */
+  private others (listed: Listed[]): Listed[] {
     const mine = `${this.link.instanceId}:`
     return listed.some((c) => c.field.startsWith(mine)) ? listed.filter((c) => !c.field.startsWith(mine)) : listed
+  }
+
+  /**
+   * `pick()` without Redis, when that can be: the URI's exact registrations are cached and listed and the policy
+   * needs no counter (not roundrobin). Undefined otherwise (then `pick()` decides). @internal
+   */
+  cachedPick (realm: string, uri: string, includeLocal: boolean): RemoteCallee | undefined {
+    const listed = this.cache.get(this.regKey(realm, uri))
+    if (listed === undefined) return undefined
+    const callees = includeLocal ? listed : this.others(listed)
+    if (callees.length === 0) return undefined
+    const invoke = callees[0].entry[1] === 1 ? callees[0].entry[2] : 'single'
+    if (invoke === 'roundrobin') return undefined
+    return calleeOf(invoke === 'last' ? callees[callees.length - 1] : invoke === 'random' ? callees[Math.floor(Math.random() * callees.length)] : callees[0])
   }
 
   /**
@@ -297,12 +315,16 @@ export class ClusterRegistry {
     if (invoke === 'last') chosen = callees[callees.length - 1]
     else if (invoke === 'random') chosen = callees[Math.floor(Math.random() * callees.length)]
     else if (invoke === 'roundrobin') chosen = callees[(await redis.incr(this.key(counter))) % callees.length]
-    const [instance, session, registration] = chosen.field.split(':')
-    return { instance, session: Number(session), registration: Number(registration) }
+    return calleeOf(chosen)
   }
 }
 
 type Entry = [created: number, routed: number, invoke: string, match: MatchPolicy, pattern: string]
+
+function calleeOf (listed: Listed): RemoteCallee {
+  const [instance, session, registration] = listed.field.split(':')
+  return { instance, session: Number(session), registration: Number(registration) }
+}
 
 export function realmOf (session: Session): string {
   return session.joined?.name ?? ''

@@ -91,6 +91,9 @@ export class ClusterRpc {
   call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity): Promise<CallResult> {
     return this.open(options, (call) => {
+      // The steady state: the registry is cached and the pick needs no counter, so the call goes out in this tick.
+      const chosen = this.registry.cachedPick(realm, uri, includeLocal)
+      if (chosen !== undefined) return this.start(call, chosen, realm, uri, args, kwargs, options, caller)
       this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
         .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
     })
@@ -144,6 +147,12 @@ export class ClusterRpc {
       await delay(RETRY, undefined, { ref: false })
       if (this.pending.get(call.id) !== call) return
     }
+    this.start(call, chosen, realm, uri, args, kwargs, options, caller)
+  }
+
+  /** Sends the call to the callee picked (or invokes it here, when it is one of ours); throws to fail the call. */
+  private start (call: RemoteCall, chosen: RemoteCallee, realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    options: ClientCallOptions<PayloadSchema | undefined>, caller: CallerIdentity | undefined): void {
     const { instance, session, registration } = chosen
     if (instance !== this.link.instanceId) {
       return this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller)
