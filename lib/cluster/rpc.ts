@@ -6,7 +6,7 @@ import type { Kwargs } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { findRegistration, invokeCallee } from '../rpc/outgoing-call.js'
-import type { CallerIdentity, CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
+import type { CallerIdentity, CallResult, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
 import type { PayloadSchema } from '../validation.js'
 import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
@@ -46,8 +46,8 @@ export class ClusterRpc {
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
   private readonly pending: Map<number, RemoteCall>
-  /** Calls served for other instances: "<instance>:<callId>" → the abort of our INVOCATION. */
-  private readonly served: Map<string, AbortController>
+  /** Calls served for other instances: "<instance>:<callId>" → our INVOCATION. */
+  private readonly served: Map<string, Served>
   private nextCallId: number
   private checking: boolean
   private probing: boolean
@@ -389,14 +389,15 @@ export class ClusterRpc {
     }
     this.stats.callsIn++
     const key = `${from}:${id}`
-    const controller = new AbortController()
+    const controller = new Served()
     this.served.set(key, controller)
     this.watch()
-    const options: ClientCallOptions = { signal: controller.signal }
+    const options: ClientCallOptions = {}
     if (m[9] === true) options.onProgress = (r) => this.send(from, [PROGRESS, id, r.args, r.kwargs])
     const c = m[10] as [number, string, string, boolean] | null | undefined
     const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
-    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller).then((r) => {
+    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller,
+      (call) => { controller.call = call }).then((r) => {
       if (this.served.get(key) !== controller) return
       this.served.delete(key)
       this.send(from, [RESULT, id, r.args, r.kwargs])
@@ -406,6 +407,15 @@ export class ClusterRpc {
       const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
       this.send(from, [ERROR, id, e.uri, e.args, e.kwargs])
     })
+  }
+}
+
+/** A call served for another instance: its INVOCATION, canceled directly (an AbortController per call costs more). */
+class Served {
+  call: OutgoingCall | undefined = undefined
+
+  abort (): void {
+    this.call?.cancel()
   }
 }
 
