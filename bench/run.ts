@@ -2,8 +2,10 @@
 // both driven by bench/wampbench/wampbench.mjs in ONE run, alternating the servers per mode so that noise hits both.
 // Mode `router` (ours only; the reference has no router): bench/callee.ts registers bench.echo.client from its own
 // sessions and wampbench's rpc mode calls it, so each call goes client → plugin → client and back.
+// fox-wamp (npm, a Node WAMP router; bench/fox-server.mjs) is measured in mode `router` too when it is installed
+// (json only: it speaks no other serializer); --no-fox skips it.
 // Usage: npm run bench -- [--quick] [--serializers json,msgpack] [--modes conns,rpc,rpc-latency,fanout,router]
-//        [--conns 10000] [--no-typed] [--verbose]      (env: BENCH_CONNS, BENCH_SHARED_DIR)
+//        [--conns 10000] [--no-typed] [--no-fox] [--verbose]      (env: BENCH_CONNS, BENCH_SHARED_DIR)
 // Writes bench/results/latest.{json,md}; exits 1 on any error, lost event or crashed child.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -13,6 +15,7 @@ import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { createRequire } from 'node:module'
 
 type Mode = 'rpc' | 'rpc-latency' | 'fanout' | 'conns' | 'router'
 type Result = Record<string, unknown>
@@ -32,6 +35,7 @@ const { values: flags } = parseArgs({
     modes: { type: 'string', default: MODES.join(',') },
     conns: { type: 'string' },
     'no-typed': { type: 'boolean', default: false },
+    'no-fox': { type: 'boolean', default: false },
     'no-redis': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
@@ -56,6 +60,16 @@ const refCmd = [process.execPath, join(shared, 'servers', 'ws-raw.mjs')]
 // BENCH_OURS_CMD (undocumented, for testing the runner): e.g. "node {shared}/servers/ws-raw.mjs".
 const oursCmd = process.env.BENCH_OURS_CMD?.replaceAll('{shared}', shared).split(/\s+/) ??
   [process.execPath, '--import', 'tsx', join(root, 'bench', 'server.ts')] // one process, so --pid is the server
+
+const foxCmd = [process.execPath, join(root, 'bench', 'fox-server.mjs')]
+const foxInstalled = ((): boolean => {
+  try {
+    createRequire(import.meta.url).resolve('fox-wamp')
+    return true
+  } catch {
+    return false
+  }
+})()
 
 const children = new Set<ChildProcess>()
 const failures: string[] = []
@@ -213,10 +227,11 @@ const mdTable = (head: string[], rows: string[][]): string => {
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n')
 }
 
-function tables (runs: Run[]): { rows: string[][], typedRows: string[][], routerRows: string[][], markdown: string } {
+function tables (runs: Run[]): { rows: string[][], typedRows: string[][], routerRows: string[][], foxRows: string[][], markdown: string } {
   const rows: string[][] = []
   const typedRows: string[][] = []
   const routerRows: string[][] = []
+  const foxRows: string[][] = []
   for (const s of serializers) {
     for (const [label, mode, key, lower] of METRICS) {
       if (!modes.includes(mode)) continue
@@ -232,6 +247,13 @@ function tables (runs: Run[]): { rows: string[][], typedRows: string[][], router
         const app = get(runs, s, 'rpc', 'ours', key)
         const client = get(runs, s, 'router', 'ours', key)
         routerRows.push([s, label, fmt(app), fmt(client), ratio(client, app)])
+      }
+    }
+    if (runs.some((r) => r.serializer === s && r.server === 'fox')) {
+      for (const [label, key] of [['calls/s', 'calls_per_s'], ['p99 ms', 'p99_ms'], ['server CPU µs/call', 'server_cpu_us_per_call']]) {
+        const fox = get(runs, s, 'router', 'fox', key)
+        const ours = get(runs, s, 'router', 'ours', key)
+        foxRows.push([s, label, fmt(fox), fmt(ours), ratio(ours, fox)])
       }
     }
     if (!runs.some((r) => r.serializer === s && r.server === 'typed')) continue
@@ -251,9 +273,13 @@ function tables (runs: Run[]): { rows: string[][], typedRows: string[][], router
       ? [`## Router mode: client→client (bench.echo.client, ${CALLEE_SESSIONS} roundrobin callees in bench/callee.ts) next to client→app (bench.echo)`, '',
           mdTable(['serializer', 'metric', 'client→app', 'client→client', 'client→client / client→app'], routerRows), '']
       : []),
+    ...(foxRows.length
+      ? ['## Router mode against fox-wamp (same callee, same load generator, same run)', '',
+          mdTable(['serializer', 'metric', 'fox-wamp', 'fastify-wamp', 'fastify-wamp / fox-wamp'], foxRows), '']
+      : []),
     failures.length ? `## FAILED\n\n${failures.map((f) => `- ${f.split('\n')[0]}`).join('\n')}\n` : '**OK**: no errors, no lost events, no crashed child.\n',
   ]
-  return { rows, typedRows, routerRows, markdown: markdown.join('\n') }
+  return { rows, typedRows, routerRows, foxRows, markdown: markdown.join('\n') }
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
@@ -268,12 +294,13 @@ for (const [si, serializer] of serializers.entries()) {
   const spawnServer = async (name: string, cmd: string[], env?: Record<string, string>): Promise<Server> => new Server(name, await freePort(), cmd, env)
   const servers = [await spawnServer('ref', refCmd), await spawnServer('ours', oursCmd)]
   if (modes.includes('rpc') && !flags['no-typed']) servers.push(await spawnServer('typed', oursCmd, { BENCH_TYPED: '1' }))
+  if (modes.includes('router') && serializer === 'json' && foxInstalled && !flags['no-fox']) servers.push(await spawnServer('fox', foxCmd))
   try {
     const t0 = Date.now()
     await Promise.all(servers.map((s) => s.ready()))
     log(`${serializer}: ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${servers.map((s) => `${s.name} pid ${s.child.pid} :${s.port}`).join(', ')}`)
     for (const [mi, mode] of modes.entries()) {
-      const order = servers.filter((s) => mode === 'router' ? s.name === 'ours' : mode === 'rpc' || s.name !== 'typed')
+      const order = servers.filter((s) => mode === 'router' ? s.name === 'ours' || s.name === 'fox' : s.name !== 'fox' && (mode === 'rpc' || s.name !== 'typed'))
       if ((si + mi) % 2 === 1) order.reverse()
       for (const server of order) if (!server.exited) runs.push(await bench(serializer, mode, server))
     }
@@ -314,28 +341,29 @@ if (!flags['no-redis']) {
 // Cross-instance RPC through Redis (bench/cluster-rpc.ts: app.wamp.call() on A to a callee on B, next to a local callee).
 const rpcRows: string[][] = []
 if (!flags['no-redis']) {
-  const { code, result } = await script<{ remote?: Result, local?: Result, redis_per_call?: Result }>('cluster-rpc.ts', [])
+  const { code, result } = await script<{ remote?: Result, local?: Result, redis_per_call?: Result }>('cluster-rpc.ts', ['--concurrency', '64'])
   if (code !== 0 || result === null) fail(`cluster-rpc: exit ${code}`)
   else {
     for (const [name, figure] of [['same instance', result.local], ['across instances', result.remote]] as const) {
       rpcRows.push([name, fmt(num(figure, 'calls_per_s')), String(num(figure, 'p50_ms')), String(num(figure, 'p99_ms'))])
     }
+    rpcRows.push(['across / same', ratio(num(result.remote, 'calls_per_s'), num(result.local, 'calls_per_s')), '—', ratio(num(result.remote, 'p99_ms'), num(result.local, 'p99_ms'))])
     rpcRows.push(['Redis per cross-instance call', `${num(result.redis_per_call, 'commands')} commands`, `${num(result.redis_per_call, 'bytes_in')} B in`, `${num(result.redis_per_call, 'bytes_out')} B out`])
     log(`cluster-rpc remote=${num(result.remote, 'calls_per_s')} local=${num(result.local, 'calls_per_s')}`)
   }
 }
 
-const { rows, typedRows, routerRows, markdown: baseMarkdown } = tables(runs)
+const { rows, typedRows, routerRows, foxRows, markdown: baseMarkdown } = tables(runs)
 const markdown = (redisRows.length === 0
   ? baseMarkdown
   : baseMarkdown + '\n## Fan-out across 2 instances through Redis (events/s delivered, 100 subscribers on B, publisher on A)\n\n' +
     mdTable(['serializer', 'same instance', 'across instances', 'across/same'], redisRows) + '\n') +
   (rpcRows.length === 0
     ? ''
-    : '\n## RPC across 2 instances through Redis (app.wamp.call() on A, 50 in flight)\n\n' +
+    : '\n## RPC across 2 instances through Redis (app.wamp.call() on A, 64 in flight)\n\n' +
       mdTable(['callee', 'calls/s', 'p50 ms', 'p99 ms'], rpcRows) + '\n')
 mkdirSync(resultsDir, { recursive: true })
-const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, routerTable: routerRows, redisTable: redisRows, rpcTable: rpcRows, runs }
+const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, routerTable: routerRows, foxTable: foxRows, redisTable: redisRows, rpcTable: rpcRows, runs }
 writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
 writeFileSync(join(resultsDir, 'latest.md'), markdown)
 console.log(markdown)

@@ -46,3 +46,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     app.close().finally(() => process.exit(0))
   })
 }
+// SIGUSR2 prints the call counters (one JSON line), so a probe (strace, perf) can count per call.
+process.on('SIGUSR2', () => {
+  const { calls, routedCalls } = app.wamp.stats().counters
+  process.stdout.write(JSON.stringify({ calls, routedCalls }) + '\n')
+})

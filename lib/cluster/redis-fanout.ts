@@ -167,7 +167,10 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
         publisher: () => (this.pubReady && !this.hung ? this.pub : undefined)
       })
       : undefined
-    if (this.rpc !== undefined) this.subscriptions.channels.add(this.rpc.channel)
+    if (this.rpc !== undefined) {
+      this.subscriptions.channels.add(this.rpc.channel)
+      this.subscriptions.channels.add(this.rpc.registry.changedChannel)
+    }
     this.storage = new RedisStorage(prefix, () => (this.status === 'up' ? this.pub : undefined), (err) => this.fail(err))
   }
 
@@ -187,12 +190,14 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     let pub: Redis
     let sub: Redis
     const own: RedisOptions = { ...OWN, commandTimeout: this.commandTimeout }
+    // The commands of one tick (concurrent calls' PUBLISHes, their answers) leave in one write.
+    const pipelined: RedisOptions = { ...own, enableAutoPipelining: true }
     if (typeof this.source === 'string') {
       const Redis = await loadIoredis()
-      pub = new Redis(this.source, own)
+      pub = new Redis(this.source, pipelined)
       sub = new Redis(this.source, own)
     } else {
-      pub = this.source.duplicate(own) as Redis
+      pub = this.source.duplicate(pipelined) as Redis
       sub = this.source.duplicate(own) as Redis
     }
     this.pub = pub
@@ -205,8 +210,10 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     pub.on('error', (err: Error) => this.fail(err))
     sub.on('error', (err: Error) => this.fail(err))
     const rpcChannel = this.rpc === undefined ? undefined : Buffer.from(this.rpc.channel)
+    const changedChannel = this.rpc === undefined ? undefined : Buffer.from(this.rpc.registry.changedChannel)
     sub.on('messageBuffer', (channel: Buffer, data: Buffer) => {
       if (rpcChannel !== undefined && rpcChannel.equals(channel)) (this.rpc as ClusterRpc).receive(data)
+      else if (changedChannel !== undefined && changedChannel.equals(channel)) (this.rpc as ClusterRpc).registry.changed(data.toString())
       else this.onMessage(data)
     })
     sub.on('pmessageBuffer', (pattern: string, channel: Buffer, data: Buffer) => this.onPatternMessage(pattern, data))

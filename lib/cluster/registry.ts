@@ -19,6 +19,12 @@ import type { MatchPolicy } from '../wire/uris.js'
 //   P instance:<instance>     the adapter's heartbeat key (TTL 3 × heartbeat): alive while it exists
 // Writes are fire-and-forget on REGISTER/UNREGISTER/session open/close; while Redis is down they are skipped and
 // `sync()` rewrites this instance's entries when it is back (also when a peer swept us by mistake).
+//
+// Lookups are cached per hash (parsed and sorted once), so a call in the steady state costs no registry read. Every
+// write of a registry hash PUBLISHes the hash's key on P rpc:changed in the same MULTI (`*` for a sync, a sweep or
+// a leave, which touch many), and every instance drops what it cached of it. A lookup caches its answer only if no
+// change arrived while it was in flight, and the whole cache goes whenever the subscriber connection may have missed
+// one (Redis down, then up again) and while the registry is rebuilt after an outage.
 
 /** What the registry needs from the adapter that carries it. */
 export interface ClusterLink {
@@ -60,6 +66,14 @@ export interface RemoteSessionInfo {
 /** One callee of the cluster registry. */
 export interface RemoteCallee { instance: string, session: number, registration: number }
 
+/** One callee of a registry hash, parsed: its field `<instance>:<session>:<registration>` and its entry. */
+interface Listed { field: string, entry: Entry }
+
+/** Most registry hashes cached at once (a miss is cached too, and clients choose the URIs they call). */
+const CACHE_MAX = 10_000
+/** What `changed` carries for "anything may have changed". */
+const EVERYTHING = '*'
+
 export class ClusterRegistry {
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
@@ -67,12 +81,33 @@ export class ClusterRegistry {
   private known: string[]
   /** Until then (ms since epoch) the registry is being rebuilt after an outage, unless all `known` are back. */
   private rebuildUntil: number
+  /** Registry hashes as last read, by key, until a change of theirs is announced. */
+  private readonly cache: Map<string, Listed[]>
+  /** Counts the changes announced: a lookup caches its answer only if none arrived while it was in flight. */
+  private epoch: number
+  /** The channel on which every registry write is announced (P rpc:changed). */
+  readonly changedChannel: string
 
   constructor (link: ClusterLink) {
     this.link = link
     this.host = undefined
     this.known = []
     this.rebuildUntil = 0
+    this.cache = new Map()
+    this.epoch = 0
+    this.changedChannel = `${link.prefix}rpc:changed`
+  }
+
+  /** A registry write was announced (on P rpc:changed): what we cached of that hash, or of everything, goes. */
+  changed (key: string): void {
+    this.epoch++
+    if (key === EVERYTHING) this.cache.clear()
+    else this.cache.delete(key)
+  }
+
+  /** Announcements may have been missed (Redis down, or just back): nothing cached is trusted. */
+  forget (): void {
+    this.changed(EVERYTHING)
   }
 
   attach (host: ClusterHost): void {
@@ -121,6 +156,7 @@ export class ClusterRegistry {
     redis.multi()
       .hset(hash, field, value)
       .sadd(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
+      .publish(this.changedChannel, hash)
       .exec().catch(noop)
   }
 
@@ -130,6 +166,7 @@ export class ClusterRegistry {
     this.link.connection()?.multi()
       .hdel(hash, field)
       .srem(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
+      .publish(this.changedChannel, hash)
       .exec().catch(noop)
   }
 
@@ -158,6 +195,7 @@ export class ClusterRegistry {
       }
     }
     multi.sadd(this.key('instances'), this.link.instanceId)
+    multi.publish(this.changedChannel, EVERYTHING)
     await multi.exec()
   }
 
@@ -178,6 +216,7 @@ export class ClusterRegistry {
   /** Redis is back after an outage: it may have lost everything, and the other instances are rewriting it. */
   rebuild (): void {
     this.rebuildUntil = Date.now() + this.link.rebuildWindow
+    this.forget()
   }
 
   /**
@@ -201,6 +240,7 @@ export class ClusterRegistry {
     const multi = redis.multi()
     removeOwned(multi, this.key('sessions'), entries)
     multi.del(own).srem(this.key('instances'), instance)
+    multi.publish(this.changedChannel, EVERYTHING)
     await multi.exec()
     // The lock makes this instance the only one to publish the dead instance's testaments; reading and deleting
     // them in one MULTI keeps a second claim (after the lock expired) from publishing them again.
@@ -223,7 +263,7 @@ export class ClusterRegistry {
     return redis.smembers(own).then((entries) => {
       const multi = redis.multi()
       removeOwned(multi, this.key('sessions'), entries)
-      return multi.del(own, this.key(`testaments:${this.link.instanceId}`)).srem(this.key('instances'), this.link.instanceId).exec()
+      return multi.del(own, this.key(`testaments:${this.link.instanceId}`)).srem(this.key('instances'), this.link.instanceId).publish(this.changedChannel, EVERYTHING).exec()
     })
   }
 
@@ -247,11 +287,40 @@ export class ClusterRegistry {
   }
 
   /** A registry hash's callees in registration order (without this instance's unless `includeLocal`). */
-  private callees (all: Record<string, string>, includeLocal: boolean): Array<{ field: string, entry: Entry }> {
-    return Object.entries(all)
-      .map(([field, value]) => ({ field, entry: JSON.parse(value) as Entry }))
-      .filter((c) => includeLocal || !c.field.startsWith(`${this.link.instanceId}:`))
-      .sort((a, b) => a.entry[0] - b.entry[0] || (a.field < b.field ? -1 : 1))
+  private async callees (redis: Redis, key: string, includeLocal: boolean): Promise<Listed[]> {
+    let listed = this.cache.get(key)
+    if (listed === undefined) {
+      const epoch = this.epoch
+      listed = Object.entries(await redis.hgetall(key))
+        .map(([field, value]) => ({ field, entry: JSON.parse(value) as Entry }))
+        .sort((a, b) => a.entry[0] - b.entry[0] || (a.field < b.field ? -1 : 1))
+      // Not while the registry is rebuilt (a miss may be an entry not rewritten yet), nor if a change crossed the read.
+      if (epoch === this.epoch && Date.now() >= this.rebuildUntil) {
+        if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string)
+        this.cache.set(key, listed)
+      }
+    }
+    return includeLocal ? listed : this.others(listed)
+  }
+
+  /** Without this instance's callees. */
+  private others (listed: Listed[]): Listed[] {
+    const mine = `${this.link.instanceId}:`
+    return listed.some((c) => c.field.startsWith(mine)) ? listed.filter((c) => !c.field.startsWith(mine)) : listed
+  }
+
+  /**
+   * `pick()` without Redis, when that can be: the URI's exact registrations are cached and listed and the policy
+   * needs no counter (not roundrobin). Undefined otherwise (then `pick()` decides). @internal
+   */
+  cachedPick (realm: string, uri: string, includeLocal: boolean): RemoteCallee | undefined {
+    const listed = this.cache.get(this.regKey(realm, uri))
+    if (listed === undefined) return undefined
+    const callees = includeLocal ? listed : this.others(listed)
+    if (callees.length === 0) return undefined
+    const invoke = callees[0].entry[1] === 1 ? callees[0].entry[2] : 'single'
+    if (invoke === 'roundrobin') return undefined
+    return calleeOf(invoke === 'last' ? callees[callees.length - 1] : invoke === 'random' ? callees[Math.floor(Math.random() * callees.length)] : callees[0])
   }
 
   /**
@@ -259,11 +328,11 @@ export class ClusterRegistry {
    * policy over the cluster's callees in registration order (roundrobin: one Redis counter per URI). @internal
    */
   async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean): Promise<RemoteCallee | undefined> {
-    let callees = this.callees(await redis.hgetall(this.regKey(realm, uri)), includeLocal)
+    let callees = await this.callees(redis, this.regKey(realm, uri), includeLocal)
     let counter = `rr:${realm}:${uri}`
     if (callees.length === 0) {
       // No exact registration anywhere: the pattern registrations, by the spec's precedence (as Registry.lookup()).
-      const patterns = this.callees(await redis.hgetall(this.key(`pat:${realm}`)), includeLocal)
+      const patterns = await this.callees(redis, this.key(`pat:${realm}`), includeLocal)
       if (patterns.length === 0) return undefined
       const precedence = new Registry()
       for (const c of patterns) if (precedence.find(c.entry[4], c.entry[3]) === undefined) precedence.create(c.entry[4], c.entry[3], 'single', true)
@@ -278,12 +347,16 @@ export class ClusterRegistry {
     if (invoke === 'last') chosen = callees[callees.length - 1]
     else if (invoke === 'random') chosen = callees[Math.floor(Math.random() * callees.length)]
     else if (invoke === 'roundrobin') chosen = callees[(await redis.incr(this.key(counter))) % callees.length]
-    const [instance, session, registration] = chosen.field.split(':')
-    return { instance, session: Number(session), registration: Number(registration) }
+    return calleeOf(chosen)
   }
 }
 
 type Entry = [created: number, routed: number, invoke: string, match: MatchPolicy, pattern: string]
+
+function calleeOf (listed: Listed): RemoteCallee {
+  const [instance, session, registration] = listed.field.split(':')
+  return { instance, session: Number(session), registration: Number(registration) }
+}
 
 export function realmOf (session: Session): string {
   return session.joined?.name ?? ''

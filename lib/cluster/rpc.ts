@@ -6,7 +6,7 @@ import type { Kwargs } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { findRegistration, invokeCallee } from '../rpc/outgoing-call.js'
-import type { CallerIdentity, CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
+import type { CallerIdentity, CallResult, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
 import type { PayloadSchema } from '../validation.js'
 import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
@@ -47,8 +47,8 @@ export class ClusterRpc {
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
   private readonly pending: Map<number, RemoteCall>
-  /** Calls served for other instances: "<instance>:<callId>" → the abort of our INVOCATION. */
-  private readonly served: Map<string, AbortController>
+  /** Calls served for other instances: "<instance>:<callId>" → our INVOCATION. */
+  private readonly served: Map<string, Served>
   private nextCallId: number
   private checking: boolean
   private probing: boolean
@@ -92,6 +92,9 @@ export class ClusterRpc {
   call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity): Promise<CallResult> {
     return this.open(options, (call) => {
+      // The steady state: the registry is cached and the pick needs no counter, so the call goes out in this tick.
+      const chosen = this.registry.cachedPick(realm, uri, includeLocal)
+      if (chosen !== undefined) return this.start(call, chosen, realm, uri, args, kwargs, options, caller)
       this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
         .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
     })
@@ -145,6 +148,12 @@ export class ClusterRpc {
       await delay(RETRY, undefined, { ref: false })
       if (this.pending.get(call.id) !== call) return
     }
+    this.start(call, chosen, realm, uri, args, kwargs, options, caller)
+  }
+
+  /** Sends the call to the callee picked (or invokes it here, when it is one of ours); throws to fail the call. */
+  private start (call: RemoteCall, chosen: RemoteCallee, realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+    options: ClientCallOptions<PayloadSchema | undefined>, caller: CallerIdentity | undefined): void {
     const { instance, session, registration } = chosen
     if (instance !== this.link.instanceId) {
       return this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller)
@@ -231,6 +240,8 @@ export class ClusterRpc {
 
   /** `instance` is gone: calls waiting on it fail, calls served for it are interrupted (nobody takes the answer). */
   private lost (instance: string, why: string): void {
+    // Its entries stay in Redis until a sweep removes them (which announces it); a fresh read costs little here.
+    this.registry.forget()
     for (const call of this.pending.values()) {
       if (call.instance === instance && call.local === undefined) this.settle(call, instanceLost(instance, why))
     }
@@ -257,6 +268,7 @@ export class ClusterRpc {
 
   /** Redis is down: calls waiting on other instances fail now (their answers could not reach us). */
   down (error: Error | undefined): void {
+    this.registry.forget()
     for (const call of this.pending.values()) if (call.local === undefined) this.settle(call, networkFailure(error))
     for (const controller of this.served.values()) controller.abort()
     this.served.clear()
@@ -394,14 +406,15 @@ export class ClusterRpc {
     }
     this.stats.callsIn++
     const key = `${from}:${id}`
-    const controller = new AbortController()
+    const controller = new Served()
     this.served.set(key, controller)
     this.watch()
-    const options: ClientCallOptions = { signal: controller.signal }
+    const options: ClientCallOptions = {}
     if (m[9] === true) options.onProgress = (r) => this.send(from, [PROGRESS, id, r.args, r.kwargs])
     const c = m[10] as [number, string, string, boolean] | null | undefined
     const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
-    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller).then((r) => {
+    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller,
+      (call) => { controller.call = call }).then((r) => {
       if (this.served.get(key) !== controller) return
       this.served.delete(key)
       this.send(from, [RESULT, id, r.args, r.kwargs])
@@ -411,6 +424,15 @@ export class ClusterRpc {
       const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
       this.send(from, [ERROR, id, e.uri, e.args, e.kwargs])
     })
+  }
+}
+
+/** A call served for another instance: its INVOCATION, canceled directly (an AbortController per call costs more). */
+class Served {
+  call: OutgoingCall | undefined = undefined
+
+  abort (): void {
+    this.call?.cancel()
   }
 }
 

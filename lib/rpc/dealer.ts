@@ -139,7 +139,7 @@ export class Dealer {
       }
     }
     // A URI registered exactly was validated at registration; only others pay for the regular expression.
-    if (!this.procedures.has(uri) && !isValidUri(uri)) {
+    if (!this.procedures.has(uri) && this.registry.find(uri, 'exact') === undefined && !isValidUri(uri)) {
       return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
     }
     // Before the lookup: an unauthorized caller does not learn whether the procedure exists.

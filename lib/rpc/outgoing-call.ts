@@ -51,6 +51,11 @@ export class OutgoingCall {
     this.interrupt(new WampError(ErrorUri.canceled, ['call canceled']))
   }
 
+  /** Cancels the call as an aborted `signal` would (for callers that hold the call rather than a signal). */
+  cancel (): void {
+    this.onAbort()
+  }
+
   progress (args: unknown[], kwargs: Kwargs): void {
     if (this.onProgress === undefined) return
     try {
@@ -129,7 +134,7 @@ export function callClient (session: Session, uri: string, args: unknown[] | und
 
 /** INVOCATION of `uri` to one callee of a registration (`session.call()`, `realm.call()`). */
 export function invokeCallee (registration: ClientRegistration, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-  options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
+  options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity, started?: (call: OutgoingCall) => void): Promise<CallResult> {
   const session = registration.session
   if (!session.isOpen) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
   if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
@@ -139,6 +144,7 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
     session.hub.counters.invocations++
     if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id)
     session.invocations.set(requestId, call)
+    started?.(call)
     const details: Details = { procedure: uri }
     if (options.onProgress !== undefined) details.receive_progress = true
     // A routed call from another instance: disclosed as routeCall() does locally.

@@ -186,7 +186,7 @@ export class WebSocketTransport implements SessionTransport {
     if (!this.corked) {
       this.corked = true
       this.raw?.cork()
-      process.nextTick(flush, this)
+      setImmediate(flush, this)
     }
     if (this.batched) {
       this.pending.push(data)

@@ -1,0 +1,94 @@
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { connectAutobahn } from './helpers/clients.js'
+import { eventually, inspector, REDIS_URL } from './helpers/redis.js'
+import { rpcCluster, untilRegistered } from './helpers/cluster.js'
+
+// Cluster-wide RPC in the steady state: the registry is cached on the caller's instance (no registry read per call)
+// and every registry change is announced, so the cache never answers with a callee that left or misses one that came.
+
+/** The commands Redis executes on keys or channels under `prefix` (MONITOR: every client's, so filtered by prefix). */
+async function monitor (t: { teardown: (fn: () => unknown) => void }, prefix: string): Promise<{ commands: string[][], stop: () => void }> {
+  const commands: string[][] = []
+  const source = new Redis(REDIS_URL, { lazyConnect: true })
+  const mon = await source.monitor()
+  mon.on('monitor', (_time: string, args: string[]) => {
+    if (args.some((a) => typeof a === 'string' && a.startsWith(prefix))) commands.push(args)
+  })
+  const stop = (): void => { mon.disconnect(); source.disconnect() }
+  t.teardown(stop)
+  return { commands, stop }
+}
+
+t.test('at most 2 Redis commands per cross-instance call in the steady state: the two PUBLISHes', async (t) => {
+  // Slow heartbeats and probes, so that nothing but the calls talks to Redis while they are counted.
+  const { apps, prefix } = await rpcCluster(t, 2, {}, undefined, REDIS_URL, { heartbeat: 60_000, probeInterval: 60_000 })
+  const [a, b] = apps
+  const redis = inspector(t)
+  const callee = await connectAutobahn(b.url)
+  t.teardown(() => callee.close())
+  await callee.session.register('c.echo', (args: unknown[]) => args[0])
+  await untilRegistered(redis, prefix, 'c.echo', 1)
+  t.same((await a.app.wamp.call('c.echo', [0])).args, [0], 'the first call reads the registry')
+
+  const { commands, stop } = await monitor(t, prefix)
+  // MONITOR sees a command of ours once Redis has executed it: a marker command fences the start.
+  await redis.get(`${prefix}fence:start`)
+  await eventually(() => commands.some((c) => c[1] === `${prefix}fence:start`), 3000, 'MONITOR running')
+  const N = 100
+  const sequential: unknown[] = []
+  for (let i = 0; i < 20; i++) sequential.push((await a.app.wamp.call('c.echo', [i])).args[0])
+  const concurrent = await Promise.all(Array.from({ length: N - 20 }, async (_, i) => (await a.app.wamp.call('c.echo', [i])).args[0]))
+  t.same(sequential, Array.from({ length: 20 }, (_, i) => i))
+  t.same(concurrent, Array.from({ length: N - 20 }, (_, i) => i), 'every call answered')
+  await redis.get(`${prefix}fence:end`)
+  await eventually(() => commands.some((c) => c[1] === `${prefix}fence:end`), 3000, 'MONITOR caught up')
+  stop()
+
+  const calls = commands.slice(commands.findIndex((c) => c[1] === `${prefix}fence:start`) + 1,
+    commands.findIndex((c) => c[1] === `${prefix}fence:end`))
+  const byName: Record<string, number> = {}
+  for (const c of calls) byName[c[0].toLowerCase()] = (byName[c[0].toLowerCase()] ?? 0) + 1
+  t.same(byName, { publish: 2 * N }, `${calls.length} commands for ${N} calls: one PUBLISH each way, no registry read`)
+})
+
+t.test('the cached registry follows every change: a callee that leaves, one that comes, the oldest that goes', async (t) => {
+  const { apps, prefix } = await rpcCluster(t, 3)
+  const [a, b, c] = apps
+  const redis = inspector(t)
+  const call = async (): Promise<unknown> => {
+    try {
+      return (await a.app.wamp.call('c.who')).args[0]
+    } catch (err) {
+      return (err as { uri: string }).uri
+    }
+  }
+
+  // A miss is cached too: a registration made afterwards is still found.
+  t.equal(await call(), 'wamp.error.no_such_procedure', 'nobody yet')
+  const onB = await connectAutobahn(b.url)
+  t.teardown(() => onB.close())
+  const regB = await onB.session.register('c.who', () => 'b')
+  await untilRegistered(redis, prefix, 'c.who', 1)
+  await eventually(async () => (await call()) === 'b', 3000, 'the new callee on B is found')
+  t.equal(await call(), 'b', 'cached now')
+
+  // The callee unregisters: never `canceled` (a call to the registration that left) once the change is announced.
+  await onB.session.unregister(regB)
+  await untilRegistered(redis, prefix, 'c.who', 0)
+  await eventually(async () => (await call()) === 'wamp.error.no_such_procedure', 3000, 'the cache forgot the callee that left')
+
+  // Two callees, on C then on B: the oldest (C's) answers; when its session closes, B's does.
+  const onC = await connectAutobahn(c.url)
+  t.teardown(() => onC.close())
+  await onC.session.register('c.who', () => 'c')
+  await untilRegistered(redis, prefix, 'c.who', 1)
+  await eventually(async () => (await call()) === 'c', 3000, 'C found')
+  await onB.session.register('c.who', () => 'b again')
+  await untilRegistered(redis, prefix, 'c.who', 2)
+  t.equal(await call(), 'c', 'the oldest registration still answers')
+  await onC.close()
+  await untilRegistered(redis, prefix, 'c.who', 1)
+  await eventually(async () => (await call()) === 'b again', 3000, 'the cache followed the session that closed')
+  t.equal(await call(), 'b again')
+})
