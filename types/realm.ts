@@ -5,6 +5,8 @@ import type { PublishOptions } from '../lib/pubsub/publish-filter.js'
 import type { CallResult, ClientCallOptions, ProcedureHandler } from './call.js'
 import type { TopicHandler } from './pubsub.js'
 import type { WampSession } from './session.js'
+import type { AnyContract, TopicUri } from '../lib/contract/types.js'
+import type { ContractHandlers, ImplementOptions, TopicPublisher } from './contract.js'
 
 export interface ProcedureOptions {
   /** `prefix` or `wildcard` makes one handler answer every matching URI (`ctx.procedure` tells which). */
@@ -55,4 +57,12 @@ export interface RealmApi {
 
   /** Registers the decorated methods of a service object (see `procedure()` and `topic()`). */
   service (instance: object, prefix?: string): this
+
+  /**
+   * Registers one handler per procedure of a contract (`defineContract()`), each with the procedure's schemas, and
+   * records its topics. All or nothing: when one registration fails, none stays.
+   */
+  implement<C extends AnyContract> (contract: C, handlers: ContractHandlers<C>, options?: ImplementOptions): this
+  /** A publisher for one topic of a contract; its payload is typed by the topic's schemas. */
+  topic<C extends AnyContract, U extends TopicUri<C>> (contract: C, uri: U): TopicPublisher<C['topics'][U]>
 }
