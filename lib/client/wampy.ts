@@ -13,8 +13,8 @@ export interface WampyLike {
   subscribe (topic: string, handler: (event: WampyPayload) => void, options?: Details): Promise<{ subscriptionId: number }>
   unsubscribe (subscriptionId: number, handler?: (event: WampyPayload) => void): Promise<unknown>
   publish (topic: string, payload?: unknown, options?: Details): Promise<unknown>
-  register (uri: string, rpc: (invocation: WampyPayload) => unknown, options?: Details): Promise<{ registrationId: number }>
-  unregister (registrationId: number): Promise<unknown>
+  register (uri: string, rpc: (invocation: WampyPayload) => unknown, options?: Details): Promise<unknown>
+  unregister (uri: string): Promise<unknown>
 }
 
 function payload (args: unknown[] | undefined, kwargs: Kwargs | undefined): WampyPayload | undefined {
@@ -36,7 +36,9 @@ export function wampyAdapter (wampy: WampyLike): ClientAdapter {
     async subscribe (topic, handler: AdapterEventHandler, options): Promise<ClientSubscription> {
       // One wampy subscription per topic carries every handler: unsubscribing removes this one.
       const own = (event: WampyPayload): void => { handler(event.argsList ?? [], event.argsDict ?? {}, event.details ?? {}) }
-      const { subscriptionId } = await wampy.subscribe(topic, own, options)
+      // wampy 8 keys a subscription by topic and options but forgets the options when UNSUBSCRIBED arrives (and
+      // throws), so no options are passed when there are none.
+      const { subscriptionId } = await wampy.subscribe(topic, own, Object.keys(options).length > 0 ? options : undefined)
       return { unsubscribe: async () => { await wampy.unsubscribe(subscriptionId, own) } }
     },
 
@@ -49,14 +51,14 @@ export function wampyAdapter (wampy: WampyLike): ClientAdapter {
     },
 
     async register (uri, endpoint: AdapterEndpoint, options): Promise<ClientRegistration> {
-      const { registrationId } = await wampy.register(uri, (invocation) =>
+      await wampy.register(uri, (invocation) =>
         endpoint(invocation.argsList ?? [], invocation.argsDict ?? {}, invocation.details ?? {}).then(
           (result) => payload(result.args, result.kwargs),
           (err: { uri: string, args: unknown[], kwargs: Kwargs, message: string }) => {
             throw Object.assign(new Error(err.message), { error: err.uri, argsList: err.args, argsDict: err.kwargs })
           }),
       options)
-      return { unregister: async () => { await wampy.unregister(registrationId) } }
+      return { unregister: async () => { await wampy.unregister(uri) } }
     }
   }
 }

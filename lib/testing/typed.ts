@@ -9,7 +9,10 @@ import type { TestClient } from './client.js'
 
 function testClientAdapter (client: TestClient): ClientAdapter {
   return {
-    call: (uri, args, kwargs, options) => client.call(uri, args, kwargs, { options }),
+    call: async (uri, args, kwargs, options) => {
+      const result = await client.call(uri, args, kwargs, { options })
+      return { args: result.args, kwargs: result.kwargs }
+    },
     subscribe: (topic, handler, options) => client.subscribe(topic, (args, kwargs, event) => handler(args, kwargs, event.details), options),
     publish: async (topic, args, kwargs, options) => { await client.publish(topic, args, kwargs, options) },
     register: (uri, endpoint, options) => client.register(uri, (args, kwargs, invocation) => endpoint(args, kwargs, invocation.details), { options })
