@@ -18,6 +18,7 @@ import { FST_WAMP_NO_SUCH_REALM } from './errors.js'
 import type { NormalizedOptions } from './options.js'
 import { Keepalive } from './session/keepalive.js'
 import { enableMetaApi, publishJoin, publishLeave } from './realm/meta.js'
+import { enableReflection } from './realm/reflection.js'
 import { PendingWork } from './pending-work.js'
 import type { ClusterRpc } from './cluster/rpc.js'
 import { RemoteSession } from './cluster/remote-session.js'
@@ -68,6 +69,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     this.counters = new Counters()
     this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout, this.counters)]))
     if (options.metaApi) for (const realm of this.realms.values()) enableMetaApi(realm)
+    for (const r of options.realms) if (r.reflection === true) enableReflection(this.realms.get(r.name) as Realm)
     this.defaultRealm = this.realms.get(options.realms[0].name) as Realm
     this.sessions = new Map()
     this.agent = options.agent
@@ -176,6 +178,16 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   service (instance: object, prefix?: string): this {
     this.defaultRealm.service(instance, prefix)
+    return this
+  }
+
+  describeTopic (topic: string, schema: PayloadSchema): this {
+    this.defaultRealm.describeTopic(topic, schema)
+    return this
+  }
+
+  describeProcedure (uri: string, schema: PayloadSchema, options?: Pick<ProcedureOptions, 'match'>): this {
+    this.defaultRealm.describeProcedure(uri, schema, options)
     return this
   }
 

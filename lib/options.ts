@@ -41,6 +41,11 @@ export interface FastifyWampOptions {
    * connected, so turn it on deliberately (and restrict it with `permissions`/`authorize`).
    */
   metaApi?: boolean
+  /**
+   * Interface reflection in every realm that does not set its own `reflection`: `wamp.reflection.*` procedures
+   * describing, as JSON Schema, what each session may call and subscribe to (docs/reflection.md). Default false.
+   */
+  reflection?: boolean
   /** Milliseconds to wait for GOODBYE replies and running handlers when Fastify closes. Default 2 000. */
   shutdownGrace?: number
   /** Most WebSocket connections at once; further upgrades are refused with HTTP 503. Default 10 000. */
@@ -127,7 +132,7 @@ export interface NormalizedOptions {
   agent: string
 }
 
-const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
+const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi', 'reflection',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
   'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
@@ -186,7 +191,11 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     names.add(realm.name)
     checkAuthOptions(realm.auth, `realm "${realm.name}" auth`)
     checkAuthorizeOptions(realm.authorize, realm.permissions, `realm "${realm.name}"`)
+    if (realm.reflection !== undefined && typeof realm.reflection !== 'boolean') fail(`realm "${realm.name}" reflection must be true or false`)
   }
+  const reflection = flag('reflection', options.reflection)
+  // The plugin-level default, resolved here so that each realm carries its own answer.
+  if (reflection) for (let i = 0; i < realms.length; i++) if (realms[i].reflection === undefined) realms[i] = { ...realms[i], reflection }
   const serializers = options.serializers ?? []
   for (const s of serializers) {
     if (typeof s?.id !== 'string' || typeof s.encode !== 'function' || typeof s.decode !== 'function' || typeof s.binary !== 'boolean') {

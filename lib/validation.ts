@@ -4,12 +4,29 @@ import type { Kwargs } from './wire/messages.js'
 import { ErrorUri } from './wire/uris.js'
 import { WampError } from './wire/wamp-error.js'
 
-/** What a procedure or topic handler's arguments must look like; each part is optional. */
-export interface PayloadSchema {
+/** The shape of one WAMP payload: positional and keyword arguments, each optional. */
+export interface ArgsSchema {
   /** The positional arguments, usually `Type.Tuple([...])` or `Type.Array(...)`. */
   args?: TSchema
   /** The keyword arguments, usually `Type.Object({...})`. */
   kwargs?: TSchema
+}
+
+/** An error a procedure may answer with: a description, or one with the shape of the ERROR's payload. */
+export type ErrorSchema = string | (ArgsSchema & { description?: string })
+
+/**
+ * What a procedure or topic handler's arguments must look like; each part is optional. `args` and `kwargs` are
+ * checked on every CALL / PUBLISH. `result`, `description` and `errors` describe the procedure for reflection and
+ * the API document (docs/reflection.md); they cost nothing per call — a result is only checked when asked for.
+ */
+export interface PayloadSchema extends ArgsSchema {
+  /** The result's payload (RESULT args and kwargs), e.g. `{ args: Type.Tuple([Type.Number()]) }`. */
+  result?: ArgsSchema
+  /** One or more sentences for humans (reflection, the API document). */
+  description?: string
+  /** The application errors the procedure may answer with, by error URI. */
+  errors?: Record<string, ErrorSchema>
 }
 
 export type ArgsOf<S> = S extends { args: infer A extends TSchema } ? Static<A> : unknown[]
@@ -33,7 +50,7 @@ export class PayloadValidator {
   private readonly args: Compiled | undefined
   private readonly kwargs: Compiled | undefined
 
-  constructor (schema: PayloadSchema) {
+  constructor (schema: ArgsSchema) {
     this.args = schema.args === undefined ? undefined : compile(schema.args)
     this.kwargs = schema.kwargs === undefined ? undefined : compile(schema.kwargs)
   }
@@ -57,15 +74,15 @@ export function describeIssues (issues: ValidationIssue[]): string {
 }
 
 /** A validator for a schema that constrains something; none for an absent or empty schema (no cost per message). */
-export function compilePayload (schema: PayloadSchema | undefined): PayloadValidator | undefined {
+export function compilePayload (schema: ArgsSchema | undefined): PayloadValidator | undefined {
   if (schema === undefined || (schema.args === undefined && schema.kwargs === undefined)) return undefined
   return new PayloadValidator(schema)
 }
 
-const cached = new WeakMap<PayloadSchema, PayloadValidator>()
+const cached = new WeakMap<ArgsSchema, PayloadValidator>()
 
 /** The validator of a result schema given per call: compiled once per schema object, however many calls use it. */
-export function validatorFor (schema: PayloadSchema): PayloadValidator {
+export function validatorFor (schema: ArgsSchema): PayloadValidator {
   let validator = cached.get(schema)
   if (validator === undefined) cached.set(schema, validator = new PayloadValidator(schema))
   return validator

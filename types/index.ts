@@ -15,7 +15,7 @@ export type {
 } from '../lib/contract/types.js'
 export type { FastifyWampOptions } from '../lib/options.js'
 export type { RealmOptions } from '../lib/realm/realm.js'
-export type { PayloadSchema, ArgsOf, KwargsOf, ValidationIssue } from '../lib/validation.js'
+export type { PayloadSchema, ArgsSchema, ErrorSchema, ArgsOf, KwargsOf, ValidationIssue } from '../lib/validation.js'
 export type { Serializer } from '../lib/wire/serializers/index.js'
 export type { ServiceMemberOptions } from '../lib/realm/service.js'
 export type { Kwargs, Details } from '../lib/wire/messages.js'

@@ -55,6 +55,19 @@ export interface RealmApi {
   call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
     options?: ClientCallOptions<S>): Promise<CallResult<S>>
 
+  /**
+   * Declares the payload of a topic the application publishes to (`publishToAll`), for reflection and the API
+   * document (docs/reflection.md). Documentation only: publications are not checked against it. Topics handled
+   * with `subscribe(topic, schema, handler)` are described by that schema already.
+   */
+  describeTopic (topic: string, schema: PayloadSchema): this
+
+  /**
+   * Declares the schema of a procedure that clients provide (router mode), for reflection and the API document.
+   * Documentation only: calls routed to it are not checked against it.
+   */
+  describeProcedure (uri: string, schema: PayloadSchema, options?: Pick<ProcedureOptions, 'match'>): this
+
   /** Registers the decorated methods of a service object (see `procedure()` and `topic()`). */
   service (instance: object, prefix?: string): this
 

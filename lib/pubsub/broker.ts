@@ -57,7 +57,7 @@ import type { WampSession } from '../../types/session.js'
 
 export type { PublishContext, TopicHandler }
 
-interface TopicListener { readonly handler: TopicHandler, readonly validator: PayloadValidator | undefined }
+interface TopicListener { readonly handler: TopicHandler, readonly validator: PayloadValidator | undefined, readonly schema: PayloadSchema | undefined }
 
 const MATCHES = new Set(['exact', 'prefix', 'wildcard'])
 
@@ -280,8 +280,13 @@ export class Broker {
   listen (topic: string, handler: TopicHandler, schema: PayloadSchema | undefined): void {
     const validator = compilePayload(schema)
     const list = this.listeners.get(topic)
-    if (list === undefined) this.listeners.set(topic, [{ handler, validator }])
-    else list.push({ handler, validator })
+    if (list === undefined) this.listeners.set(topic, [{ handler, validator, schema }])
+    else list.push({ handler, validator, schema })
+  }
+
+  /** The topics the application handles, each with the first schema one of its handlers gave (lib/realm/catalog.ts). */
+  * handled (): Generator<[string, PayloadSchema | undefined]> {
+    for (const [topic, list] of this.listeners) yield [topic, list.find((l) => l.schema !== undefined)?.schema]
   }
 
   unlisten (topic: string, handler?: TopicHandler): void {

@@ -190,6 +190,19 @@ export class Authorizer {
     }
     return this.hook === undefined ? true : this.hook(session, action, uri, options)
   }
+
+  /**
+   * Reflection (lib/realm/reflection.ts): may `session` call (or subscribe to, publish to) what `uri` with `match`
+   * covers? For a pattern, the permissions must allow every URI it covers, and the hook is asked with
+   * `options.match` as for SUBSCRIBE and REGISTER. Throws what the hook throws.
+   */
+  covers (session: Session, action: AuthorizeAction, uri: string, match: MatchPolicy): boolean | Promise<boolean> {
+    if (this.roles !== undefined) {
+      const rules = this.roles.get(session.authrole)
+      if (rules === undefined || !rules.allows(uri, match, ACTIONS[action])) return false
+    }
+    return this.hook === undefined ? true : this.hook(session, action, uri, match === 'exact' ? {} : { match })
+  }
 }
 
 function withoutMatch (options: Details): Details {

@@ -19,6 +19,7 @@ import type { Session } from '../session/session.js'
 import { RealmAuth } from '../session/auth/index.js'
 import type { RealmAuthOptions } from '../session/auth/index.js'
 import { Authorizer } from './authorize.js'
+import { Catalog } from './catalog.js'
 import type { AuthorizeHook, Permissions } from './authorize.js'
 import type { RouterOptions } from '../rpc/router.js'
 import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
@@ -45,6 +46,11 @@ export interface RealmOptions {
    * role, or a function); the others stay private to the application. Off by default.
    */
   router?: boolean | RouterOptions
+  /**
+   * Interface reflection: the `wamp.reflection.*` procedures describe the procedures, topics and errors a session
+   * may use, as JSON Schema (docs/reflection.md). Default: the plugin's `reflection` option (false).
+   */
+  reflection?: boolean
 }
 
 /**
@@ -68,6 +74,8 @@ export class Realm {
 
   /** The endpoint's hot-path counters (shared by its realms). */
   readonly counters: Counters
+  /** The procedures and topics offered, with their schemas (reflection, API document). */
+  readonly catalog: Catalog
 
   constructor (options: RealmOptions, fanout?: FanoutAdapter, counters = new Counters()) {
     this.name = options.name
@@ -79,6 +87,7 @@ export class Realm {
     this.sessions = new Map()
     this.auth = RealmAuth.compile(options.auth)
     this.authorizer = Authorizer.compile(options.authorize, options.permissions)
+    this.catalog = new Catalog(this)
     this.roles = {
       dealer: {
         features: {
@@ -162,6 +171,24 @@ export class Realm {
    */
   publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
     return this.broker.publish(topic, args, kwargs, undefined, filterFromOptions(options))
+  }
+
+  /**
+   * Declares the payload of a topic the application publishes to (`publishToAll`), for reflection and the API
+   * document. Documentation only: publications are not checked against it.
+   */
+  describeTopic (topic: string, schema: PayloadSchema): this {
+    this.catalog.describeTopic(topic, schema)
+    return this
+  }
+
+  /**
+   * Declares the schema of a procedure that clients provide (router mode), for reflection and the API document.
+   * Documentation only: calls routed to it are not checked against it.
+   */
+  describeProcedure (uri: string, schema: PayloadSchema, options?: Pick<ProcedureOptions, 'match'>): this {
+    this.catalog.describeProcedure(uri, schema, options?.match)
+    return this
   }
 
   /** Registers the decorated methods of a service object (see `procedure()` and `topic()`). */

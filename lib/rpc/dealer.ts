@@ -33,6 +33,8 @@ export class Procedure {
   readonly match: MatchPolicy
   readonly handler: ProcedureHandler
   readonly validator: PayloadValidator | undefined
+  /** As registered: what reflection and the API document describe (lib/realm/catalog.ts). */
+  readonly schema: PayloadSchema | undefined
   /** Takes streamed input (`input: 'stream'`). */
   readonly streamed: boolean
 
@@ -41,6 +43,7 @@ export class Procedure {
     this.match = match
     this.streamed = streamed
     this.handler = handler
+    this.schema = schema
     this.validator = compilePayload(schema)
   }
 }
@@ -90,6 +93,12 @@ export class Dealer {
   remove (uri: string, match: MatchPolicy = 'exact'): boolean {
     if (match === 'exact') return this.procedures.delete(uri)
     return this.patterns.delete(uri, match)
+  }
+
+  /** Every application procedure, exact ones first (reflection, API documents; not the CALL path). */
+  * list (): Generator<Procedure> {
+    yield * this.procedures.values()
+    yield * this.patterns.values()
   }
 
   lookup (uri: string): Procedure | undefined {

@@ -137,6 +137,16 @@ export class PatternIndex<V> {
     return found
   }
 
+  /** Every value, prefixes first (not on any hot path: reflection and API documents list them). */
+  * values (): Generator<V> {
+    const stack: Array<Node<V>> = [this.prefixes, this.wildcards]
+    for (let at = stack.pop(); at !== undefined; at = stack.pop()) {
+      if (at.value !== undefined) yield at.value
+      if (at.ends !== undefined) yield * at.ends.values()
+      if (at.children !== undefined) stack.push(...at.children.values())
+    }
+  }
+
   private walk (root: Node<V>, parts: string[], create: boolean): Node<V> | undefined {
     let at = root
     for (const part of parts) {

@@ -25,7 +25,11 @@ export const ErrorUri = {
    * A per-session limit (in-flight calls, registrations, subscriptions) was reached. The spec defines no URI for
    * this, and `wamp.*` is reserved for the ones it defines, so it lives in the plugin's own namespace.
    */
-  limitExceeded: 'fastify_wamp.error.limit_exceeded'
+  limitExceeded: 'fastify_wamp.error.limit_exceeded',
+  /** Reflection: no topic of that URI that the session may see (`wamp.reflection.topic.describe`). */
+  noSuchTopic: 'fastify_wamp.error.no_such_topic',
+  /** Reflection: no declared error of that URI that the session may see (`wamp.reflection.error.describe`). */
+  noSuchError: 'fastify_wamp.error.no_such_error'
 } as const
 
 export const CloseUri = {
