@@ -8,7 +8,7 @@ import { WampResult } from '../index.js'
 import { autobahnAdapter, defineContract, typedClient, wampyAdapter } from '../lib/client/index.js'
 import type { AnyContract, ClientAdapter, TypedClient, TypedClientOptions, ValidationIssue } from '../lib/client/index.js'
 import { connect, typed } from '../lib/testing/index.js'
-import { rejection, startApp, until } from './helpers/app.js'
+import { hubOf, rejection, startApp, until } from './helpers/app.js'
 import { connectAutobahn, connectWampy } from './helpers/clients.js'
 import { api, clientApi } from './helpers/contract.js'
 
@@ -91,6 +91,19 @@ for (const [name, connectClient] of Object.entries(clients)) {
     t.ok(clientApi.isError(failed, 'wamp.error.runtime_error'), 'an exception in a client handler is a runtime_error')
   })
 }
+
+t.test('implement() fills the realm catalog that reflection and the API document read', async (t) => {
+  const { app } = await startApp(t, {}, (app) => implementApi(app))
+  const catalog = hubOf(app).realm('realm1').catalog
+  const add = catalog.procedure('com.test.add')
+  t.equal(add?.provider, 'application')
+  t.equal(add?.schema?.description, 'Adds two numbers.')
+  t.equal(add?.schema?.result, api.procedures['com.test.add'].result, 'the result schema, as declared')
+  t.same(Object.keys(add?.schema?.errors ?? {}), ['com.test.overflow'])
+  t.same(catalog.topics().map((topic) => [topic.uri, topic.described, topic.handled]), [['com.test.note', true, true], ['com.test.tick', true, false]],
+    'every topic of the contract is described; the app handles publications to one')
+  t.equal(catalog.topic('com.test.tick')?.schema?.kwargs, api.topics['com.test.tick'].kwargs)
+})
 
 t.test('validateResults: a result that does not match the contract answers runtime_error; off, it is sent as is', async (t) => {
   const lying = defineContract({ procedures: { 'com.test.lie': { result: { args: Type.Tuple([Type.Number()]) } } } })

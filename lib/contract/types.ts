@@ -25,8 +25,8 @@ export interface ProcedureContract extends MessageSchema {
    * itself; otherwise it returns `new WampResult(args, kwargs)`.
    */
   result?: MessageSchema
-  /** Application error URIs the procedure answers with, and what they carry. */
-  errors?: Record<string, ErrorContract>
+  /** Application error URIs the procedure answers with, and what they carry (or just a description). */
+  errors?: Record<string, ErrorContract | string>
   description?: string
 }
 

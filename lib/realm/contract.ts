@@ -23,7 +23,7 @@ function isContract (value: unknown): value is AnyContract {
 
 /** What `register` receives for a contract procedure: the payload schemas plus what reflection describes. */
 function schemaOf (procedure: ProcedureContract): PayloadSchema {
-  const schema: PayloadSchema & ProcedureContract = {}
+  const schema: PayloadSchema = {}
   if (procedure.args !== undefined) schema.args = procedure.args
   if (procedure.kwargs !== undefined) schema.kwargs = procedure.kwargs
   if (procedure.result !== undefined) schema.result = procedure.result
@@ -55,13 +55,8 @@ export function implementContract<C extends AnyContract> (realm: Realm, contract
     for (const uri of done) realm.unregister(uri)
     throw err
   }
-  for (const [topic, schema] of Object.entries(contract.topics as Record<string, MessageSchema>)) describe(realm, topic, schema)
-}
-
-/** Records a contract topic's payload for reflection and the API document (the realm's catalog, when it has one). */
-function describe (realm: Realm, topic: string, schema: MessageSchema): void {
-  const catalog = realm as Realm & { describeTopic?: (topic: string, schema: PayloadSchema) => unknown }
-  catalog.describeTopic?.(topic, schema)
+  // The topics go to the realm's catalog: reflection and the API document list them with their payloads.
+  for (const [topic, schema] of Object.entries(contract.topics as Record<string, MessageSchema>)) realm.describeTopic(topic, schema)
 }
 
 export function contractTopic<S extends MessageSchema> (realm: Realm, contract: AnyContract, topic: string): TopicPublisher<S> {
