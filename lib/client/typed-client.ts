@@ -71,7 +71,7 @@ class Client<C extends AnyContract> {
     return result
   }
 
-  subscribe (uri: string, handler: (args: unknown[], kwargs: Kwargs, details: Details) => void, options?: Details): Promise<ClientSubscription> {
+  async subscribe (uri: string, handler: (args: unknown[], kwargs: Kwargs, details: Details) => void, options?: Details): Promise<ClientSubscription> {
     const topic = entry<MessageSchema>(this.contract.topics, uri, 'topic')
     const validator = this.validate && hasPayload(topic) ? validatorFor(topic) : undefined
     return this.adapter.subscribe(uri, (args, kwargs, details) => {
@@ -81,12 +81,12 @@ class Client<C extends AnyContract> {
     }, { ...options })
   }
 
-  publish (uri: string, args?: unknown[], kwargs?: Kwargs, options?: TypedPublishOptions): Promise<void> {
+  async publish (uri: string, args?: unknown[], kwargs?: Kwargs, options?: TypedPublishOptions): Promise<void> {
     entry(this.contract.topics, uri, 'topic')
     return this.adapter.publish(uri, args, kwargs, { ...options })
   }
 
-  register (uri: string, handler: (args: unknown[], kwargs: Kwargs, details: Details) => unknown, options?: Details): Promise<ClientRegistration> {
+  async register (uri: string, handler: (args: unknown[], kwargs: Kwargs, details: Details) => unknown, options?: Details): Promise<ClientRegistration> {
     const procedure = entry<ProcedureContract>(this.contract.procedures, uri, 'procedure')
     const validator = this.validate && hasPayload(procedure) ? validatorFor(procedure) : undefined
     return this.adapter.register(uri, async (args, kwargs, details) => {
