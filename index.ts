@@ -144,6 +144,7 @@ export default fastifyWamp
 export * as errors from './lib/errors.js'
 export { WampError, WampResult } from './lib/wire/wamp-error.js'
 export { procedure, topic } from './lib/realm/service.js'
+export { defineContract } from './lib/contract/index.js'
 export { ErrorUri, CloseUri } from './lib/wire/uris.js'
 export { MessageType } from './lib/wire/messages.js'
 export { jsonSerializer, msgpackSerializer, cborSerializer } from './lib/wire/serializers/index.js'

@@ -3,7 +3,8 @@
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import Type from 'typebox'
-import fastifyWamp, { procedure, topic, WampError } from '../index.js'
+import fastifyWamp, { procedure, topic } from '../index.js'
+import { exampleApi } from './contract.js'
 import { serve } from './serve.js'
 
 const Point = Type.Object({ x: Type.Number(), y: Type.Number() })
@@ -53,15 +54,16 @@ export async function buildApp (options: FastifyServerOptions = { logger: true }
   const app = Fastify(options)
   await app.register(fastifyWamp, { path: '/ws', realm: 'realm1' })
 
-  // A typed procedure: the schema validates every CALL and types `a` and `b` as numbers.
-  app.wamp.register('com.example.add', { args: Type.Tuple([Type.Number(), Type.Number()]) }, ([a, b]) => a + b)
-
-  // Keyword arguments, an application error, and the calling session.
-  app.wamp.register('com.example.greet', { kwargs: Type.Object({ name: Type.String({ minLength: 1 }) }) },
-    (_args, { name }, ctx) => {
-      if (name === 'nobody') throw new WampError('com.example.error.unknown_person', [`who is ${name}?`])
+  // The contract's procedures (examples/contract.ts): its schemas validate every CALL and type the handlers — `a`
+  // and `b` are numbers, the result must be one — and a missing handler would not compile.
+  app.wamp.implement(exampleApi, {
+    'com.example.add': ([a, b]) => a + b,
+    // Keyword arguments, a declared application error, and the calling session.
+    'com.example.greet': (_args, { name }, ctx) => {
+      if (name === 'nobody') throw exampleApi.error('com.example.error.unknown_person', [`who is ${name}?`])
       return `Hello ${name}, you are session ${ctx.session.id}`
-    })
+    }
+  })
 
   app.wamp.service(new GeoService())
 
@@ -73,7 +75,7 @@ export async function buildApp (options: FastifyServerOptions = { logger: true }
     schema: { body: Type.Object({ text: Type.String() }) }
   }, async (request) => {
     const { text } = request.body as { text: string }
-    return { delivered: app.wamp.publishToAll('com.example.news', [text], { at: new Date().toISOString() }) }
+    return { delivered: app.wamp.topic(exampleApi, 'com.example.news').publish([text], { at: new Date().toISOString() }) }
   })
   app.get('/api/sessions', async () => ({ count: app.wamp.sessions.size }))
   // What is running here, for whoever opens http://127.0.0.1:3000/ after `npm start`.

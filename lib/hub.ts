@@ -33,6 +33,8 @@ import { Counters, snapshot } from './metrics.js'
 import type { WampStats } from './metrics.js'
 import { sessionChannel, traceClientEvent, traceSessionClose, traceSessionOpen } from './diagnostics.js'
 import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook, SubscriptionInfo } from '../types/session.js'
+import type { AnyContract, TopicUri } from './contract/types.js'
+import type { ContractHandlers, ImplementOptions, TopicPublisher } from '../types/contract.js'
 
 export type { SessionHook }
 
@@ -150,6 +152,15 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
     return this.defaultRealm.publishToAll(topic, args, kwargs, options)
+  }
+
+  implement<C extends AnyContract> (contract: C, handlers: ContractHandlers<C>, options?: ImplementOptions): this {
+    this.defaultRealm.implement(contract, handlers, options)
+    return this
+  }
+
+  topic<C extends AnyContract, U extends TopicUri<C>> (contract: C, uri: U): TopicPublisher<C['topics'][U]> {
+    return this.defaultRealm.topic(contract, uri)
   }
 
   /** Calls a procedure a client of the default realm registered (see `Realm.call`). */

@@ -51,7 +51,9 @@ const consumerSource = `import Fastify from 'fastify'
 import Type from 'typebox'
 import fastifyWamp, { RedisFanout, LocalFanout, WampError, errors } from 'fastify-wamp'
 import type { FanoutAdapter, FastifyWampOptions, WampSession } from 'fastify-wamp'
-import { connect } from 'fastify-wamp/testing'
+import { connect, typed } from 'fastify-wamp/testing'
+import { defineContract, typedClient, wampyAdapter } from 'fastify-wamp/client'
+import type { TypedClient, WampyLike } from 'fastify-wamp/client'
 
 declare module 'fastify-wamp' {
   interface SessionData { user?: string }
@@ -72,7 +74,13 @@ const fanout: FanoutAdapter = new RedisFanout({ redis: 'redis://127.0.0.1:6379',
 const local: FanoutAdapter = new LocalFanout()
 const invalid: Error = new errors.FST_WAMP_INVALID_OPTION('x')
 void [fanout, local, invalid, new WampError('com.example.error')]
+const api = defineContract({ procedures: { 'com.example.twice': { args: Type.Tuple([Type.Number()]), result: { args: Type.Tuple([Type.Number()]) } } } })
+app.wamp.implement(api, { 'com.example.twice': ([n]) => n * 2 })
+declare const wampy: WampyLike
+const viaWampy: TypedClient<typeof api> = typedClient(api, wampyAdapter(wampy))
+void viaWampy
 const client = await connect(app)
+void typed(client, api).call('com.example.twice', [2])
 await client.close()
 `
 

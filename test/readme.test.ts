@@ -101,13 +101,15 @@ t.test('issue 19: every ts block in README.md and docs/*.md type-checks', async 
   writeFileSync(join(dir, 'ambient.d.ts'), ambient)
   // `import { buildApp } from '../app.js'` in docs/testing.md: the example app plays "your app".
   writeFileSync(join(dir, '..', 'app.ts'), "export { buildApp } from '../../examples/app.js'\n")
+  // `import { api } from './contract.js'` in docs/contracts.md: the contract its first block defines.
+  writeFileSync(join(dir, 'contract.ts'), tsBlocks(join(root, 'docs/contracts.md'))[0].code)
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
     extends: '../../../tsconfig.json',
     compilerOptions: {
       noEmit: true,
       rootDir: '../../..',
       noUnusedLocals: false,
-      paths: { 'fastify-wamp': ['../../../index.ts'], 'fastify-wamp/testing': ['../../../lib/testing/index.ts'] }
+      paths: { 'fastify-wamp': ['../../../index.ts'], 'fastify-wamp/testing': ['../../../lib/testing/index.ts'], 'fastify-wamp/client': ['../../../lib/client/index.ts'] }
     },
     include: ['*.ts', '../app.ts'],
     exclude: []

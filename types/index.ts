@@ -8,6 +8,11 @@ export type { WampSession, PendingSession, SessionData, SessionHook, Registratio
 export type { Realm, RealmApi, ProcedureOptions, KillOptions } from './realm.js'
 export type { CallContext, Chunk, ProcedureHandler, CallResult, ClientCallOptions } from './call.js'
 export type { PublishContext, TopicHandler } from './pubsub.js'
+export type { ContractHandler, ContractHandlers, ImplementOptions, TopicPublisher } from './contract.js'
+export type {
+  AnyContract, Contract, ErrorContract, ErrorUri, HandlerReturn, MessageSchema, Payload, PayloadWith, ProcedureContract,
+  ProcedureUri, ResultOf, StandardErrorUri, TopicContract, TopicUri, TypedResult, TypedWampError
+} from '../lib/contract/types.js'
 export type { FastifyWampOptions } from '../lib/options.js'
 export type { RawSocketOptions } from '../lib/transports/rawsocket-options.js'
 export type { RealmOptions } from '../lib/realm/realm.js'

@@ -8,6 +8,8 @@ import type { WampSession } from './session.js'
 import type { KillOptions } from '../lib/realm/session-control.js'
 
 export type { KillOptions }
+import type { AnyContract, TopicUri } from '../lib/contract/types.js'
+import type { ContractHandlers, ImplementOptions, TopicPublisher } from './contract.js'
 
 export interface ProcedureOptions {
   /** `prefix` or `wildcard` makes one handler answer every matching URI (`ctx.procedure` tells which). */
@@ -82,4 +84,11 @@ export interface RealmApi {
   killByAuthrole (authrole: string, options?: KillOptions): Promise<number[]>
   /** Kills every session of the realm (see `killByAuthid`). */
   killAll (options?: KillOptions): Promise<number[]>
+  /**
+   * Registers one handler per procedure of a contract (`defineContract()`), each with the procedure's schemas, and
+   * records its topics. All or nothing: when one registration fails, none stays.
+   */
+  implement<C extends AnyContract> (contract: C, handlers: ContractHandlers<C>, options?: ImplementOptions): this
+  /** A publisher for one topic of a contract; its payload is typed by the topic's schemas. */
+  topic<C extends AnyContract, U extends TopicUri<C>> (contract: C, uri: U): TopicPublisher<C['topics'][U]>
 }

@@ -12,6 +12,9 @@ import { isValidUri } from '../wire/uris.js'
 import type { ArgsOf, KwargsOf, PayloadSchema } from '../validation.js'
 import { FST_WAMP_DUPLICATE_PROCEDURE, FST_WAMP_INVALID_HANDLER, FST_WAMP_INVALID_OPTION, FST_WAMP_INVALID_URI } from '../errors.js'
 import { registerService } from './service.js'
+import { contractTopic, implementContract } from './contract.js'
+import type { AnyContract, TopicUri } from '../contract/types.js'
+import type { ContractHandlers, ImplementOptions, TopicPublisher } from '../../types/contract.js'
 import type { Session } from '../session/session.js'
 import { RealmAuth } from '../session/auth/index.js'
 import type { RealmAuthOptions } from '../session/auth/index.js'
@@ -235,6 +238,17 @@ export class Realm {
   service (instance: object, prefix?: string): this {
     registerService(this, instance, prefix)
     return this
+  }
+
+  /** Registers one handler per procedure of a contract and records its topics (all or nothing). */
+  implement<C extends AnyContract> (contract: C, handlers: ContractHandlers<C>, options?: ImplementOptions): this {
+    implementContract(this, contract, handlers, options)
+    return this
+  }
+
+  /** A publisher for one topic of a contract, its payload typed by the topic's schemas. */
+  topic<C extends AnyContract, U extends TopicUri<C>> (contract: C, uri: U): TopicPublisher<C['topics'][U]> {
+    return contractTopic(this, contract, uri)
   }
 
   join (session: Session): void {

@@ -66,6 +66,7 @@ export async function connect (target: FastifyInstance | string, options: Connec
 }
 
 export { TestClient }
+export { typed } from './typed.js'
 export type {
   CallOptions, CallResult, ChallengeHandler, CloseInfo, EventHandler, InvocationDetails, InvocationHandler,
   PublishOptions, ReceivedEvent, RegisterOptions, Registration, SubscribeOptions, Subscription

@@ -19,12 +19,15 @@ export class WampError extends Error {
   }
 }
 
-/** An explicit RPC result with several positional values and/or keyword values. */
-export class WampResult {
-  readonly args: unknown[] | undefined
-  readonly kwargs: Kwargs | undefined
+/**
+ * An explicit RPC result with several positional values and/or keyword values. The type parameters let a
+ * contract's result schema type it (`new WampResult([a, b], { c })` is checked against the contract).
+ */
+export class WampResult<A extends unknown[] = unknown[], K extends Kwargs = Kwargs> {
+  readonly args: A | undefined
+  readonly kwargs: K | undefined
 
-  constructor (args?: unknown[], kwargs?: Kwargs) {
+  constructor (args?: A, kwargs?: K) {
     this.args = args
     this.kwargs = kwargs
   }
