@@ -24,6 +24,7 @@ import { RemoteSession } from './cluster/remote-session.js'
 import type { FastifyWamp } from '../types/wamp.js'
 import { Counters, snapshot } from './metrics.js'
 import type { WampStats } from './metrics.js'
+import { MetricsHistory } from './metrics-history.js'
 import { sessionChannel, traceClientEvent, traceSessionClose, traceSessionOpen } from './diagnostics.js'
 import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook, SubscriptionInfo } from '../types/session.js'
 
@@ -52,6 +53,8 @@ export class Hub implements FanoutHost, FastifyWamp {
   readonly cluster: ClusterRpc | undefined
   /** Hot-path counters behind `stats()`. */
   readonly counters: Counters
+  /** One-second rates and their history (`metrics: true`). */
+  readonly history: MetricsHistory | undefined
   private readonly defaultRealm: Realm
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
@@ -63,7 +66,9 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   constructor (fastify: FastifyInstance, options: NormalizedOptions) {
     this.options = options
-    this.counters = new Counters()
+    this.counters = new Counters(options.metrics)
+    this.history = options.metrics ? new MetricsHistory(this.counters) : undefined
+    this.history?.start()
     this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout, this.counters)]))
     if (options.metaApi) for (const realm of this.realms.values()) enableMetaApi(realm)
     this.defaultRealm = this.realms.get(options.realms[0].name) as Realm
@@ -160,7 +165,7 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   /** A snapshot of this instance: sessions, registrations, calls in flight, counters (docs/observability.md). */
   stats (): WampStats {
-    return snapshot(this.counters, this.sessions.values(), this.live.size, this.fanout)
+    return snapshot(this.counters, this.sessions.values(), this.live, this.fanout, this.history?.rates())
   }
 
   service (instance: object, prefix?: string): this {
@@ -234,7 +239,10 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   /** The socket closed: its slot under `maxSessions` is free. */
   socketClosed (session: Session): void {
-    this.live.delete(session)
+    if (this.live.delete(session)) {
+      this.counters.closedBytesIn += session.transport.received
+      this.counters.closedBytesOut += session.transport.written
+    }
     this.keepalive.removed()
   }
 
@@ -301,6 +309,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     for (const session of this.live) closing.push(session.close(CloseUri.systemShutdown, undefined, Math.max(0, deadline - Date.now())))
     await Promise.all(closing)
     this.keepalive.stop()
+    this.history?.stop()
     if (!await this.pending.settled(Math.max(0, deadline - Date.now()))) {
       this.log.warn({ pending: this.pending.size, shutdownGrace: this.options.shutdownGrace }, 'fastify-wamp: handlers still running after shutdownGrace')
     }

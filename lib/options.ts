@@ -94,6 +94,11 @@ export interface FastifyWampOptions {
   authorize?: AuthorizeHook
   /** Role permissions for every realm that does not set its own. */
   permissions?: Permissions
+  /**
+   * Call duration histograms (`stats().latency`, Prometheus `fastify_wamp_call_duration_seconds`) and one-second
+   * rates with five minutes of history (`stats().rates`). Two clock reads per call. Default false (on with `admin`).
+   */
+  metrics?: boolean
 }
 
 /** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
@@ -125,12 +130,13 @@ export interface NormalizedOptions {
   /** undefined: this instance is alone (the broker skips fan-out entirely). */
   fanout: FanoutAdapter | undefined
   agent: string
+  metrics: boolean
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
-  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions'])
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'metrics'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -223,7 +229,8 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     onSessionOpen: hooks('onSessionOpen', options.onSessionOpen),
     onSessionClose: hooks('onSessionClose', options.onSessionClose),
     fanout: fanoutOption(options),
-    agent
+    agent,
+    metrics: flag('metrics', options.metrics)
   }
 }
 

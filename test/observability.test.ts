@@ -168,7 +168,7 @@ t.test('issue 20: prometheusText escapes label values', async (t) => {
     callsInFlight: 0,
     invocationsInFlight: 0,
     bufferedBytes: 0,
-    counters: { calls: 0, callErrors: 0, errorsByUri: {}, invocations: 0, routedCalls: 0, publications: 0, events: 0, sessionsOpened: 0, sessionsClosed: 0 },
+    counters: { calls: 0, callErrors: 0, errorsByUri: {}, invocations: 0, routedCalls: 0, publications: 0, events: 0, sessionsOpened: 0, sessionsClosed: 0, bytesIn: 0, bytesOut: 0 },
     fanout: { status: 'down', published: 0, received: 0, publishFailed: 0, errors: 0, lastError: undefined }
   })
   t.match(text, /^fastify_wamp_sessions\{realm="r\\"1",authrole="a\\\\b\\nc"\} 1$/m)

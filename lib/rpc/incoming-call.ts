@@ -34,6 +34,8 @@ export class IncomingCall implements CallContext {
   /** Only while `fastify-wamp:call` has subscribers. */
   private trace: CallState | undefined
   private readonly counters: Counters
+  /** performance.now() at run, with `metrics: true` (else 0). */
+  private started: number
 
   constructor (session: Session, requestId: number, procedure: string, details: Details, registration: Procedure, streamed: boolean) {
     this.session = session
@@ -49,6 +51,7 @@ export class IncomingCall implements CallContext {
     this.timer = undefined
     this.trace = undefined
     this.counters = session.hub.counters
+    this.started = 0
   }
 
   get signal (): AbortSignal {
@@ -66,6 +69,7 @@ export class IncomingCall implements CallContext {
    */
   run (args: unknown[], kwargs: Kwargs): void {
     this.counters.calls++
+    if (this.counters.latency !== undefined) this.started = performance.now()
     if (callChannel.hasSubscribers) this.trace = traceCallStart(callChannel, this.session, this.procedure, this.requestId)
     if (this.input !== undefined) this.track()
     let result: unknown
@@ -190,6 +194,7 @@ export class IncomingCall implements CallContext {
 
   private settle (errorUri?: string): void {
     this.settled = true
+    if (this.started !== 0) this.counters.latency?.clientToApp.observe(performance.now() - this.started)
     if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined

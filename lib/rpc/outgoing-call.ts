@@ -31,6 +31,8 @@ export class OutgoingCall {
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
   trace: CallState | undefined
+  /** performance.now() when it went out, with `metrics: true` (else 0). */
+  private readonly started: number
 
   constructor (session: Session, requestId: number, options: ClientCallOptions<PayloadSchema | undefined>,
     done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }) {
@@ -41,6 +43,7 @@ export class OutgoingCall {
     this.signal = options.signal
     this.done = done
     this.trace = undefined
+    this.started = session.hub.counters.latency === undefined ? 0 : performance.now()
     this.timer = options.timeout !== undefined && options.timeout > 0
       ? setTimeout(() => this.interrupt(new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
       : undefined
@@ -95,7 +98,9 @@ export class OutgoingCall {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     this.signal?.removeEventListener('abort', this.onAbort)
-    if (this.session.invocations.get(this.requestId) === this) this.session.invocations.delete(this.requestId)
+    if (this.session.invocations.get(this.requestId) !== this) return
+    this.session.invocations.delete(this.requestId)
+    if (this.started !== 0) this.session.hub.counters.latency?.appToClient.observe(performance.now() - this.started)
   }
 }
 

@@ -41,6 +41,8 @@ export class RoutedCall {
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
   private trace: CallState | undefined
+  /** performance.now() when routed, with `metrics: true` (else 0). */
+  private readonly started: number
 
   constructor (caller: Session, requestId: number, callee: ClientRegistration, invocationId: number, details: Details,
     chunkDetails: Details | undefined, options: Details) {
@@ -59,6 +61,7 @@ export class RoutedCall {
     const timeout = callTimeout(options)
     this.timer = timeout === undefined ? undefined : setTimeout(timedOut, timeout, this)
     caller.hub.counters.routedCalls++
+    this.started = caller.hub.counters.latency === undefined ? 0 : performance.now()
     this.trace = undefined
     if (invokeChannel.hasSubscribers) {
       this.trace = traceCallStart(invokeChannel, this.callee, details.procedure as string, invocationId, 'routed', caller.id)
@@ -139,6 +142,7 @@ export class RoutedCall {
 
   private settle (errorUri?: string): void {
     this.settled = true
+    if (this.started !== 0) this.caller.hub.counters.latency?.routed.observe(performance.now() - this.started)
     if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined

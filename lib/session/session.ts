@@ -200,6 +200,7 @@ export class Session implements WampSession {
 
   /** One WebSocket message: one WAMP message, or on a batched subprotocol one or more (lib/wire/batch.ts). */
   receive (data: Buffer, isBinary: boolean): void {
+    this.transport.received += data.length
     if (!this.transport.batched) return this.handle(data, isBinary)
     if (this.state === State.closed) return
     const parts = unbatch(this, data, isBinary)

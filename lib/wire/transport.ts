@@ -31,6 +31,9 @@ export class Transport {
   separator: number
   /** False once a keepalive ping went out; the pong sets it back (lib/session/keepalive.ts). */
   alive: boolean
+  /** Payload received and queued for sending, in bytes (text: UTF-16 code units), for `stats()`. */
+  received: number
+  written: number
   private readonly raw: Socket | undefined
   private readonly frame: { binary: boolean, compress: boolean }
   private readonly maxPayload: number
@@ -50,6 +53,8 @@ export class Transport {
     this.batched = batched
     this.separator = SEPARATOR
     this.alive = true
+    this.received = 0
+    this.written = 0
     this.raw = (socket as unknown as { _socket?: Socket })._socket
     this.frame = serializer.binary ? BINARY : TEXT
     this.maxPayload = limits.maxPayload
@@ -100,6 +105,7 @@ export class Transport {
       this.overflow(data.length)
       return false
     }
+    this.written += data.length
     if (!this.corked) {
       this.corked = true
       this.raw?.cork()
