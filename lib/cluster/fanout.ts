@@ -3,6 +3,7 @@ import type { Details, Kwargs } from '../wire/messages.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import type { PublishFilter } from '../pubsub/publish-filter.js'
 import type { ClusterRpc } from './rpc.js'
+import type { TraceContext } from '../trace-context.js'
 
 // Fan-out between instances: one small interface, the in-process default here, Redis in ./redis.ts.
 // The broker always delivers to its own subscribers first; an adapter only carries publications to the other
@@ -32,6 +33,8 @@ export interface RemotePublication {
   readonly publisher: Details | undefined
   /** Receiver rules (eligible/exclude by session id, authid, authrole). */
   readonly filter: PublishFilter | undefined
+  /** W3C trace context of the publication (its `fastify-wamp:publish` trace on the publishing instance). */
+  readonly trace?: TraceContext
 }
 
 export interface PublishFailure {

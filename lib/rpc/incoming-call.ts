@@ -9,6 +9,7 @@ import type { CallContext, Chunk } from '../../types/call.js'
 import { callChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
 import type { Counters } from '../metrics.js'
+import { traceContextOf } from '../trace-context.js'
 
 export type { CallContext, Chunk }
 
@@ -59,6 +60,14 @@ export class IncomingCall implements CallContext {
     return this.controller.signal
   }
 
+  get traceparent (): string | undefined {
+    return this.trace !== undefined ? this.trace.traceparent : traceContextOf(this.details)?.traceparent
+  }
+
+  get tracestate (): string | undefined {
+    return this.trace !== undefined ? this.trace.tracestate : traceContextOf(this.details)?.tracestate
+  }
+
   get open (): boolean {
     return !this.settled
   }
@@ -70,7 +79,7 @@ export class IncomingCall implements CallContext {
   run (args: unknown[], kwargs: Kwargs): void {
     this.counters.calls++
     if (this.counters.latency !== undefined) this.started = performance.now()
-    if (callChannel.hasSubscribers) this.trace = traceCallStart(callChannel, this.session, this.procedure, this.requestId)
+    if (callChannel.hasSubscribers) this.trace = traceCallStart(callChannel, this.session, this.procedure, this.requestId, undefined, undefined, traceContextOf(this.details))
     if (this.input !== undefined) this.track()
     let result: unknown
     try {

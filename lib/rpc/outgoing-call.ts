@@ -9,6 +9,8 @@ import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
 import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
+import { validTraceparent } from '../trace-context.js'
+import type { TraceContext } from '../trace-context.js'
 
 /** The client behind a routed call that crosses instances (router mode), for caller disclosure. */
 export interface CallerIdentity { id: number, authid: string, authrole: string, discloseMe: boolean }
@@ -142,7 +144,7 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
     const requestId = nextRequestId(session)
     const call = new OutgoingCall(session, requestId, options, { resolve, reject })
     session.hub.counters.invocations++
-    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id)
+    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id, traceContextOfCall(options))
     session.invocations.set(requestId, call)
     const details: Details = { procedure: uri }
     if (options.onProgress !== undefined) details.receive_progress = true
@@ -158,4 +160,10 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
       traceReturned(invokeChannel, call.trace)
     }
   })
+}
+
+/** The trace context given in a call's options (`traceparent`, `tracestate`), if valid. */
+export function traceContextOfCall (options: ClientCallOptions<PayloadSchema | undefined>): TraceContext | undefined {
+  const traceparent = validTraceparent(options.traceparent)
+  return traceparent === undefined ? undefined : { traceparent, tracestate: typeof options.tracestate === 'string' ? options.tracestate : undefined }
 }

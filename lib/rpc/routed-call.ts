@@ -5,6 +5,7 @@ import { nextRequestId } from './outgoing-call.js'
 import { callTimeout } from './incoming-call.js'
 import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
+import { traceContextOf } from '../trace-context.js'
 import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
 
@@ -64,7 +65,7 @@ export class RoutedCall {
     this.started = caller.hub.counters.latency === undefined ? 0 : performance.now()
     this.trace = undefined
     if (invokeChannel.hasSubscribers) {
-      this.trace = traceCallStart(invokeChannel, this.callee, details.procedure as string, invocationId, 'routed', caller.id)
+      this.trace = traceCallStart(invokeChannel, this.callee, details.procedure as string, invocationId, 'routed', caller.id, traceContextOf(options))
       traceReturned(invokeChannel, this.trace)
     }
   }
