@@ -12,6 +12,7 @@ import { chooseSubprotocol, serializerTable } from './lib/wire/serializers/index
 import { kProtocol } from './lib/symbols.js'
 import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS, FST_WAMP_WEBSOCKET_ORDER } from './lib/errors.js'
 import type { FastifyWampPluginOptions } from './lib/options.js'
+import { registerAdmin } from './lib/admin/route.js'
 
 const VERSION = '0.1.0'
 
@@ -79,6 +80,8 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
       hub.accept(socket, request, subprotocol.serializer, subprotocol.batched)
     }
   })
+
+  if (options.admin !== undefined) registerAdmin(fastify, hub, options.admin, joinPath(prefix, options.admin.path))
 }
 
 /**
@@ -121,6 +124,7 @@ export { deriveCraKey } from './lib/session/auth/wampcra.js'
 export { LocalFanout } from './lib/cluster/fanout.js'
 export { RedisFanout } from './lib/cluster/redis-fanout.js'
 export type { RedisClient } from './lib/cluster/redis-fanout.js'
+export type { AdminOptions } from './lib/admin/options.js'
 export { RemoteSession } from './lib/cluster/remote-session.js'
 export type { ClusterStats } from './lib/cluster/fanout.js'
 export { prometheusText } from './lib/prometheus.js'

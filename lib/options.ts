@@ -13,6 +13,8 @@ import { isFanoutAdapter } from './cluster/fanout.js'
 import type { FanoutAdapter } from './cluster/fanout.js'
 import { RedisFanout } from './cluster/redis-fanout.js'
 import type { RedisClient } from './cluster/redis-fanout.js'
+import { adminOption } from './admin/options.js'
+import type { AdminOptions, NormalizedAdminOptions } from './admin/options.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -99,6 +101,11 @@ export interface FastifyWampOptions {
    * rates with five minutes of history (`stats().rates`). Two clock reads per call. Default false (on with `admin`).
    */
   metrics?: boolean
+  /**
+   * A live admin dashboard (an HTML page with live stats over SSE, sessions you can kill): off by default, and it
+   * refuses to register without `admin.preHandler` (your auth check) or `admin.public: true`. Turns `metrics` on.
+   */
+  admin?: AdminOptions
 }
 
 /** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
@@ -131,12 +138,13 @@ export interface NormalizedOptions {
   fanout: FanoutAdapter | undefined
   agent: string
   metrics: boolean
+  admin: NormalizedAdminOptions | undefined
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
-  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'metrics'])
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'metrics', 'admin'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -230,7 +238,8 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     onSessionClose: hooks('onSessionClose', options.onSessionClose),
     fanout: fanoutOption(options),
     agent,
-    metrics: flag('metrics', options.metrics)
+    metrics: flag('metrics', options.metrics) || options.admin !== undefined,
+    admin: adminOption(options.admin)
   }
 }
 

@@ -92,6 +92,8 @@ export interface FanoutAdapter extends EventEmitter<FanoutEvents> {
    */
   subscribe (realm: string, topic: string, match: MatchPolicy): PromiseLike<void> | undefined
   unsubscribe (realm: string, topic: string, match: MatchPolicy): void
+  /** The live instances and their session counts (the admin dashboard), when the engine knows them. */
+  clusterInstances?: () => Promise<Array<{ instance: string, sessions: number, self: boolean }>>
   /** The number of local sessions changed (the adapter may share it with the cluster). */
   sessionsChanged (): void
   /** Open sessions across all live instances. */
