@@ -90,16 +90,16 @@ if (process.env.SKIP_BROWSER === '1') {
     await listener.session.register('com.listener.ping', () => 'pong')
     let events = 0
     await listener.session.subscribe('com.ticks', () => { events++ })
-    let running = true
+    const state = { running: true }
     const load = (async () => {
-      for (let i = 0; running; i++) {
+      for (let i = 0; state.running; i++) {
         await worker.session.call('com.add', [i, 1])
         await worker.session.call('com.listener.ping')
         worker.session.publish('com.ticks', [i])
         if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
       }
     })()
-    t.teardown(async () => { running = false; await load.catch(() => {}) })
+    t.teardown(async () => { state.running = false; await load.catch(() => {}) })
 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -142,7 +142,7 @@ if (process.env.SKIP_BROWSER === '1') {
     await page.screenshot({ path: join(artifacts, 'admin-live.png'), fullPage: true })
 
     // Kill the listener from the page (the load stops first: its routed calls would find no callee).
-    running = false
+    state.running = false
     await load
     const victim = listener.session.id as number
     await page.getByRole('button', { name: `Kill session ${victim}` }).click()
