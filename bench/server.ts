@@ -1,10 +1,13 @@
 // fastify-wamp benchmark server, as bench/wampbench/README.md requires: path /ws, realm realm1 (router mode), anonymous;
 // bench.echo returns its positional args unchanged; bench.burst {n, size, topic} publishes n events of one
 // `size`-byte string to the subscribers of topic and returns the number of EVENT messages sent.
-// Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema.
+// Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema;
+// BENCH_METRICS=1 turns `metrics` on; BENCH_TRACE=1 subscribes no-op handlers to every fastify-wamp tracing channel
+// (bench/observability.ts compares the three).
 // Prints `listening <port>` on stdout once ready.
 import Fastify from 'fastify'
 import Type from 'typebox'
+import { tracingChannel } from 'node:diagnostics_channel'
 import fastifyWamp, { WampResult } from '../index.js'
 
 const port = Number(process.env.PORT ?? 18081)
@@ -13,7 +16,14 @@ const typed = process.env.BENCH_TYPED === '1' || process.argv.includes('--typed'
 const app = Fastify({ logger: false })
 // realm1 also brokers client-to-client publications and routes client-to-client calls (router mode: bench/callee.ts
 // registers bench.echo.client), so those paths can be measured with the same server.
-await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }] })
+await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }], ...(process.env.BENCH_METRICS === '1' && { metrics: true }) })
+
+if (process.env.BENCH_TRACE === '1') {
+  const noop = (): void => {}
+  for (const name of ['session', 'call', 'invoke', 'publish', 'subscribe', 'register']) {
+    tracingChannel(`fastify-wamp:${name}`).subscribe({ start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop })
+  }
+}
 
 if (typed) {
   app.wamp.register('bench.echo', { args: Type.Array(Type.String()) }, (args) => new WampResult(args))
