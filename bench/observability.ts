@@ -67,7 +67,7 @@ for (let round = 1; round <= rounds; round++) {
 
 const first = results.get(variants[0].name) as Record<Measure, number[]>
 const ratio = (m: Measure, r: Record<Measure, number[]>): string => `${((median(r[m]) / median(first[m]) - 1) * 100).toFixed(1)} %`
-console.log(`\n| variant | RPC calls/s | RPC server CPU µs/call | Δ CPU/call | fan-out events/s | fan-out CPU µs/event | Δ CPU/event |\n| --- | --- | --- | --- | --- | --- | --- |`)
+console.log('\n| variant | RPC calls/s | RPC server CPU µs/call | Δ CPU/call | fan-out events/s | fan-out CPU µs/event | Δ CPU/event |\n| --- | --- | --- | --- | --- | --- | --- |')
 for (const [name, r] of results) {
   console.log(`| ${name} | ${median(r.rpc_calls_per_s).toFixed(0)} | ${median(r.rpc_cpu_us_per_call).toFixed(2)} | ${ratio('rpc_cpu_us_per_call', r)} | ${median(r.fanout_events_per_s).toFixed(0)} | ${median(r.fanout_cpu_us_per_event).toFixed(3)} | ${ratio('fanout_cpu_us_per_event', r)} |`)
 }
