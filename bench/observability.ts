@@ -36,7 +36,7 @@ async function server (v: Variant): Promise<{ port: number, pid: number, stop: (
 
 async function wampbench (mode: 'rpc' | 'fanout', port: number, pid: number, label: string): Promise<Record<string, unknown>> {
   const args = [join(root, 'bench', 'wampbench', 'wampbench.mjs'), mode, '--url', `ws://127.0.0.1:${port}/ws`, '--serializer', 'json', '--pid', String(pid), '--label', label,
-    ...(mode === 'rpc' ? ['-D', seconds, '--warmup', '1'] : ['-S', '100', '-n', '1000', '--rounds', '3'])]
+    ...(mode === 'rpc' ? ['-D', seconds, '--warmup', '1'] : ['-S', '100', '-n', '1000', '--rounds', '2'])]
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (b: Buffer) => { out += b.toString() })
@@ -45,6 +45,8 @@ async function wampbench (mode: 'rpc' | 'fanout', port: number, pid: number, lab
 }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.floor(s.length / 2)] }
+// On a shared machine contention only ever adds CPU time per call: the least of the rounds is the steadiest estimate.
+const least = (xs: number[]): number => Math.min(...xs)
 
 for (let round = 1; round <= rounds; round++) {
   for (const v of variants) {
@@ -66,8 +68,8 @@ for (let round = 1; round <= rounds; round++) {
 }
 
 const first = results.get(variants[0].name) as Record<Measure, number[]>
-const ratio = (m: Measure, r: Record<Measure, number[]>): string => `${((median(r[m]) / median(first[m]) - 1) * 100).toFixed(1)} %`
-console.log('\n| variant | RPC calls/s | RPC server CPU µs/call | Δ CPU/call | fan-out events/s | fan-out CPU µs/event | Δ CPU/event |\n| --- | --- | --- | --- | --- | --- | --- |')
+const ratio = (m: Measure, r: Record<Measure, number[]>): string => `${((least(r[m]) / least(first[m]) - 1) * 100).toFixed(1)} %`
+console.log('\n| variant | RPC calls/s (median) | RPC server CPU µs/call (least) | Δ | fan-out events/s (median) | fan-out CPU µs/event (least) | Δ |\n| --- | --- | --- | --- | --- | --- | --- |')
 for (const [name, r] of results) {
-  console.log(`| ${name} | ${median(r.rpc_calls_per_s).toFixed(0)} | ${median(r.rpc_cpu_us_per_call).toFixed(2)} | ${ratio('rpc_cpu_us_per_call', r)} | ${median(r.fanout_events_per_s).toFixed(0)} | ${median(r.fanout_cpu_us_per_event).toFixed(3)} | ${ratio('fanout_cpu_us_per_event', r)} |`)
+  console.log(`| ${name} | ${median(r.rpc_calls_per_s).toFixed(0)} | ${least(r.rpc_cpu_us_per_call).toFixed(2)} | ${ratio('rpc_cpu_us_per_call', r)} | ${median(r.fanout_events_per_s).toFixed(0)} | ${least(r.fanout_cpu_us_per_event).toFixed(2)} | ${ratio('fanout_cpu_us_per_event', r)} |`)
 }
