@@ -16,6 +16,7 @@ import { FST_WAMP_NO_SUBPROTOCOL, FST_WAMP_TOO_MANY_SESSIONS, FST_WAMP_WEBSOCKET
 import type { FastifyWampPluginOptions } from './lib/options.js'
 import { registerLongPoll } from './lib/transports/longpoll.js'
 import type { Serializer } from './lib/wire/serializers/index.js'
+import { registerAdmin } from './lib/admin/route.js'
 
 const VERSION = '0.1.0'
 
@@ -97,6 +98,7 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
       ...(logSerializers !== undefined && { logSerializers })
     })
   }
+  if (options.admin !== undefined) registerAdmin(fastify, hub, options.admin, joinPath(prefix, options.admin.path))
 }
 
 /**
@@ -155,6 +157,7 @@ export { RedisFanout } from './lib/cluster/redis-fanout.js'
 export type { RedisClient } from './lib/cluster/redis-fanout.js'
 export type { AsyncApiOptions, AsyncApiInfo } from './lib/asyncapi/route.js'
 export type { LongPollOptions } from './lib/transports/longpoll.js'
+export type { AdminOptions } from './lib/admin/options.js'
 export { RemoteSession } from './lib/cluster/remote-session.js'
 export type { ClusterStats } from './lib/cluster/fanout.js'
 export { prometheusText } from './lib/prometheus.js'

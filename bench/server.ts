@@ -1,11 +1,14 @@
 // fastify-wamp benchmark server, as bench/wampbench/README.md requires: path /ws, realm realm1 (router mode), anonymous;
 // bench.echo returns its positional args unchanged; bench.burst {n, size, topic} publishes n events of one
 // `size`-byte string to the subscribers of topic and returns the number of EVENT messages sent.
-// Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema,
-// RAWSOCKET_PORT (unset: none) also serves WAMP-over-RawSocket on that TCP port (0: any).
+// Env: PORT (default 18081), BENCH_TYPED=1 (or --typed) validates bench.echo args with a TypeBox schema;
+// RAWSOCKET_PORT (unset: none) also serves WAMP-over-RawSocket on that TCP port (0: any);
+// BENCH_METRICS=1 turns `metrics` on; BENCH_TRACE=1 subscribes no-op handlers to every fastify-wamp tracing channel
+// (bench/observability.ts compares the three).
 // Prints `listening <port>` on stdout once ready (and `rawsocket <port>` before it, with RAWSOCKET_PORT).
 import Fastify from 'fastify'
 import Type from 'typebox'
+import { tracingChannel } from 'node:diagnostics_channel'
 import fastifyWamp, { WampResult } from '../index.js'
 
 const port = Number(process.env.PORT ?? 18081)
@@ -16,7 +19,20 @@ const app = Fastify({ logger: false })
 // registers bench.echo.client), so those paths can be measured with the same server.
 // BENCH_LONGPOLL=1 also serves the HTTP long-poll transport under /lp (bench/longpoll.ts).
 const rawsocket = process.env.RAWSOCKET_PORT === undefined ? undefined : { port: Number(process.env.RAWSOCKET_PORT), host: '127.0.0.1' }
-await app.register(fastifyWamp, { path: '/ws', realms: [{ name: 'realm1', broker: true, router: true }], rawsocket, longPoll: process.env.BENCH_LONGPOLL === '1' })
+await app.register(fastifyWamp, {
+  path: '/ws',
+  realms: [{ name: 'realm1', broker: true, router: true }],
+  rawsocket,
+  longPoll: process.env.BENCH_LONGPOLL === '1',
+  ...(process.env.BENCH_METRICS === '1' && { metrics: true })
+})
+
+if (process.env.BENCH_TRACE === '1') {
+  const noop = (): void => {}
+  for (const name of ['session', 'call', 'invoke', 'publish', 'subscribe', 'register']) {
+    tracingChannel(`fastify-wamp:${name}`).subscribe({ start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop })
+  }
+}
 
 if (typed) {
   app.wamp.register('bench.echo', { args: Type.Array(Type.String()) }, (args) => new WampResult(args))

@@ -1,5 +1,6 @@
 import { tracingChannel } from 'node:diagnostics_channel'
 import type { Session } from './session/session.js'
+import type { TraceContext } from './trace-context.js'
 
 /**
  * Node `diagnostics_channel` TracingChannels for the WAMP work (docs/observability.md). Every call site checks
@@ -27,13 +28,29 @@ export interface SessionTrace extends SessionFields {
   duration?: number
 }
 
+/**
+ * The W3C trace context an operation continues (docs/observability.md, "Trace context"). At `start` it is the
+ * parent's: what the client sent in CALL.Options (`_traceparent`, `_tracestate`), what the app passed in the call's
+ * options, or what the calling instance sent through Redis. A subscriber that starts a span may replace both fields
+ * during `start` with its span's context: what is there when `start` returns goes on to the next hop (another
+ * instance). Undefined: no trace context.
+ */
+export interface TraceFields {
+  traceparent?: string
+  tracestate?: string
+}
+
 /** `fastify-wamp:call` (client → app) and `fastify-wamp:invoke` (app → client, client → client routed). */
-export interface CallTrace extends SessionFields {
+export interface CallTrace extends SessionFields, TraceFields {
   procedure: string
   /** The request id on this session's wire (CALL for `call`, INVOCATION for `invoke`). */
   requestId: number
-  /** `invoke` only: `app` for the app's calls, `routed` for a client's call (here or from another instance). */
-  kind?: 'app' | 'routed'
+  /**
+   * `invoke`: `app` for the app's calls, `routed` for a client's call (here or from another instance). `call`:
+   * undefined for a call to an app procedure, `cluster` for a client's CALL sent to a callee on another instance
+   * (router mode with cluster RPC; the callee's instance traces it as `invoke` `routed`).
+   */
+  kind?: 'app' | 'routed' | 'cluster'
   /** `invoke` with kind `routed`: the calling session. */
   callerId?: number
   /** True once the handler (or callee) went asynchronous: the outcome comes at asyncStart/asyncEnd. */
@@ -51,7 +68,7 @@ export interface CallState extends CallTrace {
 }
 
 /** `fastify-wamp:publish`: synchronous start/end around one publication's local delivery. */
-export interface PublishTrace {
+export interface PublishTrace extends TraceFields {
   realm: string
   topic: string
   /** The publishing client, for a client PUBLISH brokered to subscribers; undefined for the app's publications. */
@@ -60,6 +77,8 @@ export interface PublishTrace {
   authrole?: string
   /** Set at end: EVENTs sent on this instance. */
   receivers?: number
+  /** A publication from another instance, delivered here (its publisher's identity is not carried). */
+  remote: boolean
 }
 
 /** `fastify-wamp:subscribe` and `fastify-wamp:register`: a client's SUBSCRIBE/REGISTER succeeded (start/end). */
@@ -119,7 +138,7 @@ export function traceSessionClose (session: Session): void {
 
 /** Publishes `start` and returns the context to finish with `traceReturned` / `traceSettled`. */
 export function traceCallStart (channel: Channels, session: Session, procedure: string, requestId: number,
-  kind?: 'app' | 'routed', callerId?: number): CallState {
+  kind?: 'app' | 'routed' | 'cluster', callerId?: number, parent?: TraceContext): CallState {
   const trace: CallState = {
     realm: session.joined?.name ?? '',
     sessionId: session.id,
@@ -134,10 +153,17 @@ export function traceCallStart (channel: Channels, session: Session, procedure: 
     async: false,
     done: false,
     errorUri: undefined,
-    error: undefined
+    error: undefined,
+    traceparent: parent?.traceparent,
+    tracestate: parent?.tracestate
   }
   channel.start.publish(trace)
   return trace
+}
+
+/** What a traced operation passes on to the next hop: its context's trace fields after `start` (see TraceFields). */
+export function traceContextAfterStart (trace: TraceFields): TraceContext | undefined {
+  return trace.traceparent === undefined ? undefined : { traceparent: trace.traceparent, tracestate: trace.tracestate }
 }
 
 /** The handler returned a promise or async iterator (or the INVOCATION went out): `end` now, outcome later. */
@@ -163,14 +189,17 @@ export function traceSettled (channel: Channels, trace: CallState, errorUri: str
 
 // ---- pubsub and registrations ----------------------------------------------------------------------------------
 
-export function tracePublishStart (realm: string, topic: string, publisher?: Session): PublishTrace {
+export function tracePublishStart (realm: string, topic: string, publisher?: Session, parent?: TraceContext, remote = false): PublishTrace {
   const trace: PublishTrace = {
     realm,
     topic,
     sessionId: publisher?.id,
     authid: publisher?.authid,
     authrole: publisher?.authrole,
-    receivers: undefined
+    receivers: undefined,
+    remote,
+    traceparent: parent?.traceparent,
+    tracestate: parent?.tracestate
   }
   publishChannel.start.publish(trace)
   return trace

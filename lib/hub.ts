@@ -31,6 +31,7 @@ import { RemoteSession } from './cluster/remote-session.js'
 import type { FastifyWamp } from '../types/wamp.js'
 import { Counters, snapshot } from './metrics.js'
 import type { WampStats } from './metrics.js'
+import { MetricsHistory } from './metrics-history.js'
 import { sessionChannel, traceClientEvent, traceSessionClose, traceSessionOpen } from './diagnostics.js'
 import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook, SubscriptionInfo } from '../types/session.js'
 import type { AnyContract, TopicUri } from './contract/types.js'
@@ -61,6 +62,8 @@ export class Hub implements FanoutHost, FastifyWamp {
   readonly counters: Counters
   /** The RawSocket listener (option `rawsocket`), set by the plugin. */
   rawsocket: RawSocketServer | undefined
+  /** One-second rates and their history (`metrics: true`). */
+  readonly history: MetricsHistory | undefined
   private readonly defaultRealm: Realm
   private readonly live: Set<Session>
   private readonly openHooks: SessionHook[]
@@ -73,7 +76,9 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   constructor (fastify: FastifyInstance, options: NormalizedOptions) {
     this.options = options
-    this.counters = new Counters()
+    this.counters = new Counters(options.metrics)
+    this.history = options.metrics ? new MetricsHistory(this.counters) : undefined
+    this.history?.start()
     this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout, this.counters)]))
     if (options.metaApi) for (const realm of this.realms.values()) enableMetaApi(realm)
     for (const r of options.realms) if (r.reflection === true) enableReflection(this.realms.get(r.name) as Realm)
@@ -191,7 +196,7 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   /** A snapshot of this instance: sessions, registrations, calls in flight, counters (docs/observability.md). */
   stats (): WampStats {
-    return snapshot(this.counters, this.sessions.values(), this.live.size, this.fanout)
+    return snapshot(this.counters, this.sessions.values(), this.live, this.fanout, this.history?.rates())
   }
 
   service (instance: object, prefix?: string): this {
@@ -313,7 +318,10 @@ export class Hub implements FanoutHost, FastifyWamp {
 
   /** The socket closed: its slot under `maxSessions` is free. */
   socketClosed (session: Session): void {
-    this.live.delete(session)
+    if (this.live.delete(session)) {
+      this.counters.closedBytesIn += session.transport.bytesIn
+      this.counters.closedBytesOut += session.transport.bytesOut
+    }
     this.keepalive.removed()
   }
 
@@ -382,6 +390,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     for (const session of this.live) closing.push(session.close(CloseUri.systemShutdown, undefined, Math.max(0, deadline - Date.now())))
     await Promise.all(closing)
     this.keepalive.stop()
+    this.history?.stop()
     if (!await this.pending.settled(Math.max(0, deadline - Date.now()))) {
       this.log.warn({ pending: this.pending.size, shutdownGrace: this.options.shutdownGrace }, 'fastify-wamp: handlers still running after shutdownGrace')
     }

@@ -1,8 +1,50 @@
 import type { Session } from './session/session.js'
 import type { FanoutAdapter } from './cluster/fanout.js'
-import type { WampStats } from '../types/stats.js'
+import type { HistogramSnapshot, WampRates, WampStats } from '../types/stats.js'
 
 export type { WampStats }
+
+/**
+ * Upper bounds of the call duration histograms, in seconds (Prometheus `le`): 100 µs … 10 s, then +Inf. Fixed,
+ * so an observation is a short scan and one array increment, and histograms of several instances add up.
+ */
+export const LATENCY_BUCKETS: readonly number[] = Object.freeze([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+const BOUNDS_MS = LATENCY_BUCKETS.map((s) => s * 1000)
+
+/** A call duration histogram: per-bucket counts (not cumulative; the last is +Inf) and the sum in ms. */
+export class Histogram {
+  readonly counts: number[]
+  sumMs: number
+
+  constructor () {
+    this.counts = new Array<number>(BOUNDS_MS.length + 1).fill(0)
+    this.sumMs = 0
+  }
+
+  observe (ms: number): void {
+    let i = 0
+    while (i < BOUNDS_MS.length && ms > BOUNDS_MS[i]) i++
+    this.counts[i]++
+    this.sumMs += ms
+  }
+
+  snapshot (): HistogramSnapshot {
+    const cumulative: number[] = []
+    let n = 0
+    for (const c of this.counts) cumulative.push(n += c)
+    return { buckets: LATENCY_BUCKETS, counts: cumulative, count: n, sum: this.sumMs / 1000 }
+  }
+}
+
+/** The three call duration histograms (`metrics: true`). */
+export interface Latency {
+  /** Client → app: CALL received → RESULT/ERROR sent. */
+  readonly clientToApp: Histogram
+  /** App → client: INVOCATION sent → YIELD/ERROR received (or timeout, cancel). */
+  readonly appToClient: Histogram
+  /** Client → client (router mode): CALL routed → answer sent to the caller. */
+  readonly routed: Histogram
+}
 
 /**
  * Monotonic counters of one `fastify.wamp`, bumped on the hot path with plain integer increments; the rest of
@@ -24,8 +66,13 @@ export class Counters {
   events: number
   sessionsOpened: number
   sessionsClosed: number
+  /** Bytes received and sent by sockets already closed (the open ones count on their transport). */
+  closedBytesIn: number
+  closedBytesOut: number
+  /** Only with `metrics: true`: undefined keeps the call paths from reading the clock. */
+  readonly latency: Latency | undefined
 
-  constructor () {
+  constructor (latency = false) {
     this.calls = 0
     this.callErrors = 0
     this.errors = new Map()
@@ -35,6 +82,9 @@ export class Counters {
     this.events = 0
     this.sessionsOpened = 0
     this.sessionsClosed = 0
+    this.closedBytesIn = 0
+    this.closedBytesOut = 0
+    this.latency = latency ? { clientToApp: new Histogram(), appToClient: new Histogram(), routed: new Histogram() } : undefined
   }
 
   failed (uri: string): void {
@@ -44,14 +94,14 @@ export class Counters {
 }
 
 /** The `fastify.wamp.stats()` snapshot. */
-export function snapshot (counters: Counters, sessions: Iterable<Session>, connections: number, fanout: FanoutAdapter): WampStats {
+export function snapshot (counters: Counters, sessions: Iterable<Session>, connections: Iterable<Session>, fanout: FanoutAdapter,
+  rates: WampRates | undefined): WampStats {
   const byRealm: Record<string, Record<string, number>> = {}
   const byTransport: Record<string, number> = {}
   let registrations = 0
   let subscriptions = 0
   let callsInFlight = 0
   let invocationsInFlight = 0
-  let bufferedBytes = 0
   let count = 0
   for (const session of sessions) {
     count++
@@ -63,10 +113,19 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
     subscriptions += session.subscriptions.size
     callsInFlight += session.calls.size
     invocationsInFlight += session.invocations.size
-    bufferedBytes += session.transport.buffered
   }
-  return {
-    connections,
+  let live = 0
+  let bufferedBytes = 0
+  let bytesIn = counters.closedBytesIn
+  let bytesOut = counters.closedBytesOut
+  for (const session of connections) {
+    live++
+    bufferedBytes += session.transport.buffered
+    bytesIn += session.transport.bytesIn
+    bytesOut += session.transport.bytesOut
+  }
+  const stats: WampStats = {
+    connections: live,
     sessions: count,
     sessionsByRealm: byRealm,
     sessionsByTransport: byTransport,
@@ -84,8 +143,30 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
       publications: counters.publications,
       events: counters.events,
       sessionsOpened: counters.sessionsOpened,
-      sessionsClosed: counters.sessionsClosed
+      sessionsClosed: counters.sessionsClosed,
+      bytesIn,
+      bytesOut
     },
     fanout: { status: fanout.status, ...fanout.stats }
   }
+  const latency = counters.latency
+  if (latency !== undefined) {
+    stats.latency = { clientToApp: latency.clientToApp.snapshot(), appToClient: latency.appToClient.snapshot(), routed: latency.routed.snapshot() }
+  }
+  if (rates !== undefined) stats.rates = rates
+  return stats
+}
+
+/** The p-quantile (0–1) of a histogram's per-bucket counts, in ms: the upper bound of its bucket (10 s past the last). */
+export function quantileMs (counts: readonly number[], p: number): number {
+  let total = 0
+  for (const c of counts) total += c
+  if (total === 0) return 0
+  const rank = Math.ceil(total * p)
+  let n = 0
+  for (let i = 0; i < counts.length; i++) {
+    n += counts[i]
+    if (n >= rank) return BOUNDS_MS[Math.min(i, BOUNDS_MS.length - 1)]
+  }
+  return BOUNDS_MS[BOUNDS_MS.length - 1]
 }

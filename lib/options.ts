@@ -19,6 +19,8 @@ import { normalizeLongPoll } from './transports/longpoll.js'
 import type { LongPollOptions, NormalizedLongPoll } from './transports/longpoll.js'
 import { normalizeRawSocket } from './transports/rawsocket-options.js'
 import type { NormalizedRawSocketOptions, RawSocketOptions } from './transports/rawsocket-options.js'
+import { adminOption } from './admin/options.js'
+import type { AdminOptions, NormalizedAdminOptions } from './admin/options.js'
 
 export interface FastifyWampOptions {
   /** WebSocket route path. Default `/ws`. */
@@ -118,6 +120,16 @@ export interface FastifyWampOptions {
   longPoll?: boolean | LongPollOptions
   /** An opt-in WAMP-over-RawSocket listener (TCP, TLS or Unix socket) next to the WebSocket route (docs/transports.md). */
   rawsocket?: RawSocketOptions
+  /**
+   * Call duration histograms (`stats().latency`, Prometheus `fastify_wamp_call_duration_seconds`) and one-second
+   * rates with five minutes of history (`stats().rates`). Two clock reads per call. Default false (on with `admin`).
+   */
+  metrics?: boolean
+  /**
+   * A live admin dashboard (an HTML page with live stats over SSE, sessions you can kill): off by default, and it
+   * refuses to register without `admin.preHandler` (your auth check) or `admin.public: true`. Turns `metrics` on.
+   */
+  admin?: AdminOptions
 }
 
 /** Fastify's own register options, which every plugin accepts; applied to the WebSocket route. */
@@ -154,12 +166,14 @@ export interface NormalizedOptions {
   /** undefined: no long-poll transport. */
   longPoll: NormalizedLongPoll | undefined
   rawsocket: NormalizedRawSocketOptions | undefined
+  metrics: boolean
+  admin: NormalizedAdminOptions | undefined
 }
 
 const KNOWN = new Set(['path', 'realm', 'realms', 'helloTimeout', 'maxPayload', 'serializers', 'maxDepth', 'exposeErrors', 'metaApi', 'reflection', 'asyncapi',
   'shutdownGrace', 'onSessionOpen', 'onSessionClose', 'maxSessions', 'maxCallsPerSession', 'maxStreamBufferBytes', 'streamGrace',
   'maxRegistrationsPerSession', 'maxSubscriptionsPerSession', 'maxTopicHandlersPerSession', 'closeTimeout', 'maxBufferedBytes',
-  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'rawsocket', 'longPoll'])
+  'pingInterval', 'redis', 'fanout', 'auth', 'authorize', 'permissions', 'rawsocket', 'longPoll', 'metrics', 'admin'])
 
 function fail (message: string): never {
   throw new FST_WAMP_INVALID_OPTION(message)
@@ -259,7 +273,9 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
     fanout: fanoutOption(options),
     agent,
     rawsocket: normalizeRawSocket(options.rawsocket, maxPayload, fail),
-    longPoll: normalizeLongPoll(options.longPoll)
+    longPoll: normalizeLongPoll(options.longPoll),
+    metrics: flag('metrics', options.metrics) || options.admin !== undefined,
+    admin: adminOption(options.admin)
   }
 }
 

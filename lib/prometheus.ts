@@ -30,8 +30,19 @@ export function prometheusText (stats: WampStats): string {
   metric('fastify_wamp_events_sent_total', 'counter', 'EVENTs written to sockets on this instance.', [[{}, c.events]])
   metric('fastify_wamp_sessions_opened_total', 'counter', 'WAMP sessions welcomed.', [[{}, c.sessionsOpened]])
   metric('fastify_wamp_sessions_closed_total', 'counter', 'WAMP sessions ended.', [[{}, c.sessionsClosed]])
+  metric('fastify_wamp_received_bytes_total', 'counter', 'WebSocket message payload received (text frames in UTF-16 code units).', [[{}, c.bytesIn]])
+  metric('fastify_wamp_sent_bytes_total', 'counter', 'WebSocket message payload sent (text frames in UTF-16 code units).', [[{}, c.bytesOut]])
   metric('fastify_wamp_fanout_up', 'gauge', '1 while the fan-out engine is up.', [[{ status: stats.fanout.status }, stats.fanout.status === 'up' ? 1 : 0]])
   metric('fastify_wamp_fanout_publish_failed_total', 'counter', 'Publications that could not reach the other instances.', [[{}, stats.fanout.publishFailed]])
+  const latency = stats.latency
+  if (latency !== undefined) {
+    const name = 'fastify_wamp_call_duration_seconds'
+    out.push(`# HELP ${name} Call duration by kind: client to app, app to client, client to client (routed).`, `# TYPE ${name} histogram`)
+    for (const [kind, h] of [['client_to_app', latency.clientToApp], ['app_to_client', latency.appToClient], ['routed', latency.routed]] as const) {
+      for (let i = 0; i < h.buckets.length; i++) out.push(`${name}_bucket{kind="${kind}",le="${h.buckets[i]}"} ${h.counts[i]}`)
+      out.push(`${name}_bucket{kind="${kind}",le="+Inf"} ${h.count}`, `${name}_sum{kind="${kind}"} ${h.sum}`, `${name}_count{kind="${kind}"} ${h.count}`)
+    }
+  }
   return out.join('\n') + '\n'
 }
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { tracingChannel } from 'node:diagnostics_channel'
-import { startApp, sleep, until } from './helpers/app.js'
+import { hubOf, startApp, sleep, until } from './helpers/app.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import { prometheusText, WampError } from '../index.js'
@@ -169,7 +169,7 @@ t.test('issue 20: prometheusText escapes label values', async (t) => {
     callsInFlight: 0,
     invocationsInFlight: 0,
     bufferedBytes: 0,
-    counters: { calls: 0, callErrors: 0, errorsByUri: {}, invocations: 0, routedCalls: 0, publications: 0, events: 0, sessionsOpened: 0, sessionsClosed: 0 },
+    counters: { calls: 0, callErrors: 0, errorsByUri: {}, invocations: 0, routedCalls: 0, publications: 0, events: 0, sessionsOpened: 0, sessionsClosed: 0, bytesIn: 0, bytesOut: 0 },
     fanout: { status: 'down', published: 0, received: 0, publishFailed: 0, errors: 0, lastError: undefined }
   })
   t.match(text, /^fastify_wamp_sessions\{realm="r\\"1",authrole="a\\\\b\\nc"\} 1$/m)
@@ -204,4 +204,82 @@ t.test('issue 20: a client call routed to another instance is traced on the call
   t.equal(b.app.wamp.stats().counters.invocations, 1, 'counted on the callee\'s instance')
   await caller.close()
   await callee.close()
+})
+
+t.test('issue 20: metrics: true — call duration histograms by kind, bytes in and out, one-second rates, the Prometheus histogram', async (t) => {
+  const { app, url } = await startApp(t, { metrics: true, realms: [{ name: 'realm1', router: true }] }, (app) => {
+    app.wamp.register('com.add', ([a, b]) => (a as number) + (b as number))
+    app.wamp.register('com.slow', async () => { await sleep(20); return 1 })
+  })
+  const callee = await connectAutobahn(url)
+  const caller = await connectAutobahn(url, { serializer: 'msgpack' })
+  await callee.session.register('peer.echo', (args: unknown[] | undefined) => args?.[0])
+  for (let i = 0; i < 5; i++) await caller.session.call('com.add', [i, 1])
+  await caller.session.call('com.slow')
+  await caller.session.call('peer.echo', ['x'])
+  await app.wamp.call('peer.echo', ['y'])
+  const hub = hubOf(app)
+  hub.history?.tick()
+
+  const stats = app.wamp.stats()
+  const { clientToApp, appToClient, routed } = stats.latency ?? t.fail('latency') as never
+  t.equal(clientToApp.count, 6, 'six client → app calls')
+  t.equal(routed.count, 1, 'one routed call')
+  t.equal(appToClient.count, 1, 'one app → client call')
+  t.equal(clientToApp.counts.length, clientToApp.buckets.length + 1, 'one count per bucket, then +Inf')
+  t.equal(clientToApp.counts[clientToApp.counts.length - 1], 6, 'cumulative: +Inf holds them all')
+  for (let i = 1; i < clientToApp.counts.length; i++) t.ok(clientToApp.counts[i] >= clientToApp.counts[i - 1], 'cumulative counts never decrease')
+  const le20ms = clientToApp.buckets.indexOf(0.01)
+  t.ok(clientToApp.counts[le20ms] <= 5, 'the 20 ms handler is not in the ≤ 10 ms buckets')
+  t.ok(clientToApp.sum >= 0.02, `the sum covers the slow call (${clientToApp.sum} s)`)
+  t.ok(stats.counters.bytesIn > 0 && stats.counters.bytesOut > 0, 'bytes in and out counted')
+  t.match(stats.rates, { callsPerSecond: Number, eventsPerSecond: Number, errorsPerSecond: 0, p99Ms: Number })
+  t.ok((stats.rates?.callsPerSecond ?? 0) > 0, 'calls per second over the last interval')
+  t.equal(hub.history?.history().length, 1, 'one sample in the history')
+
+  const text = prometheusText(stats)
+  t.match(text, /^# TYPE fastify_wamp_call_duration_seconds histogram$/m)
+  t.match(text, /^fastify_wamp_call_duration_seconds_bucket\{kind="client_to_app",le="\+Inf"\} 6$/m)
+  t.match(text, /^fastify_wamp_call_duration_seconds_count\{kind="routed"\} 1$/m)
+  t.match(text, /^fastify_wamp_call_duration_seconds_bucket\{kind="app_to_client",le="0.0001"\} \d+$/m)
+  t.match(text, /^fastify_wamp_call_duration_seconds_sum\{kind="client_to_app"\} [0-9.e-]+$/m)
+  t.match(text, new RegExp(`^fastify_wamp_received_bytes_total ${stats.counters.bytesIn}$`, 'm'))
+
+  const before = app.wamp.stats().counters
+  await caller.close()
+  await callee.close()
+  await until(() => app.wamp.stats().connections === 0)
+  const after = app.wamp.stats().counters
+  t.ok(after.bytesIn >= before.bytesIn && after.bytesOut >= before.bytesOut, 'bytes of closed sockets are kept')
+})
+
+t.test('issue 20: without metrics: true the call paths keep no histogram and stats() has no latency or rates', async (t) => {
+  const { app, url } = await startApp(t, {}, (app) => { app.wamp.register('com.add', ([a, b]) => (a as number) + (b as number)) })
+  const client = await connectAutobahn(url)
+  await client.session.call('com.add', [1, 2])
+  t.equal(hubOf(app).counters.latency, undefined)
+  t.notOk('latency' in app.wamp.stats())
+  t.notOk('rates' in app.wamp.stats())
+  t.notMatch(prometheusText(app.wamp.stats()), /call_duration/)
+  await client.close()
+})
+
+t.test('issue 20: authentication failures and authorization denials are logged at info', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } }
+  const { url } = await startApp(t, {
+    auth: { ticket: { authenticate: (ticket) => ticket === 'good' ? { authrole: 'user' } : undefined } },
+    permissions: { user: [{ uri: 'com.allowed', allow: ['call'] }] }
+  }, (app) => {
+    app.wamp.register('com.allowed', () => 1)
+    app.wamp.register('com.secret', () => 2)
+  }, { logger: { level: 'info', stream } })
+  await t.rejects(connectAutobahn(url, { authmethods: ['ticket'], authid: 'eve', onchallenge: () => 'bad' }))
+  const failed = lines.find((l) => l.msg === 'fastify-wamp: authentication failed')
+  t.match(failed, { level: 30, realm: 'realm1', authmethod: 'ticket', authid: 'eve', reason: 'refused', reqId: String })
+  const client = await connectAutobahn(url, { authmethods: ['ticket'], authid: 'joe', onchallenge: () => 'good' })
+  await t.rejects(client.session.call('com.secret'))
+  const denied = lines.find((l) => l.msg === 'fastify-wamp: not authorized')
+  t.match(denied, { level: 30, wampSession: client.session.id, action: 'call', uri: 'com.secret', realm: 'realm1', authid: 'joe', authrole: 'user' })
+  await client.close()
 })

@@ -25,6 +25,13 @@ export interface CallContext<A = unknown[], K = Kwargs> {
    * order. Undefined for other procedures.
    */
   readonly input: AsyncIterable<Chunk<A, K>> | undefined
+  /**
+   * The W3C trace context to pass on to calls made for this one (`fastify.wamp.call(uri, args, kwargs, {
+   * traceparent, tracestate })`): a tracing subscriber's span for this call if one set it, else the caller's
+   * CALL.Options `_traceparent` / `_tracestate`, else undefined.
+   */
+  readonly traceparent: string | undefined
+  readonly tracestate: string | undefined
 }
 
 export type ProcedureHandler<A = unknown[], K = Kwargs> = (args: A, kwargs: K, ctx: CallContext<A, K>) => unknown
@@ -41,6 +48,12 @@ export interface ClientCallOptions<S extends PayloadSchema | undefined = undefin
   onProgress?: (result: CallResult) => void
   /** A TypeBox schema the final result must match; it also types the result. */
   result?: S
+  /**
+   * W3C trace context this call continues (e.g. your HTTP request's span): the parent of its `fastify-wamp:invoke`
+   * trace, carried to the callee's instance through Redis. Ignored unless a valid `traceparent`.
+   */
+  traceparent?: string
+  tracestate?: string
 }
 
 export type { MatchPolicy }

@@ -24,6 +24,10 @@ export interface WampStats {
   counters: WampCounters
   /** The fan-out engine: status and its counters. */
   fanout: FanoutStats & { status: FanoutStatus }
+  /** Call duration histograms, with `metrics: true`. */
+  latency?: WampLatency
+  /** Rates over the last second, with `metrics: true`. */
+  rates?: WampRates
 }
 
 /** `stats().counters`: monotonic counters since the plugin started. */
@@ -44,4 +48,52 @@ export interface WampCounters {
   events: number
   sessionsOpened: number
   sessionsClosed: number
+  /** WebSocket message payload received (text frames: counted in UTF-16 code units, i.e. ≈ bytes for ASCII). */
+  bytesIn: number
+  /** WebSocket message payload sent (the same measure). */
+  bytesOut: number
+}
+
+/** A histogram in Prometheus's form: cumulative counts per upper bound (seconds), then +Inf last. */
+export interface HistogramSnapshot {
+  /** Upper bounds in seconds (`le`), +Inf excluded. */
+  buckets: readonly number[]
+  /** Cumulative counts: `counts[i]` observations ≤ `buckets[i]`; the last (one more than buckets) is +Inf. */
+  counts: number[]
+  count: number
+  /** Sum of the observations, in seconds. */
+  sum: number
+}
+
+/** `stats().latency`: call durations by kind (`metrics: true`). */
+export interface WampLatency {
+  /** Client → app: CALL received → RESULT or ERROR sent. */
+  clientToApp: HistogramSnapshot
+  /** App → client: INVOCATION sent → YIELD or ERROR received (or timeout, cancel). */
+  appToClient: HistogramSnapshot
+  /** Client → client, router mode: CALL routed → the caller's answer. */
+  routed: HistogramSnapshot
+}
+
+/** `stats().rates`: per second over the last one-second interval (`metrics: true`). */
+export interface WampRates {
+  /** Calls of every kind (client → app, app → client, routed). */
+  callsPerSecond: number
+  eventsPerSecond: number
+  /** ERROR answers to client CALLs. */
+  errorsPerSecond: number
+  publicationsPerSecond: number
+  /** p99 call duration (all kinds) over that interval, in ms: the upper bound of its histogram bucket. */
+  p99Ms: number
+}
+
+/** One second of history (the admin dashboard's charts): rates per second, p99 in ms. */
+export interface WampSample {
+  /** End of the interval, ms since the epoch. */
+  t: number
+  calls: number
+  events: number
+  errors: number
+  publications: number
+  p99Ms: number
 }

@@ -6,6 +6,9 @@ import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
 import { callTimeout } from '../rpc/incoming-call.js'
 import type { Session } from '../session/session.js'
 import type { ClusterRpc } from './rpc.js'
+import { callChannel, traceCallStart, traceContextAfterStart, traceReturned, traceSettled } from '../diagnostics.js'
+import type { CallState } from '../diagnostics.js'
+import { traceContextOf } from '../trace-context.js'
 
 // Router mode with cluster-wide RPC: a client CALL that reaches a callee through the cluster registry (on another
 // instance, or a shared registration picked cluster-wide). The caller gets exactly one terminal message. Across
@@ -21,6 +24,8 @@ export class ClusterRoutedCall {
   readonly input: undefined
   private readonly controller: AbortController
   private settled: boolean
+  /** Only while `fastify-wamp:call` has subscribers (kind `cluster`). */
+  trace: CallState | undefined
 
   constructor (caller: Session, requestId: number) {
     this.caller = caller
@@ -28,6 +33,7 @@ export class ClusterRoutedCall {
     this.input = undefined
     this.controller = new AbortController()
     this.settled = false
+    this.trace = undefined
   }
 
   /** CANCEL from the caller. */
@@ -41,7 +47,7 @@ export class ClusterRoutedCall {
     if (this.settled) return
     this.settled = true
     this.controller.abort()
-    this.forget()
+    this.forget(ErrorUri.canceled)
   }
 
   progress (result: CallResult): void {
@@ -54,7 +60,7 @@ export class ClusterRoutedCall {
   resolved (result: CallResult): void {
     if (this.settled) return
     this.settled = true
-    this.forget()
+    this.forget(undefined)
     if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], result.args, result.kwargs))) return
     this.caller.sendError(T.CALL, this.requestId, ...this.caller.unsentError('the result', ErrorUri.runtimeError))
   }
@@ -62,8 +68,9 @@ export class ClusterRoutedCall {
   failed (err: unknown): void {
     if (this.settled) return
     this.settled = true
-    this.forget()
     const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
+    if (this.trace !== undefined) this.trace.error = err
+    this.forget(e.uri)
     this.caller.sendError(T.CALL, this.requestId, e.uri, e.args, e.kwargs)
   }
 
@@ -71,7 +78,8 @@ export class ClusterRoutedCall {
     return this.controller.signal
   }
 
-  private forget (): void {
+  private forget (errorUri: string | undefined): void {
+    if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri)
     this.caller.endCall(this.requestId, this)
   }
 }
@@ -90,6 +98,14 @@ export function callThroughCluster (caller: Session, msg: WampMessage, uri: stri
   if (timeout !== undefined) callOptions.timeout = timeout
   if (options.receive_progress === true) callOptions.onProgress = (result) => call.progress(result)
   const identity = { id: caller.id, authid: caller.authid, authrole: caller.authrole, discloseMe: options.disclose_me === true }
+  // Traced on `call` (kind cluster); the trace context after `start` (a subscriber's span) goes with the call.
+  let trace = traceContextOf(options)
+  if (callChannel.hasSubscribers) {
+    call.trace = traceCallStart(callChannel, caller, uri, requestId, 'cluster', undefined, trace)
+    traceReturned(callChannel, call.trace)
+    trace = traceContextAfterStart(call.trace)
+  }
+  if (trace !== undefined) Object.assign(callOptions, trace)
   cluster.call(realm, uri, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, callOptions, includeLocal, identity)
     .then((result) => call.resolved(result), (err: unknown) => call.failed(err))
 }

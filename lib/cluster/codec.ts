@@ -4,11 +4,14 @@ import type { Details, Kwargs } from '../wire/messages.js'
 import { PublishFilter } from '../pubsub/publish-filter.js'
 import type { PublishRules } from '../pubsub/publish-filter.js'
 import type { RemotePublication } from './fanout.js'
+import { traceContextFromWire, traceContextToWire } from '../trace-context.js'
 
 // A publication between instances, serialized once per publish:
 //   8 bytes  origin instance id (read without decoding, so an instance drops its own echo cheaply)
-//   msgpack  [1, realm, topic, publicationId, args, kwargs, publisher | null, rules | null]
+//   msgpack  [1, realm, topic, publicationId, args, kwargs, publisher | null, rules | null, trace?]
 //            rules = [eligible, exclude, eligible_authid, exclude_authid, eligible_authrole, exclude_authrole]
+//            trace = [traceparent, tracestate | null], only when the publication has a W3C trace context (so a
+//            publication without one stays readable by instances that predate it)
 // `undefined` keeps msgpackr's own encoding, so payloads come out exactly as a local publish would send them.
 
 const VERSION = 1
@@ -18,7 +21,9 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: '
 
 export function encodePublication (origin: Buffer, p: RemotePublication): Buffer {
   const rules = p.filter === undefined || p.filter.onlySkips ? null : packRules(p.filter.rules())
-  const body = packr.pack([VERSION, p.realm, p.topic, p.publicationId, p.args, p.kwargs, p.publisher ?? null, rules])
+  const fields: unknown[] = [VERSION, p.realm, p.topic, p.publicationId, p.args, p.kwargs, p.publisher ?? null, rules]
+  if (p.trace !== undefined) fields.push(traceContextToWire(p.trace))
+  const body = packr.pack(fields)
   const out = Buffer.allocUnsafe(ORIGIN_BYTES + body.length)
   origin.copy(out, 0, 0, ORIGIN_BYTES)
   body.copy(out, ORIGIN_BYTES)
@@ -34,8 +39,8 @@ export function isFrom (origin: Buffer, data: Buffer): boolean {
 export function decodePublication (data: Buffer): RemotePublication {
   if (data.length <= ORIGIN_BYTES) throw new Error('fan-out message too short')
   const m = packr.unpack(data.subarray(ORIGIN_BYTES)) as unknown
-  if (!Array.isArray(m) || m.length !== 8 || m[0] !== VERSION) throw new Error('not a fastify-wamp fan-out message')
-  const [, realm, topic, publicationId, args, kwargs, publisher, rules] = m as unknown[]
+  if (!Array.isArray(m) || (m.length !== 8 && m.length !== 9) || m[0] !== VERSION) throw new Error('not a fastify-wamp fan-out message')
+  const [, realm, topic, publicationId, args, kwargs, publisher, rules, trace] = m as unknown[]
   if (typeof realm !== 'string' || typeof topic !== 'string' || typeof publicationId !== 'number' ||
     (args !== undefined && !Array.isArray(args)) || (kwargs !== undefined && !isDict(kwargs)) ||
     (publisher !== null && !isDict(publisher)) || (rules !== null && !Array.isArray(rules))) {
@@ -48,7 +53,8 @@ export function decodePublication (data: Buffer): RemotePublication {
     args: args as unknown[] | undefined,
     kwargs: kwargs as Kwargs | undefined,
     publisher: publisher === null ? undefined : publisher as Details,
-    filter: rules === null ? undefined : new PublishFilter(unpackRules(rules as unknown[]))
+    filter: rules === null ? undefined : new PublishFilter(unpackRules(rules as unknown[])),
+    trace: traceContextFromWire(trace)
   }
 }
 

@@ -4,6 +4,7 @@ import type { MatchPolicy } from '../wire/uris.js'
 import type { PublishFilter } from '../pubsub/publish-filter.js'
 import type { ClusterRpc } from './rpc.js'
 import type { ClusterStorage } from './redis-storage.js'
+import type { TraceContext } from '../trace-context.js'
 
 // Fan-out between instances: one small interface, the in-process default here, Redis in ./redis.ts.
 // The broker always delivers to its own subscribers first; an adapter only carries publications to the other
@@ -33,6 +34,8 @@ export interface RemotePublication {
   readonly publisher: Details | undefined
   /** Receiver rules (eligible/exclude by session id, authid, authrole). */
   readonly filter: PublishFilter | undefined
+  /** W3C trace context of the publication (its `fastify-wamp:publish` trace on the publishing instance). */
+  readonly trace?: TraceContext
 }
 
 export interface PublishFailure {
@@ -92,6 +95,8 @@ export interface FanoutAdapter extends EventEmitter<FanoutEvents> {
    */
   subscribe (realm: string, topic: string, match: MatchPolicy): PromiseLike<void> | undefined
   unsubscribe (realm: string, topic: string, match: MatchPolicy): void
+  /** The live instances and their session counts (the admin dashboard), when the engine knows them. */
+  clusterInstances?: () => Promise<Array<{ instance: string, sessions: number, self: boolean }>>
   /** The number of local sessions changed (the adapter may share it with the cluster). */
   sessionsChanged (): void
   /** Open sessions across all live instances. */

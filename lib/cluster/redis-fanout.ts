@@ -405,6 +405,17 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
       .catch((err: Error) => this.fail(err))
   }
 
+  /** The live instances (heartbeat not expired) with their session counts, this one first. */
+  async clusterInstances (): Promise<Array<{ instance: string, sessions: number, self: boolean }>> {
+    if (this.status !== 'up') throw this.downError
+    const pub = this.pub as Redis
+    const ids = (await pub.smembers(this.instancesKey)).filter((id) => id !== this.instanceId).sort()
+    const counts = ids.length === 0 ? [] : await pub.mget(ids.map((id) => `${this.prefix}instance:${id}`))
+    const found = [{ instance: this.instanceId, sessions: (this.host as FanoutHost).count, self: true }]
+    for (let i = 0; i < ids.length; i++) if (counts[i] !== null) found.push({ instance: ids[i], sessions: Number(counts[i]), self: false })
+    return found
+  }
+
   /** Sessions on every live instance: ours counted now, the others as of their last heartbeat or change. */
   async clusterSessionCount (): Promise<number> {
     if (this.status !== 'up') throw this.downError

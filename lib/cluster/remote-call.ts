@@ -3,6 +3,8 @@ import { WampError } from '../wire/wamp-error.js'
 import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
 import type { PayloadSchema, PayloadValidator } from '../validation.js'
 import { validatorFor } from '../validation.js'
+import { traceContextOfCall } from '../rpc/outgoing-call.js'
+import type { TraceContext } from '../trace-context.js'
 
 // One call this instance made to a callee through the cluster (`ClusterRpc.call()` / `invoke()`), from the registry
 // lookup to its one settlement, and the errors a call ends with when the cluster, not the callee, fails it.
@@ -15,6 +17,8 @@ export class RemoteCall {
   local: AbortController | undefined
   readonly onProgress: ((result: CallResult) => void) | undefined
   readonly validator: PayloadValidator | undefined
+  /** The trace context sent with the call (ClientCallOptions.traceparent). */
+  readonly trace: TraceContext | undefined
   readonly resolve: (r: CallResult) => void
   readonly reject: (e: unknown) => void
   signal: AbortSignal | undefined
@@ -28,6 +32,7 @@ export class RemoteCall {
     this.local = undefined
     this.onProgress = options.onProgress
     this.validator = options.result === undefined ? undefined : validatorFor(options.result)
+    this.trace = traceContextOfCall(options)
     this.resolve = resolve
     this.reject = reject
     this.signal = undefined

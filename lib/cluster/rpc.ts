@@ -12,6 +12,7 @@ import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
 import { instanceLost, networkFailure, RemoteCall } from './remote-call.js'
 import type { ClusterHost, ClusterLink, RemoteCallee, RemoteSessionInfo } from './registry.js'
+import { traceContextFromWire, traceContextToWire } from '../trace-context.js'
 
 // Cluster-wide RPC on the Redis fan-out engine (`new RedisFanout({ redis, rpc: true })`).
 //
@@ -165,6 +166,7 @@ export class ClusterRpc {
     call.local = new AbortController()
     const local: ClientCallOptions<PayloadSchema | undefined> = { signal: call.local.signal, result: options.result }
     if (options.onProgress !== undefined) local.onProgress = options.onProgress
+    if (call.trace !== undefined) Object.assign(local, call.trace)
     invokeCallee(callee, uri, args, kwargs, local, caller).then((r) => this.settle(call, undefined, r), (err: unknown) => this.settle(call, err))
   }
 
@@ -175,7 +177,7 @@ export class ClusterRpc {
     this.stats.messagesOut++
     this.watch()
     const data = packr.pack([REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null, call.onProgress !== undefined,
-      caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe]])
+      caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe], traceContextToWire(call.trace)])
     redis.publish(this.key(instance), data).then((receivers) => {
       // Nobody listens on that channel: the instance is gone (its entries will be swept); the call never ran.
       if (receivers === 0) this.settle(call, instanceLost(instance, 'the call did not reach it'))
@@ -413,6 +415,8 @@ export class ClusterRpc {
     if (m[9] === true) options.onProgress = (r) => this.send(from, [PROGRESS, id, r.args, r.kwargs])
     const c = m[10] as [number, string, string, boolean] | null | undefined
     const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
+    const trace = traceContextFromWire(m[11])
+    if (trace !== undefined) Object.assign(options, trace)
     invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller,
       (call) => { controller.call = call }).then((r) => {
       if (this.served.get(key) !== controller) return

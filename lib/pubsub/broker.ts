@@ -14,7 +14,8 @@ import { authorize } from '../realm/authorize.js'
 import { PatternIndex } from '../wire/uri-trie.js'
 import { publishSubscribed, publishUnsubscribed } from '../realm/meta.js'
 import { readPublishOptions } from './publish-filter.js'
-import { publishChannel, tracePublishEnd, tracePublishStart } from '../diagnostics.js'
+import { publishChannel, traceContextAfterStart, tracePublishEnd, tracePublishStart } from '../diagnostics.js'
+import { traceContextOf } from '../trace-context.js'
 import type { ClientPublication, PublishFilter } from './publish-filter.js'
 import type { FanoutAdapter, RemotePublication } from '../cluster/fanout.js'
 import type { HeldEvents, Retention } from './retention.js'
@@ -221,7 +222,10 @@ export class Broker {
     if (trace !== undefined) tracePublishEnd(trace, sent)
     if (only !== undefined) return sent
     this.keep(topic, publicationId, args, kwargs, undefined, filter, retain)
-    this.fanout?.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: undefined, filter })
+    if (this.fanout !== undefined) {
+      const parent = trace === undefined ? undefined : traceContextAfterStart(trace)
+      this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: undefined, filter, trace: parent })
+    }
     return sent
   }
 
@@ -240,7 +244,9 @@ export class Broker {
       if (!subscription.matches(publication.topic)) return
       details = { topic: publication.topic, ...publication.publisher }
     }
-    this.deliver(subscription, publication.publicationId, details, publication.args, publication.kwargs, undefined, publication.filter)
+    const trace = publishChannel.hasSubscribers ? tracePublishStart(publication.realm, publication.topic, undefined, publication.trace, true) : undefined
+    const sent = this.deliver(subscription, publication.publicationId, details, publication.args, publication.kwargs, undefined, publication.filter)
+    if (trace !== undefined) tracePublishEnd(trace, sent)
   }
 
   /** Local delivery to exact and pattern subscribers; `base` details (publisher disclosure) are shared by all. */
@@ -381,7 +387,7 @@ export class Broker {
     }
     const publicationId = randomId()
     if (acknowledge) session.send([T.PUBLISHED, requestId, publicationId])
-    if (brokered !== undefined) this.forward(topic, publicationId, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, brokered, session)
+    if (brokered !== undefined) this.forward(topic, publicationId, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, brokered, session, options)
     if (listeners === undefined) return
     const ctx: PublishContext = { session, topic, publicationId, details: options }
     for (const listener of listeners) runListener(listener.handler, args, kwargs, ctx, session)
@@ -389,14 +395,18 @@ export class Broker {
 
   /** Client PUBLISH → other clients subscribed here and on the other instances (PROTOCOL §4.6). */
   forward (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-    publication: ClientPublication, publisher?: Session): void {
+    publication: ClientPublication, publisher?: Session, options: Details = EMPTY): void {
     this.realm.counters.publications++
-    const trace = publishChannel.hasSubscribers ? tracePublishStart(this.realm.name, topic, publisher) : undefined
+    let parent = traceContextOf(options)
+    const trace = publishChannel.hasSubscribers ? tracePublishStart(this.realm.name, topic, publisher, parent) : undefined
     const sent = this.fanOut(topic, publicationId, publication.publisher ?? EMPTY, args, kwargs, undefined, publication.filter)
-    if (trace !== undefined) tracePublishEnd(trace, sent)
+    if (trace !== undefined) {
+      tracePublishEnd(trace, sent)
+      parent = traceContextAfterStart(trace)
+    }
     this.keep(topic, publicationId, args, kwargs, publication.publisher, publication.filter, publication.retain, publisher)
     if (this.fanout === undefined) return
-    this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: publication.publisher, filter: publication.filter })
+    this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: publication.publisher, filter: publication.filter, trace: parent })
   }
 
   brokers (topic: string, session: Session): boolean {

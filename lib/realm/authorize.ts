@@ -259,7 +259,7 @@ function decide (session: Session, msg: WampMessage, action: AuthorizeAction, ur
 function deny (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, err: unknown): void {
   const type = msg[0] as number
   const requestId = msg[1] as number
-  session.log.debug({ action, uri, authrole: session.authrole }, 'fastify-wamp: not authorized')
+  session.log.info({ action, uri, realm: session.joined?.name, authid: session.authid, authrole: session.authrole }, 'fastify-wamp: not authorized')
   if (err !== undefined && !(err instanceof WampError)) session.log.error({ err }, 'fastify-wamp: authorize hook failed')
   // An unacknowledged PUBLISH has no answer to carry the refusal (spec): it is dropped.
   if (type === T.PUBLISH && (msg[2] as Details).acknowledge !== true) return

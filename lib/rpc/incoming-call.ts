@@ -9,6 +9,7 @@ import type { CallContext, Chunk } from '../../types/call.js'
 import { callChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
 import type { Counters } from '../metrics.js'
+import { traceContextOf } from '../trace-context.js'
 
 export type { CallContext, Chunk }
 
@@ -34,6 +35,8 @@ export class IncomingCall implements CallContext {
   /** Only while `fastify-wamp:call` has subscribers. */
   private trace: CallState | undefined
   private readonly counters: Counters
+  /** performance.now() at run, with `metrics: true` (else 0). */
+  private started: number
 
   constructor (session: Session, requestId: number, procedure: string, details: Details, registration: Procedure, streamed: boolean) {
     this.session = session
@@ -49,11 +52,20 @@ export class IncomingCall implements CallContext {
     this.timer = undefined
     this.trace = undefined
     this.counters = session.hub.counters
+    this.started = 0
   }
 
   get signal (): AbortSignal {
     if (this.controller === undefined) this.controller = new AbortController()
     return this.controller.signal
+  }
+
+  get traceparent (): string | undefined {
+    return this.trace !== undefined ? this.trace.traceparent : traceContextOf(this.details)?.traceparent
+  }
+
+  get tracestate (): string | undefined {
+    return this.trace !== undefined ? this.trace.tracestate : traceContextOf(this.details)?.tracestate
   }
 
   get open (): boolean {
@@ -66,7 +78,8 @@ export class IncomingCall implements CallContext {
    */
   run (args: unknown[], kwargs: Kwargs): void {
     this.counters.calls++
-    if (callChannel.hasSubscribers) this.trace = traceCallStart(callChannel, this.session, this.procedure, this.requestId)
+    if (this.counters.latency !== undefined) this.started = performance.now()
+    if (callChannel.hasSubscribers) this.trace = traceCallStart(callChannel, this.session, this.procedure, this.requestId, undefined, undefined, traceContextOf(this.details))
     if (this.input !== undefined) this.track()
     let result: unknown
     try {
@@ -190,6 +203,7 @@ export class IncomingCall implements CallContext {
 
   private settle (errorUri?: string): void {
     this.settled = true
+    if (this.started !== 0) this.counters.latency?.clientToApp.observe(performance.now() - this.started)
     if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined

@@ -9,6 +9,8 @@ import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
 import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
+import { validTraceparent } from '../trace-context.js'
+import type { TraceContext } from '../trace-context.js'
 
 /** The client behind a routed call that crosses instances (router mode), for caller disclosure. */
 export interface CallerIdentity { id: number, authid: string, authrole: string, discloseMe: boolean }
@@ -31,6 +33,8 @@ export class OutgoingCall {
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
   trace: CallState | undefined
+  /** performance.now() when it went out, with `metrics: true` (else 0). */
+  private readonly started: number
 
   constructor (session: Session, requestId: number, options: ClientCallOptions<PayloadSchema | undefined>,
     done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }) {
@@ -41,6 +45,7 @@ export class OutgoingCall {
     this.signal = options.signal
     this.done = done
     this.trace = undefined
+    this.started = session.hub.counters.latency === undefined ? 0 : performance.now()
     this.timer = options.timeout !== undefined && options.timeout > 0
       ? setTimeout(() => this.interrupt(new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
       : undefined
@@ -100,7 +105,9 @@ export class OutgoingCall {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     this.signal?.removeEventListener('abort', this.onAbort)
-    if (this.session.invocations.get(this.requestId) === this) this.session.invocations.delete(this.requestId)
+    if (this.session.invocations.get(this.requestId) !== this) return
+    this.session.invocations.delete(this.requestId)
+    if (this.started !== 0) this.session.hub.counters.latency?.appToClient.observe(performance.now() - this.started)
   }
 }
 
@@ -142,7 +149,7 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
     const requestId = nextRequestId(session)
     const call = new OutgoingCall(session, requestId, options, { resolve, reject })
     session.hub.counters.invocations++
-    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id)
+    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id, traceContextOfCall(options))
     session.invocations.set(requestId, call)
     started?.(call)
     const details: Details = { procedure: uri }
@@ -159,4 +166,10 @@ export function invokeCallee (registration: ClientRegistration, uri: string, arg
       traceReturned(invokeChannel, call.trace)
     }
   })
+}
+
+/** The trace context given in a call's options (`traceparent`, `tracestate`), if valid. */
+export function traceContextOfCall (options: ClientCallOptions<PayloadSchema | undefined>): TraceContext | undefined {
+  const traceparent = validTraceparent(options.traceparent)
+  return traceparent === undefined ? undefined : { traceparent, tracestate: typeof options.tracestate === 'string' ? options.tracestate : undefined }
 }

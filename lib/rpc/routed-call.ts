@@ -5,6 +5,7 @@ import { nextRequestId } from './outgoing-call.js'
 import { callTimeout } from './incoming-call.js'
 import type { Session } from '../session/session.js'
 import type { ClientRegistration } from './registry.js'
+import { traceContextOf } from '../trace-context.js'
 import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
 
@@ -41,6 +42,8 @@ export class RoutedCall {
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
   private trace: CallState | undefined
+  /** performance.now() when routed, with `metrics: true` (else 0). */
+  private readonly started: number
 
   constructor (caller: Session, requestId: number, callee: ClientRegistration, invocationId: number, details: Details,
     chunkDetails: Details | undefined, options: Details) {
@@ -59,9 +62,10 @@ export class RoutedCall {
     const timeout = callTimeout(options)
     this.timer = timeout === undefined ? undefined : setTimeout(timedOut, timeout, this)
     caller.hub.counters.routedCalls++
+    this.started = caller.hub.counters.latency === undefined ? 0 : performance.now()
     this.trace = undefined
     if (invokeChannel.hasSubscribers) {
-      this.trace = traceCallStart(invokeChannel, this.callee, details.procedure as string, invocationId, 'routed', caller.id)
+      this.trace = traceCallStart(invokeChannel, this.callee, details.procedure as string, invocationId, 'routed', caller.id, traceContextOf(options))
       traceReturned(invokeChannel, this.trace)
     }
   }
@@ -139,6 +143,7 @@ export class RoutedCall {
 
   private settle (errorUri?: string): void {
     this.settled = true
+    if (this.started !== 0) this.caller.hub.counters.latency?.routed.observe(performance.now() - this.started)
     if (this.trace !== undefined) traceSettled(invokeChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined

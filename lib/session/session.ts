@@ -210,6 +210,7 @@ export class Session implements WampSession, TransportSink {
 
   /** One transport message: one WAMP message, or on a batched transport one or more (lib/wire/batch.ts). */
   receive (data: Buffer, isBinary: boolean): void {
+    this.transport.bytesIn += data.length
     if (!this.transport.batched) return this.handle(data, isBinary)
     if (this.state === State.closed) return
     const parts = unbatch(this, data, isBinary)

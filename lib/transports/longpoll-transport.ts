@@ -59,6 +59,8 @@ export class LongPollTransport implements SessionTransport {
   readonly serializer: Serializer
   readonly batched: boolean
   separator: number
+  bytesIn: number
+  bytesOut: number
   private readonly table: LongPollTable
   private readonly host: LongPollHost
   private readonly limits: LongPollLimits
@@ -86,6 +88,8 @@ export class LongPollTransport implements SessionTransport {
     this.serializer = serializer
     this.batched = batched
     this.separator = SEPARATOR
+    this.bytesIn = 0
+    this.bytesOut = 0
     this.table = table
     this.host = host
     this.limits = limits
@@ -142,6 +146,7 @@ export class LongPollTransport implements SessionTransport {
     }
     this.queue.push(data)
     this.queuedBytes += size
+    this.bytesOut += data.length
     // The messages of one tick leave together (batched), as on a WebSocket.
     if (this.poll !== undefined && !this.scheduled) {
       this.scheduled = true

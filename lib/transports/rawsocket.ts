@@ -27,6 +27,8 @@ export class RawSocketTransport implements SessionTransport {
   serializer: Serializer
   readonly batched: boolean
   separator: number
+  bytesIn: number
+  bytesOut: number
   alive: boolean
   private readonly server: RawSocketServer
   private phase: number
@@ -46,6 +48,8 @@ export class RawSocketTransport implements SessionTransport {
     this.serializer = server.placeholder
     this.batched = false
     this.separator = 0
+    this.bytesIn = 0
+    this.bytesOut = 0
     this.alive = true
     this.server = server
     this.phase = HANDSHAKING
@@ -97,6 +101,7 @@ export class RawSocketTransport implements SessionTransport {
       return false
     }
     this.cork()
+    this.bytesOut += data.length
     if (typeof data === 'string') {
       const length = Buffer.byteLength(data)
       const frame = Buffer.allocUnsafe(length + 4)

@@ -48,6 +48,9 @@ export interface SessionTransport extends TransportInfo {
    * transport has terminated the connection and the session cleans up when it reports closure).
    */
   write (data: string | Buffer): boolean
+  /** Payload received (counted by the session) and accepted by `write`, in bytes (text: UTF-16 code units), for `stats()`. */
+  bytesIn: number
+  bytesOut: number
   /** Hands what was written this tick to the kernel now (before a close). */
   flush (): void
   /** Ends the connection gracefully (`code` is a WebSocket close code, see `CloseCode`), bounded by closeTimeout. */
@@ -109,6 +112,8 @@ export class WebSocketTransport implements SessionTransport {
   separator: number
   /** False once a keepalive ping went out; the pong sets it back (lib/session/keepalive.ts). */
   alive: boolean
+  bytesIn: number
+  bytesOut: number
   private readonly raw: Socket | undefined
   private readonly frame: { binary: boolean, compress: boolean }
   private readonly maxPayload: number
@@ -130,6 +135,8 @@ export class WebSocketTransport implements SessionTransport {
     this.batched = batched
     this.separator = SEPARATOR
     this.alive = true
+    this.bytesIn = 0
+    this.bytesOut = 0
     this.raw = (socket as unknown as { _socket?: Socket })._socket
     this.frame = serializer.binary ? BINARY : TEXT
     this.maxPayload = limits.maxPayload
@@ -183,6 +190,7 @@ export class WebSocketTransport implements SessionTransport {
       this.overflow(data.length)
       return false
     }
+    this.bytesOut += data.length
     if (!this.corked) {
       this.corked = true
       this.raw?.cork()

@@ -276,8 +276,17 @@ function defaultAuthid (flow: AuthFlow): string {
 
 /** The same answer for every reason: nothing tells the client which part was wrong. */
 function refuse (flow: AuthFlow): void {
-  flow.session.log.debug({ authmethod: flow.authenticator?.method, authid: flow.ctx.authid }, 'fastify-wamp: authentication refused')
+  logRefusal(flow, 'refused')
   flow.session.abort(ErrorUri.authenticationFailed, GENERIC)
+}
+
+/**
+ * An authentication failure at `info` (issue 20), on `session.log`: bound to the session id once there is one
+ * (wampcra's CHALLENGE carries it), else the upgrade request's logger with its reqId.
+ */
+function logRefusal (flow: AuthFlow, reason: string): void {
+  flow.session.log.info({ realm: flow.realm.name, authmethod: flow.authenticator?.method, authid: flow.ctx.authid, reason },
+    'fastify-wamp: authentication failed')
 }
 
 function fail (flow: AuthFlow, err: unknown): void {
@@ -285,6 +294,7 @@ function fail (flow: AuthFlow, err: unknown): void {
   if (err instanceof WampError) {
     // The application chose the reason (e.g. not_authorized "account disabled"): pass it on.
     const first = err.args[0]
+    logRefusal(flow, err.uri)
     return flow.session.abort(err.uri, typeof first === 'string' ? first : GENERIC)
   }
   flow.session.log.error({ err }, 'fastify-wamp: authentication failed with an error')
@@ -325,6 +335,7 @@ export function shutdownAbort (session: Session): void {
 function authTimedOut (flow: AuthFlow): void {
   if (!current(flow)) return
   flow.session.helloTimer = undefined
+  logRefusal(flow, 'timeout')
   flow.session.abort(ErrorUri.authenticationFailed, `authentication not completed within ${flow.auth.timeout} ms`)
 }
 
