@@ -17,6 +17,7 @@ import type { FastifyWampPluginOptions } from './lib/options.js'
 import { registerLongPoll } from './lib/transports/longpoll.js'
 import type { Serializer } from './lib/wire/serializers/index.js'
 import { registerAdmin } from './lib/admin/route.js'
+import { socketFailed } from './lib/wire/transport.js'
 
 const VERSION = '0.1.0'
 
@@ -53,7 +54,7 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
     const wss = (fastify as FastifyInstance & { websocketServer: { options: { handleProtocols?: HandleProtocols } } }).websocketServer
     wss.options.handleProtocols = handleProtocols(wss.options.handleProtocols)
   } else {
-    await fastify.register(websocket, { options: { maxPayload: options.maxPayload, handleProtocols: handleProtocols() } })
+    await fastify.register(websocket, { options: { maxPayload: options.maxPayload, handleProtocols: handleProtocols() }, errorHandler: onSocketError })
     refuseLateWebsocket(fastify)
   }
 
@@ -112,6 +113,16 @@ function startRawSocket (fastify: FastifyInstance, hub: Hub, table: ReturnType<t
   hub.rawsocket = server
   fastify.addHook('onReady', async () => { await server.listen() })
   fastify.addHook('onClose', async () => { await server.close() })
+}
+
+/**
+ * @fastify/websocket's default terminates a socket on any error. For a frame ws refused (over maxPayload, bad
+ * opcode, invalid UTF-8) ws has already started the close handshake with the right code (1009, 1002, 1007):
+ * terminating would drop that close frame, and replies still corked with it, so the peer would see 1006.
+ */
+function onSocketError (this: FastifyInstance, error: Error, socket: WebSocket, request: FastifyRequest): void {
+  request.log.debug({ err: error }, 'fastify-wamp: websocket error')
+  socketFailed(socket)
 }
 
 /**

@@ -227,6 +227,13 @@ export class WebSocketTransport implements SessionTransport {
     this.socket.terminate()
   }
 
+  /** ws began the close handshake itself (a frame it refused): flush, and bound the handshake by closeTimeout. */
+  closing (): void {
+    this.flush()
+    if (this.socket.readyState === 3) return
+    if (this.closeTimer === undefined) this.closeTimer = setTimeout(terminateLate, this.closeTimeout, this)
+  }
+
   pause (): void {
     this.socket.pause()
   }
@@ -261,6 +268,17 @@ export class WebSocketTransport implements SessionTransport {
       'fastify-wamp: closing a session that does not read (outbound buffer over maxBufferedBytes)')
     this.terminate()
   }
+}
+
+/**
+ * The socket reported an error (ws refused a frame and began closing with its code, or the connection failed):
+ * hand what is corked to the kernel and bound the close handshake by closeTimeout — or end a socket that carries
+ * no session at once.
+ */
+export function socketFailed (socket: WebSocket): void {
+  const transport = (socket as Partial<WsWithSession>)[kTransport]
+  if (transport === undefined) return socket.terminate()
+  transport.closing()
 }
 
 function terminateLate (transport: SessionTransport): void {
