@@ -25,7 +25,7 @@ export type { AuthAnswer, AuthContext, AuthIdentity, CryptosignOptions, RealmAut
 export type { AuthorizeAction, AuthorizeHook, Permission, Permissions } from '../lib/realm/authorize.js'
 export type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, PublishFailure, RemotePublication } from '../lib/cluster/fanout.js'
 export type { RedisFanoutOptions } from '../lib/cluster/redis-fanout.js'
-export type { PublishOptions, PublishRules } from '../lib/pubsub/publish-filter.js'
+export type { Publication, PublishOptions, PublishRules } from '../lib/pubsub/publish-filter.js'
 export type { RouterAllow, RouterOptions, RouterRule } from '../lib/rpc/router.js'
 export type { InvokePolicy } from '../lib/rpc/registry.js'
 export type { RetentionOptions } from '../lib/pubsub/retention.js'

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events'
-import type { Details, Kwargs } from '../wire/messages.js'
 import type { MatchPolicy } from '../wire/uris.js'
-import type { PublishFilter } from '../pubsub/publish-filter.js'
+import type { Publication } from '../pubsub/publish-filter.js'
 import type { ClusterRpc } from './rpc.js'
 import type { ClusterStorage } from './redis-storage.js'
 import type { TraceContext } from '../trace-context.js'
@@ -23,17 +22,8 @@ export interface ClusterStats {
 export type FanoutStatus = 'connecting' | 'up' | 'down'
 
 /** One publication as it travels between instances. */
-export interface RemotePublication {
+export interface RemotePublication extends Publication {
   readonly realm: string
-  readonly topic: string
-  /** The same publication id on every instance. */
-  readonly publicationId: number
-  readonly args: unknown[] | undefined
-  readonly kwargs: Kwargs | undefined
-  /** EVENT.Details publisher fields when the publisher disclosed itself. */
-  readonly publisher: Details | undefined
-  /** Receiver rules (eligible/exclude by session id, authid, authrole). */
-  readonly filter: PublishFilter | undefined
   /** W3C trace context of the publication (its `fastify-wamp:publish` trace on the publishing instance). */
   readonly trace?: TraceContext
 }

@@ -1,9 +1,22 @@
-import type { Details } from '../wire/messages.js'
+import type { Details, Kwargs } from '../wire/messages.js'
 import { isId } from '../wire/ids.js'
 import type { Session } from '../session/session.js'
 
 // Who may receive a publication (PROTOCOL §4.6, spec "Subscriber Black- and Whitelisting" and "Publisher
 // Exclusion"), and the EVENT details that disclose a publisher ("Publisher Identification").
+
+/** One publication as the broker forwards it to other instances or keeps it (retention, history). */
+export interface Publication {
+  readonly topic: string
+  /** The same publication id on every instance. */
+  readonly publicationId: number
+  readonly args: unknown[] | undefined
+  readonly kwargs: Kwargs | undefined
+  /** EVENT.Details publisher fields when the publisher disclosed itself. */
+  readonly publisher: Details | undefined
+  /** Who may receive it (eligible/exclude by session id, authid, authrole, publisher exclusion); undefined = everyone. */
+  readonly filter: PublishFilter | undefined
+}
 
 /** The receiver rules of a publication, as lists (the form they take on the wire and between instances). */
 export interface PublishRules {

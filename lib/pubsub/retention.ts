@@ -3,7 +3,7 @@ import { MessageType as T, withPayload } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
-import type { PublishFilter } from './publish-filter.js'
+import type { Publication, PublishFilter } from './publish-filter.js'
 import type { Session } from '../session/session.js'
 import type { Subscription } from './broker.js'
 
@@ -31,15 +31,7 @@ export interface RetentionOptions {
 export type RetentionLimits = Required<RetentionOptions>
 
 /** One retained publication. */
-export interface RetainedEvent {
-  readonly topic: string
-  readonly publicationId: number
-  readonly args: unknown[] | undefined
-  readonly kwargs: Kwargs | undefined
-  /** EVENT.Details publisher fields when the publisher disclosed itself. */
-  readonly publisher: Details | undefined
-  /** Who may receive it (including the publisher's own exclusion); undefined = everyone. */
-  readonly filter: PublishFilter | undefined
+export interface RetainedEvent extends Publication {
   /** Size of args and kwargs, msgpack-encoded (what the bounds count). */
   readonly bytes: number
 }
