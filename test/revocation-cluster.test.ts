@@ -3,8 +3,9 @@ import { RemoteSession } from '../index.js'
 import type { FastifyWampOptions } from '../index.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import { eventually, inspector, untilSubscribers } from './helpers/redis.js'
+import { eventually, inspector, RedisProcess, untilSubscribers } from './helpers/redis.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
+import { until } from './helpers/app.js'
 import type { TestApp } from './helpers/app.js'
 
 // Registration and subscription revocation across instances (issue 18): `RemoteSession.revokeRegistration()` /
@@ -166,4 +167,25 @@ t.test('meta procedures: remove_callee / remove_subscriber called on A for a ses
   t.same((await admin.next()).slice(0, 5), [MSG.ERROR, MSG.CALL, 3, {}, 'wamp.error.no_such_session'], 'a session on no instance')
   admin.send([MSG.CALL, 4, {}, 'wamp.subscription.remove_subscriber', [sub, 424242]])
   t.same((await admin.next()).slice(0, 5), [MSG.ERROR, MSG.CALL, 4, {}, 'wamp.error.no_such_session'])
+})
+
+t.test('while Redis is down: RemoteSession.revokeRegistration/revokeSubscription throw network_failure (like kill); local revocation still works', async (t) => {
+  const server = await RedisProcess.start(t)
+  const { apps: [a, b] } = await rpcCluster(t, 2, ROUTER, undefined, server.url)
+  const { client: there, sessionId: s } = await connectRaw(b.url, { details: REVOCABLE })
+  const { client: here, sessionId: h } = await connectRaw(a.url, { details: REVOCABLE })
+  t.teardown(() => Promise.all([there.terminate(), here.terminate()]))
+  const reg = await holds(there, MSG.REGISTER, 'com.there', 1)
+  const sub = await holds(there, MSG.SUBSCRIBE, 'com.there', 2)
+  const local = await holds(here, MSG.REGISTER, 'com.here', 1)
+  await eventually(async () => (await a.app.wamp.session(s)) !== undefined, 3000, 'the session of B in the registry')
+  const handle = await a.app.wamp.session(s) as RemoteSession
+
+  await server.stop()
+  await until(() => a.app.wamp.fanout.status === 'down', 3000, 'status down')
+  const thrown = (fn: () => void): unknown => { try { fn() } catch (err) { return err } }
+  t.match(thrown(() => { handle.revokeRegistration(reg) }), { uri: 'wamp.error.network_failure' })
+  t.match(thrown(() => { handle.revokeSubscription(sub) }), { uri: 'wamp.error.network_failure' })
+  t.equal((await a.app.wamp.session(h) as { revokeRegistration: (id: number) => boolean }).revokeRegistration(local), true, 'a session of this instance')
+  t.same(await here.next(), [MSG.UNREGISTERED, 0, { registration: local }])
 })
