@@ -49,4 +49,21 @@ export class RemoteSession {
   kill (reason: string = CloseUri.killed, message?: string): void {
     this.cluster.kill(this.instance, this.realmName, this.id, reason, message)
   }
+
+  /**
+   * Like `session.revokeRegistration()`, on the session's instance: `id` is the registration id the client got from
+   * its own instance (ids are per instance). Fire and forget (whether the session held `id` is not brought back);
+   * throws wamp.error.network_failure while Redis is down.
+   */
+  revokeRegistration (id: number, reason?: string): void {
+    this.cluster.revokeRegistration(this.instance, this.realmName, this.id, id, reason)
+  }
+
+  /**
+   * Like `session.revokeSubscription()`, on the session's instance (`id` as the client got it there). Fire and
+   * forget; throws wamp.error.network_failure while Redis is down.
+   */
+  revokeSubscription (id: number, reason?: string): void {
+    this.cluster.revokeSubscription(this.instance, this.realmName, this.id, id, reason)
+  }
 }

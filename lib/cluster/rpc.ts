@@ -31,6 +31,8 @@ const RESULT = 4
 const ERROR = 5
 const EVENT = 6
 const KILL = 7
+const REVOKE_REGISTRATION = 8
+const REVOKE_SUBSCRIPTION = 9
 /** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
 const RETRY = 50
 /** How long, and how often, a call's final answer is tried again while it cannot reach the caller's instance. */
@@ -296,6 +298,21 @@ export class ClusterRpc {
     this.send(instance, [KILL, realm, session, reason, message ?? null])
   }
 
+  /**
+   * Revokes registration `id` of one session of another instance (its instance's id: registration ids are per
+   * instance); fire and forget, like `kill`.
+   */
+  revokeRegistration (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
+    this.connected()
+    this.send(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null])
+  }
+
+  /** Revokes subscription `id` of one session of another instance; fire and forget, like `kill`. */
+  revokeSubscription (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
+    this.connected()
+    this.send(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null])
+  }
+
   /** The sessions of `realm` on the other instances, as the cluster registry lists them. */
   async sessionsOf (realm: string): Promise<RemoteSessionInfo[]> {
     return await this.registry.sessionsOf(this.connected(), realm)
@@ -387,6 +404,17 @@ export class ClusterRpc {
       case KILL: {
         const session = this.host?.sessions.get(m[2] as number)
         if (session !== undefined && realmOf(session) === m[1]) session.kill(m[3] as string, (m[4] ?? undefined) as string | undefined)
+        return
+      }
+      // The local code path (lib/realm/revocation.ts): UNREGISTERED/UNSUBSCRIBED if announced, meta events, hooks.
+      case REVOKE_REGISTRATION: {
+        const session = this.host?.sessions.get(m[2] as number)
+        if (session !== undefined && realmOf(session) === m[1]) session.revokeRegistration(m[3] as number, (m[4] ?? undefined) as string | undefined)
+        return
+      }
+      case REVOKE_SUBSCRIPTION: {
+        const session = this.host?.sessions.get(m[2] as number)
+        if (session !== undefined && realmOf(session) === m[1]) session.revokeSubscription(m[3] as number, (m[4] ?? undefined) as string | undefined)
       }
     }
   }

@@ -5,6 +5,7 @@ import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
+import type { ClusterRpc } from '../cluster/rpc.js'
 
 // Registration and subscription revocation (spec "Registration Revocation", "Subscription Revocation"): the router
 // ends a client's registration or subscription. A client that announced `registration_revocation` (callee) /
@@ -69,29 +70,57 @@ function reasonOf (args: unknown[], index: number, kwargs: { reason?: string }):
 }
 
 /**
+ * Session `id` of `realm` on another instance (with cluster-wide RPC, as `wamp.session.kill` finds it), with the
+ * cluster to reach it; ERROR no_such_session when there is none (or no cluster RPC, or Redis is down).
+ */
+async function remoteSession (realm: Realm, id: number): Promise<{ cluster: ClusterRpc, instance: string }> {
+  const cluster = realm.cluster
+  const info = cluster === undefined || !cluster.up ? undefined : await cluster.session(id)
+  if (cluster === undefined || info === undefined || info.realm !== realm.name) {
+    throw new WampError(ErrorUri.noSuchSession, [`no session ${id} in realm "${realm.name}"`])
+  }
+  return { cluster, instance: info.instance }
+}
+
+/**
  * The revocation meta procedures: Crossbar's `wamp.registration.remove_callee(registration, callee, reason?)` and
  * `wamp.subscription.remove_subscriber(subscription, subscriber, reason?)`, and `wamp.registration.remove(registration,
  * reason?)` / `wamp.subscription.remove(subscription, reason?)` for every callee / subscriber at once (they return
- * the ids of the sessions removed). Sessions of this instance only.
+ * the ids of the sessions removed).
+ *
+ * With cluster-wide RPC, `remove_callee` / `remove_subscriber` of a session on another instance forward both ids to
+ * that session's instance (registration and subscription ids are per instance: the ids its client got there), fire
+ * and forget: they return nothing without learning whether the session held that id. `remove` of every callee /
+ * subscriber acts on this instance's sessions only (its id names this instance's registration or subscription).
  */
 export function registerRevocation (realm: Realm): void {
   const withReason = (ids: number): { args: ReturnType<typeof Type.Array>, kwargs: typeof Kwargs } => ({
     args: Type.Array(Type.Union([Id, Type.String(), Type.Null()]), { minItems: ids, maxItems: ids + 1 }),
     kwargs: Kwargs
   })
-  realm.register('wamp.registration.remove_callee', withReason(2), (args, kwargs) => {
+  realm.register('wamp.registration.remove_callee', withReason(2), async (args, kwargs) => {
     const [registration, callee] = idsOf(args, 2)
+    const reason = reasonOf(args, 2, kwargs)
     const session = realm.sessions.get(callee)
-    if (session === undefined) throw new WampError(ErrorUri.noSuchSession, [`no session ${callee} in realm "${realm.name}"`])
-    if (!revokeRegistration(session, registration, reasonOf(args, 2, kwargs))) {
+    if (session === undefined) {
+      const { cluster, instance } = await remoteSession(realm, callee)
+      cluster.revokeRegistration(instance, realm.name, callee, registration, reason)
+      return
+    }
+    if (!revokeRegistration(session, registration, reason)) {
       throw new WampError(ErrorUri.noSuchRegistration, [`session ${callee} has no registration ${registration}`])
     }
   })
-  realm.register('wamp.subscription.remove_subscriber', withReason(2), (args, kwargs) => {
+  realm.register('wamp.subscription.remove_subscriber', withReason(2), async (args, kwargs) => {
     const [subscription, subscriber] = idsOf(args, 2)
+    const reason = reasonOf(args, 2, kwargs)
     const session = realm.sessions.get(subscriber)
-    if (session === undefined) throw new WampError(ErrorUri.noSuchSession, [`no session ${subscriber} in realm "${realm.name}"`])
-    if (!revokeSubscription(session, subscription, reasonOf(args, 2, kwargs))) {
+    if (session === undefined) {
+      const { cluster, instance } = await remoteSession(realm, subscriber)
+      cluster.revokeSubscription(instance, realm.name, subscriber, subscription, reason)
+      return
+    }
+    if (!revokeSubscription(session, subscription, reason)) {
       throw new WampError(ErrorUri.noSuchSubscription, [`session ${subscriber} has no subscription ${subscription}`])
     }
   })
