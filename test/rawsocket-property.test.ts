@@ -8,6 +8,7 @@ import { startApp, sleep, until, hubOf } from './helpers/app.js'
 import { MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import { openSocket, prefix, RawSocketClient, SERIALIZER_IDS } from './helpers/rawsocket-client.js'
 import type { RawSocketSerializer, Target } from './helpers/rawsocket-client.js'
+import { withinBaseline } from './helpers/resources.js'
 
 // Issue 23: the fuzz and exactly-once properties of the WebSocket transport (test/fuzz.test.ts,
 // test/exactly-once-property.test.ts), run over a real TCP RawSocket listener.
@@ -32,18 +33,6 @@ type Dict = Record<string, unknown>
 
 function targetOf (app: FastifyInstance): Target {
   return { port: (app.wamp.rawsocketAddress() as AddressInfo).port }
-}
-
-/** No kind of resource (Timeout, TCPSocketWrap, …) is more numerous than in the baseline (as test/fuzz.test.ts). */
-function withinBaseline (baseline: string[]): boolean {
-  const left = new Map<string, number>()
-  for (const r of baseline) left.set(r, (left.get(r) ?? 0) + 1)
-  for (const r of process.getActiveResourcesInfo()) {
-    const n = left.get(r) ?? 0
-    if (n === 0) return false
-    left.set(r, n - 1)
-  }
-  return true
 }
 
 async function leavesNothing (t: Test, app: FastifyInstance, baseline: string[]): Promise<void> {
