@@ -9,6 +9,7 @@ import type { Options as CborOptions } from 'cbor-x'
 import { WampError, WampResult } from '../index.js'
 import { startApp, until, internal } from './helpers/app.js'
 import { MSG } from './helpers/raw-client.js'
+import { withinBaseline } from './helpers/resources.js'
 
 // Property-based fuzzing of a live server (issue 7): random and mutated frames — valid messages with wrong types,
 // truncated or extended lists, huge/negative/fractional numbers, NaN and bigints (msgpack, CBOR), 1000- to
@@ -388,18 +389,6 @@ async function play (url: string, s: Scenario, counters: Counters): Promise<stri
   if (code === 1006 && !(s.terminate && first === 'probe')) problem ??= 'the server dropped the connection (1006)'
   if (problem !== undefined) problem += ` [protocol ${s.protocol}${s.batched ? '.batched' : ''}, sent ${outcome.sentFrames} frames, received ${outcome.received.length}, close ${code}]`
   return problem
-}
-
-/** No kind of resource (Timeout, TCPSocketWrap, …) is more numerous than in the baseline. */
-function withinBaseline (baseline: string[]): boolean {
-  const left = new Map<string, number>()
-  for (const r of baseline) left.set(r, (left.get(r) ?? 0) + 1)
-  for (const r of process.getActiveResourcesInfo()) {
-    const n = left.get(r) ?? 0
-    if (n === 0) return false
-    left.set(r, n - 1)
-  }
-  return true
 }
 
 // ---- the test ------------------------------------------------------------------------------------------------------
