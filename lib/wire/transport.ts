@@ -220,7 +220,7 @@ export class WebSocketTransport implements SessionTransport {
   close (code: number, reason?: string): void {
     if (this.socket.readyState > 1) return
     this.socket.close(code, reason)
-    if (this.closeTimer === undefined && this.socket.readyState !== 3) this.closeTimer = setTimeout(terminateLate, this.closeTimeout, this)
+    this.boundClose()
   }
 
   terminate (): void {
@@ -230,8 +230,12 @@ export class WebSocketTransport implements SessionTransport {
   /** ws began the close handshake itself (a frame it refused): flush, and bound the handshake by closeTimeout. */
   closing (): void {
     this.flush()
-    if (this.socket.readyState === 3) return
-    if (this.closeTimer === undefined) this.closeTimer = setTimeout(terminateLate, this.closeTimeout, this)
+    this.boundClose()
+  }
+
+  /** A close handshake under way ends by closeTimeout at the latest. */
+  private boundClose (): void {
+    if (this.closeTimer === undefined && this.socket.readyState !== 3) this.closeTimer = setTimeout(terminateLate, this.closeTimeout, this)
   }
 
   pause (): void {
