@@ -3,7 +3,8 @@
 // (local) and to the callee on B (through Redis), with C calls in flight. Everything runs in this one process
 // (both instances, both callees, the driver), so the two figures share one CPU and compare like for like.
 // Redis traffic is measured from Redis itself (INFO stats/commandstats deltas) and divided by the calls made.
-// Prints one JSON line: { remote: {calls_per_s, p50_ms, p99_ms}, local: {…}, ratio, redis_per_call: {…} }.
+// Prints one JSON line: { remote: {calls_per_s, p50_ms, p99_ms, cpu_us_per_call, redis_cpu_us_per_call}, local: {…},
+// ratio, redis_per_call: {…} }. CPU per call (this process, and the Redis server) tells more than calls/s on a busy machine.
 // Usage: npx tsx bench/cluster-rpc.ts [--calls 20000] [--concurrency 50] [--redis redis://127.0.0.1:6379] [--quick]
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
@@ -50,11 +51,13 @@ async function callee (url: string, uri: string): Promise<WebSocket> {
   return ws
 }
 
-interface Figure { calls_per_s: number, p50_ms: number, p99_ms: number }
+interface Figure { calls_per_s: number, p50_ms: number, p99_ms: number, cpu_us_per_call: number, redis_cpu_us_per_call: number }
 
 async function run (app: FastifyInstance, uri: string, n: number): Promise<Figure> {
   const latencies = new Float64Array(n)
   let next = 0
+  const redisCpu0 = await redisCpu()
+  const cpu0 = process.cpuUsage()
   const start = process.hrtime.bigint()
   const worker = async (): Promise<void> => {
     while (next < n) {
@@ -66,9 +69,24 @@ async function run (app: FastifyInstance, uri: string, n: number): Promise<Figur
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
   const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  const cpu = process.cpuUsage(cpu0)
+  const redisSeconds = (await redisCpu()) - redisCpu0
   latencies.sort()
   const at = (q: number): number => Math.round(latencies[Math.min(n - 1, Math.floor(q * n))] * 1000) / 1000
-  return { calls_per_s: Math.round(n / seconds), p50_ms: at(0.5), p99_ms: at(0.99) }
+  return {
+    calls_per_s: Math.round(n / seconds),
+    p50_ms: at(0.5),
+    p99_ms: at(0.99),
+    cpu_us_per_call: Math.round(((cpu.user + cpu.system) / n) * 100) / 100,
+    redis_cpu_us_per_call: Math.round((redisSeconds * 1e6 / n) * 100) / 100
+  }
+}
+
+/** Seconds of CPU the Redis server has used (INFO cpu), to tell its share of a cross-instance call. */
+async function redisCpu (): Promise<number> {
+  const info = await redis.info('cpu')
+  const field = (re: RegExp): number => Number(re.exec(info)?.[1] ?? 0)
+  return field(/used_cpu_sys:([\d.]+)/) + field(/used_cpu_user:([\d.]+)/)
 }
 
 async function redisCounters (redis: Redis): Promise<{ commands: number, publish: number, netIn: number, netOut: number }> {
@@ -82,10 +100,10 @@ async function redisCounters (redis: Redis): Promise<{ commands: number, publish
   }
 }
 
+const redis = new Redis(flags.redis)
 const a = await instance()
 const b = await instance()
 const sockets = [await callee(a.url, 'bench.local'), await callee(b.url, 'bench.remote')]
-const redis = new Redis(flags.redis)
 while (await redis.hlen(`${prefix}rpc:reg:realm1:bench.remote`) === 0) await new Promise((resolve) => setTimeout(resolve, 10))
 
 await run(a.app, 'bench.remote', Math.min(1000, calls)) // warm-up

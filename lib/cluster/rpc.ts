@@ -1,45 +1,34 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { Packr } from 'msgpackr'
 import type { Redis } from 'ioredis'
 import type { ClusterStats } from './fanout.js'
 import type { Kwargs } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
-import { findRegistration, invokeCallee } from '../rpc/outgoing-call.js'
-import type { CallerIdentity, CallResult, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
+import { invokeCallee } from '../rpc/outgoing-call.js'
+import type { CallerIdentity, CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
 import type { PayloadSchema } from '../validation.js'
 import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
 import { instanceLost, networkFailure, RemoteCall } from './remote-call.js'
 import type { ClusterHost, ClusterLink, RemoteCallee, RemoteSessionInfo } from './registry.js'
-import { traceContextFromWire, traceContextToWire } from '../trace-context.js'
+import { traceContextToWire } from '../trace-context.js'
+import { CANCEL, ERROR, EVENT, KILL, PROGRESS, REQUEST, RESULT, REVOKE_REGISTRATION, REVOKE_SUBSCRIPTION, RpcOutbox, unpackRpc } from './rpc-outbox.js'
+import { ServedCalls } from './served-calls.js'
 
 // Cluster-wide RPC on the Redis fan-out engine (`new RedisFanout({ redis, rpc: true })`).
 //
 // Which instance holds which session and registration: ./cluster-registry.ts (in Redis).
-// Point to point: each instance SUBSCRIBEs to P rpc:<instance> only. A call is one PUBLISH to the callee's instance
-// and one PUBLISH of the result back (plus one per progressive result, one for a cancel); nothing is broadcast.
+// Point to point: each instance SUBSCRIBEs to P rpc:<instance> only. A call is one message to the callee's instance
+// and one message with the result back (plus one per progressive result, one for a cancel); nothing is broadcast.
+// The messages of one tick for one instance leave as one PUBLISH (./rpc-outbox.ts); calls served for other
+// instances: ./served-calls.ts.
 // An instance that dies is noticed by the liveness probe (PUBSUB NUMSUB of its channel, every probeInterval while
 // calls are in flight with it; the heartbeat check backs it up): calls waiting on it end with network_failure
 // (kwargs.reason 'instance_lost'), calls served for it are interrupted. The first instance whose sweep notices the
 // expired heartbeat removes its entries (lock key SET NX PX).
 
-const REQUEST = 1
-const CANCEL = 2
-const PROGRESS = 3
-const RESULT = 4
-const ERROR = 5
-const EVENT = 6
-const KILL = 7
-const REVOKE_REGISTRATION = 8
-const REVOKE_SUBSCRIPTION = 9
 /** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
 const RETRY = 50
-/** How long, and how often, a call's final answer is tried again while it cannot reach the caller's instance. */
-const ANSWER_RETRY_FOR = 5000
-const ANSWER_RETRY = 100
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
 export class ClusterRpc {
   readonly stats: ClusterStats
@@ -50,8 +39,8 @@ export class ClusterRpc {
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
   private readonly pending: Map<number, RemoteCall>
-  /** Calls served for other instances: "<instance>:<callId>" → our INVOCATION. */
-  private readonly served: Map<string, Served>
+  private readonly outbox: RpcOutbox
+  private readonly served: ServedCalls
   private nextCallId: number
   private checking: boolean
   private probing: boolean
@@ -64,7 +53,8 @@ export class ClusterRpc {
     this.registry = new ClusterRegistry(link)
     this.host = undefined
     this.pending = new Map()
-    this.served = new Map()
+    this.outbox = new RpcOutbox(link, this.stats, (id, reason) => this.undelivered(id, reason))
+    this.served = new ServedCalls(this.outbox, this.stats)
     this.nextCallId = 1
     this.checking = false
     this.probing = false
@@ -106,7 +96,7 @@ export class ClusterRpc {
   /** Calls `uri` on one session of another instance (`RemoteSession.call()`). */
   invoke (instance: string, realm: string, uri: string, session: number, registration: number, args: unknown[] | undefined,
     kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
-    return this.open(options, (call) => this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller))
+    return this.open(options, (call) => this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller))
   }
 
   /** A call in `pending` with its timeout and signal armed; `start` looks up and sends it (throws to fail it). */
@@ -159,7 +149,7 @@ export class ClusterRpc {
     options: ClientCallOptions<PayloadSchema | undefined>, caller: CallerIdentity | undefined): void {
     const { instance, session, registration } = chosen
     if (instance !== this.link.instanceId) {
-      return this.dispatch(call, this.connected(), instance, realm, uri, session, registration, args, kwargs, caller)
+      return this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller)
     }
     const callee = this.host?.sessions.get(session)?.registrations.get(registration)
     if (callee === undefined) throw new WampError(ErrorUri.canceled, [`the callee of "${uri}" left`])
@@ -172,24 +162,28 @@ export class ClusterRpc {
     invokeCallee(callee, uri, args, kwargs, local, caller).then((r) => this.settle(call, undefined, r), (err: unknown) => this.settle(call, err))
   }
 
-  private dispatch (call: RemoteCall, redis: Redis, instance: string, realm: string, uri: string, session: number, registration: number,
+  private dispatch (call: RemoteCall, instance: string, realm: string, uri: string, session: number, registration: number,
     args: unknown[] | undefined, kwargs: Kwargs | undefined, caller: CallerIdentity | undefined): void {
+    this.connected()
     call.instance = instance
     this.stats.callsOut++
-    this.stats.messagesOut++
     this.watch()
-    const data = packr.pack([REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null, call.onProgress !== undefined,
-      caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe], traceContextToWire(call.trace)])
-    redis.publish(this.key(instance), data).then((receivers) => {
-      // Nobody listens on that channel: the instance is gone (its entries will be swept); the call never ran.
-      if (receivers === 0) this.settle(call, instanceLost(instance, 'the call did not reach it'))
-    }, (err: Error) => this.settle(call, networkFailure(err)))
+    this.outbox.send(instance, [REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null,
+      call.onProgress !== undefined, caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe],
+      traceContextToWire(call.trace)])
+  }
+
+  /** A REQUEST reached nobody (the instance is gone: its entries will be swept) or Redis failed: it never ran. */
+  private undelivered (id: number, reason: 'lost' | Error | undefined): void {
+    const call = this.pending.get(id)
+    if (call === undefined || call.local !== undefined) return
+    this.settle(call, reason === 'lost' ? instanceLost(call.instance, 'the call did not reach it') : networkFailure(reason))
   }
 
   private interrupt (call: RemoteCall, err: WampError): void {
     if (this.pending.get(call.id) !== call) return
     if (call.local !== undefined) call.local.abort()
-    else if (call.instance !== '') this.send(call.instance, [CANCEL, this.link.instanceId, call.id])
+    else if (call.instance !== '') this.outbox.send(call.instance, [CANCEL, this.link.instanceId, call.id])
     this.settle(call, err)
   }
 
@@ -238,7 +232,7 @@ export class ClusterRpc {
   private peers (): string[] {
     const peers = new Set<string>()
     for (const call of this.pending.values()) if (call.instance !== '' && call.local === undefined) peers.add(call.instance)
-    for (const key of this.served.keys()) peers.add(instanceOf(key))
+    this.served.addInstances(peers)
     return [...peers]
   }
 
@@ -249,11 +243,7 @@ export class ClusterRpc {
     for (const call of this.pending.values()) {
       if (call.instance === instance && call.local === undefined) this.settle(call, instanceLost(instance, why))
     }
-    for (const [key, controller] of this.served) {
-      if (instanceOf(key) !== instance) continue
-      this.served.delete(key)
-      controller.abort()
-    }
+    this.served.lost(instance)
   }
 
   /** Every heartbeat while calls are in flight: a backstop for the probe (an instance whose heartbeat key expired). */
@@ -274,28 +264,28 @@ export class ClusterRpc {
   down (error: Error | undefined): void {
     this.registry.forget()
     for (const call of this.pending.values()) if (call.local === undefined) this.settle(call, networkFailure(error))
-    for (const controller of this.served.values()) controller.abort()
-    this.served.clear()
+    this.served.abortAll()
   }
 
   close (): void {
     clearInterval(this.probeTimer)
     this.probeTimer = undefined
     for (const call of this.pending.values()) this.settle(call, new WampError(ErrorUri.canceled, ['the server is shutting down']))
-    for (const controller of this.served.values()) controller.abort()
-    this.served.clear()
+    this.served.abortAll()
+    // What is queued still goes out (the answers of calls served until now, CANCELs of ours) while Redis is there.
+    this.outbox.flush()
   }
 
   /** An EVENT for one session of another instance (`RemoteSession.publish()`). */
   publishTo (instance: string, realm: string, session: number, topic: string, args?: unknown[], kwargs?: Kwargs): void {
     this.connected()
-    this.send(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null])
+    this.outbox.send(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null])
   }
 
   /** Ends one session of another instance with GOODBYE `reason` (session control); fire and forget. */
   kill (instance: string, realm: string, session: number, reason: string, message: string | undefined): void {
     this.connected()
-    this.send(instance, [KILL, realm, session, reason, message ?? null])
+    this.outbox.send(instance, [KILL, realm, session, reason, message ?? null])
   }
 
   /**
@@ -304,13 +294,13 @@ export class ClusterRpc {
    */
   revokeRegistration (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
     this.connected()
-    this.send(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null])
+    this.outbox.send(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null])
   }
 
   /** Revokes subscription `id` of one session of another instance; fire and forget, like `kill`. */
   revokeSubscription (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
     this.connected()
-    this.send(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null])
+    this.outbox.send(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null])
   }
 
   /** The sessions of `realm` on the other instances, as the cluster registry lists them. */
@@ -329,51 +319,22 @@ export class ClusterRpc {
     return redis
   }
 
-  private send (instance: string, message: unknown[]): void {
-    let data: Buffer
-    try {
-      data = packr.pack(message)
-    } catch {
-      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw from a
-      // settled call's callback all the same.
-      return
-    }
-    this.stats.messagesOut++
-    if (message[0] === RESULT || message[0] === ERROR) return this.answer(instance, data, Date.now() + ANSWER_RETRY_FOR)
-    this.link.publisher()?.publish(this.key(instance), data).catch(noop)
-  }
-
-  /**
-   * A call's final answer. Around a Redis restart it may find Redis away, or the caller's instance not yet
-   * subscribed again (0 receivers): it is tried again until the deadline, so the caller is not left to its timeout.
-   */
-  private answer (instance: string, data: Buffer, deadline: number): void {
-    const retry = (): void => {
-      if (Date.now() < deadline) setTimeout(() => { this.answer(instance, data, deadline) }, ANSWER_RETRY).unref()
-    }
-    const redis = this.link.publisher()
-    if (redis === undefined) return retry()
-    redis.publish(this.key(instance), data).then((receivers) => { if (receivers === 0) retry() }, retry)
-  }
-
   // ---- messages in -----------------------------------------------------------------------------------------
 
   receive (data: Buffer): void {
-    let m: unknown[]
-    try {
-      m = packr.unpack(data) as unknown[]
-    } catch {
-      return
-    }
+    for (const m of unpackRpc(data)) this.dispatchIn(m)
+  }
+
+  private dispatchIn (m: unknown[]): void {
     this.stats.messagesIn++
     switch (m[0]) {
-      case REQUEST: return this.serve(m)
-      case CANCEL: {
-        const key = `${m[1] as string}:${m[2] as number}`
-        this.served.get(key)?.abort()
-        this.served.delete(key)
+      case REQUEST: {
+        const session = this.host?.sessions.get(m[5] as number)
+        this.served.serve(m, session !== undefined && realmOf(session) === m[3] ? session : undefined)
+        if (this.served.size > 0) this.watch()
         return
       }
+      case CANCEL: return this.served.cancel(m[1] as string, m[2] as number)
       case PROGRESS: {
         const call = this.pending.get(m[1] as number)
         if (call?.onProgress === undefined) return
@@ -418,59 +379,6 @@ export class ClusterRpc {
       }
     }
   }
-
-  private serve (m: unknown[]): void {
-    const from = m[1] as string
-    const id = m[2] as number
-    const uri = m[4] as string
-    const session = this.host?.sessions.get(m[5] as number)
-    const registration = m[6] as number
-    if (session === undefined || realmOf(session) !== m[3]) {
-      return this.send(from, [ERROR, id, ErrorUri.canceled, [`the callee of "${uri}" left`], null])
-    }
-    // 0: `RemoteSession.call()`, which names the session and the URI only.
-    const callee = registration === 0 ? findRegistration(session, uri) : session.registrations.get(registration)
-    if (callee === undefined) {
-      return this.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
-        [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])
-    }
-    this.stats.callsIn++
-    const key = `${from}:${id}`
-    const controller = new Served()
-    this.served.set(key, controller)
-    this.watch()
-    const options: ClientCallOptions = {}
-    if (m[9] === true) options.onProgress = (r) => this.send(from, [PROGRESS, id, r.args, r.kwargs])
-    const c = m[10] as [number, string, string, boolean] | null | undefined
-    const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
-    const trace = traceContextFromWire(m[11])
-    if (trace !== undefined) Object.assign(options, trace)
-    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller,
-      (call) => { controller.call = call }).then((r) => {
-      if (this.served.get(key) !== controller) return
-      this.served.delete(key)
-      this.send(from, [RESULT, id, r.args, r.kwargs])
-    }, (err: unknown) => {
-      if (this.served.get(key) !== controller) return
-      this.served.delete(key)
-      const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
-      this.send(from, [ERROR, id, e.uri, e.args, e.kwargs])
-    })
-  }
-}
-
-/** A call served for another instance: its INVOCATION, canceled directly (an AbortController per call costs more). */
-class Served {
-  call: OutgoingCall | undefined = undefined
-
-  abort (): void {
-    this.call?.cancel()
-  }
-}
-
-/** The caller instance of a served call's key "<instance>:<callId>". */
-function instanceOf (key: string): string {
-  return key.slice(0, key.indexOf(':'))
 }
 
 function noop (): void {}

@@ -1,0 +1,138 @@
+import type { Kwargs } from '../wire/messages.js'
+import { ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import { findRegistration, invokeCallee } from '../rpc/outgoing-call.js'
+import type { CallResult, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
+import type { Session } from '../session/session.js'
+import { traceContextFromWire } from '../trace-context.js'
+import { ERROR, PROGRESS, RESULT } from './rpc-outbox.js'
+import type { RpcOutbox } from './rpc-outbox.js'
+import type { ClusterStats } from './fanout.js'
+
+// The calls this instance serves for other instances: a REQUEST from the cluster becomes an INVOCATION of one of
+// our callees, and its one answer (RESULT or ERROR; PROGRESS before it when asked) goes back to the caller's
+// instance. A CANCEL, the caller's instance being lost, or Redis going down interrupts it.
+
+export class ServedCalls {
+  /** "<instance>:<callId>" → our INVOCATION. */
+  private readonly calls: Map<string, Served>
+  private readonly outbox: RpcOutbox
+  private readonly stats: ClusterStats
+
+  constructor (outbox: RpcOutbox, stats: ClusterStats) {
+    this.calls = new Map()
+    this.outbox = outbox
+    this.stats = stats
+  }
+
+  /**
+   * [REQUEST, from, callId, realm, uri, session, registration, args, kwargs, progress, caller, trace] for `session`
+   * (undefined: not ours, or gone). Registration 0: `RemoteSession.call()`, which names the session and the URI only.
+   */
+  serve (m: unknown[], session: Session | undefined): void {
+    const from = m[1] as string
+    const id = m[2] as number
+    const uri = m[4] as string
+    const registration = m[6] as number
+    if (session === undefined) return this.outbox.send(from, [ERROR, id, ErrorUri.canceled, [`the callee of "${uri}" left`], null])
+    const callee = registration === 0 ? findRegistration(session, uri) : session.registrations.get(registration)
+    if (callee === undefined) {
+      return this.outbox.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
+        [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])
+    }
+    this.stats.callsIn++
+    const served = new Served(this, `${from}:${id}`, from, id)
+    this.calls.set(served.key, served)
+    const options: ClientCallOptions = {}
+    if (m[9] === true) options.onProgress = (r) => served.progress(r)
+    const c = m[10] as [number, string, string, boolean] | null | undefined
+    const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
+    const trace = traceContextFromWire(m[11])
+    if (trace !== undefined) Object.assign(options, trace)
+    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller,
+      served.started).then(served.resolved, served.failed)
+  }
+
+  /** CANCEL from the caller's instance. */
+  cancel (from: string, id: number): void {
+    const key = `${from}:${id}`
+    const served = this.calls.get(key)
+    if (served === undefined) return
+    this.calls.delete(key)
+    served.abort()
+  }
+
+  /** The caller instances of the calls in flight. */
+  addInstances (to: Set<string>): void {
+    for (const served of this.calls.values()) to.add(served.from)
+  }
+
+  get size (): number {
+    return this.calls.size
+  }
+
+  /** `instance` is gone: its calls are interrupted (nobody takes the answer). */
+  lost (instance: string): void {
+    for (const served of this.calls.values()) {
+      if (served.from !== instance) continue
+      this.calls.delete(served.key)
+      served.abort()
+    }
+  }
+
+  /** Redis is down or the server shuts down: every call is interrupted. */
+  abortAll (): void {
+    const all = [...this.calls.values()]
+    this.calls.clear()
+    for (const served of all) served.abort()
+  }
+
+  /** Ends `served` with `message` if it is still in flight. */
+  answer (served: Served, message: unknown[]): void {
+    if (this.calls.get(served.key) !== served) return
+    this.calls.delete(served.key)
+    this.outbox.send(served.from, message)
+  }
+
+  progress (served: Served, message: unknown[]): void {
+    if (this.calls.get(served.key) === served) this.outbox.send(served.from, message)
+  }
+}
+
+/**
+ * A call served for another instance: its INVOCATION, canceled directly (an AbortController per call costs more).
+ */
+class Served {
+  readonly key: string
+  readonly from: string
+  readonly id: number
+  call: OutgoingCall | undefined
+  private readonly owner: ServedCalls
+
+  constructor (owner: ServedCalls, key: string, from: string, id: number) {
+    this.owner = owner
+    this.key = key
+    this.from = from
+    this.id = id
+    this.call = undefined
+  }
+
+  abort (): void {
+    this.call?.cancel()
+  }
+
+  readonly started = (call: OutgoingCall): void => { this.call = call }
+
+  readonly resolved = (r: CallResult): void => {
+    this.owner.answer(this, [RESULT, this.id, r.args, r.kwargs])
+  }
+
+  readonly failed = (err: unknown): void => {
+    const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
+    this.owner.answer(this, [ERROR, this.id, e.uri, e.args, e.kwargs])
+  }
+
+  progress (r: CallResult): void {
+    this.owner.progress(this, [PROGRESS, this.id, r.args, r.kwargs])
+  }
+}
