@@ -331,7 +331,7 @@ export class ClusterRpc {
       case REQUEST: {
         const session = this.host?.sessions.get(m[5] as number)
         this.served.serve(m, session !== undefined && realmOf(session) === m[3] ? session : undefined)
-        if (this.served.size > 0) this.watch()
+        if (this.served.busy) this.watch()
         return
       }
       case CANCEL: return this.served.cancel(m[1] as string, m[2] as number)

@@ -1,8 +1,8 @@
 import type { Kwargs } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
-import { findRegistration, invokeCallee } from '../rpc/outgoing-call.js'
-import type { CallResult, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
+import { findRegistration, invoke } from '../rpc/outgoing-call.js'
+import type { CallResult, CallSettlement, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
 import type { Session } from '../session/session.js'
 import { traceContextFromWire } from '../trace-context.js'
 import { ERROR, PROGRESS, RESULT } from './rpc-outbox.js'
@@ -14,8 +14,8 @@ import type { ClusterStats } from './fanout.js'
 // instance. A CANCEL, the caller's instance being lost, or Redis going down interrupts it.
 
 export class ServedCalls {
-  /** "<instance>:<callId>" → our INVOCATION. */
-  private readonly calls: Map<string, Served>
+  /** Caller instance → its call id → our INVOCATION. */
+  private readonly calls: Map<string, Map<number, Served>>
   private readonly outbox: RpcOutbox
   private readonly stats: ClusterStats
 
@@ -41,77 +41,82 @@ export class ServedCalls {
         [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])
     }
     this.stats.callsIn++
-    const served = new Served(this, `${from}:${id}`, from, id)
-    this.calls.set(served.key, served)
+    const served = new Served(this, from, id)
+    let calls = this.calls.get(from)
+    if (calls === undefined) this.calls.set(from, calls = new Map())
+    calls.set(id, served)
     const options: ClientCallOptions = {}
     if (m[9] === true) options.onProgress = (r) => served.progress(r)
     const c = m[10] as [number, string, string, boolean] | null | undefined
     const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
     const trace = traceContextFromWire(m[11])
     if (trace !== undefined) Object.assign(options, trace)
-    invokeCallee(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, caller,
-      served.started).then(served.resolved, served.failed)
+    served.call = invoke(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, served, caller)
   }
 
   /** CANCEL from the caller's instance. */
   cancel (from: string, id: number): void {
-    const key = `${from}:${id}`
-    const served = this.calls.get(key)
+    const served = this.calls.get(from)?.get(id)
     if (served === undefined) return
-    this.calls.delete(key)
+    this.forget(served)
     served.abort()
   }
 
   /** The caller instances of the calls in flight. */
   addInstances (to: Set<string>): void {
-    for (const served of this.calls.values()) to.add(served.from)
+    for (const instance of this.calls.keys()) to.add(instance)
   }
 
-  get size (): number {
-    return this.calls.size
+  /** Calls are in flight. */
+  get busy (): boolean {
+    return this.calls.size > 0
   }
 
   /** `instance` is gone: its calls are interrupted (nobody takes the answer). */
   lost (instance: string): void {
-    for (const served of this.calls.values()) {
-      if (served.from !== instance) continue
-      this.calls.delete(served.key)
-      served.abort()
-    }
+    const calls = this.calls.get(instance)
+    if (calls === undefined) return
+    this.calls.delete(instance)
+    for (const served of calls.values()) served.abort()
   }
 
   /** Redis is down or the server shuts down: every call is interrupted. */
   abortAll (): void {
     const all = [...this.calls.values()]
     this.calls.clear()
-    for (const served of all) served.abort()
+    for (const calls of all) for (const served of calls.values()) served.abort()
   }
 
   /** Ends `served` with `message` if it is still in flight. */
   answer (served: Served, message: unknown[]): void {
-    if (this.calls.get(served.key) !== served) return
-    this.calls.delete(served.key)
+    if (this.calls.get(served.from)?.get(served.id) !== served) return
+    this.forget(served)
     this.outbox.send(served.from, message)
   }
 
   progress (served: Served, message: unknown[]): void {
-    if (this.calls.get(served.key) === served) this.outbox.send(served.from, message)
+    if (this.calls.get(served.from)?.get(served.id) === served) this.outbox.send(served.from, message)
+  }
+
+  private forget (served: Served): void {
+    const calls = this.calls.get(served.from)
+    if (calls === undefined) return
+    calls.delete(served.id)
+    if (calls.size === 0) this.calls.delete(served.from)
   }
 }
 
 /**
  * A call served for another instance: its INVOCATION, canceled directly (an AbortController per call costs more).
  */
-class Served {
-  readonly key: string
+class Served implements CallSettlement {
   readonly from: string
   readonly id: number
   call: OutgoingCall | undefined
   private readonly owner: ServedCalls
 
-  constructor (owner: ServedCalls, key: string, from: string, id: number) {
+  constructor (owner: ServedCalls, from: string, id: number) {
     this.owner = owner
-    this.key = key
     this.from = from
     this.id = id
     this.call = undefined
@@ -121,13 +126,11 @@ class Served {
     this.call?.cancel()
   }
 
-  readonly started = (call: OutgoingCall): void => { this.call = call }
-
-  readonly resolved = (r: CallResult): void => {
+  resolve (r: CallResult): void {
     this.owner.answer(this, [RESULT, this.id, r.args, r.kwargs])
   }
 
-  readonly failed = (err: unknown): void => {
+  reject (err: unknown): void {
     const e = err instanceof WampError ? err : new WampError(ErrorUri.runtimeError, [String((err as Error)?.message ?? err)])
     this.owner.answer(this, [ERROR, this.id, e.uri, e.args, e.kwargs])
   }

@@ -17,6 +17,9 @@ export interface CallerIdentity { id: number, authid: string, authrole: string, 
 
 import type { CallResult, ClientCallOptions } from '../../types/call.js'
 
+/** Who hears how an OutgoingCall ends (exactly once). */
+export interface CallSettlement { resolve: (r: CallResult) => void, reject: (e: unknown) => void }
+
 export type { CallResult, ClientCallOptions }
 
 /**
@@ -29,7 +32,7 @@ export class OutgoingCall {
   private readonly onProgress: ((result: CallResult) => void) | undefined
   private readonly validator: PayloadValidator | undefined
   private readonly signal: AbortSignal | undefined
-  private readonly done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }
+  private readonly done: CallSettlement
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
   trace: CallState | undefined
@@ -37,7 +40,7 @@ export class OutgoingCall {
   private readonly started: number
 
   constructor (session: Session, requestId: number, options: ClientCallOptions<PayloadSchema | undefined>,
-    done: { resolve: (r: CallResult) => void, reject: (e: unknown) => void }) {
+    done: CallSettlement) {
     this.session = session
     this.requestId = requestId
     this.onProgress = options.onProgress
@@ -141,31 +144,41 @@ export function callClient (session: Session, uri: string, args: unknown[] | und
 
 /** INVOCATION of `uri` to one callee of a registration (`session.call()`, `realm.call()`). */
 export function invokeCallee (registration: ClientRegistration, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-  options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity, started?: (call: OutgoingCall) => void): Promise<CallResult> {
+  options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
+  return new Promise((resolve, reject) => { invoke(registration, uri, args, kwargs, options, { resolve, reject }, caller) })
+}
+
+/**
+ * The same without a promise: `done` hears the one settlement (a call served for another instance is its own
+ * `done`). Returns the call in flight, or undefined when it ended at once (`done.reject` was called).
+ */
+export function invoke (registration: ClientRegistration, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+  options: ClientCallOptions<PayloadSchema | undefined>, done: CallSettlement, caller?: CallerIdentity): OutgoingCall | undefined {
   const session = registration.session
-  if (!session.isOpen) return Promise.reject(new WampError(ErrorUri.canceled, ['the session is closed']))
-  if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
-  return new Promise((resolve, reject) => {
-    const requestId = nextRequestId(session)
-    const call = new OutgoingCall(session, requestId, options, { resolve, reject })
-    session.hub.counters.invocations++
-    if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id, traceContextOfCall(options))
-    session.invocations.set(requestId, call)
-    started?.(call)
-    const details: Details = { procedure: uri }
-    if (options.onProgress !== undefined) details.receive_progress = true
-    // A routed call from another instance: disclosed as routeCall() does locally.
-    if (caller !== undefined && (caller.discloseMe || registration.options.disclose_caller === true)) {
-      details.caller = caller.id
-      details.caller_authid = caller.authid
-      details.caller_authrole = caller.authrole
-    }
-    if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
-      call.reject(new WampError(...session.unsentError('the call\'s payload', ErrorUri.invalidArgument)))
-    } else if (call.trace !== undefined) {
-      traceReturned(invokeChannel, call.trace)
-    }
-  })
+  const refused = !session.isOpen ? 'the session is closed' : options.signal?.aborted === true ? 'call canceled' : undefined
+  if (refused !== undefined) {
+    done.reject(new WampError(ErrorUri.canceled, [refused]))
+    return undefined
+  }
+  const requestId = nextRequestId(session)
+  const call = new OutgoingCall(session, requestId, options, done)
+  session.hub.counters.invocations++
+  if (invokeChannel.hasSubscribers) call.trace = traceCallStart(invokeChannel, session, uri, requestId, caller === undefined ? 'app' : 'routed', caller?.id, traceContextOfCall(options))
+  session.invocations.set(requestId, call)
+  const details: Details = { procedure: uri }
+  if (options.onProgress !== undefined) details.receive_progress = true
+  // A routed call from another instance: disclosed as routeCall() does locally.
+  if (caller !== undefined && (caller.discloseMe || registration.options.disclose_caller === true)) {
+    details.caller = caller.id
+    details.caller_authid = caller.authid
+    details.caller_authrole = caller.authrole
+  }
+  if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
+    call.reject(new WampError(...session.unsentError('the call\'s payload', ErrorUri.invalidArgument)))
+    return undefined
+  }
+  if (call.trace !== undefined) traceReturned(invokeChannel, call.trace)
+  return call
 }
 
 /** The trace context given in a call's options (`traceparent`, `tracestate`), if valid. */
