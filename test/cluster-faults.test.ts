@@ -43,6 +43,10 @@ t.test('issue 17: an instance killed mid-call: app and routed callers get networ
   t.ok(ms < 5000 && routedMs < 5000, 'within the bound (target ~2 s, asserted < 5 s)')
   t.match(await a.app.wamp.call('doomed').catch((err: unknown) => err), { uri: 'wamp.error.network_failure', kwargs: { reason: 'instance_lost' } },
     'a new call to the dead instance fails at once too (until its entries are swept)')
+  // Calls made in one tick leave as one PUBLISH (a batch): each of them is told, none is left to its timeout.
+  const batch = await Promise.all(Array.from({ length: 5 }, async () => await a.app.wamp.call('doomed').catch((err: unknown) => err)))
+  t.match(batch, Array.from({ length: 5 }, () => ({ uri: 'wamp.error.network_failure', kwargs: { reason: 'instance_lost' } })),
+    'five calls in one batch to the dead instance: five instance_lost errors')
 })
 
 t.test('issue 17: the caller\'s instance killed mid-call: the callee is interrupted within ~2 s', async (t) => {
