@@ -1,17 +1,20 @@
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { MatchPolicy } from '../wire/uris.js'
-import { FST_WAMP_FANOUT_CONNECT, FST_WAMP_INVALID_OPTION, FST_WAMP_MISSING_DEPENDENCY } from '../errors.js'
+import { FST_WAMP_FANOUT_CONNECT, FST_WAMP_INVALID_OPTION } from '../errors.js'
 import { emptyStats } from './fanout.js'
 import type { FanoutAdapter, FanoutEvents, FanoutHost, FanoutStats, FanoutStatus, RemotePublication } from './fanout.js'
 import { decodePublication, encodePublication, isFrom } from './codec.js'
 import { ClusterRpc } from './rpc.js'
 import { RedisSubscriptions } from './redis-subscriptions.js'
 import { RedisStorage } from './redis-storage.js'
+import { connectionOptions, loadIoredis, redisFanoutSettings } from './redis-options.js'
+import type { RedisClient, RedisFanoutOptions } from './redis-options.js'
 
 export { escapeGlob } from './redis-subscriptions.js'
+export type { RedisClient, RedisFanoutOptions } from './redis-options.js'
 
 // Fan-out through Redis pub/sub. One channel per (realm, topic): `<prefix><realm>:t:<topic>`. An instance
 // SUBSCRIBEs to a topic's channel while it has local subscribers, and PSUBSCRIBEs a glob for each prefix/wildcard
@@ -26,65 +29,8 @@ export { escapeGlob } from './redis-subscriptions.js'
 // Redis or is reported. ioredis reconnects; on each 'ready' we re-subscribe from our own tables and only then
 // report 'up'. `ioredis` is only imported when a URL is given, so it stays an optional dependency.
 
-/**
- * An ioredis client, described by the one method fastify-wamp calls on it (`duplicate()`), so that the published
- * types do not need `ioredis` (an optional peer dependency) to be installed. Any ioredis `Redis` instance fits.
- */
-export interface RedisClient {
-  duplicate (override?: object): unknown
-}
-
-export interface RedisFanoutOptions {
-  /** An ioredis client (used as a template for two new connections; never used or closed), or a redis:// URL. */
-  redis: RedisClient | string
-  /** Prefix of every channel and key. Default `wamp:`. Instances that should talk use the same prefix. */
-  prefix?: string
-  /** Milliseconds between the heartbeats that share this instance's session count. Default 5 000. */
-  heartbeat?: number
-  /**
-   * Cluster-wide RPC (docs/scale-out.md): `fastify.wamp.call()`, `fastify.wamp.session(id)` and, in router mode,
-   * client CALLs reach callees on other instances. Default false.
-   */
-  rpc?: boolean
-  /**
-   * Milliseconds a Redis command may take before it fails (ioredis `commandTimeout`), and the deadline of the health
-   * PING: a Redis that does not answer it in time is reported `down`. Default 2 000.
-   */
-  commandTimeout?: number
-  /** Milliseconds between health PINGs (a hung Redis is noticed within this + `commandTimeout`). Default 1 000. */
-  pingInterval?: number
-  /**
-   * With `rpc`: milliseconds between the checks, while calls are in flight, that the instances they wait on (or come
-   * from) still listen on Redis; a call waiting on an instance that died ends within about this. Default 500.
-   */
-  probeInterval?: number
-  /**
-   * With `rpc`: after Redis comes back, at most this many milliseconds during which a registry miss is not taken as
-   * `no_such_procedure` (the other instances are still rewriting their entries); it ends early once every instance
-   * known before the outage has rewritten them. Default `max(3 × heartbeat, 2000)`.
-   */
-  rebuildWindow?: number
-}
-
-const OWN: RedisOptions = {
-  lazyConnect: true,
-  enableOfflineQueue: false,
-  autoResubscribe: false,
-  autoResendUnfulfilledCommands: false,
-  maxRetriesPerRequest: 0
-}
 const COUNT_DELAY = 50
 const CLOSE_WAIT = 1000
-
-async function loadIoredis (): Promise<typeof Redis> {
-  try {
-    return (await import('ioredis')).Redis
-  } catch (err) {
-    const { code, message } = err as { code?: string, message?: string }
-    if (code === 'ERR_MODULE_NOT_FOUND' && message?.includes("'ioredis'") === true) throw new FST_WAMP_MISSING_DEPENDENCY('ioredis', 'the redis option (a redis:// URL)', 'ioredis')
-    throw err
-  }
-}
 
 export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAdapter {
   status: FanoutStatus
@@ -120,19 +66,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
 
   constructor (options: RedisFanoutOptions) {
     super()
-    const { redis, prefix = 'wamp:', heartbeat = 5000, rpc = false, commandTimeout = 2000, pingInterval = 1000, probeInterval = 500 } = options ?? {}
-    const rebuildWindow = options?.rebuildWindow ?? Math.max(3 * heartbeat, 2000)
-    if (typeof redis === 'string') {
-      if (!/^rediss?:\/\//.test(redis)) throw new FST_WAMP_INVALID_OPTION(`redis must be a redis:// or rediss:// URL or an ioredis client, got "${redis}"`)
-    } else if (typeof (redis as { duplicate?: unknown } | undefined)?.duplicate !== 'function') {
-      throw new FST_WAMP_INVALID_OPTION('redis must be a redis:// or rediss:// URL or an ioredis client')
-    }
-    if (typeof rpc !== 'boolean') throw new FST_WAMP_INVALID_OPTION('the Redis rpc option must be true or false')
-    if (typeof prefix !== 'string') throw new FST_WAMP_INVALID_OPTION('the Redis prefix must be a string')
-    if (!Number.isInteger(heartbeat) || heartbeat < 10) throw new FST_WAMP_INVALID_OPTION(`the Redis heartbeat must be an integer ≥ 10 (ms), got ${String(heartbeat)}`)
-    for (const [name, value] of [['commandTimeout', commandTimeout], ['pingInterval', pingInterval], ['probeInterval', probeInterval], ['rebuildWindow', rebuildWindow]] as const) {
-      if (!Number.isInteger(value) || value < 10) throw new FST_WAMP_INVALID_OPTION(`the Redis ${name} must be an integer ≥ 10 (ms), got ${String(value)}`)
-    }
+    const { redis, prefix, heartbeat, rpc, commandTimeout, pingInterval, probeInterval, rebuildWindow } = redisFanoutSettings(options)
     this.status = 'connecting'
     this.stats = emptyStats()
     this.origin = randomBytes(8)
@@ -189,9 +123,9 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     this.host = host
     let pub: Redis
     let sub: Redis
-    const own: RedisOptions = { ...OWN, commandTimeout: this.commandTimeout }
-    // The commands of one tick (concurrent calls' PUBLISHes, their answers) leave in one write.
-    const pipelined: RedisOptions = { ...own, enableAutoPipelining: true }
+    const own = connectionOptions(this.commandTimeout, false)
+    // The commands of one tick (publications, cluster RPC batches, registry writes) leave in one write.
+    const pipelined = connectionOptions(this.commandTimeout, true)
     if (typeof this.source === 'string') {
       const Redis = await loadIoredis()
       pub = new Redis(this.source, pipelined)
