@@ -6,6 +6,7 @@ import type { CallResult, ClientCallOptions } from '../rpc/outgoing-call.js'
 import { callTimeout } from '../rpc/incoming-call.js'
 import type { Session } from '../session/session.js'
 import type { ClusterRpc } from './rpc.js'
+import type { CallHandle, RemoteCall } from './remote-call.js'
 import { callChannel, traceCallStart, traceContextAfterStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
 import { traceContextOf } from '../trace-context.js'
@@ -17,21 +18,24 @@ import { traceContextOf } from '../trace-context.js'
 
 const PROGRESS: Details = Object.freeze({ progress: true }) as Details
 
-export class ClusterRoutedCall {
+export class ClusterRoutedCall implements CallHandle {
   readonly caller: Session
   readonly requestId: number
   /** A further CALL with this request id is a protocol violation (no streamed input across instances). */
   readonly input: undefined
-  private readonly controller: AbortController
+  /** The cluster call, once made (CallHandle): canceled through `cluster.cancel(this)`. */
+  call: RemoteCall | undefined
+  private readonly cluster: ClusterRpc
   private settled: boolean
   /** Only while `fastify-wamp:call` has subscribers (kind `cluster`). */
   trace: CallState | undefined
 
-  constructor (caller: Session, requestId: number) {
+  constructor (caller: Session, requestId: number, cluster: ClusterRpc) {
     this.caller = caller
     this.requestId = requestId
     this.input = undefined
-    this.controller = new AbortController()
+    this.call = undefined
+    this.cluster = cluster
     this.settled = false
     this.trace = undefined
   }
@@ -39,14 +43,14 @@ export class ClusterRoutedCall {
   /** CANCEL from the caller. */
   cancel (): void {
     if (this.settled) return
-    this.controller.abort()
+    this.cluster.cancel(this)
   }
 
   /** The caller left: the remote callee is told (CANCEL → its INTERRUPT), nothing goes to the caller. */
   abandon (): void {
     if (this.settled) return
     this.settled = true
-    this.controller.abort()
+    this.cluster.cancel(this)
     this.forget(ErrorUri.canceled)
   }
 
@@ -54,7 +58,7 @@ export class ClusterRoutedCall {
     if (this.settled) return
     if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], result.args, result.kwargs))) return
     this.failed(new WampError(...this.caller.unsentError('a progressive result', ErrorUri.runtimeError)))
-    this.controller.abort()
+    this.cluster.cancel(this)
   }
 
   resolved (result: CallResult): void {
@@ -74,10 +78,6 @@ export class ClusterRoutedCall {
     this.caller.sendError(T.CALL, this.requestId, e.uri, e.args, e.kwargs)
   }
 
-  get signal (): AbortSignal {
-    return this.controller.signal
-  }
-
   private forget (errorUri: string | undefined): void {
     if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri)
     this.caller.endCall(this.requestId, this)
@@ -91,9 +91,9 @@ export function callThroughCluster (caller: Session, msg: WampMessage, uri: stri
   if (options.progress === true) {
     return caller.sendError(T.CALL, requestId, ErrorUri.featureNotSupported, [`progressive call invocations of "${uri}" cannot cross instances`])
   }
-  const call = new ClusterRoutedCall(caller, requestId)
+  const call = new ClusterRoutedCall(caller, requestId, cluster)
   caller.calls.set(requestId, call)
-  const callOptions: ClientCallOptions = { signal: call.signal }
+  const callOptions: ClientCallOptions = {}
   const timeout = callTimeout(options)
   if (timeout !== undefined) callOptions.timeout = timeout
   if (options.receive_progress === true) callOptions.onProgress = (result) => call.progress(result)
@@ -106,6 +106,6 @@ export function callThroughCluster (caller: Session, msg: WampMessage, uri: stri
     trace = traceContextAfterStart(call.trace)
   }
   if (trace !== undefined) Object.assign(callOptions, trace)
-  cluster.call(realm, uri, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, callOptions, includeLocal, identity)
+  cluster.call(realm, uri, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined, callOptions, includeLocal, identity, call)
     .then((result) => call.resolved(result), (err: unknown) => call.failed(err))
 }

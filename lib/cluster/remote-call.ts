@@ -41,6 +41,9 @@ export class RemoteCall {
   }
 }
 
+/** Set by `ClusterRpc.call()` to the call it made, so that `ClusterRpc.cancel()` can end it. */
+export interface CallHandle { call: RemoteCall | undefined }
+
 /**
  * The instance a call was sent to is gone (crashed, killed, cut off from Redis). `network_failure` as for a Redis
  * outage — the caller cannot know whether the callee ran it — with `kwargs.reason` telling the two apart.

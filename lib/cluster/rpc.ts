@@ -10,6 +10,7 @@ import type { PayloadSchema } from '../validation.js'
 import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
 import { instanceLost, networkFailure, RemoteCall } from './remote-call.js'
+import type { CallHandle } from './remote-call.js'
 import type { ClusterHost, ClusterLink, RemoteCallee, RemoteSessionInfo } from './registry.js'
 import { traceContextToWire } from '../trace-context.js'
 import { CANCEL, ERROR, EVENT, KILL, PROGRESS, REQUEST, RESULT, REVOKE_REGISTRATION, REVOKE_SUBSCRIPTION, RpcOutbox, unpackRpc } from './rpc-outbox.js'
@@ -83,8 +84,8 @@ export class ClusterRpc {
    * The call's timeout and signal cover the whole call, the registry lookup included.
    */
   call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-    options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity): Promise<CallResult> {
-    return this.open(options, (call) => {
+    options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity, handle?: CallHandle): Promise<CallResult> {
+    return this.open(options, handle, (call) => {
       // The steady state: the registry is cached and the pick needs no counter, so the call goes out in this tick.
       const chosen = this.registry.cachedPick(realm, uri, includeLocal)
       if (chosen !== undefined) return this.start(call, chosen, realm, uri, args, kwargs, options, caller)
@@ -93,14 +94,20 @@ export class ClusterRpc {
     })
   }
 
+  /** Cancels a call made with a `handle` (a routed client CALL: cheaper than a signal per call). */
+  cancel (handle: CallHandle): void {
+    const call = handle.call
+    if (call !== undefined) this.interrupt(call, new WampError(ErrorUri.canceled, ['call canceled']))
+  }
+
   /** Calls `uri` on one session of another instance (`RemoteSession.call()`). */
   invoke (instance: string, realm: string, uri: string, session: number, registration: number, args: unknown[] | undefined,
     kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
-    return this.open(options, (call) => this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller))
+    return this.open(options, undefined, (call) => this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller))
   }
 
   /** A call in `pending` with its timeout and signal armed; `start` looks up and sends it (throws to fail it). */
-  private open (options: ClientCallOptions<PayloadSchema | undefined>, start: (call: RemoteCall) => void): Promise<CallResult> {
+  private open (options: ClientCallOptions<PayloadSchema | undefined>, handle: CallHandle | undefined, start: (call: RemoteCall) => void): Promise<CallResult> {
     try {
       this.connected()
     } catch (err) {
@@ -110,6 +117,7 @@ export class ClusterRpc {
     return new Promise((resolve, reject) => {
       const call = new RemoteCall(this.nextCallId++, options, resolve, reject)
       this.pending.set(call.id, call)
+      if (handle !== undefined) handle.call = call
       if (options.timeout !== undefined && options.timeout > 0) {
         call.timer = setTimeout(() => this.interrupt(call, new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
       }
