@@ -17,6 +17,7 @@ import type { SessionTransport } from './wire/transport.js'
 import type { AddressInfo } from 'node:net'
 import type { RawSocketServer } from './transports/rawsocket.js'
 import { Session } from './session/session.js'
+import { drainSession } from './session/teardown.js'
 import { CloseUri } from './wire/uris.js'
 import { FST_WAMP_NO_SUCH_REALM } from './errors.js'
 import type { NormalizedOptions } from './options.js'
@@ -384,7 +385,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     const deadline = Date.now() + grace
     // Calls in flight answer first (their callers still listen), for at most half the grace; then GOODBYE.
     const draining: Array<Promise<void>> = []
-    for (const session of this.live) draining.push(session.drain(grace / 2))
+    for (const session of this.live) draining.push(drainSession(session, grace / 2))
     await Promise.all(draining)
     const closing: Array<Promise<void>> = []
     for (const session of this.live) closing.push(session.close(CloseUri.systemShutdown, undefined, Math.max(0, deadline - Date.now())))

@@ -11,6 +11,7 @@ import type { Serializer } from '../wire/serializers/index.js'
 import type { Session } from '../session/session.js'
 import type { Realm } from '../realm/realm.js'
 import { authorize } from '../realm/authorize.js'
+import { hold, release } from '../session/inbox.js'
 import { PatternIndex } from '../wire/uri-trie.js'
 import { publishSubscribed, publishUnsubscribed } from '../realm/meta.js'
 import { readPublishOptions } from './publish-filter.js'
@@ -152,7 +153,7 @@ export class Broker {
    * order, and it joins the subscription only then, so no EVENT precedes SUBSCRIBED.
    */
   private whenConfirmed (session: Session, requestId: number, subscription: Subscription, confirming: PromiseLike<void>, created: boolean, retained: boolean): void {
-    session.hold()
+    hold(session)
     subscription.confirming = confirming
     subscription.waiting++
     const confirmed = (): void => {
@@ -163,7 +164,7 @@ export class Broker {
       } else if (subscription.sessions.size === 0 && subscription.waiting === 0) {
         this.remove(subscription)
       }
-      session.release()
+      release(session)
     }
     confirming.then(confirmed, confirmed)
   }
