@@ -7,7 +7,7 @@ import { FST_WAMP_INVALID_OPTION } from '../errors.js'
 import { isThenable } from '../thenable.js'
 import type { PublishFilter } from './publish-filter.js'
 import { payloadBytes } from './retention.js'
-import type { Subscription } from './broker.js'
+import type { Subscription } from './subscription.js'
 import type { Session } from '../session/session.js'
 import type { Realm } from '../realm/realm.js'
 
