@@ -108,7 +108,7 @@ export class Broker {
     if (retained) (this.retention as Retention).send(session, subscription)
     if (!added) return
     if (session.hub.options.metaApi) publishSubscribed(session, subscription, created)
-    session.hub.clientEvent('subscribe', session, subscription)
+    session.hub.hooks.clientEvent('subscribe', session, subscription)
   }
 
   /**
@@ -154,7 +154,7 @@ export class Broker {
     const deleted = subscription.sessions.size === 0 && subscription.waiting === 0
     if (deleted) this.remove(subscription)
     if (session.hub.options.metaApi) publishUnsubscribed(session, subscription, deleted)
-    session.hub.clientEvent('unsubscribe', session, subscription)
+    session.hub.hooks.clientEvent('unsubscribe', session, subscription)
   }
 
   private remove (subscription: Subscription): void {
