@@ -1,6 +1,6 @@
 import { EMPTY, MessageType as T } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
-import { ErrorUri, isValidUri } from '../wire/uris.js'
+import { ErrorUri, isMatchPolicy, isValidUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { randomId, uniqueId } from '../wire/ids.js'
 import { describeIssues } from '../validation.js'
@@ -28,8 +28,6 @@ import type { WampSession } from '../../types/session.js'
 export type PublishAllow = (topic: string, session: WampSession) => boolean
 
 export type { PublishContext, TopicHandler }
-
-const MATCHES = new Set(['exact', 'prefix', 'wildcard'])
 
 /**
  * Subscriptions and publications in one realm. An EVENT is encoded once per serializer per subscription and the
@@ -71,7 +69,7 @@ export class Broker {
     const topic = msg[3] as string
     const match = (msg[2] as Details).match ?? 'exact'
     const retained = (msg[2] as Details).get_retained === true && this.retention !== undefined
-    if (typeof match !== 'string' || !MATCHES.has(match)) {
+    if (!isMatchPolicy(match)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, [`unknown match policy "${String(match)}"`])
     }
     if (!isValidUri(topic, match as MatchPolicy)) {
