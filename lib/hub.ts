@@ -1,22 +1,17 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Realm } from './realm/realm.js'
-import type { ProcedureHandler, ProcedureOptions } from './rpc/dealer.js'
-import type { TopicHandler } from './pubsub/broker.js'
-import type { Kwargs } from './wire/messages.js'
+import { DefaultRealmApi } from './default-realm-api.js'
 import type { MatchPolicy } from './wire/uris.js'
-import type { PublishOptions } from './pubsub/publish-filter.js'
 import { LocalFanout, watchFanout } from './cluster/fanout.js'
 import type { ClusterStats, FanoutAdapter, FanoutHost, RemotePublication } from './cluster/fanout.js'
-import type { ArgsOf, KwargsOf, PayloadSchema } from './validation.js'
-import type { CallResult, ClientCallOptions } from './rpc/outgoing-call.js'
-import { isThenable } from './thenable.js'
 import type { Serializer } from './wire/serializers/index.js'
 import { CloseCode, WebSocketTransport } from './wire/transport.js'
 import type { SessionTransport } from './wire/transport.js'
 import type { AddressInfo } from 'node:net'
 import type { RawSocketServer } from './transports/rawsocket.js'
 import { Session } from './session/session.js'
+import { drainSession } from './session/teardown.js'
 import { CloseUri } from './wire/uris.js'
 import { FST_WAMP_NO_SUCH_REALM } from './errors.js'
 import type { NormalizedOptions } from './options.js'
@@ -24,29 +19,24 @@ import { Keepalive } from './session/keepalive.js'
 import { enableMetaApi, publishJoin, publishLeave } from './realm/meta.js'
 import { enableReflection } from './realm/reflection.js'
 import { PendingWork } from './pending-work.js'
+import { Hooks } from './hooks.js'
 import type { ClusterRpc } from './cluster/rpc.js'
-import type { KillOptions } from './realm/session-control.js'
 import { packedTestaments, publishOrphaned, publishTestaments } from './session/testaments.js'
 import { RemoteSession } from './cluster/remote-session.js'
 import type { FastifyWamp } from '../types/wamp.js'
 import { Counters, snapshot } from './metrics.js'
 import type { WampStats } from './metrics.js'
 import { MetricsHistory } from './metrics-history.js'
-import { sessionChannel, traceClientEvent, traceSessionClose, traceSessionOpen } from './diagnostics.js'
-import type { RegistrationHook, RegistrationInfo, SessionHook, SubscriptionHook, SubscriptionInfo } from '../types/session.js'
-import type { AnyContract, TopicUri } from './contract/types.js'
-import type { ContractHandlers, ImplementOptions, TopicPublisher } from '../types/contract.js'
+import { sessionChannel, traceSessionClose, traceSessionOpen } from './diagnostics.js'
+import type { RegistrationHook, SessionHook, SubscriptionHook } from '../types/session.js'
 
 export type { SessionHook }
 
 /**
  * `fastify.wamp`: the realms, the registry of open sessions and the session hooks. Procedure and topic methods
- * act on the default realm (the first one configured); `realm(name)` reaches the others.
+ * act on the default realm (the first one configured, lib/default-realm-api.ts); `realm(name)` reaches the others.
  */
-type ClientEvent = 'register' | 'unregister' | 'subscribe' | 'unsubscribe'
-const EVENT_HOOK_NAMES: Record<ClientEvent, string> = { register: 'onRegister', unregister: 'onUnregister', subscribe: 'onSubscribe', unsubscribe: 'onUnsubscribe' }
-
-export class Hub implements FanoutHost, FastifyWamp {
+export class Hub extends DefaultRealmApi implements FanoutHost, FastifyWamp {
   readonly options: NormalizedOptions
   readonly realms: Map<string, Realm>
   /** Every open session, all realms, by session id. */
@@ -64,34 +54,32 @@ export class Hub implements FanoutHost, FastifyWamp {
   rawsocket: RawSocketServer | undefined
   /** One-second rates and their history (`metrics: true`). */
   readonly history: MetricsHistory | undefined
-  private readonly defaultRealm: Realm
   private readonly live: Set<Session>
-  private readonly openHooks: SessionHook[]
-  private readonly closeHooks: SessionHook[]
-  private readonly eventHooks: { register: RegistrationHook[], unregister: RegistrationHook[], subscribe: SubscriptionHook[], unsubscribe: SubscriptionHook[] }
+  /** The application's session hooks (lib/hooks.ts). */
+  readonly hooks: Hooks
   /** The app's logger (sessions without an HTTP request log through a child of it). */
   readonly log: FastifyBaseLogger
   private readonly keepalive: Keepalive
   private closing: boolean
 
   constructor (fastify: FastifyInstance, options: NormalizedOptions) {
+    const counters = new Counters(options.metrics)
+    const realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout, counters)]))
+    super(realms.get(options.realms[0].name) as Realm)
     this.options = options
-    this.counters = new Counters(options.metrics)
+    this.counters = counters
     this.history = options.metrics ? new MetricsHistory(this.counters) : undefined
     this.history?.start()
-    this.realms = new Map(options.realms.map((r) => [r.name, new Realm(r, options.fanout, this.counters)]))
+    this.realms = realms
     if (options.metaApi) for (const realm of this.realms.values()) enableMetaApi(realm)
     for (const r of options.realms) if (r.reflection === true) enableReflection(this.realms.get(r.name) as Realm)
-    this.defaultRealm = this.realms.get(options.realms[0].name) as Realm
     this.sessions = new Map()
     this.agent = options.agent
     this.live = new Set()
-    this.openHooks = [...options.onSessionOpen]
-    this.closeHooks = [...options.onSessionClose]
-    this.eventHooks = { register: [], unregister: [], subscribe: [], unsubscribe: [] }
     this.log = fastify.log
     this.keepalive = new Keepalive(this.live, options.pingInterval)
     this.pending = new PendingWork()
+    this.hooks = new Hooks(options.onSessionOpen, options.onSessionClose, this.pending)
     this.fanout = options.fanout ?? new LocalFanout()
     this.cluster = this.fanout.rpc
     this.closing = false
@@ -133,47 +121,6 @@ export class Hub implements FanoutHost, FastifyWamp {
     return realm
   }
 
-  register<S extends PayloadSchema> (uri: string, schema: S, handler: ProcedureHandler<ArgsOf<S>, KwargsOf<S>>, options?: ProcedureOptions): this
-  register (uri: string, handler: ProcedureHandler, options?: ProcedureOptions): this
-  register (uri: string, a: PayloadSchema | ProcedureHandler, b?: ProcedureHandler | ProcedureOptions, c?: ProcedureOptions): this {
-    (this.defaultRealm.register as (...args: unknown[]) => Realm)(uri, a, b, c)
-    return this
-  }
-
-  unregister (uri: string, options?: ProcedureOptions): boolean {
-    return this.defaultRealm.unregister(uri, options)
-  }
-
-  subscribe<S extends PayloadSchema> (topic: string, schema: S, handler: TopicHandler<ArgsOf<S>, KwargsOf<S>>): this
-  subscribe (topic: string, handler: TopicHandler): this
-  subscribe (topic: string, a: PayloadSchema | TopicHandler, b?: TopicHandler): this {
-    (this.defaultRealm.subscribe as (...args: unknown[]) => Realm)(topic, a, b)
-    return this
-  }
-
-  unsubscribe (topic: string, handler?: TopicHandler): void {
-    this.defaultRealm.unsubscribe(topic, handler)
-  }
-
-  publishToAll (topic: string, args?: unknown[], kwargs?: Kwargs, options?: PublishOptions): number {
-    return this.defaultRealm.publishToAll(topic, args, kwargs, options)
-  }
-
-  implement<C extends AnyContract> (contract: C, handlers: ContractHandlers<C>, options?: ImplementOptions): this {
-    this.defaultRealm.implement(contract, handlers, options)
-    return this
-  }
-
-  topic<C extends AnyContract, U extends TopicUri<C>> (contract: C, uri: U): TopicPublisher<C['topics'][U]> {
-    return this.defaultRealm.topic(contract, uri)
-  }
-
-  /** Calls a procedure a client of the default realm registered (see `Realm.call`). */
-  call<S extends PayloadSchema | undefined = undefined> (uri: string, args?: unknown[], kwargs?: Kwargs,
-    options: ClientCallOptions<S> = {}): Promise<CallResult<S>> {
-    return this.defaultRealm.call(uri, args, kwargs, options)
-  }
-
   /**
    * A session anywhere in the cluster: this instance's `Session`, else (with `RedisFanout({ rpc: true })`) a
    * `RemoteSession` handle from the cluster registry, else undefined. Rejects with wamp.error.network_failure when
@@ -199,62 +146,35 @@ export class Hub implements FanoutHost, FastifyWamp {
     return snapshot(this.counters, this.sessions.values(), this.live, this.fanout, this.history?.rates())
   }
 
-  service (instance: object, prefix?: string): this {
-    this.defaultRealm.service(instance, prefix)
-    return this
-  }
-
-  killByAuthid (authid: string, options?: KillOptions): Promise<number[]> {
-    return this.defaultRealm.killByAuthid(authid, options)
-  }
-
-  killByAuthrole (authrole: string, options?: KillOptions): Promise<number[]> {
-    return this.defaultRealm.killByAuthrole(authrole, options)
-  }
-
-  killAll (options?: KillOptions): Promise<number[]> {
-    return this.defaultRealm.killAll(options)
-  }
-
-  describeTopic (topic: string, schema: PayloadSchema): this {
-    this.defaultRealm.describeTopic(topic, schema)
-    return this
-  }
-
-  describeProcedure (uri: string, schema: PayloadSchema, options?: Pick<ProcedureOptions, 'match'>): this {
-    this.defaultRealm.describeProcedure(uri, schema, options)
-    return this
-  }
-
   /** Runs after WELCOME is sent; the session can already be called and published to. */
   onSessionOpen (hook: SessionHook): this {
-    this.openHooks.push(hook)
+    this.hooks.open.push(hook)
     return this
   }
 
   /** Runs once when a session ends, however it ends. */
   onSessionClose (hook: SessionHook): this {
-    this.closeHooks.push(hook)
+    this.hooks.close.push(hook)
     return this
   }
 
   onRegister (hook: RegistrationHook): this {
-    this.eventHooks.register.push(hook)
+    this.hooks.events.register.push(hook)
     return this
   }
 
   onUnregister (hook: RegistrationHook): this {
-    this.eventHooks.unregister.push(hook)
+    this.hooks.events.unregister.push(hook)
     return this
   }
 
   onSubscribe (hook: SubscriptionHook): this {
-    this.eventHooks.subscribe.push(hook)
+    this.hooks.events.subscribe.push(hook)
     return this
   }
 
   onUnsubscribe (hook: SubscriptionHook): this {
-    this.eventHooks.unsubscribe.push(hook)
+    this.hooks.events.unsubscribe.push(hook)
     return this
   }
 
@@ -337,39 +257,12 @@ export class Hub implements FanoutHost, FastifyWamp {
     const realm = session.joined
     if (this.options.metaApi && realm !== undefined) publishTestaments(session, realm)
     if (this.options.metaApi) publishLeave(session)
-    this.runHooks(this.closeHooks, session, 'onSessionClose')
+    this.hooks.closed(session)
   }
 
   runOpenHooks (session: Session): void {
     if (this.options.metaApi) publishJoin(session)
-    this.runHooks(this.openHooks, session, 'onSessionOpen')
-  }
-
-  /** A client's registration or subscription began or ended: the `onRegister` … `onUnsubscribe` hooks run. */
-  clientEvent (event: 'register' | 'unregister', session: Session, info: RegistrationInfo): void
-  clientEvent (event: 'subscribe' | 'unsubscribe', session: Session, info: SubscriptionInfo): void
-  clientEvent (event: ClientEvent, session: Session, info: RegistrationInfo | SubscriptionInfo): void {
-    if (event === 'register') traceClientEvent(event, session, (info as RegistrationInfo).uri, info.match, info.id)
-    else if (event === 'subscribe') traceClientEvent(event, session, (info as SubscriptionInfo).topic, info.match, info.id)
-    const hooks = this.eventHooks[event] as Array<(session: Session, info: RegistrationInfo | SubscriptionInfo) => unknown>
-    for (const hook of hooks) this.runHook(EVENT_HOOK_NAMES[event], session, () => hook(session, info))
-  }
-
-  private runHooks (hooks: SessionHook[], session: Session, name: string): void {
-    for (const hook of hooks) this.runHook(name, session, () => hook(session))
-  }
-
-  private runHook (name: string, session: Session, run: () => unknown): void {
-    try {
-      const result = run()
-      if (isThenable(result)) this.pending.add(result.then(undefined, (err: unknown) => this.hookFailed(err, session, name)))
-    } catch (err) {
-      this.hookFailed(err, session, name)
-    }
-  }
-
-  private hookFailed (err: unknown, session: Session, name: string): void {
-    session.log.error({ err }, `fastify-wamp: ${name} hook failed`)
+    this.hooks.opened(session)
   }
 
   /**
@@ -384,7 +277,7 @@ export class Hub implements FanoutHost, FastifyWamp {
     const deadline = Date.now() + grace
     // Calls in flight answer first (their callers still listen), for at most half the grace; then GOODBYE.
     const draining: Array<Promise<void>> = []
-    for (const session of this.live) draining.push(session.drain(grace / 2))
+    for (const session of this.live) draining.push(drainSession(session, grace / 2))
     await Promise.all(draining)
     const closing: Array<Promise<void>> = []
     for (const session of this.live) closing.push(session.close(CloseUri.systemShutdown, undefined, Math.max(0, deadline - Date.now())))

@@ -1,16 +1,13 @@
-import { EMPTY, MessageType as T, withPayload } from '../wire/messages.js'
+import { EMPTY, MessageType as T } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
-import { ErrorUri, isValidUri, matchesWildcard } from '../wire/uris.js'
+import { ErrorUri, isMatchPolicy, isValidUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { randomId, uniqueId } from '../wire/ids.js'
-import { compilePayload, describeIssues } from '../validation.js'
-import type { PayloadValidator } from '../validation.js'
-import type { PayloadSchema } from '../validation.js'
-import { isThenable } from '../thenable.js'
-import type { Serializer } from '../wire/serializers/index.js'
+import { describeIssues } from '../validation.js'
 import type { Session } from '../session/session.js'
 import type { Realm } from '../realm/realm.js'
 import { authorize } from '../realm/authorize.js'
+import { hold, release } from '../session/inbox.js'
 import { PatternIndex } from '../wire/uri-trie.js'
 import { publishSubscribed, publishUnsubscribed } from '../realm/meta.js'
 import { readPublishOptions } from './publish-filter.js'
@@ -18,54 +15,19 @@ import { publishChannel, traceContextAfterStart, tracePublishEnd, tracePublishSt
 import { traceContextOf } from '../trace-context.js'
 import type { ClientPublication, PublishFilter } from './publish-filter.js'
 import type { FanoutAdapter, RemotePublication } from '../cluster/fanout.js'
-import type { HeldEvents, Retention } from './retention.js'
+import { keep } from './retention.js'
+import type { Retention } from './retention.js'
+import { deliver } from './delivery.js'
 import type { History } from './history.js'
+import { Subscription } from './subscription.js'
+import { runListener, TopicHandlers } from './topic-handlers.js'
+import type { PublishContext, TopicHandler } from '../../types/pubsub.js'
+import type { WampSession } from '../../types/session.js'
 
 /** Decides which client PUBLISHes reach other clients (realm option `broker`); undefined = none do. */
 export type PublishAllow = (topic: string, session: WampSession) => boolean
 
-/** A subscription: one (topic, match) in the realm, shared by every session that subscribed to it. */
-export class Subscription {
-  readonly id: number
-  readonly topic: string
-  readonly match: MatchPolicy
-  readonly parts: string[] | undefined
-  readonly sessions: Set<Session>
-  /** ISO 8601 time of creation (meta API). */
-  readonly created: string
-  /** Until the fan-out engine confirms it: settles then (sessions wait for it before SUBSCRIBED). */
-  confirming: PromiseLike<void> | undefined
-  /** Sessions waiting for `confirming`. */
-  waiting: number
-  /** Sessions whose retained events are being fetched, with the EVENTs held back for them meanwhile. */
-  awaiting: Map<Session, HeldEvents> | undefined
-
-  constructor (id: number, topic: string, match: MatchPolicy) {
-    this.id = id
-    this.created = new Date().toISOString()
-    this.topic = topic
-    this.match = match
-    this.parts = match === 'wildcard' ? topic.split('.') : undefined
-    this.sessions = new Set()
-    this.confirming = undefined
-    this.waiting = 0
-    this.awaiting = undefined
-  }
-
-  matches (topic: string): boolean {
-    if (this.match === 'prefix') return topic.startsWith(this.topic)
-    return matchesWildcard(this.parts as string[], topic)
-  }
-}
-
-import type { PublishContext, TopicHandler } from '../../types/pubsub.js'
-import type { WampSession } from '../../types/session.js'
-
 export type { PublishContext, TopicHandler }
-
-interface TopicListener { readonly handler: TopicHandler, readonly validator: PayloadValidator | undefined, readonly schema: PayloadSchema | undefined }
-
-const MATCHES = new Set(['exact', 'prefix', 'wildcard'])
 
 /**
  * Subscriptions and publications in one realm. An EVENT is encoded once per serializer per subscription and the
@@ -77,7 +39,8 @@ export class Broker {
   /** Prefix and wildcard subscriptions, indexed by URI component (lib/wire/uri-trie.ts). */
   private readonly patterns: PatternIndex<Subscription>
   readonly byId: Map<number, Subscription>
-  private readonly listeners: Map<string, TopicListener[]>
+  /** The application's handlers of client PUBLISHes, by topic. */
+  readonly handlers: TopicHandlers
   /** Carries publications to other instances; undefined when there is only this one (no cost on the fast path). */
   private readonly fanout: FanoutAdapter | undefined
   /** Client-to-client publishing (PROTOCOL §4.6): undefined when the realm does not broker client PUBLISHes. */
@@ -96,7 +59,7 @@ export class Broker {
     this.exact = new Map()
     this.patterns = new PatternIndex()
     this.byId = new Map()
-    this.listeners = new Map()
+    this.handlers = new TopicHandlers()
   }
 
   // ---- client SUBSCRIBE / UNSUBSCRIBE ----------------------------------------------------------------------
@@ -106,7 +69,7 @@ export class Broker {
     const topic = msg[3] as string
     const match = (msg[2] as Details).match ?? 'exact'
     const retained = (msg[2] as Details).get_retained === true && this.retention !== undefined
-    if (typeof match !== 'string' || !MATCHES.has(match)) {
+    if (!isMatchPolicy(match)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, [`unknown match policy "${String(match)}"`])
     }
     if (!isValidUri(topic, match as MatchPolicy)) {
@@ -143,7 +106,7 @@ export class Broker {
     if (retained) (this.retention as Retention).send(session, subscription)
     if (!added) return
     if (session.hub.options.metaApi) publishSubscribed(session, subscription, created)
-    session.hub.clientEvent('subscribe', session, subscription)
+    session.hub.hooks.clientEvent('subscribe', session, subscription)
   }
 
   /**
@@ -152,7 +115,7 @@ export class Broker {
    * order, and it joins the subscription only then, so no EVENT precedes SUBSCRIBED.
    */
   private whenConfirmed (session: Session, requestId: number, subscription: Subscription, confirming: PromiseLike<void>, created: boolean, retained: boolean): void {
-    session.hold()
+    hold(session)
     subscription.confirming = confirming
     subscription.waiting++
     const confirmed = (): void => {
@@ -163,7 +126,7 @@ export class Broker {
       } else if (subscription.sessions.size === 0 && subscription.waiting === 0) {
         this.remove(subscription)
       }
-      session.release()
+      release(session)
     }
     confirming.then(confirmed, confirmed)
   }
@@ -189,7 +152,7 @@ export class Broker {
     const deleted = subscription.sessions.size === 0 && subscription.waiting === 0
     if (deleted) this.remove(subscription)
     if (session.hub.options.metaApi) publishUnsubscribed(session, subscription, deleted)
-    session.hub.clientEvent('unsubscribe', session, subscription)
+    session.hub.hooks.clientEvent('unsubscribe', session, subscription)
   }
 
   private remove (subscription: Subscription): void {
@@ -221,7 +184,7 @@ export class Broker {
     const sent = this.fanOut(topic, publicationId, EMPTY, args, kwargs, only, filter)
     if (trace !== undefined) tracePublishEnd(trace, sent)
     if (only !== undefined) return sent
-    this.keep(topic, publicationId, args, kwargs, undefined, filter, retain)
+    keep(this, topic, publicationId, args, kwargs, undefined, filter, retain)
     if (this.fanout !== undefined) {
       const parent = trace === undefined ? undefined : traceContextAfterStart(trace)
       this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: undefined, filter, trace: parent })
@@ -245,7 +208,7 @@ export class Broker {
       details = { topic: publication.topic, ...publication.publisher }
     }
     const trace = publishChannel.hasSubscribers ? tracePublishStart(publication.realm, publication.topic, undefined, publication.trace, true) : undefined
-    const sent = this.deliver(subscription, publication.publicationId, details, publication.args, publication.kwargs, undefined, publication.filter)
+    const sent = deliver(this.realm.counters, subscription, publication.publicationId, details, publication.args, publication.kwargs, undefined, publication.filter)
     if (trace !== undefined) tracePublishEnd(trace, sent)
   }
 
@@ -254,92 +217,18 @@ export class Broker {
     kwargs: Kwargs | undefined, only: Session | undefined, filter: PublishFilter | undefined): number {
     let sent = 0
     const exact = this.exact.get(topic)
-    if (exact !== undefined) sent += this.deliver(exact, publicationId, base, args, kwargs, only, filter)
+    if (exact !== undefined) sent += deliver(this.realm.counters, exact, publicationId, base, args, kwargs, only, filter)
     if (this.patterns.size > 0) {
       let details: Details | undefined
       this.patterns.forEachMatch(topic, (subscription) => {
         details ??= base === EMPTY ? { topic } : { topic, ...base }
-        sent += this.deliver(subscription, publicationId, details, args, kwargs, only, filter)
+        sent += deliver(this.realm.counters, subscription, publicationId, details, args, kwargs, only, filter)
       })
     }
     return sent
   }
 
-  /** A publication that reaches clients: retained when asked and the realm retains, kept when a history rule covers it. */
-  private keep (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
-    publisher: Details | undefined, filter: PublishFilter | undefined, retain: boolean, from?: Session): void {
-    if (retain && this.retention?.retain(topic, publicationId, args, kwargs, publisher, filter) === false) {
-      from?.log.warn({ topic, maxEventBytes: this.retention.limits.maxEventBytes }, 'fastify-wamp: publication too large to retain')
-    }
-    this.history?.record(topic, publicationId, args, kwargs, publisher, filter)
-  }
-
-  private deliver (subscription: Subscription, publicationId: number, details: Details, args: unknown[] | undefined,
-    kwargs: Kwargs | undefined, only: Session | undefined, filter: PublishFilter | undefined): number {
-    const awaiting = subscription.awaiting
-    if (only !== undefined) {
-      if (!subscription.sessions.has(only) || !only.isOpen || (filter !== undefined && !filter.admits(only))) return 0
-      const held = awaiting?.get(only)
-      if (held !== undefined) {
-        held.push(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))
-        return 0
-      }
-      if (!only.send(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))) return 0
-      this.realm.counters.events++
-      return 1
-    }
-    const msg = withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs)
-    // One encode per serializer: nearly always one or two, so a pair of slots beats a Map.
-    let s1: Serializer | undefined; let d1: string | Buffer | undefined
-    let s2: Serializer | undefined; let d2: string | Buffer | undefined
-    let sent = 0
-    let tooLarge: Session | undefined
-    for (const session of subscription.sessions) {
-      if (!session.isOpen || (filter !== undefined && !filter.admits(session))) continue
-      if (awaiting !== undefined) {
-        const held = awaiting.get(session)
-        if (held !== undefined) { held.push(msg); continue }
-      }
-      const transport = session.transport
-      const serializer = transport.serializer
-      let data: string | Buffer | undefined
-      if (serializer === s1) data = d1
-      else if (serializer === s2) data = d2
-      else if (s1 === undefined) { s1 = serializer; data = d1 = encodeEvent(serializer, msg, session) } else if (s2 === undefined) { s2 = serializer; data = d2 = encodeEvent(serializer, msg, session) } else data = encodeEvent(serializer, msg, session)
-      if (data === undefined) continue
-      if (!transport.fits(data)) tooLarge = session
-      else if (transport.write(data)) sent++
-    }
-    this.realm.counters.events += sent
-    if (tooLarge !== undefined) {
-      tooLarge.log.warn({ topic: subscription.topic, maxPayload: tooLarge.hub.options.maxPayload }, 'fastify-wamp: EVENT larger than maxPayload not sent')
-    }
-    return sent
-  }
-
-  // ---- client PUBLISH → the application's topic handlers ---------------------------------------------------
-
-  listen (topic: string, handler: TopicHandler, schema: PayloadSchema | undefined): void {
-    const validator = compilePayload(schema)
-    const list = this.listeners.get(topic)
-    if (list === undefined) this.listeners.set(topic, [{ handler, validator, schema }])
-    else list.push({ handler, validator, schema })
-  }
-
-  /** The topics the application handles, each with the first schema one of its handlers gave (lib/realm/catalog.ts). */
-  * handled (): Generator<[string, PayloadSchema | undefined]> {
-    for (const [topic, list] of this.listeners) yield [topic, list.find((l) => l.schema !== undefined)?.schema]
-  }
-
-  unlisten (topic: string, handler?: TopicHandler): void {
-    if (handler === undefined) {
-      this.listeners.delete(topic)
-      return
-    }
-    const list = this.listeners.get(topic)?.filter((l) => l.handler !== handler)
-    if (list === undefined || list.length === 0) this.listeners.delete(topic)
-    else this.listeners.set(topic, list)
-  }
+  // ---- client PUBLISH → other clients and the application's topic handlers ---------------------------------
 
   /**
    * Client PUBLISH (PROTOCOL §4.5, §4.6): validated, acknowledged, delivered to subscribed clients when the realm
@@ -361,7 +250,7 @@ export class Broker {
     if (session.draining) return refusePublication(session, requestId, acknowledge, topic, ErrorUri.canceled, 'the server is shutting down')
     // Subscribers may use any serializer, here and on other instances: a value JSON cannot carry is refused whole.
     if (!session.portable) return refusePublication(session, requestId, acknowledge, topic, ErrorUri.invalidArgument, 'an integer beyond 2^53 (bignum) cannot reach subscribers of every serializer')
-    const listeners = this.listeners.get(topic)
+    const listeners = this.handlers.get(topic)
     if (listeners !== undefined) {
       const max = session.hub.options.maxTopicHandlersPerSession
       if (session.topicHandlers >= max) {
@@ -404,7 +293,7 @@ export class Broker {
       tracePublishEnd(trace, sent)
       parent = traceContextAfterStart(trace)
     }
-    this.keep(topic, publicationId, args, kwargs, publication.publisher, publication.filter, publication.retain, publisher)
+    keep(this, topic, publicationId, args, kwargs, publication.publisher, publication.filter, publication.retain, publisher)
     if (this.fanout === undefined) return
     this.fanout.publish({ realm: this.realm.name, topic, publicationId, args, kwargs, publisher: publication.publisher, filter: publication.filter, trace: parent })
   }
@@ -419,20 +308,6 @@ export class Broker {
   }
 }
 
-function runListener (handler: TopicHandler, args: unknown[], kwargs: Kwargs, ctx: PublishContext, session: Session): void {
-  try {
-    const result = handler(args, kwargs, ctx)
-    if (!isThenable(result)) return
-    session.topicHandlers++
-    session.hub.pending.add(result.then(() => { session.topicHandlers-- }, (err: unknown) => {
-      session.topicHandlers--
-      logListenerError(err, ctx)
-    }))
-  } catch (err) {
-    logListenerError(err, ctx)
-  }
-}
-
 /**
  * A PUBLISH that starts nothing: ERROR when acknowledged; otherwise the spec gives no channel back, so the drop
  * is logged.
@@ -440,23 +315,4 @@ function runListener (handler: TopicHandler, args: unknown[], kwargs: Kwargs, ct
 function refusePublication (session: Session, requestId: number, acknowledge: boolean, topic: string, uri: string, reason: string): void {
   if (acknowledge) session.sendError(T.PUBLISH, requestId, uri, [reason])
   else session.log.warn({ topic, reason }, 'fastify-wamp: publication dropped')
-}
-
-function logListenerError (err: unknown, ctx: PublishContext): void {
-  ctx.session.log.error({ err, topic: ctx.topic }, 'fastify-wamp: topic handler failed')
-}
-
-/**
- * The EVENT for one serializer, text encoded to UTF-8 once for a whole fan-out instead of once per socket; or
- * undefined, logged, when the payload cannot be encoded with it (the subscribers using it get nothing).
- */
-function encodeEvent (serializer: Serializer, msg: unknown[], session: Session): string | Buffer | undefined {
-  let data: string | Buffer
-  try {
-    data = serializer.encode(msg)
-  } catch (err) {
-    session.log.warn({ err, subscription: msg[1], serializer: serializer.id }, 'fastify-wamp: EVENT cannot be encoded for this serializer; its subscribers get nothing')
-    return undefined
-  }
-  return typeof data === 'string' ? Buffer.from(data) : data
 }

@@ -1,13 +1,13 @@
 import Type from 'typebox'
 import type { Details, Kwargs } from '../wire/messages.js'
-import { ErrorUri, isValidUri } from '../wire/uris.js'
+import { ErrorUri, isMatchPolicy, isValidUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
 import { isThenable } from '../thenable.js'
 import type { PublishFilter } from './publish-filter.js'
 import { payloadBytes } from './retention.js'
-import type { Subscription } from './broker.js'
+import type { Subscription } from './subscription.js'
 import type { Session } from '../session/session.js'
 import type { Realm } from '../realm/realm.js'
 
@@ -270,8 +270,6 @@ async function authorizeSubscribe (realm: Realm, session: Session, subscription:
   if (allowed !== true) throw new WampError(ErrorUri.notAuthorized, [`not authorized to subscribe to "${subscription.topic}", so not to its history`])
 }
 
-const MATCHES = new Set(['exact', 'prefix', 'wildcard'])
-
 /** Resolves a realm's `history` option at register time; undefined when there is none. */
 export function historyRules (realm: string, option: HistoryRule[] | undefined): ResolvedRule[] | undefined {
   if (option === undefined) return undefined
@@ -282,7 +280,7 @@ export function historyRules (realm: string, option: HistoryRule[] | undefined):
   return option.map((rule, i) => {
     if (typeof rule !== 'object' || rule === null) throw new FST_WAMP_INVALID_OPTION(`${where}[${i}] must be an object { topic, match?, limit?, maxEventBytes? }`)
     const match = rule.match ?? 'exact'
-    if (!MATCHES.has(match)) throw new FST_WAMP_INVALID_OPTION(`${where}[${i}].match must be exact, prefix or wildcard`)
+    if (!isMatchPolicy(match)) throw new FST_WAMP_INVALID_OPTION(`${where}[${i}].match must be exact, prefix or wildcard`)
     if (!isValidUri(rule.topic, match)) throw new FST_WAMP_INVALID_OPTION(`${where}[${i}].topic ${JSON.stringify(rule.topic)} is not a valid ${match} URI`)
     const limit = rule.limit ?? 100
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new FST_WAMP_INVALID_OPTION(`${where}[${i}].limit must be an integer from 1 to 100000, got ${String(limit)}`)

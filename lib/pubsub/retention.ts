@@ -5,7 +5,8 @@ import type { MatchPolicy } from '../wire/uris.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
 import type { Publication, PublishFilter } from './publish-filter.js'
 import type { Session } from '../session/session.js'
-import type { Subscription } from './broker.js'
+import type { Subscription } from './subscription.js'
+import type { Broker } from './broker.js'
 
 // Event retention (spec "Event Retention"): PUBLISH `retain: true` keeps the publication as its topic's retained
 // event; SUBSCRIBE `get_retained: true` sends the subscriber, right after SUBSCRIBED and before any newer EVENT,
@@ -159,6 +160,19 @@ export class Retention {
     }
     ;(found as PromiseLike<RetainedEvent[]>).then(done, () => done([]))
   }
+}
+
+/**
+ * A publication that reaches clients: retained when asked and the realm retains (too large to retain: the
+ * publisher `from`, if a client, hears of it in the log), kept when one of the realm's history rules covers it.
+ */
+export function keep (broker: Broker, topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
+  publisher: Details | undefined, filter: PublishFilter | undefined, retain: boolean, from?: Session): void {
+  const retention = broker.retention
+  if (retain && retention?.retain(topic, publicationId, args, kwargs, publisher, filter) === false) {
+    from?.log.warn({ topic, maxEventBytes: retention.limits.maxEventBytes }, 'fastify-wamp: publication too large to retain')
+  }
+  broker.history?.record(topic, publicationId, args, kwargs, publisher, filter)
 }
 
 /** EVENTs held back for one subscriber while its retained events are fetched; at most MAX_HELD. */

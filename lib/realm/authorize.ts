@@ -5,6 +5,7 @@ import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { isThenable } from '../thenable.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
+import { hold, release } from '../session/inbox.js'
 import type { Session } from '../session/session.js'
 import type { Realm } from './realm.js'
 import type { WampSession } from '../../types/session.js'
@@ -226,7 +227,7 @@ export function authorize (session: Session, msg: WampMessage, action: Authorize
     return deny(session, msg, action, uri, err)
   }
   if (!isThenable(answer)) return decide(session, msg, action, uri, answer)
-  session.hold()
+  hold(session)
   answer.then(
     (allowed) => settled(session, msg, action, uri, allowed, undefined),
     (err: unknown) => settled(session, msg, action, uri, false, err ?? new Error('authorize rejected with no reason'))
@@ -242,7 +243,7 @@ function settled (session: Session, msg: WampMessage, action: AuthorizeAction, u
   } catch (error) {
     session.log.error({ err: error }, 'fastify-wamp: authorized request failed')
   }
-  session.release()
+  release(session)
 }
 
 function decide (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, allowed: unknown): void {

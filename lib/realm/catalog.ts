@@ -84,7 +84,7 @@ export class Catalog {
   /** Every topic the application handles or described, by URI. */
   topics (): TopicEntry[] {
     const entries = new Map<string, TopicEntry>()
-    for (const [uri, schema] of this.realm.broker.handled()) {
+    for (const [uri, schema] of this.realm.broker.handlers.handled()) {
       const described = this.topicSchemas.get(uri)
       const merged = described === undefined ? schema : { ...schema, ...described }
       entries.set(uri, { uri, schema: merged, handled: true, described: described !== undefined })

@@ -1,12 +1,12 @@
 import Type from 'typebox'
 import { isDict } from '../wire/messages.js'
 import type { Details } from '../wire/messages.js'
-import { ErrorUri } from '../wire/uris.js'
+import { ErrorUri, MATCH_POLICIES } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
-import type { Subscription } from '../pubsub/broker.js'
+import type { Subscription } from '../pubsub/subscription.js'
 import type { Registration } from '../rpc/registry.js'
 import { registerSessionControl } from './session-control.js'
 import { registerTestaments } from '../session/testaments.js'
@@ -33,8 +33,6 @@ export const MetaTopic = {
   registrationOnDelete: 'wamp.registration.on_delete'
 } as const
 
-const MATCHES: readonly MatchPolicy[] = ['exact', 'prefix', 'wildcard']
-
 const NoArgs = { args: Type.Tuple([]) }
 const RoleFilter = { args: Type.Union([Type.Tuple([]), Type.Tuple([Type.Union([Type.Array(Type.String()), Type.Null()])])]) }
 const ById = { args: Type.Tuple([Type.Integer({ minimum: 1 })]) }
@@ -42,7 +40,7 @@ const ByUri = { args: Type.Tuple([Type.String()]) }
 const Lookup = {
   args: Type.Union([
     Type.Tuple([Type.String()]),
-    Type.Tuple([Type.String(), Type.Object({ match: Type.Optional(Type.Union(MATCHES.map((m) => Type.Literal(m)))) })])
+    Type.Tuple([Type.String(), Type.Object({ match: Type.Optional(Type.Union(MATCH_POLICIES.map((m) => Type.Literal(m)))) })])
   ])
 }
 

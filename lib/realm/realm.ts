@@ -180,13 +180,13 @@ export class Realm {
       : [schemaOrHandler, maybeHandler as TopicHandler]
     if (!isValidUri(topic)) throw new FST_WAMP_INVALID_URI(topic, 'a topic')
     if (typeof handler !== 'function') throw new FST_WAMP_INVALID_HANDLER(topic)
-    this.broker.listen(topic, handler as TopicHandler, schema)
+    this.broker.handlers.listen(topic, handler as TopicHandler, schema)
     return this
   }
 
   /** Removes one topic handler, or all of a topic's handlers. */
   unsubscribe (topic: string, handler?: TopicHandler): void {
-    this.broker.unlisten(topic, handler as TopicHandler | undefined)
+    this.broker.handlers.unlisten(topic, handler as TopicHandler | undefined)
   }
 
   /**

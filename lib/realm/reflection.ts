@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import type { TSchema } from 'typebox'
 import type { Details } from '../wire/messages.js'
-import { ErrorUri } from '../wire/uris.js'
+import { ErrorUri, MATCH_POLICIES } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import type { ArgsSchema, ErrorSchema, PayloadSchema } from '../validation.js'
@@ -28,14 +28,13 @@ export const ReflectionUri = {
   errorDescribe: 'wamp.reflection.error.describe'
 } as const
 
-const MATCHES: readonly MatchPolicy[] = ['exact', 'prefix', 'wildcard']
 const NoArgs = { args: Type.Tuple([]) }
 const UriArg = Type.String({ minLength: 1, maxLength: 1024 })
 const ByUri = { args: Type.Tuple([UriArg]) }
 const ByUriAndMatch = {
   args: Type.Union([
     Type.Tuple([UriArg]),
-    Type.Tuple([UriArg, Type.Object({ match: Type.Optional(Type.Union(MATCHES.map((m) => Type.Literal(m)))) })])
+    Type.Tuple([UriArg, Type.Object({ match: Type.Optional(Type.Union(MATCH_POLICIES.map((m) => Type.Literal(m)))) })])
   ])
 }
 

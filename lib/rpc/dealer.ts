@@ -214,7 +214,7 @@ export class Dealer {
     session.send([T.REGISTERED, requestId, callee.id])
     if (session.hub.options.metaApi) publishRegistered(session, registration)
     session.didRegister(callee)
-    session.hub.clientEvent('register', session, callee)
+    session.hub.hooks.clientEvent('register', session, callee)
   }
 
   unregister (session: Session, msg: WampMessage): void {
@@ -233,7 +233,7 @@ export class Dealer {
     const removed = this.registry.remove(callee)
     callee.session.hub.cluster?.registry.unregistered(callee)
     if (removed !== undefined && callee.session.hub.options.metaApi) publishUnregistered(callee.session, removed.registration, removed.deleted)
-    callee.session.hub.clientEvent('unregister', callee.session, callee)
+    callee.session.hub.hooks.clientEvent('unregister', callee.session, callee)
   }
 
   /**

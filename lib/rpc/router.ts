@@ -1,6 +1,6 @@
 import { isDict, MessageType as T } from '../wire/messages.js'
 import type { Details, WampMessage } from '../wire/messages.js'
-import { ErrorUri, isValidUri, matchesWildcard } from '../wire/uris.js'
+import { ErrorUri, isMatchPolicy, isValidUri, matchesWildcard } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { INVOKE_POLICIES } from './registry.js'
 import type { ClientRegistration, InvokePolicy, Registration } from './registry.js'
@@ -33,8 +33,6 @@ export interface RouterOptions {
    */
   allow?: Array<string | RouterRule> | RouterAllow
 }
-
-const MATCHES: ReadonlySet<unknown> = new Set(['exact', 'prefix', 'wildcard'])
 
 export class Router {
   private readonly dealer: Dealer
@@ -137,7 +135,7 @@ function compileRule (realm: string, rule: unknown): Covers {
   if (!isDict(rule)) invalid(realm)
   const match = rule.match ?? 'prefix'
   const uri = rule.uri
-  if (!MATCHES.has(match) || typeof uri !== 'string' || !isValidUri(uri, match as MatchPolicy)) {
+  if (!isMatchPolicy(match) || typeof uri !== 'string' || !isValidUri(uri, match as MatchPolicy)) {
     throw new FST_WAMP_INVALID_OPTION(`realm "${realm}": router rule ${JSON.stringify(rule)} needs a valid uri for match exact, prefix or wildcard`)
   }
   const roles = rule.roles

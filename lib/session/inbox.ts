@@ -1,18 +1,63 @@
 import { checkClientMessage, EMPTY, MessageType as T } from '../wire/messages.js'
 import type { WampMessage } from '../wire/messages.js'
-import { CloseUri } from '../wire/uris.js'
+import { CloseUri, ErrorUri } from '../wire/uris.js'
 import { carriedBigInt, plainDataProblem } from '../wire/serializers/plain-data.js'
 import { splitBatch } from '../wire/batch.js'
 import { State } from './state.js'
 import { hello } from './handshake.js'
 import { authenticate } from './auth/index.js'
 import type { Session } from './session.js'
+import { reestablish } from './teardown.js'
 
 // What the session actor does with a frame: check and decode it, then one switch by state and message type to the
-// handshake, the dealer or the broker.
+// handshake, the dealer or the broker — or hold it, in order, while an async check decides about an earlier one.
 
 const CLOSE_NORMAL = 1000
 const CLOSE_GOING_AWAY = 1001
+
+/** One WAMP message, encoded: decoded and dispatched, or held while the session is held. */
+export function handle (session: Session, data: Buffer, isBinary: boolean): void {
+  if (session.state === State.closed) return
+  if (session.held !== undefined) {
+    session.held.push(data, isBinary)
+    return
+  }
+  const msg = decodeFrame(session, data, isBinary)
+  if (msg === undefined) return
+  try {
+    dispatch(session, msg)
+  } catch (err) {
+    // A fault of ours, not the peer's: log it, tell the client it was a server-side failure, end the session.
+    session.log.error({ err }, 'fastify-wamp: message handling failed')
+    session.abort(ErrorUri.runtimeError, 'internal server error')
+  }
+}
+
+/**
+ * Stops handling the session's frames until `release()`: an async check (authorization) is deciding about the
+ * current message, and the ones after it must keep their order. The socket is paused meanwhile, so the frames
+ * held are only those already read.
+ */
+export function hold (session: Session): void {
+  if (session.held !== undefined) return
+  session.held = []
+  session.transport.pause()
+}
+
+/** Handles the messages held since `hold()`, in order (a message may hold the session again: the rest wait). */
+export function release (session: Session): void {
+  const held = session.held
+  if (held === undefined) return
+  session.held = undefined
+  if (session.state !== State.closed) session.transport.resume()
+  for (let i = 0; i < held.length; i += 2) {
+    if (session.held !== undefined) {
+      for (let j = i; j < held.length; j++) (session.held as Array<Buffer | boolean>).push(held[j])
+      return
+    }
+    handle(session, held[i] as Buffer, held[i + 1] as boolean)
+  }
+}
 
 /**
  * A WebSocket message of a batched subprotocol → its WAMP messages, still encoded; or undefined after ABORT
@@ -94,7 +139,7 @@ export function dispatch (session: Session, msg: WampMessage): void {
     case T.GOODBYE:
       // The WAMP session ends, the socket stays: the client may say HELLO again (PROTOCOL §7.8).
       session.send([T.GOODBYE, EMPTY, CloseUri.goodbyeAndOut])
-      return session.reestablish()
+      return reestablish(session)
     case T.HELLO: return session.violation('HELLO received on an established session')
     default: return session.violation(`message type ${type} is not allowed on an established session`)
   }

@@ -11,13 +11,14 @@ import type { IncomingCall } from '../rpc/incoming-call.js'
 import { callClient } from '../rpc/outgoing-call.js'
 import type { CallResult, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
 import type { PayloadSchema } from '../validation.js'
-import type { Subscription } from '../pubsub/broker.js'
+import type { Subscription } from '../pubsub/subscription.js'
 import type { ClientRegistration } from '../rpc/registry.js'
 import type { RoutedCall } from '../rpc/routed-call.js'
 import type { ClusterRoutedCall } from '../cluster/cluster-call.js'
 import { helloTimedOut } from './handshake.js'
-import { decodeFrame, describeError, dispatch, unbatch } from './inbox.js'
+import { describeError, handle, unbatch } from './inbox.js'
 import { State } from './state.js'
+import { cleanupSession, closeSession, drained } from './teardown.js'
 import type { StateValue } from './state.js'
 import { CallerStreams } from '../rpc/caller-streams.js'
 import type { AuthFlow } from './auth/index.js'
@@ -31,7 +32,6 @@ export type { SessionData }
 export { State }
 
 const CLOSE_NORMAL: number = CloseCode.normal
-const CLOSE_GOING_AWAY: number = CloseCode.goingAway
 const CLOSE_PROTOCOL_ERROR: number = CloseCode.protocolError
 
 /**
@@ -85,15 +85,18 @@ export class Session implements WampSession, TransportSink {
   private unencodable: string | undefined
   /** Async topic handlers still running for this session's PUBLISHes (bounded by maxTopicHandlersPerSession). */
   topicHandlers: number
-  /** Messages received while an async authorization decides (see `hold()`), as (data, isBinary) pairs. */
-  private held: Array<Buffer | boolean> | undefined
-  private logger: FastifyBaseLogger | undefined
+  /** Messages received while an async authorization decides (lib/session/inbox.ts `hold()`), as (data, isBinary) pairs. @internal */
+  held: Array<Buffer | boolean> | undefined
+  /** The logger bound to the session id, made on first use (reset by `reestablish`). @internal */
+  logger: FastifyBaseLogger | undefined
   /** The logger before WELCOME: the request's, else (no HTTP request) the app's, bound to the transport. */
   private readonly baseLog: FastifyBaseLogger
-  private onClosed: (() => void) | undefined
-  private onDrained: (() => void) | undefined
-  /** `registered()` calls waiting for a REGISTER. */
-  private waiters: RegistrationWaiters | undefined
+  /** Resolves the `close()` promises once the socket has closed (lib/session/teardown.ts). @internal */
+  onClosed: (() => void) | undefined
+  /** Resolves the `drain()` promise once the last call in flight has settled. @internal */
+  onDrained: (() => void) | undefined
+  /** `registered()` calls waiting for a REGISTER. @internal */
+  waiters: RegistrationWaiters | undefined
 
   constructor (hub: Hub, transport: SessionTransport, request?: FastifyRequest) {
     this.id = 0
@@ -211,58 +214,14 @@ export class Session implements WampSession, TransportSink {
   /** One transport message: one WAMP message, or on a batched transport one or more (lib/wire/batch.ts). */
   receive (data: Buffer, isBinary: boolean): void {
     this.transport.bytesIn += data.length
-    if (!this.transport.batched) return this.handle(data, isBinary)
+    if (!this.transport.batched) return handle(this, data, isBinary)
     if (this.state === State.closed) return
     const parts = unbatch(this, data, isBinary)
     if (parts === undefined) return
     for (let i = 0; i < parts.length; i++) {
       // A violation (or a fault of ours) has closed the transport: the rest of the batch is moot.
       if (!this.transport.open) return
-      this.handle(parts[i], isBinary)
-    }
-  }
-
-  /** One WAMP message, encoded. */
-  private handle (data: Buffer, isBinary: boolean): void {
-    if (this.state === State.closed) return
-    if (this.held !== undefined) {
-      this.held.push(data, isBinary)
-      return
-    }
-    const msg = decodeFrame(this, data, isBinary)
-    if (msg === undefined) return
-    try {
-      dispatch(this, msg)
-    } catch (err) {
-      // A fault of ours, not the peer's: log it, tell the client it was a server-side failure, end the session.
-      this.log.error({ err }, 'fastify-wamp: message handling failed')
-      this.abort(ErrorUri.runtimeError, 'internal server error')
-    }
-  }
-
-  /**
-   * Stops handling this session's frames until `release()`: an async check (authorization) is deciding about
-   * the current message, and the ones after it must keep their order. The socket is paused meanwhile, so the
-   * frames held are only those already read.
-   */
-  hold (): void {
-    if (this.held !== undefined) return
-    this.held = []
-    this.transport.pause()
-  }
-
-  /** Handles the messages held since `hold()`, in order (a message may hold the session again: the rest wait). */
-  release (): void {
-    const held = this.held
-    if (held === undefined) return
-    this.held = undefined
-    if (this.state !== State.closed) this.transport.resume()
-    for (let i = 0; i < held.length; i += 2) {
-      if (this.held !== undefined) {
-        for (let j = i; j < held.length; j++) (this.held as Array<Buffer | boolean>).push(held[j])
-        return
-      }
-      this.handle(held[i] as Buffer, held[i + 1] as boolean)
+      handle(this, parts[i], isBinary)
     }
   }
 
@@ -332,45 +291,10 @@ export class Session implements WampSession, TransportSink {
 
   /**
    * Ends the session from the server side with GOODBYE. Resolves once the socket is closed: after the peer's
-   * GOODBYE, or after `grace` ms at the latest.
+   * GOODBYE, or after `grace` ms at the latest (lib/session/teardown.ts).
    */
   close (reason: string = CloseUri.closeRealm, message?: string, grace = 2000): Promise<void> {
-    if (this.state === State.closed) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(forceClose, grace, this)
-      const previous = this.onClosed
-      this.onClosed = () => {
-        clearTimeout(timer)
-        previous?.()
-        resolve()
-      }
-      if (this.state === State.open) {
-        this.state = State.closing
-        this.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
-        // Calls still running are abandoned (their signals fire) and the session leaves its realm now.
-        this.end()
-      } else if (this.state === State.establishing) {
-        // Still authenticating: ABORT says why (PROTOCOL §7.6). Before HELLO there is nothing to answer.
-        if (this.handshake !== undefined) this.abort(reason, message ?? (reason === CloseUri.systemShutdown ? 'the server is shutting down' : 'closed by the server'), CLOSE_GOING_AWAY)
-        else this.closeSocket(CLOSE_GOING_AWAY)
-      }
-    })
-  }
-
-  /**
-   * First step of a graceful shutdown: new CALLs are refused with `wamp.error.canceled`, and the promise resolves
-   * once the calls in flight have sent their results — or after `ms`, or when the session ends.
-   */
-  drain (ms: number): Promise<void> {
-    this.draining = true
-    if (this.calls.size === 0 || this.state !== State.open) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.drained(), ms)
-      this.onDrained = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
+    return closeSession(this, reason, message, grace)
   }
 
   /** A call in flight ended: it leaves `calls`, and a drain learns when the last one did. */
@@ -378,14 +302,7 @@ export class Session implements WampSession, TransportSink {
     if (this.calls.get(requestId) !== call) return
     this.calls.delete(requestId)
     this.streams.ended(requestId)
-    if (this.calls.size === 0 && this.draining) this.drained()
-  }
-
-  /** The last call in flight has settled (or the session ended) while draining. */
-  drained (): void {
-    const onDrained = this.onDrained
-    this.onDrained = undefined
-    onDrained?.()
+    if (this.calls.size === 0 && this.draining) drained(this)
   }
 
   closeSocket (code: number): void {
@@ -396,55 +313,8 @@ export class Session implements WampSession, TransportSink {
 
   // ---- cleanup ---------------------------------------------------------------------------------------------
 
-  /**
-   * The WAMP session ends (GOODBYE either way, or the socket closed): its calls in both directions settle, it
-   * leaves its realm and `onSessionClose` runs. Once per WAMP session; the socket may carry another (§7.8).
-   */
-  end (): void {
-    for (const call of this.calls.values()) call.abandon()
-    for (const call of this.invocations.values()) call.abandon('session closed')
-    for (const call of this.routed.values()) call.calleeLeft()
-    this.streams.clear()
-    this.waiters?.closed()
-    this.waiters = undefined
-    const realm = this.joined
-    if (realm === undefined || this.id === 0) return
-    realm.leave(this)
-    this.hub.sessionLeft(this)
-    this.joined = undefined
-  }
-
-  /** After the client's GOODBYE: the session ends, the socket waits for HELLO as if fresh from the upgrade. */
-  reestablish (): void {
-    this.state = State.establishing
-    this.end()
-    this.id = 0
-    this.data = {}
-    this.authid = ''
-    this.authrole = ''
-    this.authmethod = ''
-    this.authprovider = ''
-    this.authextra = EMPTY
-    this.roles = EMPTY
-    this.handshake = undefined
-    this.nextRequestId = 1
-    this.logger = undefined
-    if (this.hub.options.helloTimeout > 0) this.helloTimer = setTimeout(helloTimedOut, this.hub.options.helloTimeout, this)
-  }
-
   /** Runs exactly once, when the socket has closed (cleanly or not). */
   cleanup (): void {
-    if (this.state === State.closed) return
-    this.state = State.closed
-    if (this.helloTimer !== undefined) clearTimeout(this.helloTimer)
-    this.end()
-    this.hub.socketClosed(this)
-    this.drained()
-    this.onClosed?.()
+    cleanupSession(this)
   }
-}
-
-/** A close whose grace ran out: the connection is cut. */
-function forceClose (session: Session): void {
-  if (session.state !== State.closed) session.transport.terminate()
 }

@@ -42,6 +42,15 @@ export const CloseUri = {
 
 export type MatchPolicy = 'exact' | 'prefix' | 'wildcard'
 
+/** Every match policy, in the order the spec lists them. */
+export const MATCH_POLICIES: readonly MatchPolicy[] = ['exact', 'prefix', 'wildcard']
+const matchPolicies: ReadonlySet<unknown> = new Set(MATCH_POLICIES)
+
+/** True for 'exact', 'prefix' and 'wildcard'. */
+export function isMatchPolicy (value: unknown): value is MatchPolicy {
+  return matchPolicies.has(value)
+}
+
 // Loose URIs (spec §URIs): components without whitespace, '.' or '#'.
 const looseUri = /^([^\s.#]+\.)*([^\s.#]+)$/
 // Prefix patterns may end with '.'; wildcard patterns may have empty components.
