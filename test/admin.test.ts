@@ -13,7 +13,9 @@ import { connectAutobahn } from './helpers/clients.js'
 // preHandler; in headless Chromium the page shows live numbers while clients work, and kills a session.
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+// The README's screenshot is retaken only on request (UPDATE_SCREENSHOTS=1): a test run must not rewrite tracked files.
 const SCREENSHOT = new URL('../docs/images/admin-dashboard.png', import.meta.url).pathname
+const UPDATE_SCREENSHOT = process.env.UPDATE_SCREENSHOTS === '1'
 const TOKEN = 'Basic ' + Buffer.from('ops:secret').toString('base64')
 
 /** The operator check of the tests: HTTP Basic auth (what the browser sends after the 401 challenge). */
@@ -137,8 +139,10 @@ if (process.env.SKIP_BROWSER === '1') {
     await page.getByRole('button', { name: `Inspect session ${listener.session.id}` }).click()
     await page.locator('#inspect-fields', { hasText: 'com.listener.ping' }).waitFor()
     t.pass('inspecting a session lists what it registered')
-    mkdirSync(new URL('../docs/images/', import.meta.url), { recursive: true })
-    await page.screenshot({ path: SCREENSHOT, fullPage: true })
+    if (UPDATE_SCREENSHOT) {
+      mkdirSync(new URL('../docs/images/', import.meta.url), { recursive: true })
+      await page.screenshot({ path: SCREENSHOT, fullPage: true })
+    }
     await page.screenshot({ path: join(artifacts, 'admin-live.png'), fullPage: true })
 
     // Kill the listener from the page (the load stops first: its routed calls would find no callee).
@@ -153,7 +157,7 @@ if (process.env.SKIP_BROWSER === '1') {
     await page.locator('#n-sessions', { hasText: /^1$/ }).waitFor()
     t.pass('the killed session is gone from the server and the page')
     await page.screenshot({ path: join(artifacts, 'admin-after-kill.png'), fullPage: true })
-    t.comment(`screenshots: ${SCREENSHOT}, ${artifacts}`)
+    t.comment(`screenshots: ${UPDATE_SCREENSHOT ? `${SCREENSHOT}, ` : ''}${artifacts}`)
     t.same(pageErrors, [], 'no script errors in the page')
     await worker.close()
     await listener.close().catch(() => {})
