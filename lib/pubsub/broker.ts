@@ -352,9 +352,9 @@ export class Broker {
     const args = (msg[4] ?? []) as unknown[]
     const kwargs = (msg[5] ?? {}) as Kwargs
     const acknowledge = options.acknowledge === true
-    if (!isValidUri(topic)) {
-      if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid topic URI`])
-      return
+    // `wamp.*` topics are the router's (meta events): a client publishing there could forge them (as Crossbar, refused).
+    if (!isValidUri(topic) || topic.startsWith('wamp.')) {
+      return refusePublication(session, requestId, acknowledge, String(topic), ErrorUri.invalidUri, `"${String(topic)}" is not a valid topic URI for a client publication`)
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'publish', topic, options)
     // Nothing new starts once shutdown began (PROTOCOL §7.6): the publication is refused as a new CALL is.

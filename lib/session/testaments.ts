@@ -70,7 +70,7 @@ export function registerTestaments (realm: Realm): void {
 
 async function add (realm: Realm, session: Session, args: unknown[], publishOptions: Record<string, unknown>, scope: TestamentScope): Promise<void> {
   const [topic, list, dict] = args
-  if (!isValidUri(topic)) throw new WampError(ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI`])
+  if (!isValidUri(topic) || topic.startsWith('wamp.')) throw new WampError(ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI`])
   if (list != null && !Array.isArray(list)) throw new WampError(ErrorUri.invalidArgument, ['args must be a list'])
   if (dict != null && !isDict(dict)) throw new WampError(ErrorUri.invalidArgument, ['kwargs must be a dict'])
   const options: Details = {}
