@@ -45,3 +45,41 @@ t.test('a testament cannot publish to a reserved wamp.* topic: ERROR invalid_uri
   t.same(await eventsBefore(listener.client, () => app.wamp.publishToAll('wamp.registration.on_delete', ['marker'])), [], 'no forged event')
   await listener.client.close()
 })
+
+// kill_by_authid/authrole/kill_all are left out: with hostile but valid arguments they would kill the victim.
+const PROCS = ['wamp.session.get', 'wamp.session.count', 'wamp.session.list', 'wamp.session.kill',
+  'wamp.registration.list', 'wamp.registration.lookup', 'wamp.registration.match', 'wamp.registration.get', 'wamp.registration.list_callees', 'wamp.registration.count_callees',
+  'wamp.registration.remove', 'wamp.registration.remove_callee', 'wamp.subscription.remove', 'wamp.subscription.remove_subscriber',
+  'wamp.subscription.list', 'wamp.subscription.lookup', 'wamp.subscription.match', 'wamp.subscription.get', 'wamp.subscription.list_subscribers', 'wamp.subscription.count_subscribers',
+  'wamp.subscription.get_events', 'wamp.session.add_testament', 'wamp.session.flush_testaments',
+  'wamp.reflection.procedure.list', 'wamp.reflection.procedure.describe', 'wamp.reflection.topic.list', 'wamp.reflection.topic.describe', 'wamp.reflection.error.list', 'wamp.reflection.error.describe']
+const ARGS: unknown[][] = [[], [null], [-1], [0], [1.5], [2 ** 60], ['x'], [{}], [[]], [true], ['', {}], [1, 2, 3, 4, 5], ['com.x', { match: 'bogus' }], ['com.x', 'wildcard'], [1, -5], [1, 1e300], ['x'.repeat(5000)]]
+const KW: Array<Record<string, unknown> | undefined> = [undefined, { reason: 5 }, { reason: 'not a uri' }, { limit: -1 }, { limit: 1e20 }, { scope: 'bogus' }, { publish_options: 'x' }, { publish_options: { retain: 'x', exclude: ['a'] } }, { reverse: 'yes' }, { from_time: 'garbage' }, { message: {} }, { __proto__: { a: 1 } }]
+
+t.test('every meta, history, testament and reflection procedure answers hostile arguments with one ERROR or RESULT, never runtime_error', async (t) => {
+  const { url } = await startApp(t, { metaApi: true, reflection: true, realms: [{ name: 'realm1', broker: true, history: [{ topic: 'com.', match: 'prefix' }] }] })
+  const victim = await connectRaw(url)
+  victim.client.send([MSG.SUBSCRIBE, 1, {}, 'com.x'])
+  t.equal((await victim.client.next())[0], MSG.SUBSCRIBED)
+  const { client } = await connectRaw(url)
+  let id = 1
+  let calls = 0
+  const faults: string[] = []
+  for (const proc of PROCS) {
+    for (const args of ARGS) {
+      for (const kw of KW) {
+        const msg: unknown[] = [MSG.CALL, id, {}, proc, args]
+        if (kw !== undefined) msg.push(kw)
+        client.send(msg)
+        const reply = await client.next()
+        const terminal = (reply[0] === MSG.RESULT && reply[1] === id) || (reply[0] === MSG.ERROR && reply[1] === MSG.CALL && reply[2] === id)
+        if (!terminal || reply[4] === 'wamp.error.runtime_error') faults.push(`${proc} ${JSON.stringify(args).slice(0, 60)} ${JSON.stringify(kw)} → ${JSON.stringify(reply).slice(0, 200)}`)
+        id++
+        calls++
+      }
+    }
+  }
+  t.same(faults, [], `${calls} hostile calls`)
+  t.equal(victim.client.closeInfo, null, 'nobody was killed or aborted')
+  await Promise.all([client.close(), victim.client.close()])
+})
