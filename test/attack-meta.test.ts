@@ -83,3 +83,22 @@ t.test('every meta, history, testament and reflection procedure answers hostile 
   t.equal(victim.client.closeInfo, null, 'nobody was killed or aborted')
   await Promise.all([client.close(), victim.client.close()])
 })
+
+t.test('CALL and PUBLISH options reach the authorize hook without match, even hidden behind a "__proto__" key (JSON)', async (t) => {
+  const seen: Array<[string, unknown, boolean]> = []
+  const { url } = await startApp(t, {
+    realms: [{ name: 'realm1', broker: true }],
+    authorize: (_session, action, _uri, options) => {
+      seen.push([action, options.match, Object.getPrototypeOf(options) === Object.prototype])
+      return true
+    }
+  }, (app) => { app.wamp.register('com.echo', () => 'ok') })
+  const { client } = await connectRaw(url)
+  // Raw JSON: JSON.parse keeps "__proto__" as an own key; a copy made by assignment would make it the prototype.
+  client.ws.send('[48,1,{"match":"prefix","__proto__":{"match":"prefix"}},"com.echo"]')
+  t.match(await client.next(), [MSG.RESULT, 1])
+  client.ws.send('[16,2,{"acknowledge":true,"match":"wildcard","__proto__":{"match":"wildcard"}},"com.topic"]')
+  t.match(await client.next(), [MSG.PUBLISHED, 2])
+  t.same(seen, [['call', undefined, true], ['publish', undefined, true]])
+  await client.close()
+})

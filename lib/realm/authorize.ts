@@ -207,9 +207,8 @@ export class Authorizer {
 
 function withoutMatch (options: Details): Details {
   if (!Object.hasOwn(options, 'match')) return options
-  const copy: Details = {}
-  for (const key of Object.keys(options)) if (key !== 'match') copy[key] = options[key]
-  return copy
+  // Object.fromEntries defines own properties: a client's `__proto__` key stays a key, never the copy's prototype.
+  return Object.fromEntries(Object.entries(options).filter(([key]) => key !== 'match'))
 }
 
 /**

@@ -73,8 +73,8 @@ async function add (realm: Realm, session: Session, args: unknown[], publishOpti
   if (!isValidUri(topic) || topic.startsWith('wamp.')) throw new WampError(ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI`])
   if (list != null && !Array.isArray(list)) throw new WampError(ErrorUri.invalidArgument, ['args must be a list'])
   if (dict != null && !isDict(dict)) throw new WampError(ErrorUri.invalidArgument, ['kwargs must be a dict'])
-  const options: Details = {}
-  for (const [key, value] of Object.entries(publishOptions)) if (key !== 'acknowledge' && value !== undefined) options[key] = value
+  // Own properties only: a `__proto__` key must not become the options' prototype (fromEntries defines, never sets).
+  const options: Details = Object.fromEntries(Object.entries(publishOptions).filter(([key, value]) => key !== 'acknowledge' && value !== undefined))
   const read = readPublishOptions(session, options)
   if (typeof read === 'string') throw new WampError(ErrorUri.invalidArgument, [read])
   if (!realm.broker.brokers(topic, session)) throw new WampError(ErrorUri.notAuthorized, [`publications to "${topic}" do not reach clients in this realm`])
