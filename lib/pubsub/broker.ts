@@ -105,9 +105,13 @@ export class Broker {
     const requestId = msg[1] as number
     const topic = msg[3] as string
     const match = (msg[2] as Details).match ?? 'exact'
-    const retained = (msg[2] as Details).get_retained === true && this.retention !== undefined
+    const getRetained = (msg[2] as Details).get_retained
+    const retained = getRetained === true && this.retention !== undefined
     if (typeof match !== 'string' || !MATCHES.has(match)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, [`unknown match policy "${String(match)}"`])
+    }
+    if (getRetained !== undefined && typeof getRetained !== 'boolean') {
+      return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, ['SUBSCRIBE.Options.get_retained must be a boolean'])
     }
     if (!isValidUri(topic, match as MatchPolicy)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid ${match} topic URI`])
