@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startApp } from './helpers/app.js'
+import { startApp, until } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 
@@ -42,6 +42,7 @@ t.test('a testament cannot publish to a reserved wamp.* topic: ERROR invalid_uri
   forger.client.send([MSG.CALL, 1, {}, 'wamp.session.add_testament', ['wamp.registration.on_delete', [1, 2]]])
   t.match(await forger.client.next(), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.invalid_uri'])
   await forger.client.close()
+  await until(() => app.wamp.sessions.size === 1, 2000, 'the forger to be gone')
   t.same(await eventsBefore(listener.client, () => app.wamp.publishToAll('wamp.registration.on_delete', ['marker'])), [], 'no forged event')
   await listener.client.close()
 })
@@ -101,4 +102,21 @@ t.test('CALL and PUBLISH options reach the authorize hook without match, even hi
   t.match(await client.next(), [MSG.PUBLISHED, 2])
   t.same(seen, [['call', undefined, true], ['publish', undefined, true]])
   await client.close()
+})
+
+t.test('a testament carrying a bignum (CBOR) is refused with invalid_argument, as such a PUBLISH is; nothing is published', async (t) => {
+  const { app, url } = await startApp(t, { metaApi: true, realms: [{ name: 'realm1', broker: true }] })
+  const listener = await connectRaw(url)
+  listener.client.send([MSG.SUBSCRIBE, 1, {}, 'com.will'])
+  t.equal((await listener.client.next())[0], MSG.SUBSCRIBED)
+  const { client } = await connectRaw(url, { protocols: ['wamp.2.cbor'] })
+  client.send([MSG.CALL, 1, {}, 'wamp.session.add_testament', ['com.will', [2n ** 70n]]])
+  t.match(await client.next(), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.invalid_argument'])
+  client.send([MSG.CALL, 2, {}, 'wamp.session.add_testament', ['com.will', ['ok']]])
+  t.same(await client.next(), [MSG.RESULT, 2, {}], 'the next one, plain, is added')
+  await client.close()
+  await until(() => app.wamp.sessions.size === 1, 2000, 'the testator to be gone')
+  const got = await eventsBefore(listener.client, () => app.wamp.publishToAll('com.will', ['marker']))
+  t.same(got.map((m) => m[4]), [['ok']], 'only the plain testament was published')
+  await listener.client.close()
 })

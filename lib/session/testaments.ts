@@ -69,6 +69,8 @@ export function registerTestaments (realm: Realm): void {
 }
 
 async function add (realm: Realm, session: Session, args: unknown[], publishOptions: Record<string, unknown>, scope: TestamentScope): Promise<void> {
+  // Read before any await: `portable` describes the frame being handled (this CALL).
+  if (!session.portable) throw new WampError(ErrorUri.invalidArgument, ['an integer beyond 2^53 (bignum) cannot reach subscribers of every serializer'])
   const [topic, list, dict] = args
   if (!isValidUri(topic) || topic.startsWith('wamp.')) throw new WampError(ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI`])
   if (list != null && !Array.isArray(list)) throw new WampError(ErrorUri.invalidArgument, ['args must be a list'])
