@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { FastifyWampOptions, WampSession as Session } from '../index.js'
-import { startApp, internal } from './helpers/app.js'
+import { startApp, internal, hubOf } from './helpers/app.js'
+import type { LocalRetention, Retention } from '../lib/pubsub/retention.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 
@@ -65,4 +66,26 @@ t.test('restricted retained events cannot push out the topic\'s unrestricted one
   const own = await before(attacker.client, () => app.wamp.publishToAll('com.status', ['marker']))
   t.same(own.map((m) => m[4]), [['mine 5']], 'the publisher gets its newest restricted one')
   await Promise.all([attacker.client.close(), victim.client.close()])
+})
+
+t.test('retention bounds count what is really kept: receiver lists and publisher details, not only args and kwargs', async (t) => {
+  const { app, url } = await startApp(t, {
+    ...brokered,
+    maxPayload: 1024 * 1024,
+    realms: [{ name: 'realm1', broker: true, retention: { maxEventBytes: 1024, maxBytes: 8 * 1024 } }]
+  })
+  const store = (hubOf(app).realm('realm1').broker.retention as Retention).store as LocalRetention
+  const { client } = await join(url)
+  // Tiny args, 200 KiB of authids nobody has: 1 KiB per event would hold 200 KiB each, 8 KiB per realm megabytes.
+  const ballast = Array.from({ length: 20_000 }, (_, i) => `nobody-${i}`)
+  for (let i = 1; i <= 5; i++) {
+    client.send([MSG.PUBLISH, i, { acknowledge: true, retain: true, exclude_authid: ballast, disclose_me: true }, `com.ballast.${i}`, [i]])
+    t.match(await client.next(), [MSG.PUBLISHED, i])
+  }
+  t.same(store.size, { topics: 0, bytes: 0 }, 'events whose receiver lists exceed maxEventBytes are not retained')
+  client.send([MSG.PUBLISH, 9, { acknowledge: true, retain: true, exclude_authid: ['nobody'], disclose_me: true }, 'com.small', [1]])
+  t.match(await client.next(), [MSG.PUBLISHED, 9])
+  t.equal(store.size.topics, 1, 'a small restricted one still is')
+  t.ok(store.size.bytes > 20, `its receiver list and publisher details count (${store.size.bytes} bytes)`)
+  await client.close()
 })

@@ -25,7 +25,7 @@ export interface HistoryRule {
   match?: MatchPolicy
   /** Publications kept (the most recent ones). Default 100, at most 100 000. */
   limit?: number
-  /** Largest publication kept (args and kwargs, msgpack-encoded); larger ones are not kept. Default 64 KiB. */
+  /** Largest publication kept (args, kwargs, publisher details and authid/authrole rules, msgpack-encoded); larger ones are not kept. Default 64 KiB. */
   maxEventBytes?: number
 }
 
@@ -109,8 +109,8 @@ export class History {
     const rule = this.ruleFor(topic)
     if (rule === undefined) return
     if (filter !== undefined && (filter.eligible !== undefined || filter.exclude !== undefined)) return
-    if (payloadBytes(args, kwargs) > rule.maxEventBytes) return
     const rules = filter === undefined || filter.onlySkips ? undefined : identityRules(filter)
+    if (payloadBytes(args, kwargs, publisher, rules) > rule.maxEventBytes) return
     this.store.record(rule, { topic, publicationId, time: Date.now(), args, kwargs, publisher, rules })
   }
 
