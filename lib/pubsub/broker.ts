@@ -358,7 +358,10 @@ export class Broker {
     const acknowledge = options.acknowledge === true
     // `wamp.*` topics are the router's (meta events): a client publishing there could forge them (as Crossbar, refused).
     if (!isValidUri(topic) || topic.startsWith('wamp.')) {
-      return refusePublication(session, requestId, acknowledge, String(topic), ErrorUri.invalidUri, `"${String(topic)}" is not a valid topic URI for a client publication`)
+      // Unacknowledged: debug only, so a client cannot flood the log with them.
+      if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI for a client publication`])
+      else session.log.debug({ topic }, 'fastify-wamp: publication to an invalid or reserved topic dropped')
+      return
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'publish', topic, options)
     // Nothing new starts once shutdown began (PROTOCOL §7.6): the publication is refused as a new CALL is.
