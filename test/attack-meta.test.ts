@@ -120,3 +120,28 @@ t.test('a testament carrying a bignum (CBOR) is refused with invalid_argument, a
   t.same(got.map((m) => m[4]), [['ok']], 'only the plain testament was published')
   await listener.client.close()
 })
+
+t.test('an authorize hook that throws denies add_testament and get_events with not_authorized, as it denies a PUBLISH or SUBSCRIBE', async (t) => {
+  let subscribes = 0
+  const { url } = await startApp(t, {
+    metaApi: true,
+    realms: [{ name: 'realm1', broker: true, history: [{ topic: 'com.log' }] }],
+    authorize: (_session, action, uri) => {
+      if (uri.startsWith('wamp.') || uri === 'com.ok') return true
+      // The SUBSCRIBE is allowed; the policy store fails by the time get_events asks the same question.
+      if (action === 'subscribe' && uri === 'com.log' && ++subscribes === 1) return true
+      throw new Error('the policy store is down')
+    }
+  })
+  const { client } = await connectRaw(url)
+  client.send([MSG.CALL, 1, {}, 'wamp.session.add_testament', ['com.gone', []]])
+  t.match(await client.next(), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.not_authorized'])
+  client.send([MSG.SUBSCRIBE, 2, {}, 'com.log'])
+  const [, , subscription] = await client.next()
+  t.ok(Number.isInteger(subscription))
+  client.send([MSG.PUBLISH, 3, { acknowledge: true }, 'com.gone', []])
+  t.match(await client.next(), [MSG.ERROR, MSG.PUBLISH, 3, {}, 'wamp.error.not_authorized'], 'the same hook denies the PUBLISH')
+  client.send([MSG.CALL, 4, {}, 'wamp.subscription.get_events', [subscription]])
+  t.match(await client.next(), [MSG.ERROR, MSG.CALL, 4, {}, 'wamp.error.not_authorized'])
+  await client.close()
+})

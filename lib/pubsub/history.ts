@@ -4,7 +4,7 @@ import { ErrorUri, isValidUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
-import { isThenable } from '../thenable.js'
+import { allowed } from '../realm/authorize.js'
 import type { PublishFilter } from './publish-filter.js'
 import { payloadBytes } from './retention.js'
 import type { Subscription } from './broker.js'
@@ -265,9 +265,7 @@ async function authorizeSubscribe (realm: Realm, session: Session, subscription:
   const authorizer = realm.authorizer
   if (authorizer === undefined) return
   const options: Details = subscription.match === 'exact' ? {} : { match: subscription.match }
-  let allowed = authorizer.check(session, 'subscribe', subscription.topic, options)
-  if (isThenable(allowed)) allowed = await allowed
-  if (allowed !== true) throw new WampError(ErrorUri.notAuthorized, [`not authorized to subscribe to "${subscription.topic}", so not to its history`])
+  if (!await allowed(session, () => authorizer.check(session, 'subscribe', subscription.topic, options))) throw new WampError(ErrorUri.notAuthorized, [`not authorized to subscribe to "${subscription.topic}", so not to its history`])
 }
 
 const MATCHES = new Set(['exact', 'prefix', 'wildcard'])

@@ -7,6 +7,8 @@ import { WampError } from '../wire/wamp-error.js'
 import { randomId } from '../wire/ids.js'
 import { readPublishOptions } from '../pubsub/publish-filter.js'
 import type { Realm } from '../realm/realm.js'
+import { allowed } from '../realm/authorize.js'
+import type { Authorizer } from '../realm/authorize.js'
 import type { Session } from './session.js'
 
 // Session testaments (spec "Session Testament"): `wamp.session.add_testament` / `flush_testaments`. A testament is
@@ -81,7 +83,7 @@ async function add (realm: Realm, session: Session, args: unknown[], publishOpti
   if (typeof read === 'string') throw new WampError(ErrorUri.invalidArgument, [read])
   if (!realm.broker.brokers(topic, session)) throw new WampError(ErrorUri.notAuthorized, [`publications to "${topic}" do not reach clients in this realm`])
   const id = session.id
-  if (realm.authorizer !== undefined && await realm.authorizer.check(session, 'publish', topic, options) !== true) {
+  if (realm.authorizer !== undefined && await allowed(session, () => (realm.authorizer as Authorizer).check(session, 'publish', topic, options)) !== true) {
     throw new WampError(ErrorUri.notAuthorized, [`not authorized to publish "${topic}"`])
   }
   // Ended while the authorization decided (its testaments are out already): nothing to add to.
