@@ -89,3 +89,24 @@ t.test('retention bounds count what is really kept: receiver lists and publisher
   t.ok(store.size.bytes > 20, `its receiver list and publisher details count (${store.size.bytes} bytes)`)
   await client.close()
 })
+
+t.test('PUBLISH retain by a role without publish permission retains nothing, acknowledged or not', async (t) => {
+  const { app, url } = await startApp(t, {
+    ...brokered,
+    permissions: {
+      reader: [{ uri: 'com.', match: 'prefix', allow: ['subscribe'] }],
+      writer: [{ uri: 'com.', match: 'prefix', allow: ['subscribe', 'publish'] }]
+    }
+  })
+  const reader = await join(url, ['r', 'reader'])
+  reader.client.send([MSG.PUBLISH, 1, { acknowledge: true, retain: true }, 'com.status', ['forged']])
+  t.match(await reader.client.next(), [MSG.ERROR, MSG.PUBLISH, 1, {}, 'wamp.error.not_authorized'])
+  reader.client.send([MSG.PUBLISH, 2, { retain: true }, 'com.status', ['forged quietly']])
+  reader.client.send([MSG.SUBSCRIBE, 3, {}, 'com.other']) // answered after the PUBLISH before it was handled
+  t.match(await reader.client.next(), [MSG.SUBSCRIBED, 3])
+  const writer = await join(url, ['w', 'writer'])
+  writer.client.send([MSG.SUBSCRIBE, 1, { get_retained: true }, 'com.status'])
+  t.equal((await writer.client.next())[0], MSG.SUBSCRIBED)
+  t.same(await before(writer.client, () => app.wamp.publishToAll('com.status', ['marker'])), [], 'nothing was retained')
+  await Promise.all([reader.client.close(), writer.client.close()])
+})
