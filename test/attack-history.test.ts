@@ -1,5 +1,6 @@
 import t from 'tap'
-import { startApp } from './helpers/app.js'
+import { startApp, internal } from './helpers/app.js'
+import type { WampSession as Session } from '../index.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 
 // Hostile callers and publishers against event history (wamp.subscription.get_events, docs/retention-history.md).
@@ -23,4 +24,37 @@ t.test('history counts receiver lists and publisher details against maxEventByte
   t.equal(result[0], MSG.RESULT)
   t.same(((result[3] as unknown[])[0] as Array<{ args: unknown[] }>).map((e) => e.args), [['light']], '200 KiB of rules behind 7 bytes of args were not kept')
   await client.close()
+})
+
+t.test('a publication the caller may not see bounds nothing: after_publication of it answers as for an unknown id', async (t) => {
+  const identify = (session: Session): void => {
+    const role = session.request?.headers['x-authrole']
+    if (typeof role === 'string') internal(session).authrole = role
+  }
+  const { url } = await startApp(t, {
+    metaApi: true,
+    onSessionOpen: identify,
+    realms: [{ name: 'realm1', broker: true, history: [{ topic: 'com.log', limit: 10 }] }]
+  })
+  const admin = (await connectRaw(url, { headers: { 'x-authrole': 'admin' } })).client
+  const user = (await connectRaw(url, { headers: { 'x-authrole': 'user' } })).client
+  user.send([MSG.SUBSCRIBE, 1, {}, 'com.log'])
+  const [, , subscription] = await user.next()
+  admin.send([MSG.PUBLISH, 1, { acknowledge: true }, 'com.log', ['first']])
+  t.match(await admin.next(), [MSG.PUBLISHED, 1])
+  admin.send([MSG.PUBLISH, 2, { acknowledge: true, eligible_authrole: ['admin'] }, 'com.log', ['admins only']])
+  const [, , secret] = await admin.next()
+  admin.send([MSG.PUBLISH, 3, { acknowledge: true }, 'com.log', ['last']])
+  t.match(await admin.next(), [MSG.PUBLISHED, 3])
+  t.same([(await user.next())[4], (await user.next())[4]], [['first'], ['last']], 'the user received the two public events live')
+  const ask = async (id: number, kwargs: Record<string, unknown>): Promise<unknown> => {
+    user.send([MSG.CALL, id, {}, 'wamp.subscription.get_events', [subscription], kwargs])
+    const reply = await user.next()
+    return ((reply[3] as unknown[])[0] as Array<{ args: unknown[] }>).map((e) => e.args[0])
+  }
+  t.same(await ask(10, {}), ['first', 'last'])
+  t.same(await ask(11, { after_publication: secret }), [], 'as for an id it does not hold')
+  t.same(await ask(12, { after_publication: 424242 }), [], 'an unknown id')
+  t.same(await ask(13, { until_publication: secret }), [], 'nor an end bound')
+  await Promise.all([admin.close(), user.close()])
 })

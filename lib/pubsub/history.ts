@@ -124,10 +124,12 @@ export class History {
     const wanted = (topic: string): boolean => subscription.match === 'exact' ? topic === subscription.topic : subscription.matches(topic)
     const rules = subscription.match === 'exact' ? this.rules.filter((r) => covers(r, subscription.topic)) : this.rules
     const reads = await Promise.all(rules.map((rule) => this.store.read(rule)))
-    let events = reads.flat().filter((e) => wanted(e.topic))
+    // Visibility first: a publication the caller may not see must not bound anything either (its id would answer
+    // differently from an unknown one, telling the caller that it exists).
+    let events = reads.flat().filter((e) => wanted(e.topic) && visible(e.rules, session))
     if (reads.length > 1) events.sort((a, b) => a.time - b.time || a.seq - b.seq)
     events = bound(events, query)
-    events = events.filter((e) => (query.topic === undefined || e.topic === query.topic) && visible(e.rules, session) &&
+    events = events.filter((e) => (query.topic === undefined || e.topic === query.topic) &&
       (query.fromTime === undefined || e.time >= query.fromTime) && (query.afterTime === undefined || e.time > query.afterTime) &&
       (query.untilTime === undefined || e.time <= query.untilTime) && (query.beforeTime === undefined || e.time < query.beforeTime))
     if (query.reverse) events.reverse()
