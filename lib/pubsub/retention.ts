@@ -24,7 +24,10 @@ export interface RetentionOptions {
   maxEventBytes?: number
   /** Bytes of retained events per realm; past it the least recently retained topics are dropped. Default 16 MiB. */
   maxBytes?: number
-  /** Retained events kept per topic: the last unrestricted one and restricted ones after it (the oldest restricted go first). Default 4. */
+  /**
+   * Retained events kept per topic: the last unrestricted one and restricted ones after it, the oldest dropped first
+   * (the unrestricted one too: a subscriber then gets nothing rather than an event older than one it was eligible for). Default 4.
+   */
   maxEventsPerTopic?: number
 }
 
@@ -93,7 +96,7 @@ export class LocalRetention implements RetentionStore {
     else {
       this.topics.delete(event.topic)
       this.bytes -= sum(before)
-      list = isRestricted(event) ? trimmed([...before, event], this.limits.maxEventsPerTopic) : [event]
+      list = isRestricted(event) ? [...before, event].slice(-this.limits.maxEventsPerTopic) : [event]
     }
     this.topics.set(event.topic, list)
     this.bytes += sum(list)
@@ -111,16 +114,6 @@ export class LocalRetention implements RetentionStore {
     for (const [name, list] of this.topics) if (matches(name)) found.push(...list)
     return found
   }
-}
-
-/**
- * At most `max` events, dropping the oldest restricted ones: the unrestricted event at the head stays, so restricted
- * publications (which may reach nobody else) cannot push out the one everyone is eligible for.
- */
-function trimmed (list: RetainedEvent[], max: number): RetainedEvent[] {
-  if (list.length <= max) return list
-  if (isRestricted(list[0])) return list.slice(list.length - max)
-  return max === 1 ? [list[0]] : [list[0], ...list.slice(list.length - max + 1)]
 }
 
 function sum (list: RetainedEvent[]): number {
