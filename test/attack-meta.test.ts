@@ -145,3 +145,29 @@ t.test('an authorize hook that throws denies add_testament and get_events with n
   t.match(await client.next(), [MSG.ERROR, MSG.CALL, 4, {}, 'wamp.error.not_authorized'])
   await client.close()
 })
+
+t.test('the meta procedures of one realm neither see nor touch sessions of another', async (t) => {
+  const { url } = await startApp(t, { metaApi: true, realms: [{ name: 'realm1', broker: true }, { name: 'realm2', broker: true }] })
+  const other = await connectRaw(url, { realm: 'realm2' })
+  other.client.send([MSG.SUBSCRIBE, 1, {}, 'com.x'])
+  const [, , subscription] = await other.client.next()
+  const { client } = await connectRaw(url)
+  const calls: Array<[string, unknown[]]> = [
+    ['wamp.session.get', [other.sessionId]],
+    ['wamp.session.kill', [other.sessionId]],
+    ['wamp.subscription.remove_subscriber', [subscription, other.sessionId]],
+    ['wamp.subscription.get', [subscription]],
+    ['wamp.subscription.remove', [subscription]]
+  ]
+  let id = 1
+  for (const [procedure, args] of calls) {
+    client.send([MSG.CALL, id, {}, procedure, args])
+    t.match(await client.next(), [MSG.ERROR, MSG.CALL, id, {}, /^wamp\.error\.no_such_(session|subscription)$/], procedure)
+    id++
+  }
+  client.send([MSG.CALL, id, {}, 'wamp.session.list', []])
+  t.notOk(((await client.next())[3] as unknown[][])[0].includes(other.sessionId), 'not listed')
+  other.client.send([MSG.SUBSCRIBE, 2, {}, 'com.x'])
+  t.same(await other.client.next(), [MSG.SUBSCRIBED, 2, subscription], 'the other session still holds its subscription')
+  await Promise.all([client.close(), other.client.close()])
+})
