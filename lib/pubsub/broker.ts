@@ -68,9 +68,13 @@ export class Broker {
     const requestId = msg[1] as number
     const topic = msg[3] as string
     const match = (msg[2] as Details).match ?? 'exact'
-    const retained = (msg[2] as Details).get_retained === true && this.retention !== undefined
+    const getRetained = (msg[2] as Details).get_retained
+    const retained = getRetained === true && this.retention !== undefined
     if (!isMatchPolicy(match)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, [`unknown match policy "${String(match)}"`])
+    }
+    if (getRetained !== undefined && typeof getRetained !== 'boolean') {
+      return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, ['SUBSCRIBE.Options.get_retained must be a boolean'])
     }
     if (!isValidUri(topic, match as MatchPolicy)) {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid ${match} topic URI`])
@@ -241,8 +245,11 @@ export class Broker {
     const args = (msg[4] ?? []) as unknown[]
     const kwargs = (msg[5] ?? {}) as Kwargs
     const acknowledge = options.acknowledge === true
-    if (!isValidUri(topic)) {
-      if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid topic URI`])
+    // `wamp.*` topics are the router's (meta events): a client publishing there could forge them (as Crossbar, refused).
+    if (!isValidUri(topic) || topic.startsWith('wamp.')) {
+      // Unacknowledged: debug only, so a client cannot flood the log with them.
+      if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI for a client publication`])
+      else session.log.debug({ topic }, 'fastify-wamp: publication to an invalid or reserved topic dropped')
       return
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'publish', topic, options)

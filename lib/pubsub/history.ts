@@ -4,7 +4,7 @@ import { ErrorUri, isMatchPolicy, isValidUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
-import { isThenable } from '../thenable.js'
+import { allowed } from '../realm/authorize.js'
 import type { PublishFilter } from './publish-filter.js'
 import { payloadBytes } from './retention.js'
 import type { Subscription } from './subscription.js'
@@ -25,7 +25,7 @@ export interface HistoryRule {
   match?: MatchPolicy
   /** Publications kept (the most recent ones). Default 100, at most 100 000. */
   limit?: number
-  /** Largest publication kept (args and kwargs, msgpack-encoded); larger ones are not kept. Default 64 KiB. */
+  /** Largest publication kept (args, kwargs, publisher details and authid/authrole rules, msgpack-encoded); larger ones are not kept. Default 64 KiB. */
   maxEventBytes?: number
 }
 
@@ -109,8 +109,8 @@ export class History {
     const rule = this.ruleFor(topic)
     if (rule === undefined) return
     if (filter !== undefined && (filter.eligible !== undefined || filter.exclude !== undefined)) return
-    if (payloadBytes(args, kwargs) > rule.maxEventBytes) return
     const rules = filter === undefined || filter.onlySkips ? undefined : identityRules(filter)
+    if (payloadBytes(args, kwargs, publisher, rules) > rule.maxEventBytes) return
     this.store.record(rule, { topic, publicationId, time: Date.now(), args, kwargs, publisher, rules })
   }
 
@@ -124,10 +124,12 @@ export class History {
     const wanted = (topic: string): boolean => subscription.match === 'exact' ? topic === subscription.topic : subscription.matches(topic)
     const rules = subscription.match === 'exact' ? this.rules.filter((r) => covers(r, subscription.topic)) : this.rules
     const reads = await Promise.all(rules.map((rule) => this.store.read(rule)))
-    let events = reads.flat().filter((e) => wanted(e.topic))
+    // Visibility first: a publication the caller may not see must not bound anything either (its id would answer
+    // differently from an unknown one, telling the caller that it exists).
+    let events = reads.flat().filter((e) => wanted(e.topic) && visible(e.rules, session))
     if (reads.length > 1) events.sort((a, b) => a.time - b.time || a.seq - b.seq)
     events = bound(events, query)
-    events = events.filter((e) => (query.topic === undefined || e.topic === query.topic) && visible(e.rules, session) &&
+    events = events.filter((e) => (query.topic === undefined || e.topic === query.topic) &&
       (query.fromTime === undefined || e.time >= query.fromTime) && (query.afterTime === undefined || e.time > query.afterTime) &&
       (query.untilTime === undefined || e.time <= query.untilTime) && (query.beforeTime === undefined || e.time < query.beforeTime))
     if (query.reverse) events.reverse()
@@ -265,9 +267,7 @@ async function authorizeSubscribe (realm: Realm, session: Session, subscription:
   const authorizer = realm.authorizer
   if (authorizer === undefined) return
   const options: Details = subscription.match === 'exact' ? {} : { match: subscription.match }
-  let allowed = authorizer.check(session, 'subscribe', subscription.topic, options)
-  if (isThenable(allowed)) allowed = await allowed
-  if (allowed !== true) throw new WampError(ErrorUri.notAuthorized, [`not authorized to subscribe to "${subscription.topic}", so not to its history`])
+  if (!await allowed(session, () => authorizer.check(session, 'subscribe', subscription.topic, options))) throw new WampError(ErrorUri.notAuthorized, [`not authorized to subscribe to "${subscription.topic}", so not to its history`])
 }
 
 /** Resolves a realm's `history` option at register time; undefined when there is none. */

@@ -21,11 +21,14 @@ import type { Broker } from './broker.js'
 export interface RetentionOptions {
   /** Most topics with a retained event per realm; past it the least recently retained topic is dropped. Default 10 000. */
   maxTopics?: number
-  /** Largest retained event (its args and kwargs, msgpack-encoded); a larger one is not retained. Default 64 KiB. */
+  /** Largest retained event (its args, kwargs, publisher details and receiver rules, msgpack-encoded); a larger one is not retained. Default 64 KiB. */
   maxEventBytes?: number
   /** Bytes of retained events per realm; past it the least recently retained topics are dropped. Default 16 MiB. */
   maxBytes?: number
-  /** Retained events kept per topic: the last unrestricted one and restricted ones after it. Default 4. */
+  /**
+   * Retained events kept per topic: the last unrestricted one and restricted ones after it, the oldest dropped first
+   * (the unrestricted one too: a subscriber then gets nothing rather than an event older than one it was eligible for). Default 4.
+   */
   maxEventsPerTopic?: number
 }
 
@@ -33,7 +36,7 @@ export type RetentionLimits = Required<RetentionOptions>
 
 /** One retained publication. */
 export interface RetainedEvent extends Publication {
-  /** Size of args and kwargs, msgpack-encoded (what the bounds count). */
+  /** Size of args, kwargs, publisher details and receiver rules, msgpack-encoded (what the bounds count). */
   readonly bytes: number
 }
 
@@ -53,10 +56,13 @@ export interface RetentionStore {
 
 const sizer = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
 
-/** The bytes a retained event counts for; Infinity when it cannot be encoded (then it is not retained). */
-export function payloadBytes (args: unknown[] | undefined, kwargs: Kwargs | undefined): number {
+/**
+ * The bytes a kept event counts for: its args and kwargs, and what else is kept with it (publisher details, receiver
+ * rules — a client chooses their size too); Infinity when it cannot be encoded (then it is not kept).
+ */
+export function payloadBytes (args: unknown[] | undefined, kwargs: Kwargs | undefined, publisher?: Details, rules?: object): number {
   try {
-    return sizer.pack([args, kwargs]).length
+    return sizer.pack(publisher === undefined && rules === undefined ? [args, kwargs] : [args, kwargs, publisher, rules]).length
   } catch {
     return Infinity
   }
@@ -130,7 +136,7 @@ export class Retention {
   /** Retains a publication unless it is larger than `maxEventBytes`; returns whether it was retained. */
   retain (topic: string, publicationId: number, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     publisher: Details | undefined, filter: PublishFilter | undefined): boolean {
-    const bytes = payloadBytes(args, kwargs)
+    const bytes = payloadBytes(args, kwargs, publisher, filter === undefined || filter.onlySkips ? undefined : filter.rules())
     if (bytes > this.limits.maxEventBytes) return false
     this.store.retain({ topic, publicationId, args, kwargs, publisher, filter, bytes })
     return true

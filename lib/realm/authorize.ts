@@ -206,11 +206,25 @@ export class Authorizer {
   }
 }
 
+/**
+ * An authorization asked outside a request's dispatch (testaments, history): the hook's answer, with a failure of the
+ * hook (throw or rejection) denying as it does for a CALL — logged, answered not_authorized — unless it is a WampError,
+ * which the caller receives as the hook meant it.
+ */
+export async function allowed (session: Session, ask: () => boolean | Promise<boolean>): Promise<boolean> {
+  try {
+    return await ask() === true
+  } catch (err) {
+    if (err instanceof WampError) throw err
+    session.log.error({ err }, 'fastify-wamp: authorize hook failed')
+    return false
+  }
+}
+
 function withoutMatch (options: Details): Details {
   if (!Object.hasOwn(options, 'match')) return options
-  const copy: Details = {}
-  for (const key of Object.keys(options)) if (key !== 'match') copy[key] = options[key]
-  return copy
+  // Object.fromEntries defines own properties: a client's `__proto__` key stays a key, never the copy's prototype.
+  return Object.fromEntries(Object.entries(options).filter(([key]) => key !== 'match'))
 }
 
 /**

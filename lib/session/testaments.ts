@@ -7,6 +7,8 @@ import { WampError } from '../wire/wamp-error.js'
 import { randomId } from '../wire/ids.js'
 import { readPublishOptions } from '../pubsub/publish-filter.js'
 import type { Realm } from '../realm/realm.js'
+import { allowed } from '../realm/authorize.js'
+import type { Authorizer } from '../realm/authorize.js'
 import type { Session } from './session.js'
 
 // Session testaments (spec "Session Testament"): `wamp.session.add_testament` / `flush_testaments`. A testament is
@@ -69,17 +71,19 @@ export function registerTestaments (realm: Realm): void {
 }
 
 async function add (realm: Realm, session: Session, args: unknown[], publishOptions: Record<string, unknown>, scope: TestamentScope): Promise<void> {
+  // Read before any await: `portable` describes the frame being handled (this CALL).
+  if (!session.portable) throw new WampError(ErrorUri.invalidArgument, ['an integer beyond 2^53 (bignum) cannot reach subscribers of every serializer'])
   const [topic, list, dict] = args
-  if (!isValidUri(topic)) throw new WampError(ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI`])
+  if (!isValidUri(topic) || topic.startsWith('wamp.')) throw new WampError(ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI`])
   if (list != null && !Array.isArray(list)) throw new WampError(ErrorUri.invalidArgument, ['args must be a list'])
   if (dict != null && !isDict(dict)) throw new WampError(ErrorUri.invalidArgument, ['kwargs must be a dict'])
-  const options: Details = {}
-  for (const [key, value] of Object.entries(publishOptions)) if (key !== 'acknowledge' && value !== undefined) options[key] = value
+  // Own properties only: a `__proto__` key must not become the options' prototype (fromEntries defines, never sets).
+  const options: Details = Object.fromEntries(Object.entries(publishOptions).filter(([key, value]) => key !== 'acknowledge' && value !== undefined))
   const read = readPublishOptions(session, options)
   if (typeof read === 'string') throw new WampError(ErrorUri.invalidArgument, [read])
   if (!realm.broker.brokers(topic, session)) throw new WampError(ErrorUri.notAuthorized, [`publications to "${topic}" do not reach clients in this realm`])
   const id = session.id
-  if (realm.authorizer !== undefined && await realm.authorizer.check(session, 'publish', topic, options) !== true) {
+  if (realm.authorizer !== undefined && await allowed(session, () => (realm.authorizer as Authorizer).check(session, 'publish', topic, options)) !== true) {
     throw new WampError(ErrorUri.notAuthorized, [`not authorized to publish "${topic}"`])
   }
   // Ended while the authorization decided (its testaments are out already): nothing to add to.

@@ -79,6 +79,8 @@ export class LongPollTransport implements SessionTransport {
   private paused: boolean
   /** Send requests answered only once the session resumes reading (see pause()). */
   private readonly waiting: Array<() => void>
+  /** Bytes of the sends taken while paused: HTTP has no backpressure, so they are bounded by maxBufferedBytes. */
+  private waitingBytes: number
   private sink: TransportSink | undefined
 
   constructor (host: LongPollHost, table: LongPollTable, serializer: Serializer, batched: boolean, limits: LongPollLimits, remoteAddress: string | undefined) {
@@ -105,6 +107,7 @@ export class LongPollTransport implements SessionTransport {
     this.scheduled = false
     this.paused = false
     this.waiting = []
+    this.waitingBytes = 0
     this.sink = undefined
     table.set(this.id, this)
   }
@@ -179,6 +182,7 @@ export class LongPollTransport implements SessionTransport {
 
   resume (): void {
     this.paused = false
+    this.waitingBytes = 0
     for (const answer of this.waiting.splice(0)) answer()
   }
 
@@ -191,9 +195,19 @@ export class LongPollTransport implements SessionTransport {
 
   /** A /send body: one message, or a batch. `done` runs when the reply may go (later while the session is paused). */
   received (body: Buffer, done: () => void): void {
+    // A socket stops being read while paused; HTTP requests keep coming: a client that piles up more than
+    // maxBufferedBytes of them floods us, and the transport ends (as one that does not poll).
+    if (this.paused && this.phase !== ENDED && this.waitingBytes + body.length > this.limits.maxBufferedBytes) {
+      this.sink?.log.warn({ waitingBytes: this.waitingBytes, maxBufferedBytes: this.limits.maxBufferedBytes },
+        'fastify-wamp: closing a long-poll session that sends past maxBufferedBytes while its session is held')
+      this.terminate()
+      return done()
+    }
     this.sink?.receive(body, this.serializer.binary)
-    if (this.paused && this.phase !== ENDED) this.waiting.push(done)
-    else done()
+    if (this.paused && this.phase !== ENDED) {
+      this.waiting.push(done)
+      this.waitingBytes += body.length
+    } else done()
   }
 
   /** A /receive: answered now when something is queued, else held until something is (or pollTimeout). */
@@ -272,6 +286,7 @@ export class LongPollTransport implements SessionTransport {
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer)
     this.idleTimer = undefined
     this.closeTimer = undefined
+    this.waitingBytes = 0
     for (const answer of this.waiting.splice(0)) answer()
     // On the next tick, as a socket's 'close' event: never inside the session's own call that ended the transport
     // (a write over maxBufferedBytes in the middle of a publication, say).
