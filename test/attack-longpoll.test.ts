@@ -54,3 +54,18 @@ t.test('while the session is held (async authorize), sends past maxBufferedBytes
   decide(true)
   t.equal((await post(`${base}/${lp.transport}/receive`)).status, 404, 'the transport is gone')
 })
+
+t.test('the transport id (the only credential of /send and /receive) never appears in the request log', async (t) => {
+  const lines: string[] = []
+  const stream = { write: (line: string) => { lines.push(line) } }
+  const started = await startApp(t, { longPoll: { path: '/lp', pollTimeout: 2000, idleTimeout: 5000 } },
+    (app) => { app.wamp.register('echo', (args: unknown[]) => args[0]) }, { logger: { level: 'info', stream } })
+  const base = `http://127.0.0.1:${started.port}/lp`
+  const { lp } = await join(base)
+  t.equal(await send(lp, [MSG.CALL, 1, {}, 'echo', ['hi']]), 204)
+  const [result] = await receiveMessages(lp, 1)
+  t.same(result, [MSG.RESULT, 1, {}, ['hi']])
+  const urls = lines.map((l) => JSON.parse(l) as { req?: { url?: string } }).filter((l) => l.req?.url !== undefined).map((l) => l.req?.url)
+  t.ok(urls.some((u) => u === '/lp/<transport>/send') && urls.some((u) => u === '/lp/<transport>/receive'), 'send and receive are logged, redacted')
+  t.notOk(lines.some((l) => l.includes(lp.transport)), `no log line holds the transport id (${lines.length} lines)`)
+})

@@ -91,6 +91,22 @@ function offeredProtocols (body: Buffer | undefined): string[] | string {
 interface TransportParams { transport: string }
 
 /**
+ * Fastify's request serializer for the routes that carry a transport id: the id is the only credential of `/send`
+ * and `/receive`, so the request log ("incoming request") shows the URL with the id replaced.
+ */
+const redacted = {
+  req (request: FastifyRequest): Record<string, unknown> {
+    return {
+      method: request.method,
+      url: request.url.replace(/\/[^/?]+\/(send|receive|close)(?=$|\?)/, '/<transport>/$1'),
+      host: request.host,
+      remoteAddress: request.ip,
+      remotePort: request.socket?.remotePort
+    }
+  }
+}
+
+/**
  * Adds the four routes in an encapsulated context of their own (its only difference from the app's: every body is
  * read as bytes), and ends every long-poll transport when the app closes.
  */
@@ -135,19 +151,19 @@ export function registerLongPoll (fastify: FastifyInstance, hub: Hub, options: N
       reply.code(200).header('cache-control', 'no-store').send({ protocol, transport: transport.id })
     })
 
-    scope.post<{ Params: TransportParams }>(base + '/:transport/send', { ...routeOptions, bodyLimit: options.maxPayload }, (request, reply) => {
+    scope.post<{ Params: TransportParams }>(base + '/:transport/send', { ...routeOptions, bodyLimit: options.maxPayload, logSerializers: redacted }, (request, reply) => {
       const transport = find(request, reply)
       if (transport === undefined) return
       transport.received((request.body as Buffer | undefined) ?? NO_BODY, () => { reply.code(204).send() })
     })
 
-    scope.post<{ Params: TransportParams }>(base + '/:transport/receive', { ...routeOptions, bodyLimit: EMPTY_BODY_LIMIT }, (request, reply) => {
+    scope.post<{ Params: TransportParams }>(base + '/:transport/receive', { ...routeOptions, bodyLimit: EMPTY_BODY_LIMIT, logSerializers: redacted }, (request, reply) => {
       const transport = find(request, reply)
       if (transport === undefined) return
       transport.receive(reply)
     })
 
-    scope.post<{ Params: TransportParams }>(base + '/:transport/close', { ...routeOptions, bodyLimit: EMPTY_BODY_LIMIT }, (request, reply) => {
+    scope.post<{ Params: TransportParams }>(base + '/:transport/close', { ...routeOptions, bodyLimit: EMPTY_BODY_LIMIT, logSerializers: redacted }, (request, reply) => {
       const transport = find(request, reply)
       if (transport === undefined) return
       transport.closeRequested()
