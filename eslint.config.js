@@ -2,5 +2,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['dist/**', 'node_modules/**', 'bench/wampbench/**', 'bench/results/**', 'test/artifacts/**', 'examples/browser/vendor/**']
+  ignores: ['dist/**', 'node_modules/**', 'bench/wampbench/**', 'bench/results/**', 'test/artifacts/**', 'tmp/**', 'examples/browser/vendor/**']
 })

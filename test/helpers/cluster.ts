@@ -33,9 +33,14 @@ export async function untilRegistered (redis: Redis, prefix: string, uri: string
 
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 
+// From the compiled test mirror (scripts/build-tests.ts) the child runs compiled too, without tsx's startup.
+const instanceEntry = import.meta.url.endsWith('.js')
+  ? ['--enable-source-maps', 'test/helpers/cluster-instance.js']
+  : ['--import', 'tsx', 'test/helpers/cluster-instance.ts']
+
 /** An instance in a child process (test/helpers/cluster-instance.ts), which a test may SIGKILL. */
 export async function spawnInstance (t: Teardown, url: string, prefix: string, heartbeat: number, router: boolean | 'testament' = false): Promise<{ child: ChildProcess, port: number, instance: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cluster-instance.ts', url, prefix, String(heartbeat), ...(router === 'testament' ? ['testament'] : router ? ['router'] : [])],
+  const child = spawn(process.execPath, [...instanceEntry, url, prefix, String(heartbeat), ...(router === 'testament' ? ['testament'] : router ? ['router'] : [])],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const line = await new Promise<string>((resolve, reject) => {
