@@ -52,7 +52,10 @@ const OWN: RedisOptions = {
   maxRetriesPerRequest: 0
 }
 
-/** The ioredis settings of our two connections: no offline queue, no resend, commands bounded by `commandTimeout`. */
+/**
+ * The ioredis settings of our two connections: no offline queue, no resend, commands bounded by `commandTimeout`.
+ * @internal (ioredis stays out of the .d.ts)
+ */
 export function connectionOptions (commandTimeout: number, autoPipelining: boolean): RedisOptions {
   return { ...OWN, commandTimeout, enableAutoPipelining: autoPipelining }
 }
@@ -77,7 +80,7 @@ export function redisFanoutSettings (options: RedisFanoutOptions): RedisFanoutSe
   return { redis, prefix, heartbeat, rpc, commandTimeout, pingInterval, probeInterval, rebuildWindow }
 }
 
-/** ioredis, imported only when a URL is given (it is an optional peer dependency). */
+/** ioredis, imported only when a URL is given (it is an optional peer dependency). @internal */
 export async function loadIoredis (): Promise<typeof Redis> {
   try {
     return (await import('ioredis')).Redis
