@@ -64,10 +64,10 @@ export interface RemoteSessionInfo {
 }
 
 /** One callee of the cluster registry. */
-export interface RemoteCallee { instance: string, session: number, registration: number }
+export interface RemoteCallee { readonly instance: string, readonly session: number, readonly registration: number }
 
-/** One callee of a registry hash, parsed: its field `<instance>:<session>:<registration>` and its entry. */
-interface Listed { field: string, entry: Entry }
+/** One callee of a registry hash, parsed once when read: its field `<instance>:<session>:<registration>` and its entry. */
+interface Listed { field: string, entry: Entry, callee: RemoteCallee }
 
 /** Most registry hashes cached at once (a miss is cached too, and clients choose the URIs they call). */
 const CACHE_MAX = 10_000
@@ -292,7 +292,7 @@ export class ClusterRegistry {
     if (listed === undefined) {
       const epoch = this.epoch
       listed = Object.entries(await redis.hgetall(key))
-        .map(([field, value]) => ({ field, entry: JSON.parse(value) as Entry }))
+        .map(([field, value]) => ({ field, entry: JSON.parse(value) as Entry, callee: calleeOf(field) }))
         .sort((a, b) => a.entry[0] - b.entry[0] || (a.field < b.field ? -1 : 1))
       // Not while the registry is rebuilt (a miss may be an entry not rewritten yet), nor if a change crossed the read.
       if (epoch === this.epoch && Date.now() >= this.rebuildUntil) {
@@ -305,8 +305,8 @@ export class ClusterRegistry {
 
   /** Without this instance's callees. */
   private others (listed: Listed[]): Listed[] {
-    const mine = `${this.link.instanceId}:`
-    return listed.some((c) => c.field.startsWith(mine)) ? listed.filter((c) => !c.field.startsWith(mine)) : listed
+    const mine = this.link.instanceId
+    return listed.some((c) => c.callee.instance === mine) ? listed.filter((c) => c.callee.instance !== mine) : listed
   }
 
   /**
@@ -320,7 +320,7 @@ export class ClusterRegistry {
     if (callees.length === 0) return undefined
     const invoke = callees[0].entry[1] === 1 ? callees[0].entry[2] : 'single'
     if (invoke === 'roundrobin') return undefined
-    return calleeOf(invoke === 'last' ? callees[callees.length - 1] : invoke === 'random' ? callees[Math.floor(Math.random() * callees.length)] : callees[0])
+    return (invoke === 'last' ? callees[callees.length - 1] : invoke === 'random' ? callees[Math.floor(Math.random() * callees.length)] : callees[0]).callee
   }
 
   /**
@@ -347,14 +347,14 @@ export class ClusterRegistry {
     if (invoke === 'last') chosen = callees[callees.length - 1]
     else if (invoke === 'random') chosen = callees[Math.floor(Math.random() * callees.length)]
     else if (invoke === 'roundrobin') chosen = callees[(await redis.incr(this.key(counter))) % callees.length]
-    return calleeOf(chosen)
+    return chosen.callee
   }
 }
 
 type Entry = [created: number, routed: number, invoke: string, match: MatchPolicy, pattern: string]
 
-function calleeOf (listed: Listed): RemoteCallee {
-  const [instance, session, registration] = listed.field.split(':')
+function calleeOf (field: string): RemoteCallee {
+  const [instance, session, registration] = field.split(':')
   return { instance, session: Number(session), registration: Number(registration) }
 }
 
