@@ -1,12 +1,18 @@
 // Cross-instance RPC through Redis next to local RPC: two fastify-wamp instances (A, B) with
 // RedisFanout({ rpc: true }) on one prefix, one WebSocket callee on each. `A.wamp.call()` to the callee on A
-// (local) and to the callee on B (through Redis), with C calls in flight. Everything runs in this one process
-// (both instances, both callees, the driver), so the two figures share one CPU and compare like for like.
+// (local) and to the callee on B (through Redis), with C calls in flight. By default everything runs in this one
+// process (both instances, both callees, the driver), so the two figures share one CPU and compare like for like;
+// that is the worst case for the cross-instance call (this process pays for both ends, and sits idle while Redis
+// carries the calls). `--split` runs B and its callee in a child process, as instances are deployed; CPU per call
+// then counts both processes.
 // Redis traffic is measured from Redis itself (INFO stats/commandstats deltas) and divided by the calls made.
 // Prints one JSON line: { remote: {calls_per_s, p50_ms, p99_ms, cpu_us_per_call, redis_cpu_us_per_call}, local: {…},
 // ratio, redis_per_call: {…} }. CPU per call (this process, and the Redis server) tells more than calls/s on a busy machine.
-// Usage: npx tsx bench/cluster-rpc.ts [--calls 20000] [--concurrency 50] [--redis redis://127.0.0.1:6379] [--quick]
+// Usage: npx tsx bench/cluster-rpc.ts [--calls 20000] [--concurrency 50] [--redis redis://127.0.0.1:6379] [--quick] [--split]
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { Redis } from 'ioredis'
@@ -19,12 +25,15 @@ const { values: flags } = parseArgs({
     calls: { type: 'string', default: '20000' },
     concurrency: { type: 'string', default: '50' },
     redis: { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
-    quick: { type: 'boolean', default: false }
+    quick: { type: 'boolean', default: false },
+    split: { type: 'boolean', default: false },
+    /** Internal: this process is instance B of a --split run, on this prefix. */
+    'serve-b': { type: 'string' }
   }
 })
 const calls = flags.quick ? 2000 : Number(flags.calls)
 const concurrency = Number(flags.concurrency)
-const prefix = `bench:${randomBytes(4).toString('hex')}:`
+const prefix = flags['serve-b'] ?? `bench:${randomBytes(4).toString('hex')}:`
 
 async function instance (): Promise<{ app: FastifyInstance, url: string }> {
   const app = Fastify({ logger: false })
@@ -57,6 +66,7 @@ async function run (app: FastifyInstance, uri: string, n: number): Promise<Figur
   const latencies = new Float64Array(n)
   let next = 0
   const redisCpu0 = await redisCpu()
+  const child0 = childCpu()
   const cpu0 = process.cpuUsage()
   const start = process.hrtime.bigint()
   const worker = async (): Promise<void> => {
@@ -70,6 +80,7 @@ async function run (app: FastifyInstance, uri: string, n: number): Promise<Figur
   await Promise.all(Array.from({ length: concurrency }, worker))
   const seconds = Number(process.hrtime.bigint() - start) / 1e9
   const cpu = process.cpuUsage(cpu0)
+  const childMicros = childCpu() - child0
   const redisSeconds = (await redisCpu()) - redisCpu0
   latencies.sort()
   const at = (q: number): number => Math.round(latencies[Math.min(n - 1, Math.floor(q * n))] * 1000) / 1000
@@ -77,7 +88,7 @@ async function run (app: FastifyInstance, uri: string, n: number): Promise<Figur
     calls_per_s: Math.round(n / seconds),
     p50_ms: at(0.5),
     p99_ms: at(0.99),
-    cpu_us_per_call: Math.round(((cpu.user + cpu.system) / n) * 100) / 100,
+    cpu_us_per_call: Math.round(((cpu.user + cpu.system + childMicros) / n) * 100) / 100,
     redis_cpu_us_per_call: Math.round((redisSeconds * 1e6 / n) * 100) / 100
   }
 }
@@ -100,10 +111,43 @@ async function redisCounters (redis: Redis): Promise<{ commands: number, publish
   }
 }
 
+/** CPU microseconds the --split child (instance B) has used so far (0 without one; Linux /proc). */
+let childPid: number | undefined
+function childCpu (): number {
+  if (childPid === undefined) return 0
+  const stat = readFileSync(`/proc/${childPid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10_000 // clock ticks of 10 ms
+}
+
+if (flags['serve-b'] !== undefined) {
+  // Instance B of a --split run: its callee, then wait to be killed.
+  const b = await instance()
+  const ws = await callee(b.url, 'bench.remote')
+  process.stdout.write('ready\n')
+  process.once('SIGTERM', () => { ws.close(); b.app.close().then(() => process.exit(0), () => process.exit(1)) })
+  await new Promise(() => {})
+}
+
 const redis = new Redis(flags.redis)
 const a = await instance()
-const b = await instance()
-const sockets = [await callee(a.url, 'bench.local'), await callee(b.url, 'bench.remote')]
+let closeB: () => Promise<unknown>
+const sockets = [await callee(a.url, 'bench.local')]
+if (flags.split) {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve-b', prefix, '--redis', flags.redis],
+    { stdio: ['ignore', 'pipe', 'inherit'] })
+  childPid = child.pid
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve() })
+    child.once('exit', (code) => reject(new Error(`instance B exited with ${String(code)}`)))
+  })
+  process.once('exit', () => child.kill('SIGKILL'))
+  closeB = async () => child.kill('SIGTERM')
+} else {
+  const b = await instance()
+  sockets.push(await callee(b.url, 'bench.remote'))
+  closeB = async () => await b.app.close()
+}
 while (await redis.hlen(`${prefix}rpc:reg:realm1:bench.remote`) === 0) await new Promise((resolve) => setTimeout(resolve, 10))
 
 await run(a.app, 'bench.remote', Math.min(1000, calls)) // warm-up
@@ -117,6 +161,7 @@ const per = (x: number): number => Math.round((x / calls) * 100) / 100
 console.log(JSON.stringify({
   calls,
   concurrency,
+  split: flags.split,
   remote,
   local,
   ratio: Math.round((remote.calls_per_s / local.calls_per_s) * 1000) / 1000,
@@ -129,4 +174,4 @@ console.log(JSON.stringify({
 }))
 for (const ws of sockets) ws.close()
 redis.disconnect()
-await Promise.all([a.app.close(), b.app.close()])
+await Promise.all([a.app.close(), closeB()])

@@ -338,18 +338,20 @@ if (!flags['no-redis']) {
   }
 }
 
-// Cross-instance RPC through Redis (bench/cluster-rpc.ts: app.wamp.call() on A to a callee on B, next to a local callee).
+// Cross-instance RPC through Redis (bench/cluster-rpc.ts: app.wamp.call() on A to a callee on B, next to a local
+// callee): B in this bench's process (both ends share one process: the worst case), then B in a process of its own.
 const rpcRows: string[][] = []
 if (!flags['no-redis']) {
-  const { code, result } = await script<{ remote?: Result, local?: Result, redis_per_call?: Result }>('cluster-rpc.ts', ['--concurrency', '64'])
-  if (code !== 0 || result === null) fail(`cluster-rpc: exit ${code}`)
-  else {
+  for (const [label, extra] of [['one process', []], ['B in its own process', ['--split']]] as const) {
+    const { code, result } = await script<{ remote?: Result, local?: Result, redis_per_call?: Result }>('cluster-rpc.ts', ['--concurrency', '64', ...extra])
+    if (code !== 0 || result === null) { fail(`cluster-rpc ${label}: exit ${code}`); continue }
     for (const [name, figure] of [['same instance', result.local], ['across instances', result.remote]] as const) {
-      rpcRows.push([name, fmt(num(figure, 'calls_per_s')), String(num(figure, 'p50_ms')), String(num(figure, 'p99_ms'))])
+      rpcRows.push([label, name, fmt(num(figure, 'calls_per_s')), String(num(figure, 'p50_ms')), String(num(figure, 'p99_ms')), String(num(figure, 'cpu_us_per_call'))])
     }
-    rpcRows.push(['across / same', ratio(num(result.remote, 'calls_per_s'), num(result.local, 'calls_per_s')), '—', ratio(num(result.remote, 'p99_ms'), num(result.local, 'p99_ms'))])
-    rpcRows.push(['Redis per cross-instance call', `${num(result.redis_per_call, 'commands')} commands`, `${num(result.redis_per_call, 'bytes_in')} B in`, `${num(result.redis_per_call, 'bytes_out')} B out`])
-    log(`cluster-rpc remote=${num(result.remote, 'calls_per_s')} local=${num(result.local, 'calls_per_s')}`)
+    rpcRows.push([label, 'across / same', ratio(num(result.remote, 'calls_per_s'), num(result.local, 'calls_per_s')), '—',
+      ratio(num(result.remote, 'p99_ms'), num(result.local, 'p99_ms')), ratio(num(result.remote, 'cpu_us_per_call'), num(result.local, 'cpu_us_per_call'))])
+    rpcRows.push([label, 'Redis per cross-instance call', `${num(result.redis_per_call, 'commands')} commands`, `${num(result.redis_per_call, 'bytes_in')} B in`, `${num(result.redis_per_call, 'bytes_out')} B out`, '—'])
+    log(`cluster-rpc (${label}) remote=${num(result.remote, 'calls_per_s')} local=${num(result.local, 'calls_per_s')}`)
   }
 }
 
@@ -361,7 +363,7 @@ const markdown = (redisRows.length === 0
   (rpcRows.length === 0
     ? ''
     : '\n## RPC across 2 instances through Redis (app.wamp.call() on A, 64 in flight)\n\n' +
-      mdTable(['callee', 'calls/s', 'p50 ms', 'p99 ms'], rpcRows) + '\n')
+      mdTable(['B runs in', 'callee', 'calls/s', 'p50 ms', 'p99 ms', 'CPU µs/call (all processes)'], rpcRows) + '\n')
 mkdirSync(resultsDir, { recursive: true })
 const report = { ts: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, serializers, modes, modeArgs: MODE_ARGS, ours: oursCmd, ok: failures.length === 0, failures, table: rows, typedTable: typedRows, routerTable: routerRows, foxTable: foxRows, redisTable: redisRows, rpcTable: rpcRows, runs }
 writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n')
