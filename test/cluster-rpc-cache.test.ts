@@ -52,16 +52,21 @@ t.test('at most 2 Redis commands per cross-instance call in the steady state: th
   const perCall = calls.filter((c) => !(c[1] === `${prefix}instances` || c[1].startsWith(`${prefix}instance:`)))
   const byName: Record<string, number> = {}
   for (const c of perCall) byName[c[0].toLowerCase()] = (byName[c[0].toLowerCase()] ?? 0) + 1
-  t.same(Object.keys(byName), ['publish'], 'nothing but PUBLISHes: no registry read')
+  // A registry read in the window means the cache was dropped once (a late change announcement, or a health PING
+  // that timed out on a loaded machine and took the connection 'down'): tolerated once, never per call.
+  const reads = byName.hgetall ?? 0
+  t.same(Object.keys(byName).filter((name) => name !== 'hgetall'), ['publish'], 'nothing but PUBLISHes (and at most one registry read)')
+  t.ok(reads <= 1, `${reads} registry reads for ${N} calls`)
   // Per channel: the requests to B's instance, the answers to A's. 20 sequential calls: one PUBLISH each way each;
   // the 80 made in one tick leave as ONE PUBLISH (a batch), and their answers in as many as the ticks in which the
-  // callee's YIELDs arrived (at most one each). So the requests' channel has 21, the answers' 21 to 100.
+  // callee's YIELDs arrived (at most one each). So the requests' channel has 21, the answers' 21 to 100. (A call
+  // delayed by a registry read leaves in a PUBLISH of its own: one more.)
   const byChannel: Record<string, number> = {}
-  for (const c of perCall) byChannel[c[1]] = (byChannel[c[1]] ?? 0) + 1
+  for (const c of perCall) if (c[0].toLowerCase() === 'publish') byChannel[c[1]] = (byChannel[c[1]] ?? 0) + 1
   const channels = Object.keys(byChannel)
   t.ok(channels.length === 2 && channels.every((c) => c.startsWith(`${prefix}rpc:`)), 'only the two instances\' RPC channels')
   const [requests, answers] = Object.values(byChannel).sort((x, y) => x - y)
-  t.equal(requests, 20 + 1, 'requests: one PUBLISH per sequential call, one for the 80 concurrent ones')
+  t.ok(requests >= 21 && requests <= 21 + reads, `requests: ${requests} PUBLISHes, one per sequential call, one for the 80 concurrent ones`)
   t.ok(answers >= 21 && answers <= N, `answers: ${answers} PUBLISHes for ${N} answers`)
   t.ok(perCall.length <= 2 * N, `${perCall.length} commands for ${N} calls`)
 })
