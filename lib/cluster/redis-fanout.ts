@@ -124,7 +124,7 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
     let pub: Redis
     let sub: Redis
     const own = connectionOptions(this.commandTimeout, false)
-    // The commands of one tick (publications, cluster RPC batches, registry writes) leave in one write.
+    // The commands of one tick (registry writes, heartbeats) leave in one write; PUBLISH is written at once.
     const pipelined = connectionOptions(this.commandTimeout, true)
     if (typeof this.source === 'string') {
       const Redis = await loadIoredis()

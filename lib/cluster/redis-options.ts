@@ -57,7 +57,10 @@ const OWN: RedisOptions = {
  * @internal (ioredis stays out of the .d.ts)
  */
 export function connectionOptions (commandTimeout: number, autoPipelining: boolean): RedisOptions {
-  return { ...OWN, commandTimeout, enableAutoPipelining: autoPipelining }
+  // PUBLISH is written at once, not held for the tick's pipeline: cluster RPC batches its own messages, and a full
+  // batch that leaves mid-tick crosses Redis while the rest of the tick is produced (measured: 0.47 → 0.53–0.57 of
+  // local calls/s at 64 in flight; fan-out across instances unchanged).
+  return { ...OWN, commandTimeout, enableAutoPipelining: autoPipelining, autoPipeliningIgnoredCommands: autoPipelining ? ['publish'] : [] }
 }
 
 /** The options, checked, with their defaults. */

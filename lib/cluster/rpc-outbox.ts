@@ -7,6 +7,11 @@ import type { ClusterLink } from './registry.js'
 // concurrently (the case that matters for throughput) that is one Redis command per tick and peer instead of one
 // per message: Redis, ioredis and both instances do a fraction of the work per call. A tick with one message for a
 // peer sends it alone, as before batching (an instance of an older version still understands it).
+//
+// A batch is bounded (MAX_BATCH messages, MAX_BATCH_BYTES): a full one leaves at once, so a large tick crosses
+// Redis in several PUBLISHes while the rest is still being produced, and no PUBLISH comes near Redis's pub/sub
+// output buffer limit (32 MiB by default, past which Redis drops the subscriber). Each message is encoded when it
+// is sent, alone: one that cannot be encoded fails alone, and a batch is the concatenation of its parts.
 
 export const REQUEST = 1
 export const CANCEL = 2
@@ -23,6 +28,9 @@ export const BATCH = 10
 /** How long, and how often, a call's final answer is tried again while it cannot reach the caller's instance. */
 const ANSWER_RETRY_FOR = 5000
 const ANSWER_RETRY = 100
+/** Most messages, and most encoded bytes, in one PUBLISH (a message larger than that goes alone). */
+export const MAX_BATCH = 32
+export const MAX_BATCH_BYTES = 256 * 1024
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
@@ -44,12 +52,15 @@ export function unpackRpc (data: Buffer): unknown[][] {
 /** What happens to a REQUEST that could not be delivered: the call fails (it never ran). */
 export type Undelivered = (callId: number, reason: 'lost' | Error | undefined) => void
 
+/** The messages of one PUBLISH: each encoded alone, in the order sent. */
+interface Batch { messages: unknown[][], parts: Buffer[], bytes: number }
+
 export class RpcOutbox {
   private readonly link: ClusterLink
   private readonly stats: ClusterStats
   private readonly undelivered: Undelivered
-  /** Per instance, the messages sent this tick (in order). */
-  private readonly queues: Map<string, unknown[][]>
+  /** Per instance, what was sent this tick and has not left yet. */
+  private readonly queues: Map<string, Batch>
   private scheduled: boolean
 
   constructor (link: ClusterLink, stats: ClusterStats, undelivered: Undelivered) {
@@ -60,12 +71,30 @@ export class RpcOutbox {
     this.scheduled = false
   }
 
-  /** Queues `message` for `instance`; it leaves with the rest of this tick's at setImmediate. */
+  /** Queues `message` for `instance`; it leaves with the rest of this tick's at setImmediate, or when a batch is full. */
   send (instance: string, message: unknown[]): void {
     this.stats.messagesOut++
-    const queue = this.queues.get(instance)
-    if (queue !== undefined) queue.push(message)
-    else this.queues.set(instance, [message])
+    let part: Buffer
+    try {
+      part = packr.pack(message)
+    } catch (err) {
+      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw all the same.
+      return this.missed(instance, { messages: [message], parts: [], bytes: 0 }, err as Error, 0)
+    }
+    let batch = this.queues.get(instance)
+    if (batch !== undefined && batch.bytes + part.length > MAX_BATCH_BYTES) {
+      this.queues.delete(instance)
+      this.publish(instance, batch, 0)
+      batch = undefined
+    }
+    if (batch === undefined) this.queues.set(instance, batch = { messages: [], parts: [], bytes: 0 })
+    batch.messages.push(message)
+    batch.parts.push(part)
+    batch.bytes += part.length
+    if (batch.messages.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) {
+      this.queues.delete(instance)
+      return this.publish(instance, batch, 0)
+    }
     if (this.scheduled) return
     this.scheduled = true
     setImmediate(flush, this)
@@ -75,7 +104,7 @@ export class RpcOutbox {
   flush (): void {
     this.scheduled = false
     if (this.queues.size === 0) return
-    for (const [instance, messages] of this.queues) this.publish(instance, messages, 0)
+    for (const [instance, batch] of this.queues) this.publish(instance, batch, 0)
     this.queues.clear()
   }
 
@@ -85,34 +114,30 @@ export class RpcOutbox {
   }
 
   /**
-   * One PUBLISH of `messages`. REQUESTs that reach nobody (the instance is gone) or fail (Redis) are reported to
+   * One PUBLISH of `batch`. REQUESTs that reach nobody (the instance is gone) or fail (Redis) are reported to
    * `undelivered`; final answers (RESULT, ERROR) are tried again until `deadline` — around a Redis restart the
    * caller's instance may not be subscribed again yet — so a caller is not left to its timeout. The rest (PROGRESS,
    * CANCEL, EVENT, KILL, REVOKE_*) is fire and forget.
    */
-  private publish (instance: string, messages: unknown[][], deadline: number): void {
-    let data: Buffer
-    try {
-      data = packr.pack(messages.length === 1 ? messages[0] : [BATCH, ...messages])
-    } catch {
-      // Only values decoded from clients go out here (strictly checked, so always encodable); a message that is
-      // not must not take the others of its tick with it.
-      if (messages.length > 1) for (const m of messages) this.publish(instance, [m], deadline)
-      else this.missed(instance, messages, new Error('a cluster message could not be encoded'), deadline)
-      return
-    }
+  private publish (instance: string, batch: Batch, deadline: number): void {
     const redis = this.link.publisher()
-    if (redis === undefined) return this.missed(instance, messages, undefined, deadline)
-    redis.publish(`${this.link.prefix}rpc:${instance}`, data).then((receivers) => {
-      if (receivers === 0) this.missed(instance, messages, 'lost', deadline)
-    }, (err: Error) => this.missed(instance, messages, err, deadline))
+    if (redis === undefined) return this.missed(instance, batch, undefined, deadline)
+    redis.publish(`${this.link.prefix}rpc:${instance}`, encodeBatch(batch.parts)).then((receivers) => {
+      if (receivers === 0) this.missed(instance, batch, 'lost', deadline)
+    }, (err: Error) => this.missed(instance, batch, err, deadline))
   }
 
-  private missed (instance: string, messages: unknown[][], reason: 'lost' | Error | undefined, deadline: number): void {
-    let answers: unknown[][] | undefined
-    for (const m of messages) {
+  private missed (instance: string, batch: Batch, reason: 'lost' | Error | undefined, deadline: number): void {
+    let answers: Batch | undefined
+    for (let i = 0; i < batch.messages.length; i++) {
+      const m = batch.messages[i]
       if (m[0] === REQUEST) this.undelivered(m[2] as number, reason)
-      else if (m[0] === RESULT || m[0] === ERROR) (answers ??= []).push(m)
+      else if ((m[0] === RESULT || m[0] === ERROR) && batch.parts[i] !== undefined) {
+        answers ??= { messages: [], parts: [], bytes: 0 }
+        answers.messages.push(m)
+        answers.parts.push(batch.parts[i])
+        answers.bytes += batch.parts[i].length
+      }
     }
     if (answers === undefined) return
     const until = deadline === 0 ? Date.now() + ANSWER_RETRY_FOR : deadline
@@ -120,6 +145,14 @@ export class RpcOutbox {
     const retry = answers
     setTimeout(() => { this.publish(instance, retry, until) }, ANSWER_RETRY).unref()
   }
+}
+
+/** One message as it is; several as the msgpack array [BATCH, …parts] (an array header, then the parts). */
+function encodeBatch (parts: Buffer[]): Buffer {
+  if (parts.length === 1) return parts[0]
+  const n = parts.length + 1
+  const header = n < 16 ? Buffer.of(0x90 | n, BATCH) : Buffer.of(0xdc, n >> 8, n & 0xff, BATCH)
+  return Buffer.concat([header, ...parts])
 }
 
 function flush (outbox: RpcOutbox): void {
