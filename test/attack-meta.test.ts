@@ -1,20 +1,8 @@
 import t from 'tap'
 import { startApp, until } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
-import type { RawClient } from './helpers/raw-client.js'
+import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
 
 // Hostile clients against the Meta API surfaces: forged meta events, reserved topics, hostile arguments.
-
-/** The EVENTs `client` receives before the marker publication (so "nothing" needs no timeout). */
-async function eventsBefore (client: RawClient, publishMarker: () => void): Promise<unknown[][]> {
-  publishMarker()
-  const got: unknown[][] = []
-  for (;;) {
-    const msg = await client.next()
-    if (msg[0] === MSG.EVENT && (msg[4] as unknown[] | undefined)?.[0] === 'marker') return got
-    got.push(msg)
-  }
-}
 
 t.test('a client cannot PUBLISH to a reserved wamp.* topic (no forged meta events, nothing retained): ERROR invalid_uri', async (t) => {
   const { app, url } = await startApp(t, { metaApi: true, realms: [{ name: 'realm1', broker: true }] })
@@ -26,10 +14,10 @@ t.test('a client cannot PUBLISH to a reserved wamp.* topic (no forged meta event
   forger.client.send([MSG.PUBLISH, 7, { acknowledge: true, retain: true }, 'wamp.session.on_leave', [listener.sessionId, 'admin', 'admin']])
   t.match(await forger.client.next(), [MSG.ERROR, MSG.PUBLISH, 7, {}, 'wamp.error.invalid_uri'])
   forger.client.send([MSG.PUBLISH, 8, {}, 'wamp.session.on_leave', [listener.sessionId, 'admin', 'admin']])
-  t.same(await eventsBefore(listener.client, () => app.wamp.publishToAll('wamp.session.on_leave', ['marker'])), [], 'no forged event reached the listener')
+  t.same(await messagesBeforeMarker(listener.client, () => app.wamp.publishToAll('wamp.session.on_leave', ['marker'])), [], 'no forged event reached the listener')
   listener.client.send([MSG.SUBSCRIBE, 2, { get_retained: true }, 'wamp.session.on_leave'])
   t.same(await listener.client.next(), [MSG.SUBSCRIBED, 2, subscribed[2]])
-  t.same(await eventsBefore(listener.client, () => app.wamp.publishToAll('wamp.session.on_leave', ['marker'])), [], 'nothing was retained')
+  t.same(await messagesBeforeMarker(listener.client, () => app.wamp.publishToAll('wamp.session.on_leave', ['marker'])), [], 'nothing was retained')
   await Promise.all([listener.client.close(), forger.client.close()])
 })
 
@@ -43,7 +31,7 @@ t.test('a testament cannot publish to a reserved wamp.* topic: ERROR invalid_uri
   t.match(await forger.client.next(), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.invalid_uri'])
   await forger.client.close()
   await until(() => app.wamp.sessions.size === 1, 2000, 'the forger to be gone')
-  t.same(await eventsBefore(listener.client, () => app.wamp.publishToAll('wamp.registration.on_delete', ['marker'])), [], 'no forged event')
+  t.same(await messagesBeforeMarker(listener.client, () => app.wamp.publishToAll('wamp.registration.on_delete', ['marker'])), [], 'no forged event')
   await listener.client.close()
 })
 
@@ -116,7 +104,7 @@ t.test('a testament carrying a bignum (CBOR) is refused with invalid_argument, a
   t.same(await client.next(), [MSG.RESULT, 2, {}], 'the next one, plain, is added')
   await client.close()
   await until(() => app.wamp.sessions.size === 1, 2000, 'the testator to be gone')
-  const got = await eventsBefore(listener.client, () => app.wamp.publishToAll('com.will', ['marker']))
+  const got = await messagesBeforeMarker(listener.client, () => app.wamp.publishToAll('com.will', ['marker']))
   t.same(got.map((m) => m[4]), [['ok']], 'only the plain testament was published')
   await listener.client.close()
 })

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyWampOptions, WampSession as Session } from '../index.js'
 import { startApp, internal, hubOf } from './helpers/app.js'
 import type { LocalRetention, Retention } from '../lib/pubsub/retention.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
+import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 
 // Hostile subscribers and publishers against event retention (docs/retention-history.md).
@@ -15,17 +15,6 @@ function identify (session: Session): void {
 
 async function join (url: string, who?: [string, string]): Promise<{ client: RawClient, sessionId: number }> {
   return await connectRaw(url, who === undefined ? {} : { headers: { 'x-authid': who[0], 'x-authrole': who[1] } })
-}
-
-/** The messages `client` receives before the marker publication (so "nothing" needs no timeout). */
-async function before (client: RawClient, publishMarker: () => void): Promise<unknown[][]> {
-  publishMarker()
-  const got: unknown[][] = []
-  for (;;) {
-    const msg = await client.next()
-    if (msg[0] === MSG.EVENT && (msg[4] as unknown[] | undefined)?.[0] === 'marker') return got
-    got.push(msg)
-  }
 }
 
 const brokered: FastifyWampOptions = { realms: [{ name: 'realm1', broker: true }], onSessionOpen: identify }
@@ -85,7 +74,7 @@ t.test('PUBLISH retain by a role without publish permission retains nothing, ack
   const writer = await join(url, ['w', 'writer'])
   writer.client.send([MSG.SUBSCRIBE, 1, { get_retained: true }, 'com.status'])
   t.equal((await writer.client.next())[0], MSG.SUBSCRIBED)
-  t.same(await before(writer.client, () => app.wamp.publishToAll('com.status', ['marker'])), [], 'nothing was retained')
+  t.same(await messagesBeforeMarker(writer.client, () => app.wamp.publishToAll('com.status', ['marker'])), [], 'nothing was retained')
   await Promise.all([reader.client.close(), writer.client.close()])
 })
 
@@ -100,12 +89,12 @@ t.test('a pattern subscriber gets, per topic, only the newest retained event its
   const guest = await join(url, ['eve', 'guest'])
   guest.client.send([MSG.SUBSCRIBE, 1, { get_retained: true, match: 'prefix' }, 'com.p.'])
   t.equal((await guest.client.next())[0], MSG.SUBSCRIBED)
-  const got = await before(guest.client, () => app.wamp.publishToAll('com.p.z', ['marker']))
+  const got = await messagesBeforeMarker(guest.client, () => app.wamp.publishToAll('com.p.z', ['marker']))
   t.same(got.map((m) => [(m[3] as { topic: string }).topic, (m[4] as unknown[])[0]]), [['com.p.c', 'everyone'], ['com.p.d', 'everyone, older']])
   const bob = await join(url, ['bob', 'user'])
   bob.client.send([MSG.SUBSCRIBE, 1, { get_retained: true, match: 'wildcard' }, 'com..b'])
   t.equal((await bob.client.next())[0], MSG.SUBSCRIBED)
-  const bobs = await before(bob.client, () => app.wamp.publishToAll('com.x.b', ['marker']))
+  const bobs = await messagesBeforeMarker(bob.client, () => app.wamp.publishToAll('com.x.b', ['marker']))
   t.same(bobs.map((m) => (m[4] as unknown[])[0]), ['only for bob'])
   await Promise.all([guest.client.close(), bob.client.close()])
 })

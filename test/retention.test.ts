@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { FastifyWampOptions, WampSession as Session } from '../index.js'
 import { startApp, hubOf, internal } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
-import type { ConnectRawResult, RawClient } from './helpers/raw-client.js'
+import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
+import type { ConnectRawResult } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { eventually, inspector, startCluster } from './helpers/redis.js'
 import type { LocalRetention } from '../lib/pubsub/retention.js'
@@ -27,17 +27,6 @@ async function subscribe (url: string, topic: string, options: Record<string, un
   return { ...joined, sub: reply[2] as number }
 }
 
-/** The EVENTs `client` receives before the marker publication to `topic` (so "nothing" needs no timeout). */
-async function eventsBefore (client: RawClient, publishMarker: () => void): Promise<unknown[][]> {
-  publishMarker()
-  const got: unknown[][] = []
-  for (;;) {
-    const msg = await client.next()
-    if (msg[0] === MSG.EVENT && (msg[4] as unknown[] | undefined)?.[0] === 'marker') return got
-    got.push(msg)
-  }
-}
-
 t.test('WELCOME advertises event_retention; get_retained sends the retained event after SUBSCRIBED with details.retained', async (t) => {
   const { app, url } = await startApp(t)
   app.wamp.publishToAll('com.temp', [20], { unit: 'C' }, { retain: true })
@@ -52,10 +41,10 @@ t.test('WELCOME advertises event_retention; get_retained sends the retained even
   t.same(event.slice(0, 2), [MSG.EVENT, subscribed[2]])
   t.same(event.slice(3), [{ retained: true }, [21]], 'the most recent retained event, nothing else')
   t.ok(Number.isInteger(event[2]) && (event[2] as number) > 0, 'its publication id')
-  t.same(await eventsBefore(client, () => app.wamp.publishToAll('com.temp', ['marker'])), [])
+  t.same(await messagesBeforeMarker(client, () => app.wamp.publishToAll('com.temp', ['marker'])), [])
 
   const plain = await subscribe(url, 'com.temp')
-  t.same(await eventsBefore(plain.client, () => app.wamp.publishToAll('com.temp', ['marker'])), [], 'no get_retained: nothing retained')
+  t.same(await messagesBeforeMarker(plain.client, () => app.wamp.publishToAll('com.temp', ['marker'])), [], 'no get_retained: nothing retained')
   await Promise.all([client.close(), plain.client.close()])
 })
 
@@ -87,7 +76,7 @@ t.test('a pattern subscription gets the most recent retained event of every matc
   app.wamp.publishToAll('org.other', [5], undefined, { retain: true })
 
   const prefix = await subscribe(url, 'com.sensor.', { match: 'prefix', get_retained: true })
-  const got = await eventsBefore(prefix.client, () => app.wamp.publishToAll('com.sensor.x', ['marker']))
+  const got = await messagesBeforeMarker(prefix.client, () => app.wamp.publishToAll('com.sensor.x', ['marker']))
   t.same(got.map((e) => [e[0], e[1], e[3], e[4]]), [
     [MSG.EVENT, prefix.sub, { topic: 'com.sensor.b.temp', retained: true }, [2]],
     [MSG.EVENT, prefix.sub, { topic: 'com.sensor.a.temp', retained: true }, [3]],
@@ -95,7 +84,7 @@ t.test('a pattern subscription gets the most recent retained event of every matc
   ], 'one per topic, the newest, in order of their retains')
 
   const wildcard = await subscribe(url, 'com.sensor..temp', { match: 'wildcard', get_retained: true })
-  const wild = await eventsBefore(wildcard.client, () => app.wamp.publishToAll('com.sensor.x.temp', ['marker']))
+  const wild = await messagesBeforeMarker(wildcard.client, () => app.wamp.publishToAll('com.sensor.x.temp', ['marker']))
   t.same(wild.map((e) => [e[3], e[4]]), [[{ topic: 'com.sensor.b.temp', retained: true }, [2]], [{ topic: 'com.sensor.a.temp', retained: true }, [3]]])
   await Promise.all([prefix.client.close(), wildcard.client.close()])
 })
@@ -109,14 +98,14 @@ t.test('black/white listing: each subscriber gets the newest retained event it w
   const user = await subscribe(url, 'com.status', { get_retained: true }, ['amy', 'user'])
   const bob = await subscribe(url, 'com.status', { get_retained: true }, ['bob', 'user'])
   const marker = (): void => { app.wamp.publishToAll('com.status', ['marker']) }
-  t.same((await eventsBefore(admin.client, marker)).map((e) => e[4]), [['admins only']])
-  t.same((await eventsBefore(user.client, () => {})).map((e) => e[4]), [['not bob']])
-  t.same((await eventsBefore(bob.client, () => {})).map((e) => e[4]), [['for everyone']])
+  t.same((await messagesBeforeMarker(admin.client, marker)).map((e) => e[4]), [['admins only']])
+  t.same((await messagesBeforeMarker(user.client, () => {})).map((e) => e[4]), [['not bob']])
+  t.same((await messagesBeforeMarker(bob.client, () => {})).map((e) => e[4]), [['for everyone']])
 
   // A newer unrestricted retained event supersedes them all.
   app.wamp.publishToAll('com.status', ['fresh'], undefined, { retain: true })
   const late = await subscribe(url, 'com.status', { get_retained: true }, ['bob', 'admin'])
-  t.same((await eventsBefore(late.client, marker)).map((e) => e[4]), [['fresh']])
+  t.same((await messagesBeforeMarker(late.client, marker)).map((e) => e[4]), [['fresh']])
   t.same(((hubOf(app).realm('realm1').broker.retention as Retention).store as LocalRetention).size.topics, 1)
   await Promise.all([admin.client.close(), user.client.close(), bob.client.close(), late.client.close()])
 })
@@ -146,7 +135,7 @@ t.test('without broker mode a client PUBLISH is not retained for other clients',
   pub.client.send([MSG.PUBLISH, 2, { acknowledge: true, retain: true }, 'com.room', ['private']])
   t.equal((await pub.client.next())[0], MSG.PUBLISHED)
   const sub = await subscribe(url, 'com.room', { get_retained: true })
-  t.same(await eventsBefore(sub.client, () => app.wamp.publishToAll('com.room', ['marker'])), [])
+  t.same(await messagesBeforeMarker(sub.client, () => app.wamp.publishToAll('com.room', ['marker'])), [])
   await Promise.all([pub.client.close(), sub.client.close()])
 })
 
@@ -187,7 +176,7 @@ t.test('bounds: maxTopics and maxBytes evict the least recently retained topics;
   t.equal(store.size.topics, 2, 'maxBytes evicted below maxTopics')
   t.ok(store.size.bytes <= 250, `bytes bounded (${store.size.bytes})`)
   const sub = await subscribe(url, 'com.', { match: 'prefix', get_retained: true })
-  const got = await eventsBefore(sub.client, () => app.wamp.publishToAll('com.marker', ['marker']))
+  const got = await messagesBeforeMarker(sub.client, () => app.wamp.publishToAll('com.marker', ['marker']))
   t.same(got.map((e) => (e[3] as { topic: string }).topic), ['com.t6', 'com.t7'])
   await sub.client.close()
 })
@@ -197,7 +186,7 @@ t.test('retention: false → no event_retention in WELCOME, nothing retained', a
   app.wamp.publishToAll('com.x', [1], undefined, { retain: true })
   const sub = await subscribe(url, 'com.x', { get_retained: true })
   t.notOk((sub.welcome[2] as { roles: { broker: { features: Record<string, unknown> } } }).roles.broker.features.event_retention)
-  t.same(await eventsBefore(sub.client, () => app.wamp.publishToAll('com.x', ['marker'])), [])
+  t.same(await messagesBeforeMarker(sub.client, () => app.wamp.publishToAll('com.x', ['marker'])), [])
   await sub.client.close()
 })
 
@@ -234,15 +223,15 @@ t.test('Redis: a subscriber on instance B gets what was retained on A (exact and
   const admin = await subscribe(b.url, 'com.r.', { match: 'prefix', get_retained: true }, ['x', 'admin'])
   const user = await subscribe(b.url, 'com.r.', { match: 'prefix', get_retained: true }, ['y', 'user'])
   const marker = (): void => { a.app.wamp.publishToAll('com.r.marker', ['marker']) }
-  t.same((await eventsBefore(admin.client, marker)).map((e) => e.slice(3)), [[{ topic: 'com.r.one', retained: true }, [1]], [{ topic: 'com.r.two', retained: true }, [2]]])
-  t.same((await eventsBefore(user.client, () => {})).map((e) => e.slice(3)), [[{ topic: 'com.r.one', retained: true }, [1]]], 'the admin-only event is filtered out')
+  t.same((await messagesBeforeMarker(admin.client, marker)).map((e) => e.slice(3)), [[{ topic: 'com.r.one', retained: true }, [1]], [{ topic: 'com.r.two', retained: true }, [2]]])
+  t.same((await messagesBeforeMarker(user.client, () => {})).map((e) => e.slice(3)), [[{ topic: 'com.r.one', retained: true }, [1]]], 'the admin-only event is filtered out')
 
   // maxTopics holds cluster-wide: B's retain evicts A's oldest.
   b.app.wamp.publishToAll('com.r.three', [3], undefined, { retain: true })
   await eventually(async () => (await redis.zrange(`${prefix}realm1:retained`, 0, -1)).join() === 'com.r.two,com.r.three', 3000, 'eviction')
   t.equal(await redis.exists(`${prefix}realm1:retained:t:com.r.one`), 0, 'the evicted topic\'s events are gone')
   const late = await subscribe(a.url, 'com.r.', { match: 'prefix', get_retained: true })
-  t.same((await eventsBefore(late.client, marker)).map((e) => e[4]), [[3]])
+  t.same((await messagesBeforeMarker(late.client, marker)).map((e) => e[4]), [[3]])
   await Promise.all([exact.client.close(), admin.client.close(), user.client.close(), late.client.close()])
 })
 
@@ -268,7 +257,7 @@ t.test('Redis: when 1 000 EVENTs arrive before the retained ones, they go out an
   const { client } = await connectRaw(a.url)
   client.send([MSG.SUBSCRIBE, 1, { get_retained: true }, 'com.flood'])
   t.equal((await client.next())[0], MSG.SUBSCRIBED)
-  const got = await eventsBefore(client, () => a.app.wamp.publishToAll('com.flood', ['marker']))
+  const got = await messagesBeforeMarker(client, () => a.app.wamp.publishToAll('com.flood', ['marker']))
   t.equal(got.length, 1000)
   t.ok(got.every((e, i) => (e[4] as unknown[])[0] === i), 'the live EVENTs, in order, without the retained one')
   await client.close()

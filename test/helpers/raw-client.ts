@@ -466,3 +466,17 @@ export async function connectRaw (url: string, opts: ConnectRawOptions = {}): Pr
   }
   return { client, sessionId: welcome[1] as number, welcome }
 }
+
+/**
+ * The messages `client` receives before an EVENT whose first argument is 'marker' (published by `publishMarker`):
+ * "nothing arrived" proven by order, without a timeout.
+ */
+export async function messagesBeforeMarker (client: RawClient, publishMarker: () => void): Promise<unknown[][]> {
+  publishMarker()
+  const got: unknown[][] = []
+  for (;;) {
+    const msg = await client.next()
+    if (msg[0] === MSG.EVENT && (msg[4] as unknown[] | undefined)?.[0] === 'marker') return got
+    got.push(msg)
+  }
+}
