@@ -78,26 +78,30 @@ export class RpcOutbox {
     try {
       part = packr.pack(message)
     } catch (err) {
-      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw all the same.
-      return this.missed(instance, { messages: [message], parts: [], bytes: 0 }, err as Error, 0)
+      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw all the
+      // same: a REQUEST fails its call, anything else is dropped.
+      if (message[0] === REQUEST) this.undelivered(message[2] as number, err as Error)
+      return
     }
     let batch = this.queues.get(instance)
     if (batch !== undefined && batch.bytes + part.length > MAX_BATCH_BYTES) {
-      this.queues.delete(instance)
-      this.publish(instance, batch, 0)
+      this.leave(instance, batch)
       batch = undefined
     }
     if (batch === undefined) this.queues.set(instance, batch = { messages: [], parts: [], bytes: 0 })
     batch.messages.push(message)
     batch.parts.push(part)
     batch.bytes += part.length
-    if (batch.messages.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) {
-      this.queues.delete(instance)
-      return this.publish(instance, batch, 0)
-    }
+    if (batch.messages.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) return this.leave(instance, batch)
     if (this.scheduled) return
     this.scheduled = true
     setImmediate(flush, this)
+  }
+
+  /** A full batch leaves now, without waiting for the end of the tick. */
+  private leave (instance: string, batch: Batch): void {
+    this.queues.delete(instance)
+    this.publish(instance, batch, 0)
   }
 
   /** Sends every queued message now (one PUBLISH per instance). */
@@ -105,11 +109,6 @@ export class RpcOutbox {
     this.scheduled = false
     if (this.queues.size === 0) return
     for (const [instance, batch] of this.queues) this.publish(instance, batch, 0)
-    this.queues.clear()
-  }
-
-  /** Drops what is queued (shutdown, Redis down: the calls concerned are failed by the caller). */
-  clear (): void {
     this.queues.clear()
   }
 
@@ -132,7 +131,7 @@ export class RpcOutbox {
     for (let i = 0; i < batch.messages.length; i++) {
       const m = batch.messages[i]
       if (m[0] === REQUEST) this.undelivered(m[2] as number, reason)
-      else if ((m[0] === RESULT || m[0] === ERROR) && batch.parts[i] !== undefined) {
+      else if (m[0] === RESULT || m[0] === ERROR) {
         answers ??= { messages: [], parts: [], bytes: 0 }
         answers.messages.push(m)
         answers.parts.push(batch.parts[i])

@@ -89,13 +89,17 @@ export class ServedCalls {
 
   /** Ends `served` with `message` if it is still in flight. */
   answer (served: Served, message: unknown[]): void {
-    if (this.calls.get(served.from)?.get(served.id) !== served) return
+    if (!this.inFlight(served)) return
     this.forget(served)
     this.outbox.send(served.from, message)
   }
 
   progress (served: Served, message: unknown[]): void {
-    if (this.calls.get(served.from)?.get(served.id) === served) this.outbox.send(served.from, message)
+    if (this.inFlight(served)) this.outbox.send(served.from, message)
+  }
+
+  private inFlight (served: Served): boolean {
+    return this.calls.get(served.from)?.get(served.id) === served
   }
 
   private forget (served: Served): void {
