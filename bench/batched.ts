@@ -4,10 +4,10 @@
 // Fan-out: `subscribers` sessions subscribe, one bench.burst publishes `events` EVENTs of 100 bytes to each.
 // Prints wall time, server CPU (from /proc) and the WebSocket messages the clients received, per subprotocol.
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { pack, unpack } from 'msgpackr'
+import { cpuMs } from './proc-cpu.js'
 
 const { values } = parseArgs({
   options: {
@@ -62,11 +62,6 @@ function open (url: string, protocol: string): Promise<Peer> {
       peer.send([[1, 'realm1', { roles: { caller: {}, subscriber: {} } }]])
     })
   })
-}
-
-function cpuMs (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime, in clock ticks of 10 ms
 }
 
 async function rpc (url: string, protocol: string, pid: number): Promise<string> {

@@ -11,7 +11,6 @@
 // Usage: npx tsx bench/cluster-rpc.ts [--calls 20000] [--concurrency 50] [--redis redis://127.0.0.1:6379] [--quick] [--split]
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
@@ -19,6 +18,7 @@ import { Redis } from 'ioredis'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import fastifyWamp, { RedisFanout } from '../index.js'
+import { cpuMs } from './proc-cpu.js'
 
 const { values: flags } = parseArgs({
   options: {
@@ -111,13 +111,11 @@ async function redisCounters (redis: Redis): Promise<{ commands: number, publish
   }
 }
 
-/** CPU microseconds the --split child (instance B) has used so far (0 without one; Linux /proc). */
+/** The --split child (instance B), whose CPU counts with ours. */
 let childPid: number | undefined
+/** CPU microseconds the --split child has used so far (0 without one). */
 function childCpu (): number {
-  if (childPid === undefined) return 0
-  const stat = readFileSync(`/proc/${childPid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10_000 // clock ticks of 10 ms
+  return childPid === undefined ? 0 : cpuMs(childPid) * 1000
 }
 
 if (flags['serve-b'] !== undefined) {

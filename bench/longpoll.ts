@@ -5,10 +5,10 @@
 // Fan-out: `subscribers` sessions subscribe, one bench.burst publishes `events` EVENTs of 100 bytes to each.
 // Prints wall time, server CPU (from /proc) and the HTTP requests (or WebSocket messages) the clients used.
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { Agent, setGlobalDispatcher } from 'undici'
+import { cpuMs } from './proc-cpu.js'
 
 const { values } = parseArgs({
   options: {
@@ -89,11 +89,6 @@ async function join (peer: Peer): Promise<void> {
   await welcome
 }
 
-function cpu (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
-
 async function rpc (peer: Peer): Promise<number> {
   let sent = 0
   let done = 0
@@ -150,17 +145,17 @@ for (const kind of ['websocket wamp.2.json', 'longpoll wamp.2.json', 'longpoll w
   const connect = (): Promise<Peer> => transport === 'websocket' ? openWebSocket(ws) : openLongPoll(lp, protocol)
   const caller = await connect()
   await join(caller)
-  let cpu0 = cpu(pid)
+  let cpu0 = cpuMs(pid)
   let r0 = caller.requests
   const rpcMs = await rpc(caller)
-  const rpcCpu = cpu(pid) - cpu0
+  const rpcCpu = cpuMs(pid) - cpu0
   const rpcRequests = caller.requests - r0
   const subscribers = await Promise.all(Array.from({ length: SUBSCRIBERS }, connect))
   await Promise.all(subscribers.map(join))
-  cpu0 = cpu(pid)
+  cpu0 = cpuMs(pid)
   r0 = subscribers.reduce((n, p) => n + p.requests, 0)
   const fanMs = await fanout(subscribers, caller)
-  const fanCpu = cpu(pid) - cpu0
+  const fanCpu = cpuMs(pid) - cpu0
   const fanRequests = subscribers.reduce((n, p) => n + p.requests, 0) - r0
   await Promise.all([caller, ...subscribers].map((p) => p.close()))
   console.log(`| ${kind} | ${Math.round(CALLS / rpcMs * 1000)} | ${rpcCpu} ms | ${rpcRequests} | ${Math.round(EVENTS * SUBSCRIBERS / fanMs * 1000)} | ${fanCpu} ms | ${fanRequests} |`)

@@ -4,11 +4,11 @@
 // RPC: `calls` bench.echo CALLs with `window` in flight, from one connection. Fan-out: `subscribers` sessions
 // subscribe, one bench.burst publishes `events` EVENTs of 100 bytes to each. Prints rate and server CPU (/proc).
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { pack, unpack } from 'msgpackr'
+import { cpuMs } from './proc-cpu.js'
 
 const { values } = parseArgs({
   options: {
@@ -74,11 +74,6 @@ async function open (kind: string, ports: { ws: number, rs: number }): Promise<P
     peer.send([1, 'realm1', { roles: { caller: {}, subscriber: {} } }])
   })
   return peer
-}
-
-function cpuMs (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 async function rpc (kind: string, ports: { ws: number, rs: number }, pid: number): Promise<string> {
