@@ -1,11 +1,9 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { startApp, until, sleep } from './helpers/app.js'
 import { connectRaw, openRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
+import { pythonHas, runPythonHelper } from './helpers/python.js'
 
 // Issue 23: WAMP-over-Batched-WebSocket (wamp.2.{json,msgpack,cbor}.batched), raw frames over a real WebSocket.
 
@@ -194,8 +192,7 @@ t.test('issue 23: a batch waits, in order, while an async authorization decides'
 })
 
 // autobahn-python offers the batched subprotocols first by default: the real client against the real server.
-const PYTHON = '/usr/bin/python3'
-const hasAutobahn = spawnSync(PYTHON, ['-c', 'import autobahn, msgpack, cbor2'], { stdio: 'ignore' }).status === 0
+const hasAutobahn = pythonHas('autobahn', 'msgpack', 'cbor2')
 
 for (const name of SERIALIZERS) {
   t.test(`issue 23: autobahn-python over wamp.2.${name}.batched calls, subscribes and receives a burst`, { skip: !hasAutobahn && 'python3-autobahn is not installed' }, async (t) => {
@@ -206,15 +203,8 @@ for (const name of SERIALIZERS) {
         return null
       })
     })
-    const script = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'autobahn-batched.py')
-    const child = spawn(PYTHON, [script, url, name], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    const { code, err, line } = await runPythonHelper('autobahn-batched.py', [url, name])
     t.equal(code, 0, err)
-    const line = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? out) as { protocol: string, sum: number, events: number[] }
     t.same(line, { protocol: `wamp.2.${name}.batched`, sum: 60, events: [0, 1, 2, 3, 4] })
     await until(() => app.wamp.sessions.size === 0)
   })

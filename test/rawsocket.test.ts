@@ -2,16 +2,16 @@ import t from 'tap'
 import type { Test } from 'tap'
 import fc from 'fast-check'
 import Fastify from 'fastify'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import fastifyWamp from '../index.js'
 import type { FastifyWampOptions } from '../index.js'
 import { startApp, until, hubOf } from './helpers/app.js'
 import { connectAutobahn } from './helpers/clients.js'
+import { pythonHas, runPythonHelper } from './helpers/python.js'
 import { MSG, openRaw } from './helpers/raw-client.js'
 import type { UpgradeRefusedError } from './helpers/raw-client.js'
 import { connectRawSocket, openSocket, prefix, RawSocketClient } from './helpers/rawsocket-client.js'
@@ -345,19 +345,11 @@ t.test('issue 23: RawSocket over TLS (self-signed certificate made at test time)
 })
 
 // autobahn-python's RawSocket client (asyncio), against the real server, in router mode with an autobahn-js callee.
-const PYTHON = '/usr/bin/python3'
-const hasAutobahn = spawnSync(PYTHON, ['-c', 'import autobahn.asyncio.rawsocket']).status === 0
-const script = join(dirname(fileURLToPath(import.meta.url)), 'helpers', 'autobahn-rawsocket.py')
+const hasAutobahn = pythonHas('autobahn.asyncio.rawsocket')
 
 async function runPython (t: Test, target: string, serializer: string): Promise<void> {
-  const child = spawn(PYTHON, [script, target, serializer], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const { code, err, line } = await runPythonHelper('autobahn-rawsocket.py', [target, serializer])
   t.equal(code, 0, err)
-  const line = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? 'null') as unknown
   t.same(line, { sum: 33, echo: 'echo: from python', events: [0, 1, 2] }, err)
 }
 
