@@ -85,6 +85,9 @@ export class ClusterRegistry {
   private readonly cache: Map<string, Listed[]>
   /** Counts the changes announced: a lookup caches its answer only if none arrived while it was in flight. */
   private epoch: number
+  /** regKey()'s memo, realm → URI → key; cleared past CACHE_MAX keys (clients choose the URIs they call). */
+  private readonly regKeys: Map<string, Map<string, string>>
+  private regKeyCount: number
   /** The channel on which every registry write is announced (P rpc:changed). */
   readonly changedChannel: string
 
@@ -95,6 +98,8 @@ export class ClusterRegistry {
     this.rebuildUntil = 0
     this.cache = new Map()
     this.epoch = 0
+    this.regKeys = new Map()
+    this.regKeyCount = 0
     this.changedChannel = `${link.prefix}rpc:changed`
   }
 
@@ -118,8 +123,21 @@ export class ClusterRegistry {
     return `${this.link.prefix}rpc:${name}`
   }
 
+  /** The registry hash of `uri`'s exact registrations (memoized: built for every call otherwise). */
   private regKey (realm: string, uri: string): string {
-    return this.key(`reg:${realm}:${uri}`)
+    let keys = this.regKeys.get(realm)
+    if (keys === undefined) this.regKeys.set(realm, keys = new Map())
+    let key = keys.get(uri)
+    if (key === undefined) {
+      if (++this.regKeyCount > CACHE_MAX) {
+        this.regKeys.clear()
+        this.regKeys.set(realm, keys)
+        keys.clear()
+        this.regKeyCount = 1
+      }
+      keys.set(uri, key = this.key(`reg:${realm}:${uri}`))
+    }
+    return key
   }
 
   sessionOpened (session: Session): void {

@@ -52,8 +52,15 @@ export function unpackRpc (data: Buffer): unknown[][] {
 /** What happens to a REQUEST that could not be delivered: the call fails (it never ran). */
 export type Undelivered = (callId: number, reason: 'lost' | Error | undefined) => void
 
-/** The messages of one PUBLISH: each encoded alone, in the order sent. */
-interface Batch { messages: unknown[][], parts: Buffer[], bytes: number }
+/**
+ * The messages of one PUBLISH, each encoded alone, in the order sent, with what `missed()` needs of each (its kind,
+ * and a REQUEST's call id): the messages themselves are not kept past their encoding.
+ */
+interface Batch { parts: Buffer[], kinds: number[], ids: number[], bytes: number }
+
+function newBatch (): Batch {
+  return { parts: [], kinds: [], ids: [], bytes: 0 }
+}
 
 export class RpcOutbox {
   private readonly link: ClusterLink
@@ -88,11 +95,12 @@ export class RpcOutbox {
       this.leave(instance, batch)
       batch = undefined
     }
-    if (batch === undefined) this.queues.set(instance, batch = { messages: [], parts: [], bytes: 0 })
-    batch.messages.push(message)
+    if (batch === undefined) this.queues.set(instance, batch = newBatch())
     batch.parts.push(part)
+    batch.kinds.push(message[0] as number)
+    batch.ids.push(message[0] === REQUEST ? message[2] as number : 0)
     batch.bytes += part.length
-    if (batch.messages.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) return this.leave(instance, batch)
+    if (batch.parts.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) return this.leave(instance, batch)
     if (this.scheduled) return
     this.scheduled = true
     setImmediate(flush, this)
@@ -128,12 +136,13 @@ export class RpcOutbox {
 
   private missed (instance: string, batch: Batch, reason: 'lost' | Error | undefined, deadline: number): void {
     let answers: Batch | undefined
-    for (let i = 0; i < batch.messages.length; i++) {
-      const m = batch.messages[i]
-      if (m[0] === REQUEST) this.undelivered(m[2] as number, reason)
-      else if (m[0] === RESULT || m[0] === ERROR) {
-        answers ??= { messages: [], parts: [], bytes: 0 }
-        answers.messages.push(m)
+    for (let i = 0; i < batch.parts.length; i++) {
+      const kind = batch.kinds[i]
+      if (kind === REQUEST) this.undelivered(batch.ids[i], reason)
+      else if (kind === RESULT || kind === ERROR) {
+        answers ??= newBatch()
+        answers.kinds.push(kind)
+        answers.ids.push(0)
         answers.parts.push(batch.parts[i])
         answers.bytes += batch.parts[i].length
       }

@@ -85,13 +85,20 @@ export class ClusterRpc {
    */
   call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity, handle?: CallHandle): Promise<CallResult> {
-    return this.open(options, handle, (call) => {
+    const call = this.open(options, handle)
+    if (call instanceof WampError) return Promise.reject(call)
+    try {
       // The steady state: the registry is cached and the pick needs no counter, so the call goes out in this tick.
       const chosen = this.registry.cachedPick(realm, uri, includeLocal)
-      if (chosen !== undefined) return this.start(call, chosen, realm, uri, args, kwargs, options, caller)
-      this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
-        .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
-    })
+      if (chosen !== undefined) this.start(call, chosen, realm, uri, args, kwargs, options, caller)
+      else {
+        this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
+          .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
+      }
+    } catch (err) {
+      this.settle(call, err)
+    }
+    return call.promise
   }
 
   /** Cancels a call made with a `handle` (a routed client CALL: cheaper than a signal per call). */
@@ -103,35 +110,28 @@ export class ClusterRpc {
   /** Calls `uri` on one session of another instance (`RemoteSession.call()`). */
   invoke (instance: string, realm: string, uri: string, session: number, registration: number, args: unknown[] | undefined,
     kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
-    return this.open(options, undefined, (call) => this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller))
+    const call = this.open(options, undefined)
+    if (call instanceof WampError) return Promise.reject(call)
+    this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller)
+    return call.promise
   }
 
-  /** A call in `pending` with its timeout and signal armed; `start` looks up and sends it (throws to fail it). */
-  private open (options: ClientCallOptions<PayloadSchema | undefined>, handle: CallHandle | undefined, start: (call: RemoteCall) => void): Promise<CallResult> {
-    try {
-      this.connected()
-    } catch (err) {
-      return Promise.reject(err)
+  /** A call in `pending` with its timeout and signal armed, or why it cannot be made. */
+  private open (options: ClientCallOptions<PayloadSchema | undefined>, handle: CallHandle | undefined): RemoteCall | WampError {
+    if (this.link.connection() === undefined) return unreachable()
+    if (options.signal?.aborted === true) return new WampError(ErrorUri.canceled, ['call canceled'])
+    const call = new RemoteCall(this.nextCallId++, options)
+    this.pending.set(call.id, call)
+    if (handle !== undefined) handle.call = call
+    if (options.timeout !== undefined && options.timeout > 0) {
+      call.timer = setTimeout(() => this.interrupt(call, new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
     }
-    if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
-    return new Promise((resolve, reject) => {
-      const call = new RemoteCall(this.nextCallId++, options, resolve, reject)
-      this.pending.set(call.id, call)
-      if (handle !== undefined) handle.call = call
-      if (options.timeout !== undefined && options.timeout > 0) {
-        call.timer = setTimeout(() => this.interrupt(call, new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
-      }
-      if (options.signal !== undefined) {
-        call.signal = options.signal
-        call.onAbort = () => this.interrupt(call, new WampError(ErrorUri.canceled, ['call canceled']))
-        options.signal.addEventListener('abort', call.onAbort)
-      }
-      try {
-        start(call)
-      } catch (err) {
-        this.settle(call, err)
-      }
-    })
+    if (options.signal !== undefined) {
+      call.signal = options.signal
+      call.onAbort = () => this.interrupt(call, new WampError(ErrorUri.canceled, ['call canceled']))
+      options.signal.addEventListener('abort', call.onAbort)
+    }
+    return call
   }
 
   private async route (call: RemoteCall, realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
@@ -172,7 +172,6 @@ export class ClusterRpc {
 
   private dispatch (call: RemoteCall, instance: string, realm: string, uri: string, session: number, registration: number,
     args: unknown[] | undefined, kwargs: Kwargs | undefined, caller: CallerIdentity | undefined): void {
-    this.connected()
     call.instance = instance
     this.stats.callsOut++
     this.watch()
@@ -323,7 +322,7 @@ export class ClusterRpc {
 
   private connected (): Redis {
     const redis = this.link.connection()
-    if (redis === undefined) throw new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
+    if (redis === undefined) throw unreachable()
     return redis
   }
 
@@ -390,5 +389,9 @@ export class ClusterRpc {
 }
 
 function noop (): void {}
+
+function unreachable (): WampError {
+  return new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
+}
 
 export type { ClusterStats }

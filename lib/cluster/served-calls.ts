@@ -13,6 +13,9 @@ import type { ClusterStats } from './fanout.js'
 // our callees, and its one answer (RESULT or ERROR; PROGRESS before it when asked) goes back to the caller's
 // instance. A CANCEL, the caller's instance being lost, or Redis going down interrupts it.
 
+/** The options of a served call that asks for nothing (most): one object for all of them. */
+const NO_OPTIONS: ClientCallOptions = Object.freeze({})
+
 export class ServedCalls {
   /** Caller instance → its call id → our INVOCATION. */
   private readonly calls: Map<string, Map<number, Served>>
@@ -45,12 +48,14 @@ export class ServedCalls {
     let calls = this.calls.get(from)
     if (calls === undefined) this.calls.set(from, calls = new Map())
     calls.set(id, served)
-    const options: ClientCallOptions = {}
-    if (m[9] === true) options.onProgress = (r) => served.progress(r)
+    const trace = traceContextFromWire(m[11])
+    let options = NO_OPTIONS
+    if (m[9] === true || trace !== undefined) {
+      options = { ...trace }
+      if (m[9] === true) options.onProgress = (r) => served.progress(r)
+    }
     const c = m[10] as [number, string, string, boolean] | null | undefined
     const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
-    const trace = traceContextFromWire(m[11])
-    if (trace !== undefined) Object.assign(options, trace)
     served.call = invoke(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, served, caller)
   }
 
