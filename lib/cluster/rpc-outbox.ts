@@ -1,4 +1,6 @@
 import { Packr } from 'msgpackr'
+import { isDict } from '../wire/messages.js'
+import { isValidUri } from '../wire/uris.js'
 import type { ClusterStats } from './fanout.js'
 import type { ClusterLink } from './registry.js'
 
@@ -34,7 +36,11 @@ export const MAX_BATCH_BYTES = 256 * 1024
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
-/** The messages of one PUBLISH (a batch is unpacked to its parts); [] for a payload that is not ours. */
+/**
+ * The well-formed messages of one PUBLISH (a batch is unpacked to its parts); [] for a payload that is not ours.
+ * Every message is checked against its kind's shape, so what reaches `ClusterRpc` holds the types it reads (another
+ * program, or a broken peer, on our channel cannot make us send a GOODBYE whose reason is not a URI, say).
+ */
 export function unpackRpc (data: Buffer): unknown[][] {
   let m: unknown
   try {
@@ -43,10 +49,35 @@ export function unpackRpc (data: Buffer): unknown[][] {
     return []
   }
   if (!Array.isArray(m)) return []
-  if (m[0] !== BATCH) return [m]
+  if (m[0] !== BATCH) return wellFormed(m) ? [m] : []
   const parts: unknown[][] = []
-  for (let i = 1; i < m.length; i++) if (Array.isArray(m[i])) parts.push(m[i] as unknown[])
+  for (let i = 1; i < m.length; i++) if (Array.isArray(m[i]) && wellFormed(m[i] as unknown[])) parts.push(m[i] as unknown[])
   return parts
+}
+
+const isId = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isString = (v: unknown): boolean => typeof v === 'string'
+const isArgs = (v: unknown): boolean => v === null || v === undefined || Array.isArray(v)
+const isKwargs = (v: unknown): boolean => v === null || v === undefined || isDict(v)
+const isOptionalString = (v: unknown): boolean => v === null || v === undefined || typeof v === 'string'
+const isCaller = (v: unknown): boolean => v === null || v === undefined ||
+  (Array.isArray(v) && isId(v[0]) && isString(v[1]) && isString(v[2]) && typeof v[3] === 'boolean')
+
+/** The shape of each kind (what ClusterRpc and ServedCalls read of it). */
+function wellFormed (m: unknown[]): boolean {
+  switch (m[0]) {
+    case REQUEST: return isString(m[1]) && isId(m[2]) && isString(m[3]) && isString(m[4]) && isId(m[5]) && isId(m[6]) &&
+      isArgs(m[7]) && isKwargs(m[8]) && typeof m[9] === 'boolean' && isCaller(m[10])
+    case CANCEL: return isString(m[1]) && isId(m[2])
+    case PROGRESS:
+    case RESULT: return isId(m[1]) && isArgs(m[2]) && isKwargs(m[3])
+    case ERROR: return isId(m[1]) && isString(m[2]) && isArgs(m[3]) && isKwargs(m[4])
+    case EVENT: return isString(m[1]) && isId(m[2]) && isString(m[3]) && isArgs(m[4]) && isKwargs(m[5])
+    case KILL: return isString(m[1]) && isId(m[2]) && isValidUri(m[3]) && isOptionalString(m[4])
+    case REVOKE_REGISTRATION:
+    case REVOKE_SUBSCRIPTION: return isString(m[1]) && isId(m[2]) && isId(m[3]) && isOptionalString(m[4])
+    default: return false
+  }
 }
 
 /** What happens to a REQUEST that could not be delivered: the call fails (it never ran). */
