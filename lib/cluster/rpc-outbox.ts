@@ -3,6 +3,7 @@ import { isDict } from '../wire/messages.js'
 import { isValidUri } from '../wire/uris.js'
 import type { ClusterStats } from './fanout.js'
 import type { ClusterLink } from './registry.js'
+import { describeError } from '../session/inbox.js'
 
 // The wire of cluster-wide RPC: one Redis channel per instance (`<prefix>rpc:<instance>`), msgpack messages, and an
 // outbox that sends everything addressed to one instance in one tick as ONE PUBLISH. With calls in flight
@@ -80,7 +81,7 @@ function wellFormed (m: unknown[]): boolean {
   }
 }
 
-/** What happens to a REQUEST that could not be delivered: the call fails (it never ran). */
+/** What happens to a REQUEST that could not be delivered (nobody listens, Redis failed): the call fails (it never ran). */
 export type Undelivered = (callId: number, reason: 'lost' | Error | undefined) => void
 
 /**
@@ -109,18 +110,19 @@ export class RpcOutbox {
     this.scheduled = false
   }
 
-  /** Queues `message` for `instance`; it leaves with the rest of this tick's at setImmediate, or when a batch is full. */
-  send (instance: string, message: unknown[]): void {
-    this.stats.messagesOut++
+  /**
+   * Queues `message` for `instance`; it leaves with the rest of this tick's at setImmediate, or when a batch is full.
+   * Returns why it cannot be encoded, sending nothing (a payload msgpack refuses: a BigInt beyond 64 bits, a
+   * symbol, a cycle…); the sender says so to whoever waits for it (no REQUEST or answer just vanishes).
+   */
+  send (instance: string, message: unknown[]): string | undefined {
     let part: Buffer
     try {
       part = packr.pack(message)
     } catch (err) {
-      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw all the
-      // same: a REQUEST fails its call, anything else is dropped.
-      if (message[0] === REQUEST) this.undelivered(message[2] as number, err as Error)
-      return
+      return describeError(err)
     }
+    this.stats.messagesOut++
     let batch = this.queues.get(instance)
     if (batch !== undefined && batch.bytes + part.length > MAX_BATCH_BYTES) {
       this.leave(instance, batch)
@@ -131,10 +133,14 @@ export class RpcOutbox {
     batch.kinds.push(message[0] as number)
     batch.ids.push(message[0] === REQUEST ? message[2] as number : 0)
     batch.bytes += part.length
-    if (batch.parts.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) return this.leave(instance, batch)
-    if (this.scheduled) return
+    if (batch.parts.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) {
+      this.leave(instance, batch)
+      return undefined
+    }
+    if (this.scheduled) return undefined
     this.scheduled = true
     setImmediate(flush, this)
+    return undefined
   }
 
   /** A full batch leaves now, without waiting for the end of the tick. */

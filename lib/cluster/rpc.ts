@@ -173,11 +173,13 @@ export class ClusterRpc {
   private dispatch (call: RemoteCall, instance: string, realm: string, uri: string, session: number, registration: number,
     args: unknown[] | undefined, kwargs: Kwargs | undefined, caller: CallerIdentity | undefined): void {
     call.instance = instance
-    this.stats.callsOut++
-    this.watch()
-    this.outbox.send(instance, [REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null,
+    const problem = this.outbox.send(instance, [REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null,
       call.onProgress !== undefined, caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe],
       traceContextToWire(call.trace)])
+    // The caller's payload, as for a local callee whose serializer refuses it (the call never left).
+    if (problem !== undefined) return this.settle(call, unencodable('the call\'s payload', problem))
+    this.stats.callsOut++
+    this.watch()
   }
 
   /** A REQUEST reached nobody (the instance is gone: its entries will be swept) or Redis failed: it never ran. */
@@ -285,14 +287,12 @@ export class ClusterRpc {
 
   /** An EVENT for one session of another instance (`RemoteSession.publish()`). */
   publishTo (instance: string, realm: string, session: number, topic: string, args?: unknown[], kwargs?: Kwargs): void {
-    this.connected()
-    this.outbox.send(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null])
+    this.post(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null], 'the event\'s payload')
   }
 
   /** Ends one session of another instance with GOODBYE `reason` (session control); fire and forget. */
   kill (instance: string, realm: string, session: number, reason: string, message: string | undefined): void {
-    this.connected()
-    this.outbox.send(instance, [KILL, realm, session, reason, message ?? null])
+    this.post(instance, [KILL, realm, session, reason, message ?? null], 'the reason')
   }
 
   /**
@@ -300,14 +300,19 @@ export class ClusterRpc {
    * instance); fire and forget, like `kill`.
    */
   revokeRegistration (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
-    this.connected()
-    this.outbox.send(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null])
+    this.post(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null], 'the reason')
   }
 
   /** Revokes subscription `id` of one session of another instance; fire and forget, like `kill`. */
   revokeSubscription (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
+    this.post(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null], 'the reason')
+  }
+
+  /** A fire-and-forget message from the application (RemoteSession): throws when Redis is down or msgpack refuses it. */
+  private post (instance: string, message: unknown[], what: string): void {
     this.connected()
-    this.outbox.send(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null])
+    const problem = this.outbox.send(instance, message)
+    if (problem !== undefined) throw unencodable(what, problem)
   }
 
   /** The sessions of `realm` on the other instances, as the cluster registry lists them. */
@@ -392,6 +397,11 @@ function noop (): void {}
 
 function unreachable (): WampError {
   return new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
+}
+
+/** What the application or a client supplied cannot cross to another instance (PROTOCOL §7.1: invalid_argument). */
+function unencodable (what: string, problem: string): WampError {
+  return new WampError(ErrorUri.invalidArgument, [`${what} cannot be encoded for another instance (msgpack): ${problem}`])
 }
 
 export type { ClusterStats }

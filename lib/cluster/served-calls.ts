@@ -37,11 +37,15 @@ export class ServedCalls {
     const id = m[2] as number
     const uri = m[4] as string
     const registration = m[6] as number
-    if (session === undefined) return this.outbox.send(from, [ERROR, id, ErrorUri.canceled, [`the callee of "${uri}" left`], null])
+    if (session === undefined) {
+      this.outbox.send(from, [ERROR, id, ErrorUri.canceled, [`the callee of "${uri}" left`], null])
+      return
+    }
     const callee = registration === 0 ? findRegistration(session, uri) : session.registrations.get(registration)
     if (callee === undefined) {
-      return this.outbox.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
+      this.outbox.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
         [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])
+      return
     }
     this.stats.callsIn++
     const served = new Served(this, from, id)
@@ -92,15 +96,29 @@ export class ServedCalls {
     for (const calls of all) for (const served of calls.values()) served.abort()
   }
 
-  /** Ends `served` with `message` if it is still in flight. */
+  /**
+   * Ends `served` with `message` if it is still in flight. An answer msgpack cannot carry (a BigInt beyond 64 bits
+   * from a CBOR callee…) goes back as ERROR runtime_error saying why, as it would to a caller of this instance.
+   */
   answer (served: Served, message: unknown[]): void {
     if (!this.inFlight(served)) return
     this.forget(served)
-    this.outbox.send(served.from, message)
+    const problem = this.outbox.send(served.from, message)
+    if (problem !== undefined) this.unsent(served, message[0] === ERROR ? `the ${message[2] as string} error` : 'the result', problem)
   }
 
+  /** A progressive result; one that cannot be encoded ends the call (ERROR to the caller, the callee interrupted). */
   progress (served: Served, message: unknown[]): void {
-    if (this.inFlight(served)) this.outbox.send(served.from, message)
+    if (!this.inFlight(served)) return
+    const problem = this.outbox.send(served.from, message)
+    if (problem === undefined) return
+    this.forget(served)
+    served.abort()
+    this.unsent(served, 'a progressive result', problem)
+  }
+
+  private unsent (served: Served, what: string, problem: string): void {
+    this.outbox.send(served.from, [ERROR, served.id, ErrorUri.runtimeError, [`${what} cannot be encoded for another instance (msgpack): ${problem}`], null])
   }
 
   private inFlight (served: Served): boolean {
