@@ -336,7 +336,11 @@ export class RedisFanout extends EventEmitter<FanoutEvents> implements FanoutAda
       .set(this.countKey, count, 'PX', this.heartbeat * 3)
       .sadd(this.instancesKey, this.instanceId)
       .exec()
-      .catch((err: Error) => this.fail(err))
+      .then((replies) => {
+        // Not listed any more while we were up: a peer took us for dead (we were paused, or our heartbeats could not
+        // reach Redis, past the TTL) and removed our entries. They are rewritten now, whatever else noticed it.
+        if (replies?.[1]?.[1] === 1 && this.status === 'up') this.rpc?.registry.sync().catch((err: Error) => this.fail(err))
+      }, (err: Error) => this.fail(err))
   }
 
   /** The live instances (heartbeat not expired) with their session counts, this one first. */
