@@ -279,7 +279,8 @@ export class Session implements WampSession, TransportSink {
   /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
   abort (uri: string, message: string, code = CLOSE_NORMAL): void {
     if (this.state === State.closed) return
-    this.send([T.ABORT, { message }, uri])
+    // After our GOODBYE (a violation while waiting for the reply): one terminal message was enough, only the close follows.
+    if (this.state !== State.closing) this.send([T.ABORT, { message }, uri])
     this.closeSocket(code)
   }
 
