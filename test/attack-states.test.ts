@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { AddressInfo } from 'node:net'
 import { startApp } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
-import { connectRawSocket } from './helpers/rawsocket-client.js'
+import { connectRaw, DEFAULT_HELLO_DETAILS, MSG, openRaw } from './helpers/raw-client.js'
+import { connectRawSocket, openSocket, RawSocketClient } from './helpers/rawsocket-client.js'
 import * as lp from './helpers/longpoll-client.js'
 
 // Messages in session states other than "open": after the server's GOODBYE, a hostile frame from the client must not
@@ -60,3 +60,35 @@ for (const { name, frame } of HOSTILE) {
     await lp.close(poll)
   })
 }
+
+// The handshake's last step: a WELCOME the client cannot take must not leave a session open only on our side.
+
+t.test('RawSocket client announcing a max length of 512: a WELCOME larger than that → ABORT payload_size_exceeded, not silence', async (t) => {
+  const { app } = await startApp(t, {
+    rawsocket: { port: 0, host: '127.0.0.1' },
+    auth: { ticket: { authenticate: () => ({ authrole: 'user', authextra: { motd: 'x'.repeat(600) } }) } }
+  })
+  const client = new RawSocketClient(await openSocket({ port: (app.wamp.rawsocketAddress() as AddressInfo).port }), 'json')
+  t.same([...await client.handshake([0x7f, 0x01, 0, 0])], [0x7f, 0xb1, 0, 0], 'the client accepts 2^9 octets')
+  client.send([MSG.HELLO, 'realm1', { roles: { caller: {} }, authmethods: ['ticket'], authid: 'ann' }])
+  t.match(await client.next(), [MSG.CHALLENGE, 'ticket', {}])
+  client.send([MSG.AUTHENTICATE, 'secret', {}])
+  t.match(await client.next(), [MSG.ABORT, { message: /WELCOME/ }, 'wamp.error.payload_size_exceeded'])
+  await client.expectEnd()
+  t.equal(app.wamp.sessions.size, 0, 'no session was opened')
+})
+
+t.test('an authextra the serializer cannot encode: ABORT saying so, no session open on the server only', async (t) => {
+  let opened = 0
+  const { app, url } = await startApp(t, {
+    onSessionOpen: () => { opened++ },
+    auth: { ticket: { authenticate: () => ({ authrole: 'user', authextra: { big: 10n ** 30n } }) } }
+  })
+  const client = await openRaw(url)
+  t.match(await client.hello('realm1', { ...DEFAULT_HELLO_DETAILS, authmethods: ['ticket'], authid: 'ann' }), [MSG.CHALLENGE, 'ticket'])
+  client.send([MSG.AUTHENTICATE, 'secret', {}])
+  t.match(await client.next(), [MSG.ABORT, { message: /WELCOME cannot be encoded/ }, 'wamp.error.runtime_error'])
+  await client.closed
+  t.equal(app.wamp.sessions.size, 0)
+  t.equal(opened, 0, 'onSessionOpen did not run')
+})
