@@ -270,6 +270,8 @@ export class Dealer {
   }
 
   error (session: Session, msg: WampMessage): void {
+    // The URI reaches the caller as is (router mode) or the app's rejection: a malformed one would go on the wire.
+    if (!isValidUri(msg[4])) return session.violation('ERROR.Error must be a valid URI')
     const invocation = session.invocations.get(msg[2] as number)
     if (invocation === undefined) {
       session.routed.get(msg[2] as number)?.failed(msg)
