@@ -1,6 +1,6 @@
 import { isDict, MessageType as T } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
-import { ErrorUri, isValidUri } from '../wire/uris.js'
+import { ErrorUri, isValidUri, quoted } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { compilePayload, describeIssues } from '../validation.js'
 import type { PayloadValidator } from '../validation.js'
@@ -140,7 +140,7 @@ export class Dealer {
     }
     // A URI registered exactly was validated at registration; only others pay for the regular expression.
     if (!this.procedures.has(uri) && this.registry.find(uri, 'exact') === undefined && !isValidUri(uri)) {
-      return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+      return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`${quoted(uri)} is not a valid procedure URI`])
     }
     // Before the lookup: an unauthorized caller does not learn whether the procedure exists.
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'call', uri, options)
@@ -185,7 +185,7 @@ export class Dealer {
       return session.sendError(T.REGISTER, requestId, ErrorUri.invalidArgument, [`match "${String(match)}" is not supported for client registrations`])
     }
     if (!isValidUri(uri, match as MatchPolicy) || uri.startsWith('wamp.')) {
-      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`${quoted(uri)} is not a valid procedure URI`])
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'register', uri, options)
     for (const r of session.registrations.values()) {
