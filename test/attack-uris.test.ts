@@ -42,3 +42,16 @@ t.test('a HELLO realm longer than 1024 characters: ABORT protocol_violation with
   t.ok((abort[1] as { message: string }).message.length < 300)
   await client.closed
 })
+
+t.test('REGISTER.Options are kept with the registration: a REGISTER over 16 KiB → ERROR invalid_argument, nothing registered', async (t) => {
+  const { app, url } = await startApp(t, { realms: [{ name: 'realm1', router: true }] })
+  for (const protocol of ['wamp.2.json', 'wamp.2.msgpack.batched']) {
+    const { client, sessionId } = await connectRaw(url, { protocols: [protocol] })
+    client.send([MSG.REGISTER, 1, { junk: 'x'.repeat(17 * 1024) }, 'com.big'])
+    t.match(await client.next(), [MSG.ERROR, MSG.REGISTER, 1, {}, 'wamp.error.invalid_argument', [/at most 16384 bytes/]], protocol)
+    t.notOk(app.wamp.sessions.get(sessionId)?.hasRegistration('com.big'), 'nothing registered')
+    client.send([MSG.REGISTER, 2, { note: 'x'.repeat(15 * 1024) }, 'com.big'])
+    t.equal((await client.next())[0], MSG.REGISTERED, 'within the bound')
+    await client.close()
+  }
+})

@@ -27,6 +27,9 @@ import type { ProcedureOptions } from '../../types/realm.js'
 
 export type { ProcedureHandler, ProcedureOptions }
 
+/** Largest REGISTER message accepted, in bytes (URI and options; see `register`). */
+export const MAX_REGISTER_BYTES = 16 * 1024
+
 /** A procedure the application registered: resolved once, only read on the hot path. */
 export class Procedure {
   readonly uri: string
@@ -186,6 +189,11 @@ export class Dealer {
     }
     if (!isValidUri(uri, match as MatchPolicy) || uri.startsWith('wamp.')) {
       return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`${quoted(uri)} is not a valid procedure URI`])
+    }
+    // A registration keeps its REGISTER.Options (RegistrationInfo.options) while it lives: without a bound, a session's
+    // maxRegistrationsPerSession registrations could pin that many maxPayload-sized dicts.
+    if (!authorized && session.frameBytes > MAX_REGISTER_BYTES) {
+      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidArgument, [`a REGISTER message may take at most ${MAX_REGISTER_BYTES} bytes`])
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'register', uri, options)
     for (const r of session.registrations.values()) {
