@@ -78,6 +78,18 @@ t.test('RawSocket client announcing a max length of 512: a WELCOME larger than t
   t.equal(app.wamp.sessions.size, 0, 'no session was opened')
 })
 
+t.test('RawSocket client announcing a max length of 512: a WAMP-CRA CHALLENGE larger than that → ABORT at once, not at auth.timeout', async (t) => {
+  const { app } = await startApp(t, {
+    rawsocket: { port: 0, host: '127.0.0.1' },
+    auth: { wampcra: { authenticate: () => ({ secret: 's', authrole: 'user' }) } }
+  })
+  const client = new RawSocketClient(await openSocket({ port: (app.wamp.rawsocketAddress() as AddressInfo).port }), 'json')
+  await client.handshake([0x7f, 0x01, 0, 0])
+  client.send([MSG.HELLO, 'realm1', { roles: { caller: {} }, authmethods: ['wampcra'], authid: 'a'.repeat(300) }])
+  t.match(await client.next(), [MSG.ABORT, { message: /CHALLENGE/ }, 'wamp.error.payload_size_exceeded'])
+  await client.expectEnd()
+})
+
 t.test('an authextra the serializer cannot encode: ABORT saying so, no session open on the server only', async (t) => {
   let opened = 0
   const { app, url } = await startApp(t, {
