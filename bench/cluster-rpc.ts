@@ -6,9 +6,13 @@
 // carries the calls). `--split` runs B and its callee in a child process, as instances are deployed; CPU per call
 // then counts both processes.
 // Redis traffic is measured from Redis itself (INFO stats/commandstats deltas) and divided by the calls made.
+// The two are measured in `--rounds` alternating rounds (local, remote, local, …): every figure printed is the median
+// over the rounds, and `ratio` the median of each round's remote/local calls/s, so one unlucky round on a shared
+// machine does not decide the result (`rounds` lists each round's).
 // Prints one JSON line: { remote: {calls_per_s, p50_ms, p99_ms, cpu_us_per_call, redis_cpu_us_per_call}, local: {…},
-// ratio, redis_per_call: {…} }. CPU per call (this process, and the Redis server) tells more than calls/s on a busy machine.
-// Usage: npx tsx bench/cluster-rpc.ts [--calls 20000] [--concurrency 50] [--redis redis://127.0.0.1:6379] [--quick] [--split]
+// ratio, rounds: [{ratio, p99_ratio}…], redis_per_call: {…} }. CPU per call (this process, and the Redis server) tells
+// more than calls/s on a busy machine.
+// Usage: npx tsx bench/cluster-rpc.ts [--calls 20000] [--concurrency 50] [--rounds 3] [--redis redis://127.0.0.1:6379] [--quick] [--split]
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
@@ -24,6 +28,7 @@ const { values: flags } = parseArgs({
   options: {
     calls: { type: 'string', default: '20000' },
     concurrency: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '3' },
     redis: { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     quick: { type: 'boolean', default: false },
     split: { type: 'boolean', default: false },
@@ -33,6 +38,7 @@ const { values: flags } = parseArgs({
 })
 const calls = flags.quick ? 2000 : Number(flags.calls)
 const concurrency = Number(flags.concurrency)
+const rounds = flags.quick ? 1 : Math.max(1, Number(flags.rounds))
 const prefix = flags['serve-b'] ?? `bench:${randomBytes(4).toString('hex')}:`
 
 async function instance (): Promise<{ app: FastifyInstance, url: string }> {
@@ -93,6 +99,18 @@ async function run (app: FastifyInstance, uri: string, n: number): Promise<Figur
   }
 }
 
+function median (xs: number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** Each figure's median over the rounds. */
+function medianFigure (figures: Figure[]): Figure {
+  const pick = (key: keyof Figure): number => median(figures.map((f) => f[key]))
+  return { calls_per_s: pick('calls_per_s'), p50_ms: pick('p50_ms'), p99_ms: pick('p99_ms'), cpu_us_per_call: pick('cpu_us_per_call'), redis_cpu_us_per_call: pick('redis_cpu_us_per_call') }
+}
+
 /** Seconds of CPU the Redis server has used (INFO cpu), to tell its share of a cross-instance call. */
 async function redisCpu (): Promise<number> {
   const info = await redis.info('cpu')
@@ -150,24 +168,40 @@ while (await redis.hlen(`${prefix}rpc:reg:realm1:bench.remote`) === 0) await new
 
 await run(a.app, 'bench.remote', Math.min(1000, calls)) // warm-up
 await run(a.app, 'bench.local', Math.min(1000, calls))
-const local = await run(a.app, 'bench.local', calls)
-const before = await redisCounters(redis)
-const remote = await run(a.app, 'bench.remote', calls)
-const after = await redisCounters(redis)
-// Our INFO call itself is one command; heartbeats over the run are a few more, spread over thousands of calls.
-const per = (x: number): number => Math.round((x / calls) * 100) / 100
+const locals: Figure[] = []
+const remotes: Figure[] = []
+const counted = { commands: 0, publish: 0, netIn: 0, netOut: 0 }
+for (let r = 0; r < rounds; r++) {
+  locals.push(await run(a.app, 'bench.local', calls))
+  const before = await redisCounters(redis)
+  remotes.push(await run(a.app, 'bench.remote', calls))
+  const after = await redisCounters(redis)
+  // Our INFO call itself is one command; heartbeats over the run are a few more, spread over thousands of calls.
+  counted.commands += after.commands - before.commands - 1
+  counted.publish += after.publish - before.publish
+  counted.netIn += after.netIn - before.netIn
+  counted.netOut += after.netOut - before.netOut
+}
+const per = (x: number): number => Math.round((x / (calls * rounds)) * 100) / 100
+const round3 = (x: number): number => Math.round(x * 1000) / 1000
+const perRound = remotes.map((remote, i) => ({
+  ratio: round3(remote.calls_per_s / locals[i].calls_per_s),
+  p99_ratio: round3(remote.p99_ms / locals[i].p99_ms)
+}))
 console.log(JSON.stringify({
   calls,
   concurrency,
   split: flags.split,
-  remote,
-  local,
-  ratio: Math.round((remote.calls_per_s / local.calls_per_s) * 1000) / 1000,
+  remote: medianFigure(remotes),
+  local: medianFigure(locals),
+  ratio: median(perRound.map((r) => r.ratio)),
+  p99_ratio: median(perRound.map((r) => r.p99_ratio)),
+  rounds: perRound,
   redis_per_call: {
-    commands: per(after.commands - before.commands - 1),
-    publish: per(after.publish - before.publish),
-    bytes_in: per(after.netIn - before.netIn),
-    bytes_out: per(after.netOut - before.netOut)
+    commands: per(counted.commands),
+    publish: per(counted.publish),
+    bytes_in: per(counted.netIn),
+    bytes_out: per(counted.netOut)
   }
 }))
 for (const ws of sockets) ws.close()

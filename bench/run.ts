@@ -343,13 +343,15 @@ if (!flags['no-redis']) {
 const rpcRows: string[][] = []
 if (!flags['no-redis']) {
   for (const [label, extra] of [['one process', []], ['B in its own process', ['--split']]] as const) {
-    const { code, result } = await script<{ remote?: Result, local?: Result, redis_per_call?: Result }>('cluster-rpc.ts', ['--concurrency', '64', ...extra])
+    const { code, result } = await script<{ remote?: Result, local?: Result, redis_per_call?: Result, ratio?: number, p99_ratio?: number, rounds?: Array<{ ratio: number }> }>('cluster-rpc.ts', ['--concurrency', '64', ...extra])
     if (code !== 0 || result === null) { fail(`cluster-rpc ${label}: exit ${code}`); continue }
     for (const [name, figure] of [['same instance', result.local], ['across instances', result.remote]] as const) {
       rpcRows.push([label, name, fmt(num(figure, 'calls_per_s')), String(num(figure, 'p50_ms')), String(num(figure, 'p99_ms')), String(num(figure, 'cpu_us_per_call'))])
     }
-    rpcRows.push([label, 'across / same', ratio(num(result.remote, 'calls_per_s'), num(result.local, 'calls_per_s')), '—',
-      ratio(num(result.remote, 'p99_ms'), num(result.local, 'p99_ms')), ratio(num(result.remote, 'cpu_us_per_call'), num(result.local, 'cpu_us_per_call'))])
+    // The ratios are the medians of each round's (bench/cluster-rpc.ts alternates local and remote rounds).
+    rpcRows.push([label, 'across / same (median of rounds)', String(result.ratio ?? '—'), '—', String(result.p99_ratio ?? '—'),
+      ratio(num(result.remote, 'cpu_us_per_call'), num(result.local, 'cpu_us_per_call'))])
+    rpcRows.push([label, 'calls/s ratio of each round', (result.rounds ?? []).map((r) => r.ratio).join(', '), '—', '—', '—'])
     rpcRows.push([label, 'Redis per cross-instance call', `${num(result.redis_per_call, 'commands')} commands`, `${num(result.redis_per_call, 'bytes_in')} B in`, `${num(result.redis_per_call, 'bytes_out')} B out`, '—'])
     log(`cluster-rpc (${label}) remote=${num(result.remote, 'calls_per_s')} local=${num(result.local, 'calls_per_s')}`)
   }

@@ -21,7 +21,7 @@ import { enableReflection } from './realm/reflection.js'
 import { PendingWork } from './pending-work.js'
 import { Hooks } from './hooks.js'
 import type { ClusterRpc } from './cluster/rpc.js'
-import { packedTestaments, publishOrphaned, publishTestaments } from './session/testaments.js'
+import { dropTestaments, packedTestaments, publishOrphaned, publishTestaments } from './session/testaments.js'
 import { RemoteSession } from './cluster/remote-session.js'
 import type { FastifyWamp } from '../types/wamp.js'
 import { Counters, snapshot } from './metrics.js'
@@ -224,6 +224,16 @@ export class Hub extends DefaultRealmApi implements FanoutHost, FastifyWamp {
   testamentsOrphaned (entries: Buffer[]): void {
     const published = publishOrphaned(this.realms, entries)
     this.log.info({ testaments: published }, 'fastify-wamp: published the testaments of a lost instance\'s sessions')
+  }
+
+  /** A survivor that took this instance for dead published these sessions' testaments (ClusterHost). */
+  testamentsPublished (sessions: number[]): void {
+    let dropped = 0
+    for (const id of sessions) {
+      const session = this.sessions.get(id)
+      if (session !== undefined && dropTestaments(session)) dropped++
+    }
+    this.log.warn({ testaments: dropped }, 'fastify-wamp: this instance was taken for dead (no heartbeat in Redis): another instance published its sessions\' testaments, which are dropped here')
   }
 
   /** A session's testaments as the cluster registry keeps them in Redis (ClusterHost). */

@@ -98,3 +98,57 @@ t.test('a pattern subscriber gets, per topic, only the newest retained event its
   t.same(bobs.map((m) => (m[4] as unknown[])[0]), ['only for bob'])
   await Promise.all([guest.client.close(), bob.client.close()])
 })
+
+t.test('the same SUBSCRIBE get_retained again (same subscription id) sends no retained event again', async (t) => {
+  const { app, url } = await startApp(t, brokered)
+  for (let i = 0; i < 20; i++) app.wamp.publishToAll(`com.amp.${i}`, [i], undefined, { retain: true })
+  const { client } = await join(url)
+  client.send([MSG.SUBSCRIBE, 90, {}, 'com.other'])
+  t.match(await client.next(), [MSG.SUBSCRIBED, 90])
+  client.send([MSG.SUBSCRIBE, 1, { get_retained: true, match: 'prefix' }, 'com.amp.'])
+  const sub = (await client.next())[2]
+  const first = await messagesBeforeMarker(client, () => app.wamp.publishToAll('com.other', ['marker']))
+  t.equal(first.filter((m) => m[0] === MSG.EVENT && m[1] === sub).length, 20, 'the new pattern subscription: one per topic')
+  client.send([MSG.SUBSCRIBE, 2, { get_retained: true }, 'com.amp.0'])
+  const exact = (await client.next())[2]
+  t.match(await client.next(), [MSG.EVENT, exact, Number, { retained: true }, [0]], 'the new exact subscription: its one')
+
+  // 100 repeats of 40-byte requests: 100 SUBSCRIBED with the same ids, not 100 × 20 EVENTs.
+  for (let i = 0; i < 50; i++) {
+    client.send([MSG.SUBSCRIBE, 100 + 2 * i, { get_retained: true, match: 'prefix' }, 'com.amp.'])
+    client.send([MSG.SUBSCRIBE, 101 + 2 * i, { get_retained: true }, 'com.amp.0'])
+  }
+  const again: unknown[][] = []
+  while (again.length < 100) again.push(await client.next())
+  t.same(again, Array.from({ length: 100 }, (_, i) => [MSG.SUBSCRIBED, 100 + i, i % 2 === 0 ? sub : exact]), 'each SUBSCRIBE answered, with the same id, no EVENT between')
+  t.same(await messagesBeforeMarker(client, () => app.wamp.publishToAll('com.other', ['marker'])), [], 'and no EVENT after: the subscriptions were not new')
+
+  // A new subscription after UNSUBSCRIBE is new again: the retained events come, as for any new subscriber.
+  client.send([MSG.UNSUBSCRIBE, 300, exact])
+  t.same(await client.next(), [MSG.UNSUBSCRIBED, 300])
+  client.send([MSG.SUBSCRIBE, 301, { get_retained: true }, 'com.amp.0'])
+  t.match(await client.next(), [MSG.SUBSCRIBED, 301])
+  t.match(await client.next(), [MSG.EVENT, Number, Number, { retained: true }, [0]])
+  await client.close()
+})
+
+t.test('retention.maxEventsPerSubscribe bounds what one pattern SUBSCRIBE sends: the topics retained most recently', async (t) => {
+  const bounded = (max?: number): FastifyWampOptions => ({ realms: [{ name: 'realm1', broker: true, retention: max === undefined ? true : { maxEventsPerSubscribe: max } }] })
+  const events = async (url: string, publish: () => void): Promise<unknown[]> => {
+    const { client } = await join(url)
+    t.teardown(() => client.close())
+    client.send([MSG.SUBSCRIBE, 1, { get_retained: true, match: 'prefix' }, 'com.many.'])
+    t.equal((await client.next())[0], MSG.SUBSCRIBED)
+    return (await messagesBeforeMarker(client, publish)).map((m) => (m[4] as unknown[])[0])
+  }
+  const small = await startApp(t, bounded(3))
+  for (let i = 0; i < 10; i++) small.app.wamp.publishToAll(`com.many.${i}`, [i], undefined, { retain: true })
+  small.app.wamp.publishToAll('com.many.2', [12], undefined, { retain: true }) // retained again: the most recent topic
+  t.same(await events(small.url, () => small.app.wamp.publishToAll('com.many.x', ['marker'])), [8, 9, 12], 'the 3 most recent topics, oldest first')
+
+  const byDefault = await startApp(t, bounded())
+  for (let i = 0; i < 150; i++) byDefault.app.wamp.publishToAll(`com.many.${i}`, [i], undefined, { retain: true })
+  t.same(await events(byDefault.url, () => byDefault.app.wamp.publishToAll('com.many.x', ['marker'])), Array.from({ length: 100 }, (_, i) => 50 + i), 'default 100')
+
+  await t.rejects(startApp(t, bounded(0)), /retention\.maxEventsPerSubscribe must be an integer ≥ 1/)
+})

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { startApp } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
+import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { connect, WampError } from '../lib/testing/index.js'
@@ -210,6 +210,47 @@ t.test('with Redis: an instance killed with -9 — exactly one survivor publishe
   await onB.client.expectNone(50)
   t.equal(await redis.exists(`${prefix}rpc:testaments:${dead.instance}`), 0, 'claimed and removed')
   await Promise.all([onA.client.close(), onB.client.close()])
+})
+
+t.test('with Redis: an instance paused past its heartbeat TTL — its testaments are published once, not again when it resumes', async (t) => {
+  const HEARTBEAT = 200
+  const { apps: [a], prefix } = await rpcCluster(t, 1, TESTAMENTS)
+  const redis = inspector(t)
+  const paused = await spawnInstance(t, REDIS_URL, prefix, HEARTBEAT, 'testament')
+  const url = `ws://127.0.0.1:${paused.port}/ws`
+  const onA = await subscriber(a.url, 'com.will')
+  const testator1 = await testator(url, 'com.will', ['once'])
+  t.teardown(() => testator1.client.terminate())
+  // A callee on the paused instance: callable from A again once it resumes (its registry entries are rewritten).
+  const { client: callee } = await connectRaw(url)
+  t.teardown(() => callee.terminate())
+  callee.send([MSG.REGISTER, 1, {}, 'com.paused.echo'])
+  t.equal((await callee.next())[0], MSG.REGISTERED)
+  await eventually(async () => (await redis.hlen(`${prefix}rpc:testaments:${paused.instance}`)) === 1, 3000, 'the testament kept in Redis')
+  await eventually(async () => (await redis.sismember(`${prefix}rpc:instances`, paused.instance)) === 1, 3000, 'the child announced')
+
+  paused.child.kill('SIGSTOP')
+  const event = await onA.client.next(HEARTBEAT * 20)
+  t.same([event[0], event[4]], [MSG.EVENT, ['once']], 'the survivor published the testament of the paused instance\'s session')
+  paused.child.kill('SIGCONT')
+  await eventually(async () => (await redis.exists(`${prefix}rpc:testaments-published:${paused.instance}`)) === 0, 5000, 'the resumed instance took the list of published testaments')
+  await eventually(async () => (await redis.hlen(`${prefix}rpc:reg:realm1:com.paused.echo`)) === 1, 5000, 'the resumed instance rewrote its registry entries')
+
+  // The callee is reachable again (the resumed instance rewrote its registry entries).
+  const answered = a.app.wamp.call('com.paused.echo', ['hi'], undefined, { timeout: 5000 })
+  const invocation = await callee.next()
+  t.equal(invocation[0], MSG.INVOCATION)
+  callee.send([MSG.YIELD, invocation[1], {}, ['back']])
+  t.same((await answered).args, ['back'], 'a call from A reaches the callee on the resumed instance')
+
+  // The testator leaves: its testament was published already, so nothing more goes out. A marker published from
+  // the same instance afterwards arrives after anything the leaving would have published (one Redis connection).
+  await testator1.client.close()
+  const { client: marker } = await connectRaw(url)
+  t.teardown(() => marker.terminate())
+  const got = await messagesBeforeMarker(onA.client, () => marker.send([MSG.PUBLISH, 1, {}, 'com.will', ['marker']]))
+  t.same(got, [], 'the testament was not published a second time')
+  await Promise.all([onA.client.close(), marker.close(), callee.close()])
 })
 
 t.test('with Redis: an instance that shuts down cleanly publishes its sessions\' testaments to the others', async (t) => {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { TestamentStore } from './testament-store.js'
 import { Registry } from '../rpc/registry.js'
 import type { ClientRegistration, Registration } from '../rpc/registry.js'
 import type { Session } from '../session/session.js'
@@ -52,6 +53,8 @@ export interface ClusterHost {
   testamentsOrphaned?: (entries: Buffer[]) => void
   /** A session's testaments as kept in Redis (rewritten by `sync()`), or undefined when it has none. */
   testamentsOf?: (session: Session) => Buffer | undefined
+  /** These sessions' testaments were published by a survivor that took this instance for dead: drop them. */
+  testamentsPublished?: (sessions: number[]) => void
 }
 
 /** A session on another instance, as the cluster registry lists it. */
@@ -85,8 +88,13 @@ export class ClusterRegistry {
   private readonly cache: Map<string, Listed[]>
   /** Counts the changes announced: a lookup caches its answer only if none arrived while it was in flight. */
   private epoch: number
+  /** regKey()'s memo, realm → URI → key; cleared past CACHE_MAX keys (clients choose the URIs they call). */
+  private readonly regKeys: Map<string, Map<string, string>>
+  private regKeyCount: number
   /** The channel on which every registry write is announced (P rpc:changed). */
   readonly changedChannel: string
+  /** Our sessions' testaments in Redis, and a dead instance's claim. @internal */
+  readonly testaments: TestamentStore
 
   constructor (link: ClusterLink) {
     this.link = link
@@ -95,7 +103,10 @@ export class ClusterRegistry {
     this.rebuildUntil = 0
     this.cache = new Map()
     this.epoch = 0
+    this.regKeys = new Map()
+    this.regKeyCount = 0
     this.changedChannel = `${link.prefix}rpc:changed`
+    this.testaments = new TestamentStore(link)
   }
 
   /** A registry write was announced (on P rpc:changed): what we cached of that hash, or of everything, goes. */
@@ -118,8 +129,21 @@ export class ClusterRegistry {
     return `${this.link.prefix}rpc:${name}`
   }
 
+  /** The registry hash of `uri`'s exact registrations (memoized: built for every call otherwise). */
   private regKey (realm: string, uri: string): string {
-    return this.key(`reg:${realm}:${uri}`)
+    let keys = this.regKeys.get(realm)
+    if (keys === undefined) this.regKeys.set(realm, keys = new Map())
+    let key = keys.get(uri)
+    if (key === undefined) {
+      if (++this.regKeyCount > CACHE_MAX) {
+        this.regKeys.clear()
+        this.regKeys.set(realm, keys)
+        keys.clear()
+        this.regKeyCount = 1
+      }
+      keys.set(uri, key = this.key(`reg:${realm}:${uri}`))
+    }
+    return key
   }
 
   sessionOpened (session: Session): void {
@@ -175,17 +199,19 @@ export class ClusterRegistry {
     const redis = this.link.connection()
     if (redis === undefined || this.host === undefined) return
     const own = this.key(`own:${this.link.instanceId}`)
+    // A survivor that took us for dead published some of our sessions' testaments: they are not kept (nor rewritten).
+    const published = await this.testaments.published(redis)
+    if (published.length > 0) this.host.testamentsPublished?.(published)
     const old = await redis.smembers(own)
     const multi = redis.multi()
     removeOwned(multi, this.key('sessions'), old)
     multi.del(own)
-    const testaments = this.key(`testaments:${this.link.instanceId}`)
-    multi.del(testaments)
+    const wills: Array<[number, Buffer]> = []
     for (const session of this.host.sessions.values()) {
       multi.hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
       multi.sadd(own, `s\n${session.id}`)
       const will = this.host.testamentsOf?.(session)
-      if (will !== undefined) multi.hset(testaments, String(session.id), will)
+      if (will !== undefined) wills.push([session.id, will])
       for (const callee of session.registrations.values()) {
         const registration = session.joined?.dealer.registry.byId.get(callee.id)
         const entry = registration === undefined ? undefined : this.entry(callee, registration)
@@ -194,6 +220,7 @@ export class ClusterRegistry {
         multi.sadd(own, `r\n${entry[0]}\n${entry[1]}`)
       }
     }
+    this.testaments.rewrite(multi, wills)
     multi.sadd(this.key('instances'), this.link.instanceId)
     multi.publish(this.changedChannel, EVERYTHING)
     await multi.exec()
@@ -242,19 +269,9 @@ export class ClusterRegistry {
     multi.del(own).srem(this.key('instances'), instance)
     multi.publish(this.changedChannel, EVERYTHING)
     await multi.exec()
-    // The lock makes this instance the only one to publish the dead instance's testaments; reading and deleting
-    // them in one MULTI keeps a second claim (after the lock expired) from publishing them again.
-    const [[, testaments]] = await redis.multi().hgetallBuffer(this.key(`testaments:${instance}`)).del(this.key(`testaments:${instance}`)).exec() as [[unknown, Record<string, Buffer>]]
-    const values = Object.values(testaments ?? {})
-    if (values.length > 0) this.host?.testamentsOrphaned?.(values)
-  }
-
-  /** A session's testaments (msgpack), or none: kept in Redis so that a survivor can publish them. @internal */
-  saveTestaments (session: number, data: Buffer | undefined): void {
-    const redis = this.link.connection()
-    if (redis === undefined) return
-    const key = this.key(`testaments:${this.link.instanceId}`)
-    ;(data === undefined ? redis.hdel(key, String(session)) : redis.hset(key, String(session), data)).catch(noop)
+    // The lock makes this instance the only one to publish the dead instance's testaments (./testament-store.ts).
+    const testaments = await this.testaments.claim(redis, instance)
+    if (testaments.length > 0) this.host?.testamentsOrphaned?.(testaments)
   }
 
   /** Our entries go at a clean shutdown (rather than after the heartbeat TTL). @internal */
@@ -263,7 +280,8 @@ export class ClusterRegistry {
     return redis.smembers(own).then((entries) => {
       const multi = redis.multi()
       removeOwned(multi, this.key('sessions'), entries)
-      return multi.del(own, this.key(`testaments:${this.link.instanceId}`)).srem(this.key('instances'), this.link.instanceId).publish(this.changedChannel, EVERYTHING).exec()
+      this.testaments.remove(multi)
+      return multi.del(own).srem(this.key('instances'), this.link.instanceId).publish(this.changedChannel, EVERYTHING).exec()
     })
   }
 

@@ -19,22 +19,25 @@ export class RemoteCall {
   readonly validator: PayloadValidator | undefined
   /** The trace context sent with the call (ClientCallOptions.traceparent). */
   readonly trace: TraceContext | undefined
-  readonly resolve: (r: CallResult) => void
-  readonly reject: (e: unknown) => void
+  /** What the caller awaits; settled once, through `resolve` or `reject`. */
+  readonly promise: Promise<CallResult>
+  resolve!: (r: CallResult) => void
+  reject!: (e: unknown) => void
   signal: AbortSignal | undefined
   timer: NodeJS.Timeout | undefined
   onAbort: (() => void) | undefined
 
-  constructor (id: number, options: ClientCallOptions<PayloadSchema | undefined>,
-    resolve: (r: CallResult) => void, reject: (e: unknown) => void) {
+  constructor (id: number, options: ClientCallOptions<PayloadSchema | undefined>) {
     this.id = id
     this.instance = ''
     this.local = undefined
     this.onProgress = options.onProgress
     this.validator = options.result === undefined ? undefined : validatorFor(options.result)
     this.trace = traceContextOfCall(options)
-    this.resolve = resolve
-    this.reject = reject
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
     this.signal = undefined
     this.timer = undefined
     this.onAbort = undefined

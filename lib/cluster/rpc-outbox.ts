@@ -1,6 +1,9 @@
 import { Packr } from 'msgpackr'
+import { isDict } from '../wire/messages.js'
+import { isValidUri } from '../wire/uris.js'
 import type { ClusterStats } from './fanout.js'
 import type { ClusterLink } from './registry.js'
+import { describeError } from '../session/inbox.js'
 
 // The wire of cluster-wide RPC: one Redis channel per instance (`<prefix>rpc:<instance>`), msgpack messages, and an
 // outbox that sends everything addressed to one instance in one tick as ONE PUBLISH. With calls in flight
@@ -34,7 +37,11 @@ export const MAX_BATCH_BYTES = 256 * 1024
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
-/** The messages of one PUBLISH (a batch is unpacked to its parts); [] for a payload that is not ours. */
+/**
+ * The well-formed messages of one PUBLISH (a batch is unpacked to its parts); [] for a payload that is not ours.
+ * Every message is checked against its kind's shape, so what reaches `ClusterRpc` holds the types it reads (another
+ * program, or a broken peer, on our channel cannot make us send a GOODBYE whose reason is not a URI, say).
+ */
 export function unpackRpc (data: Buffer): unknown[][] {
   let m: unknown
   try {
@@ -43,17 +50,49 @@ export function unpackRpc (data: Buffer): unknown[][] {
     return []
   }
   if (!Array.isArray(m)) return []
-  if (m[0] !== BATCH) return [m]
+  if (m[0] !== BATCH) return wellFormed(m) ? [m] : []
   const parts: unknown[][] = []
-  for (let i = 1; i < m.length; i++) if (Array.isArray(m[i])) parts.push(m[i] as unknown[])
+  for (let i = 1; i < m.length; i++) if (Array.isArray(m[i]) && wellFormed(m[i] as unknown[])) parts.push(m[i] as unknown[])
   return parts
 }
 
-/** What happens to a REQUEST that could not be delivered: the call fails (it never ran). */
+const isId = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isString = (v: unknown): boolean => typeof v === 'string'
+const isArgs = (v: unknown): boolean => v === null || v === undefined || Array.isArray(v)
+const isKwargs = (v: unknown): boolean => v === null || v === undefined || isDict(v)
+const isOptionalString = (v: unknown): boolean => v === null || v === undefined || typeof v === 'string'
+const isCaller = (v: unknown): boolean => v === null || v === undefined ||
+  (Array.isArray(v) && isId(v[0]) && isString(v[1]) && isString(v[2]) && typeof v[3] === 'boolean')
+
+/** The shape of each kind (what ClusterRpc and ServedCalls read of it). */
+function wellFormed (m: unknown[]): boolean {
+  switch (m[0]) {
+    case REQUEST: return isString(m[1]) && isId(m[2]) && isString(m[3]) && isString(m[4]) && isId(m[5]) && isId(m[6]) &&
+      isArgs(m[7]) && isKwargs(m[8]) && typeof m[9] === 'boolean' && isCaller(m[10])
+    case CANCEL: return isString(m[1]) && isId(m[2])
+    case PROGRESS:
+    case RESULT: return isId(m[1]) && isArgs(m[2]) && isKwargs(m[3])
+    case ERROR: return isId(m[1]) && isString(m[2]) && isArgs(m[3]) && isKwargs(m[4])
+    case EVENT: return isString(m[1]) && isId(m[2]) && isString(m[3]) && isArgs(m[4]) && isKwargs(m[5])
+    case KILL: return isString(m[1]) && isId(m[2]) && isValidUri(m[3]) && isOptionalString(m[4])
+    case REVOKE_REGISTRATION:
+    case REVOKE_SUBSCRIPTION: return isString(m[1]) && isId(m[2]) && isId(m[3]) && isOptionalString(m[4])
+    default: return false
+  }
+}
+
+/** What happens to a REQUEST that could not be delivered (nobody listens, Redis failed): the call fails (it never ran). */
 export type Undelivered = (callId: number, reason: 'lost' | Error | undefined) => void
 
-/** The messages of one PUBLISH: each encoded alone, in the order sent. */
-interface Batch { messages: unknown[][], parts: Buffer[], bytes: number }
+/**
+ * The messages of one PUBLISH, each encoded alone, in the order sent, with what `missed()` needs of each (its kind,
+ * and a REQUEST's call id): the messages themselves are not kept past their encoding.
+ */
+interface Batch { parts: Buffer[], kinds: number[], ids: number[], bytes: number }
+
+function newBatch (): Batch {
+  return { parts: [], kinds: [], ids: [], bytes: 0 }
+}
 
 export class RpcOutbox {
   private readonly link: ClusterLink
@@ -71,31 +110,37 @@ export class RpcOutbox {
     this.scheduled = false
   }
 
-  /** Queues `message` for `instance`; it leaves with the rest of this tick's at setImmediate, or when a batch is full. */
-  send (instance: string, message: unknown[]): void {
-    this.stats.messagesOut++
+  /**
+   * Queues `message` for `instance`; it leaves with the rest of this tick's at setImmediate, or when a batch is full.
+   * Returns why it cannot be encoded, sending nothing (a payload msgpack refuses: a BigInt beyond 64 bits, a
+   * symbol, a cycle…); the sender says so to whoever waits for it (no REQUEST or answer just vanishes).
+   */
+  send (instance: string, message: unknown[]): string | undefined {
     let part: Buffer
     try {
       part = packr.pack(message)
     } catch (err) {
-      // Only values decoded from clients go out here (strictly checked, so always encodable); never throw all the
-      // same: a REQUEST fails its call, anything else is dropped.
-      if (message[0] === REQUEST) this.undelivered(message[2] as number, err as Error)
-      return
+      return describeError(err)
     }
+    this.stats.messagesOut++
     let batch = this.queues.get(instance)
     if (batch !== undefined && batch.bytes + part.length > MAX_BATCH_BYTES) {
       this.leave(instance, batch)
       batch = undefined
     }
-    if (batch === undefined) this.queues.set(instance, batch = { messages: [], parts: [], bytes: 0 })
-    batch.messages.push(message)
+    if (batch === undefined) this.queues.set(instance, batch = newBatch())
     batch.parts.push(part)
+    batch.kinds.push(message[0] as number)
+    batch.ids.push(message[0] === REQUEST ? message[2] as number : 0)
     batch.bytes += part.length
-    if (batch.messages.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) return this.leave(instance, batch)
-    if (this.scheduled) return
+    if (batch.parts.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) {
+      this.leave(instance, batch)
+      return undefined
+    }
+    if (this.scheduled) return undefined
     this.scheduled = true
     setImmediate(flush, this)
+    return undefined
   }
 
   /** A full batch leaves now, without waiting for the end of the tick. */
@@ -128,12 +173,13 @@ export class RpcOutbox {
 
   private missed (instance: string, batch: Batch, reason: 'lost' | Error | undefined, deadline: number): void {
     let answers: Batch | undefined
-    for (let i = 0; i < batch.messages.length; i++) {
-      const m = batch.messages[i]
-      if (m[0] === REQUEST) this.undelivered(m[2] as number, reason)
-      else if (m[0] === RESULT || m[0] === ERROR) {
-        answers ??= { messages: [], parts: [], bytes: 0 }
-        answers.messages.push(m)
+    for (let i = 0; i < batch.parts.length; i++) {
+      const kind = batch.kinds[i]
+      if (kind === REQUEST) this.undelivered(batch.ids[i], reason)
+      else if (kind === RESULT || kind === ERROR) {
+        answers ??= newBatch()
+        answers.kinds.push(kind)
+        answers.ids.push(0)
         answers.parts.push(batch.parts[i])
         answers.bytes += batch.parts[i].length
       }

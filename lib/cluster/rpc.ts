@@ -85,13 +85,20 @@ export class ClusterRpc {
    */
   call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity, handle?: CallHandle): Promise<CallResult> {
-    return this.open(options, handle, (call) => {
+    const call = this.open(options, handle)
+    if (call instanceof WampError) return Promise.reject(call)
+    try {
       // The steady state: the registry is cached and the pick needs no counter, so the call goes out in this tick.
       const chosen = this.registry.cachedPick(realm, uri, includeLocal)
-      if (chosen !== undefined) return this.start(call, chosen, realm, uri, args, kwargs, options, caller)
-      this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
-        .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
-    })
+      if (chosen !== undefined) this.start(call, chosen, realm, uri, args, kwargs, options, caller)
+      else {
+        this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
+          .catch((err: unknown) => this.settle(call, err instanceof WampError ? err : networkFailure(err as Error)))
+      }
+    } catch (err) {
+      this.settle(call, err)
+    }
+    return call.promise
   }
 
   /** Cancels a call made with a `handle` (a routed client CALL: cheaper than a signal per call). */
@@ -103,35 +110,28 @@ export class ClusterRpc {
   /** Calls `uri` on one session of another instance (`RemoteSession.call()`). */
   invoke (instance: string, realm: string, uri: string, session: number, registration: number, args: unknown[] | undefined,
     kwargs: Kwargs | undefined, options: ClientCallOptions<PayloadSchema | undefined>, caller?: CallerIdentity): Promise<CallResult> {
-    return this.open(options, undefined, (call) => this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller))
+    const call = this.open(options, undefined)
+    if (call instanceof WampError) return Promise.reject(call)
+    this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller)
+    return call.promise
   }
 
-  /** A call in `pending` with its timeout and signal armed; `start` looks up and sends it (throws to fail it). */
-  private open (options: ClientCallOptions<PayloadSchema | undefined>, handle: CallHandle | undefined, start: (call: RemoteCall) => void): Promise<CallResult> {
-    try {
-      this.connected()
-    } catch (err) {
-      return Promise.reject(err)
+  /** A call in `pending` with its timeout and signal armed, or why it cannot be made. */
+  private open (options: ClientCallOptions<PayloadSchema | undefined>, handle: CallHandle | undefined): RemoteCall | WampError {
+    if (this.link.connection() === undefined) return unreachable()
+    if (options.signal?.aborted === true) return new WampError(ErrorUri.canceled, ['call canceled'])
+    const call = new RemoteCall(this.nextCallId++, options)
+    this.pending.set(call.id, call)
+    if (handle !== undefined) handle.call = call
+    if (options.timeout !== undefined && options.timeout > 0) {
+      call.timer = setTimeout(() => this.interrupt(call, new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
     }
-    if (options.signal?.aborted === true) return Promise.reject(new WampError(ErrorUri.canceled, ['call canceled']))
-    return new Promise((resolve, reject) => {
-      const call = new RemoteCall(this.nextCallId++, options, resolve, reject)
-      this.pending.set(call.id, call)
-      if (handle !== undefined) handle.call = call
-      if (options.timeout !== undefined && options.timeout > 0) {
-        call.timer = setTimeout(() => this.interrupt(call, new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
-      }
-      if (options.signal !== undefined) {
-        call.signal = options.signal
-        call.onAbort = () => this.interrupt(call, new WampError(ErrorUri.canceled, ['call canceled']))
-        options.signal.addEventListener('abort', call.onAbort)
-      }
-      try {
-        start(call)
-      } catch (err) {
-        this.settle(call, err)
-      }
-    })
+    if (options.signal !== undefined) {
+      call.signal = options.signal
+      call.onAbort = () => this.interrupt(call, new WampError(ErrorUri.canceled, ['call canceled']))
+      options.signal.addEventListener('abort', call.onAbort)
+    }
+    return call
   }
 
   private async route (call: RemoteCall, realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
@@ -172,13 +172,14 @@ export class ClusterRpc {
 
   private dispatch (call: RemoteCall, instance: string, realm: string, uri: string, session: number, registration: number,
     args: unknown[] | undefined, kwargs: Kwargs | undefined, caller: CallerIdentity | undefined): void {
-    this.connected()
     call.instance = instance
-    this.stats.callsOut++
-    this.watch()
-    this.outbox.send(instance, [REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null,
+    const problem = this.outbox.send(instance, [REQUEST, this.link.instanceId, call.id, realm, uri, session, registration, args ?? null, kwargs ?? null,
       call.onProgress !== undefined, caller === undefined ? null : [caller.id, caller.authid, caller.authrole, caller.discloseMe],
       traceContextToWire(call.trace)])
+    // The caller's payload, as for a local callee whose serializer refuses it (the call never left).
+    if (problem !== undefined) return this.settle(call, unencodable('the call\'s payload', problem))
+    this.stats.callsOut++
+    this.watch()
   }
 
   /** A REQUEST reached nobody (the instance is gone: its entries will be swept) or Redis failed: it never ran. */
@@ -286,14 +287,12 @@ export class ClusterRpc {
 
   /** An EVENT for one session of another instance (`RemoteSession.publish()`). */
   publishTo (instance: string, realm: string, session: number, topic: string, args?: unknown[], kwargs?: Kwargs): void {
-    this.connected()
-    this.outbox.send(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null])
+    this.post(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null], 'the event\'s payload')
   }
 
   /** Ends one session of another instance with GOODBYE `reason` (session control); fire and forget. */
   kill (instance: string, realm: string, session: number, reason: string, message: string | undefined): void {
-    this.connected()
-    this.outbox.send(instance, [KILL, realm, session, reason, message ?? null])
+    this.post(instance, [KILL, realm, session, reason, message ?? null], 'the reason')
   }
 
   /**
@@ -301,14 +300,19 @@ export class ClusterRpc {
    * instance); fire and forget, like `kill`.
    */
   revokeRegistration (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
-    this.connected()
-    this.outbox.send(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null])
+    this.post(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null], 'the reason')
   }
 
   /** Revokes subscription `id` of one session of another instance; fire and forget, like `kill`. */
   revokeSubscription (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
+    this.post(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null], 'the reason')
+  }
+
+  /** A fire-and-forget message from the application (RemoteSession): throws when Redis is down or msgpack refuses it. */
+  private post (instance: string, message: unknown[], what: string): void {
     this.connected()
-    this.outbox.send(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null])
+    const problem = this.outbox.send(instance, message)
+    if (problem !== undefined) throw unencodable(what, problem)
   }
 
   /** The sessions of `realm` on the other instances, as the cluster registry lists them. */
@@ -323,7 +327,7 @@ export class ClusterRpc {
 
   private connected (): Redis {
     const redis = this.link.connection()
-    if (redis === undefined) throw new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
+    if (redis === undefined) throw unreachable()
     return redis
   }
 
@@ -390,5 +394,14 @@ export class ClusterRpc {
 }
 
 function noop (): void {}
+
+function unreachable (): WampError {
+  return new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
+}
+
+/** What the application or a client supplied cannot cross to another instance (PROTOCOL §7.1: invalid_argument). */
+function unencodable (what: string, problem: string): WampError {
+  return new WampError(ErrorUri.invalidArgument, [`${what} cannot be encoded for another instance (msgpack): ${problem}`])
+}
 
 export type { ClusterStats }

@@ -13,6 +13,9 @@ import type { ClusterStats } from './fanout.js'
 // our callees, and its one answer (RESULT or ERROR; PROGRESS before it when asked) goes back to the caller's
 // instance. A CANCEL, the caller's instance being lost, or Redis going down interrupts it.
 
+/** The options of a served call that asks for nothing (most): one object for all of them. */
+const NO_OPTIONS: ClientCallOptions = Object.freeze({})
+
 export class ServedCalls {
   /** Caller instance → its call id → our INVOCATION. */
   private readonly calls: Map<string, Map<number, Served>>
@@ -34,23 +37,29 @@ export class ServedCalls {
     const id = m[2] as number
     const uri = m[4] as string
     const registration = m[6] as number
-    if (session === undefined) return this.outbox.send(from, [ERROR, id, ErrorUri.canceled, [`the callee of "${uri}" left`], null])
+    if (session === undefined) {
+      this.outbox.send(from, [ERROR, id, ErrorUri.canceled, [`the callee of "${uri}" left`], null])
+      return
+    }
     const callee = registration === 0 ? findRegistration(session, uri) : session.registrations.get(registration)
     if (callee === undefined) {
-      return this.outbox.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
+      this.outbox.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
         [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])
+      return
     }
     this.stats.callsIn++
     const served = new Served(this, from, id)
     let calls = this.calls.get(from)
     if (calls === undefined) this.calls.set(from, calls = new Map())
     calls.set(id, served)
-    const options: ClientCallOptions = {}
-    if (m[9] === true) options.onProgress = (r) => served.progress(r)
+    const trace = traceContextFromWire(m[11])
+    let options = NO_OPTIONS
+    if (m[9] === true || trace !== undefined) {
+      options = { ...trace }
+      if (m[9] === true) options.onProgress = (r) => served.progress(r)
+    }
     const c = m[10] as [number, string, string, boolean] | null | undefined
     const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }
-    const trace = traceContextFromWire(m[11])
-    if (trace !== undefined) Object.assign(options, trace)
     served.call = invoke(callee, uri, (m[7] ?? undefined) as unknown[] | undefined, (m[8] ?? undefined) as Kwargs | undefined, options, served, caller)
   }
 
@@ -87,15 +96,29 @@ export class ServedCalls {
     for (const calls of all) for (const served of calls.values()) served.abort()
   }
 
-  /** Ends `served` with `message` if it is still in flight. */
+  /**
+   * Ends `served` with `message` if it is still in flight. An answer msgpack cannot carry (a BigInt beyond 64 bits
+   * from a CBOR callee…) goes back as ERROR runtime_error saying why, as it would to a caller of this instance.
+   */
   answer (served: Served, message: unknown[]): void {
     if (!this.inFlight(served)) return
     this.forget(served)
-    this.outbox.send(served.from, message)
+    const problem = this.outbox.send(served.from, message)
+    if (problem !== undefined) this.unsent(served, message[0] === ERROR ? `the ${message[2] as string} error` : 'the result', problem)
   }
 
+  /** A progressive result; one that cannot be encoded ends the call (ERROR to the caller, the callee interrupted). */
   progress (served: Served, message: unknown[]): void {
-    if (this.inFlight(served)) this.outbox.send(served.from, message)
+    if (!this.inFlight(served)) return
+    const problem = this.outbox.send(served.from, message)
+    if (problem === undefined) return
+    this.forget(served)
+    served.abort()
+    this.unsent(served, 'a progressive result', problem)
+  }
+
+  private unsent (served: Served, what: string, problem: string): void {
+    this.outbox.send(served.from, [ERROR, served.id, ErrorUri.runtimeError, [`${what} cannot be encoded for another instance (msgpack): ${problem}`], null])
   }
 
   private inFlight (served: Served): boolean {

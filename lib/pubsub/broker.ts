@@ -99,16 +99,17 @@ export class Broker {
   }
 
   /**
-   * The session joins the subscription: SUBSCRIBED, the retained events it asked for (`get_retained`), and the
-   * meta event when it is new to the session.
+   * The session joins the subscription: SUBSCRIBED, then — when it is new to the session — the retained events it
+   * asked for (`get_retained`) and the meta event. The same SUBSCRIBE again only answers SUBSCRIBED (spec "Event
+   * Retention": the retained event comes "upon a new client subscription").
    */
   private join (session: Session, requestId: number, subscription: Subscription, created: boolean, retained: boolean): void {
     const added = !subscription.sessions.has(session)
     subscription.sessions.add(session)
     session.subscriptions.add(subscription)
     session.send([T.SUBSCRIBED, requestId, subscription.id])
-    if (retained) (this.retention as Retention).send(session, subscription)
     if (!added) return
+    if (retained) (this.retention as Retention).send(session, subscription)
     if (session.hub.options.metaApi) publishSubscribed(session, subscription, created)
     session.hub.hooks.clientEvent('subscribe', session, subscription)
   }

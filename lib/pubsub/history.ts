@@ -4,7 +4,7 @@ import { ErrorUri, isMatchPolicy, isValidUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
-import { allowed } from '../realm/authorize.js'
+import { subscriptionById } from '../realm/meta-visibility.js'
 import type { PublishFilter } from './publish-filter.js'
 import { payloadBytes } from './retention.js'
 import type { Subscription } from './subscription.js'
@@ -239,9 +239,8 @@ function time (name: string, value: string | undefined): number | undefined {
 export function enableHistory (realm: Realm, history: History): void {
   realm.register('wamp.subscription.get_events', GetEvents, async (args, kw, ctx) => {
     const session = ctx.session as Session
-    const subscription = realm.broker.byId.get(args[0])
-    if (subscription === undefined) throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${args[0]} in realm "${realm.name}"`])
-    await authorizeSubscribe(realm, session, subscription)
+    // Only a subscription the caller may subscribe to (spec "Security Aspects"); another is answered as unknown.
+    const subscription = await subscriptionById(realm, ctx, args[0])
     if (kw.topic !== undefined && (!isValidUri(kw.topic) || (subscription.match !== 'exact' ? !subscription.matches(kw.topic) : kw.topic !== subscription.topic))) {
       throw new WampError(ErrorUri.invalidArgument, [`topic "${kw.topic}" is not covered by subscription ${subscription.id}`])
     }
@@ -260,14 +259,6 @@ export function enableHistory (realm: Realm, history: History): void {
     })
   })
   ;((realm.roles.broker as Details).features as Details).event_history = true
-}
-
-/** The caller must be allowed to subscribe to what the subscription covers (spec "Security Aspects"). */
-async function authorizeSubscribe (realm: Realm, session: Session, subscription: Subscription): Promise<void> {
-  const authorizer = realm.authorizer
-  if (authorizer === undefined) return
-  const options: Details = subscription.match === 'exact' ? {} : { match: subscription.match }
-  if (!await allowed(session, () => authorizer.check(session, 'subscribe', subscription.topic, options))) throw new WampError(ErrorUri.notAuthorized, [`not authorized to subscribe to "${subscription.topic}", so not to its history`])
 }
 
 /** Resolves a realm's `history` option at register time; undefined when there is none. */

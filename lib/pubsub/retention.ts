@@ -30,6 +30,11 @@ export interface RetentionOptions {
    * (the unrestricted one too: a subscriber then gets nothing rather than an event older than one it was eligible for). Default 4.
    */
   maxEventsPerTopic?: number
+  /**
+   * Most retained events one SUBSCRIBE `get_retained` sends (a pattern subscription gets one per matching topic):
+   * those of the topics retained most recently, in the order they were retained. Default 100.
+   */
+  maxEventsPerSubscribe?: number
 }
 
 export type RetentionLimits = Required<RetentionOptions>
@@ -143,16 +148,19 @@ export class Retention {
   }
 
   /**
-   * After SUBSCRIBED with `get_retained`: the retained events for `session` go out before any newer EVENT of the
-   * subscription. A store that answers later (Redis) holds back the subscription's live EVENTs to this session
-   * meanwhile and sends them after the retained ones (one that arrived live is not sent again as retained).
+   * After SUBSCRIBED with `get_retained`, when the SUBSCRIBE added `session` to the subscription (a repeated one
+   * sends nothing: one request never triggers a burst twice): the retained events for `session`, at most
+   * `maxEventsPerSubscribe`, go out before any newer EVENT of the subscription. A store that answers later (Redis)
+   * holds back the subscription's live EVENTs to this session meanwhile and sends them after the retained ones (one
+   * that arrived live is not sent again as retained).
    */
   send (session: Session, subscription: Subscription): void {
-    // A repeated SUBSCRIBE while the first lookup runs: that one sends the retained events, before any newer EVENT.
+    // Subscribed again (after UNSUBSCRIBE) while the first lookup runs: that one sends the retained events, before
+    // any newer EVENT.
     if (subscription.awaiting?.has(session) === true) return
     const found = this.store.lookup(subscription.topic, subscription.match, (topic) => subscription.matches(topic))
     if (Array.isArray(found)) {
-      sendRetained(session, subscription, found, undefined)
+      sendRetained(session, subscription, found, undefined, this.limits.maxEventsPerSubscribe)
       return
     }
     const held = new HeldEvents(session, subscription)
@@ -161,7 +169,7 @@ export class Retention {
     const done = (events: RetainedEvent[]): void => {
       if (held.release()) return
       if (!session.isOpen || !subscription.sessions.has(session)) return
-      sendRetained(session, subscription, events, held.messages)
+      sendRetained(session, subscription, events, held.messages, this.limits.maxEventsPerSubscribe)
       for (const msg of held.messages) if (session.send(msg)) session.hub.counters.events++
     }
     ;(found as PromiseLike<RetainedEvent[]>).then(done, () => done([]))
@@ -219,35 +227,36 @@ export class HeldEvents {
 
 /**
  * Per topic, the newest of `events` (as a store's lookup returns them) that `session` is eligible for; topics in the
- * order of their latest retain.
+ * order of their latest retain, only the `max` retained most recently.
  */
-export function newestEligible (events: RetainedEvent[], session: Session): RetainedEvent[] {
+export function newestEligible (events: RetainedEvent[], session: Session, max = Infinity): RetainedEvent[] {
   const chosen = new Map<string, RetainedEvent>()
   for (const event of events) {
     if (event.filter !== undefined && !event.filter.admits(session)) continue
     chosen.delete(event.topic)
     chosen.set(event.topic, event)
   }
-  return [...chosen.values()]
+  const newest = [...chosen.values()]
+  return newest.length > max ? newest.slice(newest.length - max) : newest
 }
 
-/** The retained events for `session`, with `details.retained: true`. */
-function sendRetained (session: Session, subscription: Subscription, events: RetainedEvent[], held: WampMessage[] | undefined): void {
+/** The retained events for `session` (at most `maxEventsPerSubscribe`), with `details.retained: true`. */
+function sendRetained (session: Session, subscription: Subscription, events: RetainedEvent[], held: WampMessage[] | undefined, max: number): void {
   const live = held === undefined || held.length === 0 ? undefined : new Set(held.map((msg) => msg[2]))
-  for (const event of newestEligible(events, session)) {
+  for (const event of newestEligible(events, session, max)) {
     if (live?.has(event.publicationId) === true) continue
     const details: Details = subscription.match === 'exact' ? { ...event.publisher, retained: true } : { topic: event.topic, ...event.publisher, retained: true }
     if (session.send(withPayload([T.EVENT, subscription.id, event.publicationId, details], event.args, event.kwargs))) session.hub.counters.events++
   }
 }
 
-const DEFAULTS: RetentionLimits = { maxTopics: 10_000, maxEventBytes: 64 * 1024, maxBytes: 16 * 1024 * 1024, maxEventsPerTopic: 4 }
+const DEFAULTS: RetentionLimits = { maxTopics: 10_000, maxEventBytes: 64 * 1024, maxBytes: 16 * 1024 * 1024, maxEventsPerTopic: 4, maxEventsPerSubscribe: 100 }
 
 /** Resolves a realm's `retention` option at register time; undefined when retention is off. */
 export function retentionLimits (realm: string, option: boolean | RetentionOptions | undefined): RetentionLimits | undefined {
   if (option === false) return undefined
   if (option === undefined || option === true) return DEFAULTS
-  if (typeof option !== 'object' || option === null) throw new FST_WAMP_INVALID_OPTION(`realm "${realm}": retention must be true, false or { maxTopics, maxEventBytes, maxBytes, maxEventsPerTopic }`)
+  if (typeof option !== 'object' || option === null) throw new FST_WAMP_INVALID_OPTION(`realm "${realm}": retention must be true, false or { maxTopics, maxEventBytes, maxBytes, maxEventsPerTopic, maxEventsPerSubscribe }`)
   const limits = { ...DEFAULTS }
   for (const [key, value] of Object.entries(option)) {
     if (!Object.hasOwn(DEFAULTS, key)) throw new FST_WAMP_INVALID_OPTION(`realm "${realm}": unknown retention option "${key}"`)

@@ -193,7 +193,7 @@ export class Authorizer {
   }
 
   /**
-   * Reflection (lib/realm/reflection.ts): may `session` call (or subscribe to, publish to) what `uri` with `match`
+   * Reflection and the Meta API (`visibleTo`): may `session` call (or subscribe to, publish to) what `uri` with `match`
    * covers? For a pattern, the permissions must allow every URI it covers, and the hook is asked with
    * `options.match` as for SUBSCRIBE and REGISTER. Throws what the hook throws.
    */
@@ -204,6 +204,34 @@ export class Authorizer {
     }
     return this.hook === undefined ? true : this.hook(session, action, uri, match === 'exact' ? {} : { match })
   }
+}
+
+/**
+ * What `session` may see of `entries` (reflection, the Meta API): an entry whose URI pattern (`patternOf`) it may act
+ * on by one of `actions` — for a pattern, on every URI the pattern covers (`Authorizer.covers`). A hook that fails
+ * hides the entry. Everything, in order, when the realm has no authorization (`authorize` hook or `permissions`).
+ */
+export async function visibleTo<E> (realm: Realm, session: Session, entries: E[], actions: AuthorizeAction[],
+  patternOf: (entry: E) => [uri: string, match: MatchPolicy]): Promise<E[]> {
+  const authorizer = realm.authorizer
+  if (authorizer === undefined) return entries
+  const seen: E[] = []
+  for (const entry of entries) {
+    const [uri, match] = patternOf(entry)
+    for (const action of actions) {
+      let allowed: unknown
+      try {
+        allowed = await authorizer.covers(session, action, uri, match)
+      } catch {
+        allowed = false
+      }
+      if (allowed === true) {
+        seen.push(entry)
+        break
+      }
+    }
+  }
+  return seen
 }
 
 /**

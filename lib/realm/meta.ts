@@ -11,6 +11,8 @@ import type { Registration } from '../rpc/registry.js'
 import { registerSessionControl } from './session-control.js'
 import { registerTestaments } from '../session/testaments.js'
 import { registerRevocation } from './revocation.js'
+import { registrationById, subscriptionById, visibleRegistrations, visibleSubscriptions } from './meta-visibility.js'
+import type { CallContext } from '../../types/call.js'
 
 // The WAMP Meta API (spec "Session Meta API", "Registration Meta API", "Subscription Meta API"), opt-in with
 // `metaApi: true`. The meta procedures are ordinary application procedures of each realm, so whatever
@@ -139,31 +141,27 @@ function subscriptionDetails (s: Subscription): Details {
   return { id: s.id, created: s.created, uri: s.topic, match: s.match }
 }
 
-function subscriptionById (realm: Realm, id: number): Subscription {
-  const subscription = realm.broker.byId.get(id)
-  if (subscription === undefined) throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${id} in realm "${realm.name}"`])
-  return subscription
-}
-
 function registerSubscriptionMeta (realm: Realm): void {
   const broker = realm.broker
-  realm.register('wamp.subscription.list', NoArgs, () => {
+  realm.register('wamp.subscription.list', NoArgs, async (_args, _kwargs, ctx) => {
     const lists: Record<MatchPolicy, number[]> = { exact: [], prefix: [], wildcard: [] }
-    for (const s of broker.byId.values()) lists[s.match].push(s.id)
+    for (const s of await visibleSubscriptions(realm, ctx, [...broker.byId.values()])) lists[s.match].push(s.id)
     return lists
   })
-  realm.register('wamp.subscription.lookup', Lookup, (args) => {
+  realm.register('wamp.subscription.lookup', Lookup, async (args, _kwargs, ctx) => {
     const match = matchOf(args[1])
-    for (const s of broker.byId.values()) if (s.topic === args[0] && s.match === match) return s.id
+    for (const s of broker.byId.values()) {
+      if (s.topic === args[0] && s.match === match) return (await visibleSubscriptions(realm, ctx, [s])).length === 0 ? null : s.id
+    }
     return null
   })
-  realm.register('wamp.subscription.match', ByUri, ([topic]) => {
-    const ids = broker.matching(topic).map((s) => s.id)
+  realm.register('wamp.subscription.match', ByUri, async ([topic], _kwargs, ctx) => {
+    const ids = (await visibleSubscriptions(realm, ctx, broker.matching(topic))).map((s) => s.id)
     return ids.length === 0 ? null : ids
   })
-  realm.register('wamp.subscription.get', ById, ([id]) => subscriptionDetails(subscriptionById(realm, id)))
-  realm.register('wamp.subscription.list_subscribers', ById, ([id]) => [...subscriptionById(realm, id).sessions].map((s) => s.id))
-  realm.register('wamp.subscription.count_subscribers', ById, ([id]) => subscriptionById(realm, id).sessions.size)
+  realm.register('wamp.subscription.get', ById, async ([id], _kwargs, ctx) => subscriptionDetails(await subscriptionById(realm, ctx, id)))
+  realm.register('wamp.subscription.list_subscribers', ById, async ([id], _kwargs, ctx) => [...(await subscriptionById(realm, ctx, id)).sessions].map((s) => s.id))
+  realm.register('wamp.subscription.count_subscribers', ById, async ([id], _kwargs, ctx) => (await subscriptionById(realm, ctx, id)).sessions.size)
 }
 
 // ---- registrations ---------------------------------------------------------------------------------------
@@ -172,37 +170,34 @@ function registrationDetails (r: Registration): Details {
   return { id: r.id, created: r.created, uri: r.uri, match: r.match, invoke: r.invoke }
 }
 
-function registrationById (realm: Realm, id: number): Registration {
-  const registration = realm.dealer.registry.byId.get(id)
-  if (registration === undefined) throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
-  return registration
-}
-
 /**
  * The registration of (uri, match): the routed one (router mode: one per URI and match), else the oldest private
  * one (without router mode each session registers separately; the first one found is shown).
  */
-function registrationOf (realm: Realm, uri: string, match: MatchPolicy): number | null {
+function registrationOf (realm: Realm, uri: string, match: MatchPolicy): Registration | undefined {
   const registry = realm.dealer.registry
   const routed = registry.find(uri, match)
-  if (routed !== undefined) return routed.id
-  for (const r of registry.byId.values()) if (r.uri === uri && r.match === match) return r.id
-  return null
+  if (routed !== undefined) return routed
+  for (const r of registry.byId.values()) if (r.uri === uri && r.match === match) return r
+  return undefined
 }
 
 function registerRegistrationMeta (realm: Realm): void {
   const registry = realm.dealer.registry
-  realm.register('wamp.registration.list', NoArgs, () => {
+  /** The id of `found` if the caller may see it, else null. */
+  const idIfVisible = async (ctx: CallContext, found: Registration | undefined): Promise<number | null> =>
+    found === undefined || (await visibleRegistrations(realm, ctx, [found])).length === 0 ? null : found.id
+  realm.register('wamp.registration.list', NoArgs, async (_args, _kwargs, ctx) => {
     const lists: Record<MatchPolicy, number[]> = { exact: [], prefix: [], wildcard: [] }
-    for (const r of registry.byId.values()) lists[r.match].push(r.id)
+    for (const r of await visibleRegistrations(realm, ctx, [...registry.byId.values()])) lists[r.match].push(r.id)
     return lists
   })
-  realm.register('wamp.registration.lookup', Lookup, (args) => registrationOf(realm, args[0], matchOf(args[1])))
+  realm.register('wamp.registration.lookup', Lookup, async (args, _kwargs, ctx) => await idIfVisible(ctx, registrationOf(realm, args[0], matchOf(args[1]))))
   // The registration a client CALL would reach (the application's own procedures aside).
-  realm.register('wamp.registration.match', ByUri, ([uri]) => registry.lookup(uri)?.id ?? registrationOf(realm, uri, 'exact'))
-  realm.register('wamp.registration.get', ById, ([id]) => registrationDetails(registrationById(realm, id)))
-  realm.register('wamp.registration.list_callees', ById, ([id]) => registrationById(realm, id).callees.map((c) => c.session.id))
-  realm.register('wamp.registration.count_callees', ById, ([id]) => registrationById(realm, id).callees.length)
+  realm.register('wamp.registration.match', ByUri, async ([uri], _kwargs, ctx) => await idIfVisible(ctx, registry.lookup(uri) ?? registrationOf(realm, uri, 'exact')))
+  realm.register('wamp.registration.get', ById, async ([id], _kwargs, ctx) => registrationDetails(await registrationById(realm, ctx, id)))
+  realm.register('wamp.registration.list_callees', ById, async ([id], _kwargs, ctx) => (await registrationById(realm, ctx, id)).callees.map((c) => c.session.id))
+  realm.register('wamp.registration.count_callees', ById, async ([id], _kwargs, ctx) => (await registrationById(realm, ctx, id)).callees.length)
 }
 
 function matchOf (options: unknown): MatchPolicy {

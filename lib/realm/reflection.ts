@@ -7,7 +7,7 @@ import { WampError } from '../wire/wamp-error.js'
 import type { ArgsSchema, ErrorSchema, PayloadSchema } from '../validation.js'
 import type { Session } from '../session/session.js'
 import type { CallContext } from '../../types/call.js'
-import type { AuthorizeAction } from './authorize.js'
+import { visibleTo } from './authorize.js'
 import type { ProcedureEntry, TopicEntry } from './catalog.js'
 import type { Realm } from './realm.js'
 
@@ -67,34 +67,16 @@ export function enableReflection (realm: Realm): void {
 
 // ---- what a session may see ------------------------------------------------------------------------------
 
-async function visible<E extends { uri: string, match?: MatchPolicy }> (realm: Realm, ctx: CallContext, entries: E[], actions: AuthorizeAction[]): Promise<E[]> {
-  const authorizer = realm.authorizer
-  if (authorizer === undefined) return entries
-  const session = ctx.session as Session
-  const seen: E[] = []
-  for (const entry of entries) {
-    for (const action of actions) {
-      let allowed: unknown
-      try {
-        allowed = await authorizer.covers(session, action, entry.uri, entry.match ?? 'exact')
-      } catch {
-        allowed = false
-      }
-      if (allowed === true) {
-        seen.push(entry)
-        break
-      }
-    }
-  }
-  return seen
-}
-
 function visibleProcedures (realm: Realm, ctx: CallContext): Promise<ProcedureEntry[]> {
-  return visible(realm, ctx, realm.catalog.procedures(), ['call'])
+  return visibleTo(realm, ctx.session as Session, realm.catalog.procedures(), ['call'], patternOf)
 }
 
 function visibleTopics (realm: Realm, ctx: CallContext): Promise<TopicEntry[]> {
-  return visible(realm, ctx, realm.catalog.topics(), ['subscribe', 'publish'])
+  return visibleTo(realm, ctx.session as Session, realm.catalog.topics(), ['subscribe', 'publish'], patternOf)
+}
+
+function patternOf (entry: { uri: string, match?: MatchPolicy }): [string, MatchPolicy] {
+  return [entry.uri, entry.match ?? 'exact']
 }
 
 function unique (uri: string, i: number, all: string[]): boolean {

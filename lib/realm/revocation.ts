@@ -6,6 +6,8 @@ import { WampError } from '../wire/wamp-error.js'
 import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
 import type { ClusterRpc } from '../cluster/rpc.js'
+import type { CallContext } from '../../types/call.js'
+import { registrationById, subscriptionById, visibleRegistrations, visibleSubscriptions } from './meta-visibility.js'
 
 // Registration and subscription revocation (spec "Registration Revocation", "Subscription Revocation"): the router
 // ends a client's registration or subscription. A client that announced `registration_revocation` (callee) /
@@ -98,7 +100,7 @@ export function registerRevocation (realm: Realm): void {
     args: Type.Array(Type.Union([Id, Type.String(), Type.Null()]), { minItems: ids, maxItems: ids + 1 }),
     kwargs: Kwargs
   })
-  realm.register('wamp.registration.remove_callee', withReason(2), async (args, kwargs) => {
+  realm.register('wamp.registration.remove_callee', withReason(2), async (args, kwargs, ctx) => {
     const [registration, callee] = idsOf(args, 2)
     const reason = reasonOf(args, 2, kwargs)
     const session = realm.sessions.get(callee)
@@ -107,11 +109,11 @@ export function registerRevocation (realm: Realm): void {
       cluster.revokeRegistration(instance, realm.name, callee, registration, reason)
       return
     }
-    if (!revokeRegistration(session, registration, reason)) {
+    if (await hiddenRegistration(realm, ctx, registration) || !revokeRegistration(session, registration, reason)) {
       throw new WampError(ErrorUri.noSuchRegistration, [`session ${callee} has no registration ${registration}`])
     }
   })
-  realm.register('wamp.subscription.remove_subscriber', withReason(2), async (args, kwargs) => {
+  realm.register('wamp.subscription.remove_subscriber', withReason(2), async (args, kwargs, ctx) => {
     const [subscription, subscriber] = idsOf(args, 2)
     const reason = reasonOf(args, 2, kwargs)
     const session = realm.sessions.get(subscriber)
@@ -120,26 +122,35 @@ export function registerRevocation (realm: Realm): void {
       cluster.revokeSubscription(instance, realm.name, subscriber, subscription, reason)
       return
     }
-    if (!revokeSubscription(session, subscription, reason)) {
+    if (await hiddenSubscription(realm, ctx, subscription) || !revokeSubscription(session, subscription, reason)) {
       throw new WampError(ErrorUri.noSuchSubscription, [`session ${subscriber} has no subscription ${subscription}`])
     }
   })
-  realm.register('wamp.registration.remove', withReason(1), (args, kwargs) => {
+  realm.register('wamp.registration.remove', withReason(1), async (args, kwargs, ctx) => {
     const [id] = idsOf(args, 1)
-    const registration = realm.dealer.registry.byId.get(id)
-    if (registration === undefined) throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
+    const registration = await registrationById(realm, ctx, id)
     const reason = reasonOf(args, 1, kwargs)
     const removed = registration.callees.map((c) => c.session)
     for (const session of removed) revokeRegistration(session, id, reason)
     return removed.map((s) => s.id)
   })
-  realm.register('wamp.subscription.remove', withReason(1), (args, kwargs) => {
+  realm.register('wamp.subscription.remove', withReason(1), async (args, kwargs, ctx) => {
     const [id] = idsOf(args, 1)
-    const subscription = realm.broker.byId.get(id)
-    if (subscription === undefined) throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${id} in realm "${realm.name}"`])
+    const subscription = await subscriptionById(realm, ctx, id)
     const reason = reasonOf(args, 1, kwargs)
     const removed = [...subscription.sessions]
     for (const session of removed) revokeSubscription(session, id, reason)
     return removed.map((s) => s.id)
   })
+}
+
+/** Registration `id` exists here but the caller may not see it (lib/realm/meta-visibility.ts): answered as not held. */
+async function hiddenRegistration (realm: Realm, ctx: CallContext, id: number): Promise<boolean> {
+  const registration = realm.dealer.registry.byId.get(id)
+  return registration !== undefined && (await visibleRegistrations(realm, ctx, [registration])).length === 0
+}
+
+async function hiddenSubscription (realm: Realm, ctx: CallContext, id: number): Promise<boolean> {
+  const subscription = realm.broker.byId.get(id)
+  return subscription !== undefined && (await visibleSubscriptions(realm, ctx, [subscription])).length === 0
 }

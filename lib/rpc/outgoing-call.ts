@@ -32,6 +32,8 @@ export class OutgoingCall {
   private readonly onProgress: ((result: CallResult) => void) | undefined
   private readonly validator: PayloadValidator | undefined
   private readonly signal: AbortSignal | undefined
+  /** Listens on `signal` (made only for a call that has one). */
+  private readonly onAbort: (() => void) | undefined
   private readonly done: CallSettlement
   private timer: NodeJS.Timeout | undefined
   /** Only while `fastify-wamp:invoke` has subscribers. */
@@ -52,16 +54,13 @@ export class OutgoingCall {
     this.timer = options.timeout !== undefined && options.timeout > 0
       ? setTimeout(() => this.interrupt(new WampError(ErrorUri.timeout, ['call timed out'])), options.timeout)
       : undefined
-    this.signal?.addEventListener('abort', this.onAbort)
-  }
-
-  private readonly onAbort = (): void => {
-    this.interrupt(new WampError(ErrorUri.canceled, ['call canceled']))
+    if (this.signal === undefined) this.onAbort = undefined
+    else this.signal.addEventListener('abort', this.onAbort = () => this.cancel())
   }
 
   /** Cancels the call as an aborted `signal` would (for callers that hold the call rather than a signal). */
   cancel (): void {
-    this.onAbort()
+    this.interrupt(new WampError(ErrorUri.canceled, ['call canceled']))
   }
 
   progress (args: unknown[], kwargs: Kwargs): void {
@@ -107,7 +106,7 @@ export class OutgoingCall {
   private settle (): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
-    this.signal?.removeEventListener('abort', this.onAbort)
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort)
     if (this.session.invocations.get(this.requestId) !== this) return
     this.session.invocations.delete(this.requestId)
     if (this.started !== 0) this.session.hub.counters.latency?.appToClient.observe(performance.now() - this.started)

@@ -105,8 +105,16 @@ export function publishTestaments (session: Session, realm: Realm): void {
   const will = wills.get(session)
   if (will === undefined) return
   wills.delete(session)
-  session.hub.cluster?.registry.saveTestaments(session.id, undefined)
+  session.hub.cluster?.registry.testaments.save(session.id, undefined)
   publishAll(realm, session, will.list)
+}
+
+/**
+ * A survivor that took this instance for dead (paused, or cut off from Redis, past its heartbeat TTL) published the
+ * session's testaments already: they are dropped, so that the session's end does not publish them again.
+ */
+export function dropTestaments (session: Session): boolean {
+  return wills.delete(session)
 }
 
 function publishAll (realm: Realm, testator: Testator, list: Testament[]): void {
@@ -121,7 +129,7 @@ function publishAll (realm: Realm, testator: Testator, list: Testament[]): void 
 
 /** With cluster-wide RPC, the session's testaments in Redis (none: the entry goes). */
 function save (session: Session, will: Will): void {
-  session.hub.cluster?.registry.saveTestaments(session.id, pack(session, will))
+  session.hub.cluster?.registry.testaments.save(session.id, pack(session, will))
 }
 
 function pack (session: Session, will: Will): Buffer | undefined {

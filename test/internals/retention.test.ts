@@ -26,7 +26,7 @@ const opArb: fc.Arbitrary<Op> = fc.record({ topic: fc.constantFrom(...TOPICS), r
 const subscriberArb = fc.record({ id: fc.constantFrom(1, 2, 3), authid: fc.constantFrom(...IDS, 'cy'), authrole: fc.constantFrom(...ROLES) })
 
 function limits (perTopic: number, topics = 100): RetentionLimits {
-  return { maxTopics: topics, maxEventBytes: 1024, maxBytes: 1024 * 1024, maxEventsPerTopic: perTopic }
+  return { maxTopics: topics, maxEventBytes: 1024, maxBytes: 1024 * 1024, maxEventsPerTopic: perTopic, maxEventsPerSubscribe: 100 }
 }
 
 function replay (store: LocalRetention, ops: Op[]): void {
@@ -75,4 +75,15 @@ t.test('issue 18: with few events per topic and few topics, a subscriber never g
     const want = expected(ops, subscriber)
     return newestEligible(store.lookup('', 'prefix', () => true), subscriber).every((e) => want.get(e.topic) === e.publicationId)
   }), { numRuns: 500 })
+})
+
+t.test('maxEventsPerSubscribe: a bounded answer is the unbounded one\'s most recently retained topics, in the same order', async (t) => {
+  fc.assert(fc.property(fc.array(opArb, { maxLength: 40 }), subscriberArb, fc.integer({ min: 1, max: 6 }), (ops, who, max) => {
+    const store = new LocalRetention(limits(4))
+    replay(store, ops)
+    const subscriber = who as unknown as Session
+    const all = newestEligible(store.lookup('', 'prefix', () => true), subscriber)
+    const bounded = newestEligible(store.lookup('', 'prefix', () => true), subscriber, max)
+    return bounded.length === Math.min(max, all.length) && bounded.every((e, i) => e === all[all.length - bounded.length + i])
+  }), { numRuns: 300 })
 })

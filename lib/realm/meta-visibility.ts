@@ -1,0 +1,42 @@
+import { ErrorUri } from '../wire/uris.js'
+import { WampError } from '../wire/wamp-error.js'
+import { visibleTo } from './authorize.js'
+import type { Realm } from './realm.js'
+import type { Session } from '../session/session.js'
+import type { Subscription } from '../pubsub/subscription.js'
+import type { Registration } from '../rpc/registry.js'
+import type { CallContext } from '../../types/call.js'
+
+// What a caller of the Meta API may see. With authorization (an `authorize` hook or `permissions`), a subscription
+// only if it may subscribe to all its pattern covers, a registration only if it may call all its pattern covers — the
+// rule reflection uses (`visibleTo`). What it may not see is answered exactly like what does not exist: left out of
+// lists, null from lookup and match, the same no_such_subscription / no_such_registration error by id. Without
+// authorization everything is visible.
+
+/** The subscriptions of `list` the calling session may see. */
+export function visibleSubscriptions (realm: Realm, ctx: CallContext, list: Subscription[]): Promise<Subscription[]> {
+  return visibleTo(realm, ctx.session as Session, list, ['subscribe'], (s) => [s.topic, s.match])
+}
+
+/** Subscription `id`, if the calling session may see it; ERROR no_such_subscription otherwise, as for an unknown id. */
+export async function subscriptionById (realm: Realm, ctx: CallContext, id: number): Promise<Subscription> {
+  const subscription = realm.broker.byId.get(id)
+  if (subscription === undefined || (await visibleSubscriptions(realm, ctx, [subscription])).length === 0) {
+    throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${id} in realm "${realm.name}"`])
+  }
+  return subscription
+}
+
+/** The registrations of `list` the calling session may see. */
+export function visibleRegistrations (realm: Realm, ctx: CallContext, list: Registration[]): Promise<Registration[]> {
+  return visibleTo(realm, ctx.session as Session, list, ['call'], (r) => [r.uri, r.match])
+}
+
+/** Registration `id`, if the calling session may see it; ERROR no_such_registration otherwise, as for an unknown id. */
+export async function registrationById (realm: Realm, ctx: CallContext, id: number): Promise<Registration> {
+  const registration = realm.dealer.registry.byId.get(id)
+  if (registration === undefined || (await visibleRegistrations(realm, ctx, [registration])).length === 0) {
+    throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
+  }
+  return registration
+}
