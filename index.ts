@@ -57,6 +57,7 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
     await fastify.register(websocket, { options: { maxPayload: options.maxPayload, handleProtocols: handleProtocols() }, errorHandler: onSocketError })
     refuseLateWebsocket(fastify)
   }
+  fastify.addHook('onResponse', endRefusedUpgrade)
 
   fastify.decorate('wamp', hub)
   if (options.rawsocket !== undefined) startRawSocket(fastify, hub, serializers)
@@ -113,6 +114,18 @@ function startRawSocket (fastify: FastifyInstance, hub: Hub, table: ReturnType<t
   hub.rawsocket = server
   fastify.addHook('onReady', async () => { await server.listen() })
   fastify.addHook('onClose', async () => { await server.close() })
+}
+
+/**
+ * An upgrade request answered over HTTP: Node's HTTP server has let go of its socket, so the answer's end closes
+ * nothing. @fastify/websocket destroys it in its own onResponse, but only when its onRequest hook ran — an app hook
+ * added before the plugin that refuses the upgrade (401 from an auth check) runs first, and the socket would stay
+ * open with no timeout: a file descriptor per refused request, and a fastify.close() that never resolves.
+ */
+function endRefusedUpgrade (request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  // Node's parser marks the requests it emitted as 'upgrade' (the property is missing from @types/node).
+  if ((request.raw as IncomingMessage & { upgrade?: boolean }).upgrade === true) request.raw.socket.destroy()
+  done()
 }
 
 /**

@@ -67,8 +67,9 @@ export interface FastifyWampOptions {
   /** Most calls one session may have in flight; more → ERROR `fastify_wamp.error.limit_exceeded`. Default 1 000. */
   maxCallsPerSession?: number
   /**
-   * Bytes of streamed input (progressive call invocations) one call may hold unread; past it the call fails with
-   * ERROR `fastify_wamp.error.limit_exceeded` and the rest of its chunks are dropped. Default 4 MiB.
+   * Bytes of streamed input (progressive call invocations) one session's calls may hold unread, together; past it
+   * the call whose chunk passed it fails with ERROR `fastify_wamp.error.limit_exceeded` and the rest of its chunks
+   * are dropped. Default 4 MiB.
    */
   maxStreamBufferBytes?: number
   /**

@@ -241,7 +241,7 @@ const isUri = (v: unknown): boolean => typeof v === 'string' && /^([^\s.#]+\.)*[
 
 function fieldOk (kind: Field, v: unknown): boolean {
   switch (kind) {
-    // 0 only where the server echoes a client's request id: the server accepts 0 there (spec: [1, 2^53]).
+    // 0 only as the request id of a revocation's UNREGISTERED/UNSUBSCRIBED (spec); a client's id 0 is a violation.
     case 'id': return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2 ** 53
     case 'int': return typeof v === 'number' && Number.isInteger(v)
     case 'string': return typeof v === 'string'
@@ -382,10 +382,12 @@ async function play (url: string, s: Scenario, counters: Counters): Promise<stri
   if (await Promise.race([closed.then(() => 'closed'), timer]) === 'timeout') problem ??= 'the socket did not close'
   counters.frames += outcome.sentFrames
   const code = outcome.closeCode
-  const ending = first === 'probe' ? 'probe answered' : aborted ? 'ABORT' : outcome.received.some((m) => (m as unknown[])[0] === MSG.GOODBYE) ? 'GOODBYE' : `close ${code}`
+  const goodbye = outcome.received.some((m) => (m as unknown[])[0] === MSG.GOODBYE)
+  const ending = first === 'probe' ? 'probe answered' : aborted ? 'ABORT' : goodbye ? 'GOODBYE' : `close ${code}`
   counters.endings.set(ending, (counters.endings.get(ending) ?? 0) + 1)
   if (![1000, 1001, 1002, 1005, 1006, 1007, 1009].includes(code)) problem ??= `close code ${code}`
-  if (code === 1002 && !aborted) problem ??= 'closed 1002 without ABORT'
+  // After a GOODBYE from the server, a violation closes 1002 without a second terminal message (no ABORT after it).
+  if (code === 1002 && !aborted && !goodbye) problem ??= 'closed 1002 without ABORT'
   if (code === 1006 && !(s.terminate && first === 'probe')) problem ??= 'the server dropped the connection (1006)'
   if (problem !== undefined) problem += ` [protocol ${s.protocol}${s.batched ? '.batched' : ''}, sent ${outcome.sentFrames} frames, received ${outcome.received.length}, close ${code}]`
   return problem

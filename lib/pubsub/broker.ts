@@ -1,6 +1,6 @@
 import { EMPTY, MessageType as T } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
-import { ErrorUri, isMatchPolicy, isValidUri } from '../wire/uris.js'
+import { ErrorUri, isMatchPolicy, isValidUri, quoted } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { randomId, uniqueId } from '../wire/ids.js'
 import { describeIssues } from '../validation.js'
@@ -77,7 +77,7 @@ export class Broker {
       return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidArgument, ['SUBSCRIBE.Options.get_retained must be a boolean'])
     }
     if (!isValidUri(topic, match as MatchPolicy)) {
-      return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidUri, [`"${topic}" is not a valid ${match} topic URI`])
+      return session.sendError(T.SUBSCRIBE, requestId, ErrorUri.invalidUri, [`${quoted(topic)} is not a valid ${match} topic URI`])
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'subscribe', topic, msg[2] as Details)
     let subscription = match === 'exact' ? this.exact.get(topic) : this.patterns.get(topic, match as 'prefix' | 'wildcard')
@@ -249,7 +249,7 @@ export class Broker {
     // `wamp.*` topics are the router's (meta events): a client publishing there could forge them (as Crossbar, refused).
     if (!isValidUri(topic) || topic.startsWith('wamp.')) {
       // Unacknowledged: debug only, so a client cannot flood the log with them.
-      if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidUri, [`"${String(topic)}" is not a valid topic URI for a client publication`])
+      if (acknowledge) session.sendError(T.PUBLISH, requestId, ErrorUri.invalidUri, [`${quoted(topic)} is not a valid topic URI for a client publication`])
       else session.log.debug({ topic }, 'fastify-wamp: publication to an invalid or reserved topic dropped')
       return
     }

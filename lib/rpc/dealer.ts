@@ -1,6 +1,6 @@
 import { isDict, MessageType as T } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
-import { ErrorUri, isValidUri } from '../wire/uris.js'
+import { ErrorUri, isValidUri, quoted } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { compilePayload, describeIssues } from '../validation.js'
 import type { PayloadValidator } from '../validation.js'
@@ -26,6 +26,9 @@ import type { ProcedureHandler } from '../../types/call.js'
 import type { ProcedureOptions } from '../../types/realm.js'
 
 export type { ProcedureHandler, ProcedureOptions }
+
+/** Largest REGISTER message accepted, in bytes (URI and options; see `register`). */
+export const MAX_REGISTER_BYTES = 16 * 1024
 
 /** A procedure the application registered: resolved once, only read on the hot path. */
 export class Procedure {
@@ -140,7 +143,7 @@ export class Dealer {
     }
     // A URI registered exactly was validated at registration; only others pay for the regular expression.
     if (!this.procedures.has(uri) && this.registry.find(uri, 'exact') === undefined && !isValidUri(uri)) {
-      return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+      return session.sendError(T.CALL, requestId, ErrorUri.invalidUri, [`${quoted(uri)} is not a valid procedure URI`])
     }
     // Before the lookup: an unauthorized caller does not learn whether the procedure exists.
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'call', uri, options)
@@ -185,7 +188,12 @@ export class Dealer {
       return session.sendError(T.REGISTER, requestId, ErrorUri.invalidArgument, [`match "${String(match)}" is not supported for client registrations`])
     }
     if (!isValidUri(uri, match as MatchPolicy) || uri.startsWith('wamp.')) {
-      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`"${uri}" is not a valid procedure URI`])
+      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidUri, [`${quoted(uri)} is not a valid procedure URI`])
+    }
+    // A registration keeps its REGISTER.Options (RegistrationInfo.options) while it lives: without a bound, a session's
+    // maxRegistrationsPerSession registrations could pin that many maxPayload-sized dicts.
+    if (!authorized && session.frameBytes > MAX_REGISTER_BYTES) {
+      return session.sendError(T.REGISTER, requestId, ErrorUri.invalidArgument, [`a REGISTER message may take at most ${MAX_REGISTER_BYTES} bytes`])
     }
     if (!authorized && this.realm.authorizer !== undefined) return authorize(session, msg, 'register', uri, options)
     for (const r of session.registrations.values()) {
@@ -270,6 +278,8 @@ export class Dealer {
   }
 
   error (session: Session, msg: WampMessage): void {
+    // The URI reaches the caller as is (router mode) or the app's rejection: a malformed one would go on the wire.
+    if (!isValidUri(msg[4])) return session.violation('ERROR.Error must be a valid URI')
     const invocation = session.invocations.get(msg[2] as number)
     if (invocation === undefined) {
       session.routed.get(msg[2] as number)?.failed(msg)

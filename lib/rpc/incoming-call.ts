@@ -44,7 +44,7 @@ export class IncomingCall implements CallContext {
     this.procedure = procedure
     this.details = details
     this.receiveProgress = details.receive_progress === true
-    this.input = streamed ? new ChunkStream() : undefined
+    this.input = streamed ? new ChunkStream(session) : undefined
     this.registration = registration
     this.settled = false
     this.killed = false
@@ -108,12 +108,15 @@ export class IncomingCall implements CallContext {
     if (timeout !== undefined) this.timer = setTimeout(timedOut, timeout, this)
   }
 
-  /** The next chunk of streamed input; past `maxStreamBufferBytes` unread, the call fails (PROTOCOL §7.4). */
+  /**
+   * The next chunk of streamed input; past `maxStreamBufferBytes` unread — in this call, or in all the session's
+   * calls together (else maxCallsPerSession streams could each hold that much) — the call fails (PROTOCOL §7.4).
+   */
   chunk (args: unknown[], kwargs: Kwargs, last: boolean, bytes: number): void {
     const input = this.input as ChunkStream
     input.push({ args, kwargs }, last, bytes)
     const max = this.session.hub.options.maxStreamBufferBytes
-    if (input.buffered > max) this.refuse(ErrorUri.limitExceeded, [`a call may hold at most ${max} bytes of unread streamed input`])
+    if (this.session.streamBuffered > max) this.refuse(ErrorUri.limitExceeded, [`a session's calls may hold at most ${max} bytes of unread streamed input`])
   }
 
   progress (value?: unknown): void {
@@ -207,6 +210,8 @@ export class IncomingCall implements CallContext {
     if (this.trace !== undefined) traceSettled(callChannel, this.trace, errorUri)
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
+    // What the handler left unread no longer counts against the session (the queue goes with the call).
+    this.input?.detach()
     this.session.endCall(this.requestId, this)
   }
 }
@@ -249,8 +254,11 @@ export class ChunkStream implements AsyncIterable<Chunk> {
   private readonly sizes: number[]
   private waiting: { resolve: (r: IteratorResult<Chunk>) => void, reject: (e: unknown) => void } | undefined
   private failure: unknown
+  /** The session whose `streamBuffered` counts this stream's unread bytes, until the call ends (`detach`). */
+  private owner: { streamBuffered: number } | undefined
 
-  constructor () {
+  constructor (owner?: { streamBuffered: number }) {
+    this.owner = owner
     this.ended = false
     this.complete = false
     this.buffered = 0
@@ -273,7 +281,14 @@ export class ChunkStream implements AsyncIterable<Chunk> {
       this.queue.push(chunk)
       this.sizes.push(bytes)
       this.buffered += bytes
+      if (this.owner !== undefined) this.owner.streamBuffered += bytes
     }
+  }
+
+  /** The call ended: its unread bytes stop counting against the session. */
+  detach (): void {
+    if (this.owner !== undefined) this.owner.streamBuffered -= this.buffered
+    this.owner = undefined
   }
 
   fail (err: unknown): void {
@@ -282,6 +297,7 @@ export class ChunkStream implements AsyncIterable<Chunk> {
     this.failure = err
     this.queue.length = 0
     this.sizes.length = 0
+    if (this.owner !== undefined) this.owner.streamBuffered -= this.buffered
     this.buffered = 0
     const waiting = this.waiting
     this.waiting = undefined
@@ -293,7 +309,9 @@ export class ChunkStream implements AsyncIterable<Chunk> {
       next: () => {
         const chunk = this.queue.shift()
         if (chunk !== undefined) {
-          this.buffered -= this.sizes.shift() as number
+          const size = this.sizes.shift() as number
+          this.buffered -= size
+          if (this.owner !== undefined) this.owner.streamBuffered -= size
           return Promise.resolve({ value: chunk, done: false })
         }
         if (this.failure !== undefined) return Promise.reject(this.failure)

@@ -1,6 +1,6 @@
 import { isDict } from '../wire/messages.js'
 import type { Details, WampMessage } from '../wire/messages.js'
-import { ErrorUri, isValidUri } from '../wire/uris.js'
+import { ErrorUri, isValidUri, quoted } from '../wire/uris.js'
 import type { Session } from './session.js'
 import { beginAuthentication, shutdownAbort } from './auth/index.js'
 import { anonymousAuthid, welcome } from './welcome.js'
@@ -15,13 +15,13 @@ export function hello (session: Session, msg: WampMessage): void {
   if (session.draining) return shutdownAbort(session)
   const realmName = msg[1] as string
   const details = msg[2] as Details
-  if (!isValidUri(realmName)) return session.violation(`HELLO realm "${realmName}" is not a valid URI`)
+  if (!isValidUri(realmName)) return session.violation(`HELLO realm ${quoted(realmName)} is not a valid URI`)
   const roles = details.roles
   if (!isDict(roles) || !CLIENT_ROLES.some((role) => isDict(roles[role]))) {
     return session.violation('HELLO.Details.roles must announce at least one client role')
   }
   const realm = session.hub.realms.get(realmName)
-  if (realm === undefined) return session.abort(ErrorUri.noSuchRealm, `realm "${realmName}" is not served here`)
+  if (realm === undefined) return session.abort(ErrorUri.noSuchRealm, `realm ${quoted(realmName)} is not served here`)
   session.roles = roles
   if (realm.auth !== undefined) return beginAuthentication(session, realm, details)
   welcome(session, realm, {

@@ -71,6 +71,8 @@ export class Session implements WampSession, TransportSink {
   readonly streams: CallerStreams
   /** Size in bytes of the frame being handled (what a streamed chunk costs to buffer). */
   frameBytes: number
+  /** Streamed input queued unread in this session's calls, in frame bytes (bounded by maxStreamBufferBytes). */
+  streamBuffered: number
   /** False when the message being handled carries a value JSON cannot (a BigInt): see lib/wire/serializers/plain-data.ts. */
   portable: boolean
   readonly transport: SessionTransport
@@ -119,6 +121,7 @@ export class Session implements WampSession, TransportSink {
     this.registrations = new Map()
     this.streams = new CallerStreams(this.calls, hub.options.maxCallsPerSession, hub.options.streamGrace)
     this.frameBytes = 0
+    this.streamBuffered = 0
     this.portable = true
     this.transport = transport
     this.hub = hub
@@ -279,7 +282,8 @@ export class Session implements WampSession, TransportSink {
   /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
   abort (uri: string, message: string, code = CLOSE_NORMAL): void {
     if (this.state === State.closed) return
-    this.send([T.ABORT, { message }, uri])
+    // After our GOODBYE (a violation while waiting for the reply): one terminal message was enough, only the close follows.
+    if (this.state !== State.closing) this.send([T.ABORT, { message }, uri])
     this.closeSocket(code)
   }
 

@@ -1,6 +1,7 @@
 import { EMPTY, MessageType as T } from '../wire/messages.js'
 import type { Details } from '../wire/messages.js'
 import { randomId, uniqueId } from '../wire/ids.js'
+import { ErrorUri } from '../wire/uris.js'
 import { State } from './state.js'
 import type { Session } from './session.js'
 import type { Realm } from '../realm/realm.js'
@@ -21,16 +22,6 @@ export function welcome (session: Session, realm: Realm, identity: Identity): vo
   const hub = session.hub
   // WAMP-CRA draws the id early, for its challenge; a clash with a session welcomed meanwhile draws again.
   if (session.id === 0 || hub.sessions.has(session.id)) session.id = uniqueId(hub.sessions)
-  session.joined = realm
-  session.connectedAt = new Date()
-  session.authid = identity.authid
-  session.authrole = identity.authrole
-  session.authmethod = identity.authmethod
-  session.authprovider = identity.authprovider
-  session.authextra = identity.authextra ?? EMPTY
-  session.state = State.open
-  realm.join(session)
-  hub.sessionOpened(session)
   const details: Details = {
     realm: realm.name,
     authid: identity.authid,
@@ -41,7 +32,23 @@ export function welcome (session: Session, realm: Realm, identity: Identity): vo
     roles: realm.roles
   }
   if (identity.authextra !== undefined) details.authextra = identity.authextra
-  session.send([T.WELCOME, session.id, details])
+  // WELCOME goes out before the session joins: a peer that cannot take it (a RawSocket client announcing the
+  // smallest maximum message length, 512 octets; an authextra that cannot be encoded) gets an ABORT saying so
+  // instead of waiting for a WELCOME that never comes on a session open only on our side.
+  if (!session.send([T.WELCOME, session.id, details])) {
+    const [uri, [message]] = session.unsentError('the WELCOME', ErrorUri.runtimeError)
+    return session.abort(uri, message)
+  }
+  session.joined = realm
+  session.connectedAt = new Date()
+  session.authid = identity.authid
+  session.authrole = identity.authrole
+  session.authmethod = identity.authmethod
+  session.authprovider = identity.authprovider
+  session.authextra = identity.authextra ?? EMPTY
+  session.state = State.open
+  realm.join(session)
+  hub.sessionOpened(session)
   hub.runOpenHooks(session)
 }
 

@@ -32,6 +32,7 @@ export const MessageType = {
   YIELD: 70 //        [70, INVOCATION.Request|id, Options|dict, Args|list?, KwArgs|dict?]
 } as const
 
+// Spec "IDs": [1, 2^53] (lib/wire/ids.ts has the same check; this module is also built for browsers, without node:crypto).
 const MAX_ID = 2 ** 53
 
 type Field = 'id' | 'dict' | 'string' | 'int'
@@ -59,7 +60,7 @@ export function isDict (value: unknown): value is Record<string, unknown> {
 
 function fieldOk (kind: Field, value: unknown): boolean {
   switch (kind) {
-    case 'id': return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_ID
+    case 'id': return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_ID
     case 'int': return typeof value === 'number' && Number.isInteger(value)
     case 'string': return typeof value === 'string'
     case 'dict': return isDict(value)

@@ -57,9 +57,21 @@ const looseUri = /^([^\s.#]+\.)*([^\s.#]+)$/
 const loosePrefix = /^([^\s.#]+\.)*([^\s.#]*)$/
 const looseWildcard = /^(([^\s.#]+\.)|\.)*([^\s.#]+)?$/
 
+/**
+ * Longest URI accepted, in UTF-16 code units. The spec sets none; without one, a session's subscriptions and
+ * registrations (1 000 each by default) could each pin a topic of maxPayload bytes: 2 GB for one client.
+ */
+export const MAX_URI_LENGTH = 1024
+
+/** A client's URI quoted in an error message: at most 200 characters of it (the message goes back on the wire). */
+export function quoted (uri: unknown): string {
+  const text = String(uri)
+  return `"${text.length > 200 ? text.slice(0, 200) + '…' : text}"`
+}
+
 /** Valid as a URI of `match`: an exact URI, a prefix (`''` is the prefix of everything) or a wildcard pattern. */
 export function isValidUri (uri: unknown, match: MatchPolicy = 'exact'): uri is string {
-  if (typeof uri !== 'string' || (uri.length === 0 && match !== 'prefix')) return false
+  if (typeof uri !== 'string' || (uri.length === 0 && match !== 'prefix') || uri.length > MAX_URI_LENGTH) return false
   switch (match) {
     case 'exact': return looseUri.test(uri)
     case 'prefix': return loosePrefix.test(uri)
