@@ -102,6 +102,31 @@ t.test('issue 23: RawSocket handshake errors: serializer, reserved bits, not Raw
   t.equal(hubOf(app).rawsocket?.connections.size, 0, 'no connection left')
 })
 
+t.test('RawSocket connections still in their handshake are bounded: at most 2 × maxSessions TCP connections', async (t) => {
+  const { target, url } = await startRaw(t, { ...RAW, maxSessions: 2, helloTimeout: 20_000 })
+  // Four idle connections (no handshake octet): the cap.
+  const idle = await Promise.all(Array.from({ length: 4 }, async () => await raw(target)))
+  t.teardown(() => { for (const c of idle) c.close() })
+  const fifth = await raw(target)
+  t.teardown(() => fifth.close())
+  // Proven by order, not by time: the server took the fifth connection before this HTTP request (one process, one
+  // accept queue each), and an HTTP round trip takes longer than a FIN on loopback.
+  await fetch(url.replace('ws://', 'http://'))
+  t.equal(fifth.ended, true, 'a fifth connection is closed at once, not at the handshake timeout')
+  t.equal(fifth.reply, undefined, 'without a reply')
+  t.same(idle.map((c) => c.ended), [false, false, false, false], 'the four before it are still open')
+  idle[0].close()
+  // Once one of them is gone, a connection handshakes again (the slot is free; Node counts the close a tick later).
+  let reply: Buffer | undefined
+  for (let attempt = 0; attempt < 50 && reply === undefined; attempt++) {
+    const c = await raw(target)
+    reply = await c.handshake().catch(() => undefined)
+    c.close()
+    if (reply === undefined) await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  t.same(reply === undefined ? undefined : [...reply].slice(0, 1), [0x7f], 'a new connection completes its handshake once a slot is free')
+})
+
 t.test('issue 23: RawSocket handshake not completed within helloTimeout: the connection is cut', async (t) => {
   const { app, target } = await startRaw(t, { ...RAW, helloTimeout: 50 })
   const c = await raw(target)

@@ -285,6 +285,9 @@ export class RawSocketServer {
       ? createTcpServer({ noDelay: true }, (socket) => this.accept(socket))
       // The TLS handshake is bounded like the RawSocket one (tls's own default is 120 s).
       : createTlsServer({ handshakeTimeout: this.handshakeTimeout, ...options.tls }, (socket) => this.accept(socket))
+    // Connections still in their handshake are not sessions yet: without a cap, idle TCP connections could hold
+    // sockets (file descriptors) beyond maxSessions until the handshake timeout. Past 2 × maxSessions, Node drops them.
+    this.server.maxConnections = 2 * hub.options.maxSessions
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket)
       socket.once('close', () => this.sockets.delete(socket))
