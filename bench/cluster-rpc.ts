@@ -166,8 +166,8 @@ if (flags.split) {
 }
 while (await redis.hlen(`${prefix}rpc:reg:realm1:bench.remote`) === 0) await new Promise((resolve) => setTimeout(resolve, 10))
 
-await run(a.app, 'bench.remote', Math.min(1000, calls)) // warm-up
-await run(a.app, 'bench.local', Math.min(1000, calls))
+await run(a.app, 'bench.remote', Math.min(5000, calls)) // warm-up (the remote path takes longer to reach steady state)
+await run(a.app, 'bench.local', Math.min(5000, calls))
 const locals: Figure[] = []
 const remotes: Figure[] = []
 const counted = { commands: 0, publish: 0, netIn: 0, netOut: 0 }
