@@ -231,7 +231,8 @@ t.test('issue 20: metrics: true — call duration histograms by kind, bytes in a
   for (let i = 1; i < clientToApp.counts.length; i++) t.ok(clientToApp.counts[i] >= clientToApp.counts[i - 1], 'cumulative counts never decrease')
   const le20ms = clientToApp.buckets.indexOf(0.01)
   t.ok(clientToApp.counts[le20ms] <= 5, 'the 20 ms handler is not in the ≤ 10 ms buckets')
-  t.ok(clientToApp.sum >= 0.02, `the sum covers the slow call (${clientToApp.sum} s)`)
+  // A 20 ms timer can fire up to ~1 ms early against performance.now() (the loop's cached time): 15 ms is still only it.
+  t.ok(clientToApp.sum >= 0.015, `the sum covers the slow call (${clientToApp.sum} s)`)
   t.ok(stats.counters.bytesIn > 0 && stats.counters.bytesOut > 0, 'bytes in and out counted')
   t.match(stats.rates, { callsPerSecond: Number, eventsPerSecond: Number, errorsPerSecond: 0, p99Ms: Number })
   t.ok((stats.rates?.callsPerSecond ?? 0) > 0, 'calls per second over the last interval')
