@@ -58,3 +58,13 @@ export function instanceLost (instance: string, why: string): WampError {
 export function networkFailure (err: Error | undefined): WampError {
   return new WampError(ErrorUri.networkFailure, [`Redis is unreachable${err !== undefined ? ` (${err.message})` : ''}: the call to another instance failed`])
 }
+
+/** Redis is down: a call that needs another instance cannot be made. */
+export function unreachable (): WampError {
+  return new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
+}
+
+/** What the application or a client supplied cannot cross to another instance (PROTOCOL §7.1: invalid_argument). */
+export function unencodable (what: string, problem: string): WampError {
+  return new WampError(ErrorUri.invalidArgument, [`${what} cannot be encoded for another instance (msgpack): ${problem}`])
+}

@@ -9,7 +9,7 @@ import type { CallerIdentity, CallResult, ClientCallOptions } from '../rpc/outgo
 import type { PayloadSchema } from '../validation.js'
 import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
-import { instanceLost, networkFailure, RemoteCall } from './remote-call.js'
+import { instanceLost, networkFailure, RemoteCall, unencodable, unreachable } from './remote-call.js'
 import type { CallHandle } from './remote-call.js'
 import type { ClusterHost, ClusterLink, RemoteCallee, RemoteSessionInfo } from './registry.js'
 import { traceContextToWire } from '../trace-context.js'
@@ -394,14 +394,5 @@ export class ClusterRpc {
 }
 
 function noop (): void {}
-
-function unreachable (): WampError {
-  return new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
-}
-
-/** What the application or a client supplied cannot cross to another instance (PROTOCOL §7.1: invalid_argument). */
-function unencodable (what: string, problem: string): WampError {
-  return new WampError(ErrorUri.invalidArgument, [`${what} cannot be encoded for another instance (msgpack): ${problem}`])
-}
 
 export type { ClusterStats }
