@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import { TestamentStore } from './testament-store.js'
+import type { ClusterHost, ClusterLink } from './link.js'
 import { Registry } from '../rpc/registry.js'
 import type { ClientRegistration, Registration } from '../rpc/registry.js'
 import type { Session } from '../session/session.js'
@@ -26,36 +27,6 @@ import type { MatchPolicy } from '../wire/uris.js'
 // a leave, which touch many), and every instance drops what it cached of it. A lookup caches its answer only if no
 // change arrived while it was in flight, and the whole cache goes whenever the subscriber connection may have missed
 // one (Redis down, then up again) and while the registry is rebuilt after an outage.
-
-/** What the registry needs from the adapter that carries it. */
-export interface ClusterLink {
-  readonly instanceId: string
-  readonly prefix: string
-  readonly heartbeat: number
-  /** Milliseconds between the liveness probes of the instances that calls in flight wait on. */
-  readonly probeInterval: number
-  /** Longest wait, after Redis comes back, for the instances known before to rewrite their entries. */
-  readonly rebuildWindow: number
-  /** The command connection while Redis is up; undefined while it is down. @internal (ioredis stays out of the .d.ts) */
-  connection (): Redis | undefined
-  /**
-   * The command connection whenever it works, even while the subscriber connection is still being restored: an
-   * answer to a call that reached us then must still go out.
-   * @internal
-   */
-  publisher (): Redis | undefined
-}
-
-/** What it needs from the plugin (`fastify.wamp`). */
-export interface ClusterHost {
-  readonly sessions: Map<number, Session>
-  /** A dead instance's testaments (lib/session/testaments.ts), claimed by this instance: publish them. */
-  testamentsOrphaned?: (entries: Buffer[]) => void
-  /** A session's testaments as kept in Redis (rewritten by `sync()`), or undefined when it has none. */
-  testamentsOf?: (session: Session) => Buffer | undefined
-  /** These sessions' testaments were published by a survivor that took this instance for dead: drop them. */
-  testamentsPublished?: (sessions: number[]) => void
-}
 
 /** A session on another instance, as the cluster registry lists it. */
 export interface RemoteSessionInfo {
@@ -91,6 +62,8 @@ export class ClusterRegistry {
   /** regKey()'s memo, realm → URI → key; cleared past CACHE_MAX keys (clients choose the URIs they call). */
   private readonly regKeys: Map<string, Map<string, string>>
   private regKeyCount: number
+  /** The rewrite in progress (`sync()`), if any. */
+  private syncing: Promise<void> | undefined
   /** The channel on which every registry write is announced (P rpc:changed). */
   readonly changedChannel: string
   /** Our sessions' testaments in Redis, and a dead instance's claim. @internal */
@@ -105,6 +78,7 @@ export class ClusterRegistry {
     this.epoch = 0
     this.regKeys = new Map()
     this.regKeyCount = 0
+    this.syncing = undefined
     this.changedChannel = `${link.prefix}rpc:changed`
     this.testaments = new TestamentStore(link)
   }
@@ -137,8 +111,7 @@ export class ClusterRegistry {
     if (key === undefined) {
       if (++this.regKeyCount > CACHE_MAX) {
         this.regKeys.clear()
-        this.regKeys.set(realm, keys)
-        keys.clear()
+        this.regKeys.set(realm, keys = new Map())
         this.regKeyCount = 1
       }
       keys.set(uri, key = this.key(`reg:${realm}:${uri}`))
@@ -194,8 +167,16 @@ export class ClusterRegistry {
       .exec().catch(noop)
   }
 
-  /** Rewrites this instance's entries (Redis is back, maybe empty; or a peer wrongly swept us). */
-  async sync (): Promise<void> {
+  /**
+   * Rewrites this instance's entries (Redis is back, maybe empty; or a peer wrongly swept us). Several reasons to
+   * (the connection up, the heartbeat or the sweep finding us unlisted) arriving together share one rewrite.
+   */
+  sync (): Promise<void> {
+    this.syncing ??= this.rewrite().finally(() => { this.syncing = undefined })
+    return this.syncing
+  }
+
+  private async rewrite (): Promise<void> {
     const redis = this.link.connection()
     if (redis === undefined || this.host === undefined) return
     const own = this.key(`own:${this.link.instanceId}`)

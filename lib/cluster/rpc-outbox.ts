@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr'
 import { isDict } from '../wire/messages.js'
 import { isValidUri } from '../wire/uris.js'
 import type { ClusterStats } from './fanout.js'
-import type { ClusterLink } from './registry.js'
+import type { ClusterLink } from './link.js'
 import { describeError } from '../session/inbox.js'
 
 // The wire of cluster-wide RPC: one Redis channel per instance (`<prefix>rpc:<instance>`), msgpack messages, and an

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis'
-import type { ClusterLink } from './registry.js'
+import type { ClusterLink } from './link.js'
 
 // Session testaments with cluster-wide RPC (lib/session/testaments.ts), kept in Redis so that when an instance dies
 // the survivor that claims its entries (the registry's SET NX lock) publishes them — exactly once, even when the

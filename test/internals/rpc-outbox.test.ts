@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { CANCEL, MAX_BATCH, MAX_BATCH_BYTES, REQUEST, RESULT, RpcOutbox, unpackRpc } from '../../lib/cluster/rpc-outbox.js'
-import type { ClusterLink } from '../../lib/cluster/registry.js'
+import type { ClusterLink } from '../../lib/cluster/link.js'
 
 // The cluster RPC outbox batches what one tick sends each instance. Whatever the mix of sizes and peers: every
 // message arrives exactly once, in the order sent to its instance, and no PUBLISH holds more than MAX_BATCH messages
