@@ -64,7 +64,10 @@ export function unreachable (): WampError {
   return new WampError(ErrorUri.networkFailure, ['Redis is unreachable: calls to other instances cannot be made'])
 }
 
-/** What the application or a client supplied cannot cross to another instance (PROTOCOL §7.1: invalid_argument). */
-export function unencodable (what: string, problem: string): WampError {
-  return new WampError(ErrorUri.invalidArgument, [`${what} cannot be encoded for another instance (msgpack): ${problem}`])
+/**
+ * What cannot cross to another instance: invalid_argument for what the application or a client supplied (PROTOCOL
+ * §7.1), runtime_error for a callee's answer.
+ */
+export function unencodable (what: string, problem: string, uri: string = ErrorUri.invalidArgument): WampError {
+  return new WampError(uri, [`${what} cannot be encoded for another instance (msgpack): ${problem}`])
 }

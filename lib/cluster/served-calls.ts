@@ -8,6 +8,7 @@ import { traceContextFromWire } from '../trace-context.js'
 import { ERROR, PROGRESS, RESULT } from './rpc-outbox.js'
 import type { RpcOutbox } from './rpc-outbox.js'
 import type { ClusterStats } from './fanout.js'
+import { unencodable } from './remote-call.js'
 
 // The calls this instance serves for other instances: a REQUEST from the cluster becomes an INVOCATION of one of
 // our callees, and its one answer (RESULT or ERROR; PROGRESS before it when asked) goes back to the caller's
@@ -118,7 +119,8 @@ export class ServedCalls {
   }
 
   private unsent (served: Served, what: string, problem: string): void {
-    this.outbox.send(served.from, [ERROR, served.id, ErrorUri.runtimeError, [`${what} cannot be encoded for another instance (msgpack): ${problem}`], null])
+    const e = unencodable(what, problem, ErrorUri.runtimeError)
+    this.outbox.send(served.from, [ERROR, served.id, e.uri, e.args, null])
   }
 
   private inFlight (served: Served): boolean {
