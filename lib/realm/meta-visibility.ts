@@ -18,10 +18,15 @@ export function visibleSubscriptions (realm: Realm, ctx: CallContext, list: Subs
   return visibleTo(realm, ctx.session as Session, list, ['subscribe'], (s) => [s.topic, s.match])
 }
 
+/** May the calling session see `subscription`? */
+export async function seesSubscription (realm: Realm, ctx: CallContext, subscription: Subscription): Promise<boolean> {
+  return (await visibleSubscriptions(realm, ctx, [subscription])).length === 1
+}
+
 /** Subscription `id`, if the calling session may see it; ERROR no_such_subscription otherwise, as for an unknown id. */
 export async function subscriptionById (realm: Realm, ctx: CallContext, id: number): Promise<Subscription> {
   const subscription = realm.broker.byId.get(id)
-  if (subscription === undefined || (await visibleSubscriptions(realm, ctx, [subscription])).length === 0) {
+  if (subscription === undefined || !await seesSubscription(realm, ctx, subscription)) {
     throw new WampError(ErrorUri.noSuchSubscription, [`no subscription ${id} in realm "${realm.name}"`])
   }
   return subscription
@@ -32,10 +37,15 @@ export function visibleRegistrations (realm: Realm, ctx: CallContext, list: Regi
   return visibleTo(realm, ctx.session as Session, list, ['call'], (r) => [r.uri, r.match])
 }
 
+/** May the calling session see `registration`? */
+export async function seesRegistration (realm: Realm, ctx: CallContext, registration: Registration): Promise<boolean> {
+  return (await visibleRegistrations(realm, ctx, [registration])).length === 1
+}
+
 /** Registration `id`, if the calling session may see it; ERROR no_such_registration otherwise, as for an unknown id. */
 export async function registrationById (realm: Realm, ctx: CallContext, id: number): Promise<Registration> {
   const registration = realm.dealer.registry.byId.get(id)
-  if (registration === undefined || (await visibleRegistrations(realm, ctx, [registration])).length === 0) {
+  if (registration === undefined || !await seesRegistration(realm, ctx, registration)) {
     throw new WampError(ErrorUri.noSuchRegistration, [`no registration ${id} in realm "${realm.name}"`])
   }
   return registration

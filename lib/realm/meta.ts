@@ -11,7 +11,7 @@ import type { Registration } from '../rpc/registry.js'
 import { registerSessionControl } from './session-control.js'
 import { registerTestaments } from '../session/testaments.js'
 import { registerRevocation } from './revocation.js'
-import { registrationById, subscriptionById, visibleRegistrations, visibleSubscriptions } from './meta-visibility.js'
+import { registrationById, seesRegistration, seesSubscription, subscriptionById, visibleRegistrations, visibleSubscriptions } from './meta-visibility.js'
 import type { CallContext } from '../../types/call.js'
 
 // The WAMP Meta API (spec "Session Meta API", "Registration Meta API", "Subscription Meta API"), opt-in with
@@ -151,7 +151,7 @@ function registerSubscriptionMeta (realm: Realm): void {
   realm.register('wamp.subscription.lookup', Lookup, async (args, _kwargs, ctx) => {
     const match = matchOf(args[1])
     for (const s of broker.byId.values()) {
-      if (s.topic === args[0] && s.match === match) return (await visibleSubscriptions(realm, ctx, [s])).length === 0 ? null : s.id
+      if (s.topic === args[0] && s.match === match) return await seesSubscription(realm, ctx, s) ? s.id : null
     }
     return null
   })
@@ -186,7 +186,7 @@ function registerRegistrationMeta (realm: Realm): void {
   const registry = realm.dealer.registry
   /** The id of `found` if the caller may see it, else null. */
   const idIfVisible = async (ctx: CallContext, found: Registration | undefined): Promise<number | null> =>
-    found === undefined || (await visibleRegistrations(realm, ctx, [found])).length === 0 ? null : found.id
+    found !== undefined && await seesRegistration(realm, ctx, found) ? found.id : null
   realm.register('wamp.registration.list', NoArgs, async (_args, _kwargs, ctx) => {
     const lists: Record<MatchPolicy, number[]> = { exact: [], prefix: [], wildcard: [] }
     for (const r of await visibleRegistrations(realm, ctx, [...registry.byId.values()])) lists[r.match].push(r.id)

@@ -7,7 +7,7 @@ import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
 import type { ClusterRpc } from '../cluster/rpc.js'
 import type { CallContext } from '../../types/call.js'
-import { registrationById, subscriptionById, visibleRegistrations, visibleSubscriptions } from './meta-visibility.js'
+import { registrationById, seesRegistration, seesSubscription, subscriptionById } from './meta-visibility.js'
 
 // Registration and subscription revocation (spec "Registration Revocation", "Subscription Revocation"): the router
 // ends a client's registration or subscription. A client that announced `registration_revocation` (callee) /
@@ -147,10 +147,10 @@ export function registerRevocation (realm: Realm): void {
 /** Registration `id` exists here but the caller may not see it (lib/realm/meta-visibility.ts): answered as not held. */
 async function hiddenRegistration (realm: Realm, ctx: CallContext, id: number): Promise<boolean> {
   const registration = realm.dealer.registry.byId.get(id)
-  return registration !== undefined && (await visibleRegistrations(realm, ctx, [registration])).length === 0
+  return registration !== undefined && !await seesRegistration(realm, ctx, registration)
 }
 
 async function hiddenSubscription (realm: Realm, ctx: CallContext, id: number): Promise<boolean> {
   const subscription = realm.broker.byId.get(id)
-  return subscription !== undefined && (await visibleSubscriptions(realm, ctx, [subscription])).length === 0
+  return subscription !== undefined && !await seesSubscription(realm, ctx, subscription)
 }
