@@ -279,6 +279,15 @@ export class Session implements WampSession, TransportSink {
     if (!this.send([T.ERROR, requestType, requestId, EMPTY, reason, message])) this.send([T.ERROR, requestType, requestId, EMPTY, reason])
   }
 
+  /**
+   * A message the session cannot open without (WELCOME, CHALLENGE) could not be sent (`send()` false): ABORT saying
+   * why, rather than a client waiting for it.
+   */
+  abortUnsent (what: string): void {
+    const [uri, [message]] = this.unsentError(what, ErrorUri.runtimeError)
+    this.abort(uri, message)
+  }
+
   /** ABORT with a reason and a human-readable message, then close. Used before WELCOME and for violations. */
   abort (uri: string, message: string, code = CLOSE_NORMAL): void {
     if (this.state === State.closed) return

@@ -1,7 +1,6 @@
 import { EMPTY, MessageType as T } from '../wire/messages.js'
 import type { Details } from '../wire/messages.js'
 import { randomId, uniqueId } from '../wire/ids.js'
-import { ErrorUri } from '../wire/uris.js'
 import { State } from './state.js'
 import type { Session } from './session.js'
 import type { Realm } from '../realm/realm.js'
@@ -35,10 +34,7 @@ export function welcome (session: Session, realm: Realm, identity: Identity): vo
   // WELCOME goes out before the session joins: a peer that cannot take it (a RawSocket client announcing the
   // smallest maximum message length, 512 octets; an authextra that cannot be encoded) gets an ABORT saying so
   // instead of waiting for a WELCOME that never comes on a session open only on our side.
-  if (!session.send([T.WELCOME, session.id, details])) {
-    const [uri, [message]] = session.unsentError('the WELCOME', ErrorUri.runtimeError)
-    return session.abort(uri, message)
-  }
+  if (!session.send([T.WELCOME, session.id, details])) return session.abortUnsent('the WELCOME')
   session.joined = realm
   session.connectedAt = new Date()
   session.authid = identity.authid

@@ -236,11 +236,9 @@ function chooseMethod (flow: AuthFlow): void {
 
 function sendChallenge (flow: AuthFlow, extra: Details): void {
   flow.stage = Stage.challenged
-  if (flow.session.send([T.CHALLENGE, (flow.authenticator as Authenticator).method, extra])) return
   // Too large for the client (a RawSocket max length of 512 and a long authid in a WAMP-CRA challenge) or not
   // encodable: the client could never answer, so it hears why now rather than at auth.timeout.
-  const [uri, [message]] = flow.session.unsentError('the CHALLENGE', ErrorUri.runtimeError)
-  flow.session.abort(uri, message)
+  if (!flow.session.send([T.CHALLENGE, (flow.authenticator as Authenticator).method, extra])) flow.session.abortUnsent('the CHALLENGE')
 }
 
 function afterVerify (flow: AuthFlow, identity: AuthIdentity | Refusal): void {
