@@ -1,5 +1,6 @@
 import t from 'tap'
-import { Redis } from 'ioredis'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { connectAutobahn } from './helpers/clients.js'
 import { eventually, inspector, REDIS_URL } from './helpers/redis.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
@@ -8,15 +9,30 @@ import { MAX_BATCH } from '../lib/cluster/rpc-outbox.js'
 // Cluster-wide RPC in the steady state: the registry is cached on the caller's instance (no registry read per call)
 // and every registry change is announced, so the cache never answers with a callee that left or misses one that came.
 
-/** The commands Redis executes on keys or channels under `prefix` (MONITOR: every client's, so filtered by prefix). */
+/**
+ * The commands Redis executes on keys or channels under `prefix` (MONITOR: every client's, so filtered by prefix).
+ * Read over a plain socket: ioredis's monitor mode has thrown "Command queue state error" on a line that arrived as
+ * the connection switched into it.
+ */
 async function monitor (t: { teardown: (fn: () => unknown) => void }, prefix: string): Promise<{ commands: string[][], stop: () => void }> {
   const commands: string[][] = []
-  const source = new Redis(REDIS_URL, { lazyConnect: true })
-  const mon = await source.monitor()
-  mon.on('monitor', (_time: string, args: string[]) => {
-    if (args.some((a) => typeof a === 'string' && a.startsWith(prefix))) commands.push(args)
+  const url = new URL(REDIS_URL)
+  const socket = connect(Number(url.port === '' ? 6379 : url.port), url.hostname)
+  await once(socket, 'connect')
+  let pending = ''
+  socket.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8')
+    let end: number
+    while ((end = pending.indexOf('\r\n')) !== -1) {
+      const line = pending.slice(0, end)
+      pending = pending.slice(end + 2)
+      // +<time> [<db> <client>] "<command>" "<arg>" … (the first line is +OK)
+      const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'))
+      if (args.some((a) => a.startsWith(prefix))) commands.push(args)
+    }
   })
-  const stop = (): void => { mon.disconnect(); source.disconnect() }
+  socket.write('MONITOR\r\n')
+  const stop = (): void => { socket.destroy() }
   t.teardown(stop)
   return { commands, stop }
 }
