@@ -3,7 +3,7 @@ import { isDict } from '../wire/messages.js'
 import { isValidUri } from '../wire/uris.js'
 import type { ClusterStats } from './fanout.js'
 import type { ClusterLink } from './link.js'
-import { describeError } from '../session/inbox.js'
+import { describeError } from '../wire/serializers/index.js'
 
 // The wire of cluster-wide RPC: one Redis channel per instance (`<prefix>rpc:<instance>`), msgpack messages, and an
 // outbox that sends everything addressed to one instance in one tick as ONE PUBLISH. With calls in flight

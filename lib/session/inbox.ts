@@ -3,6 +3,7 @@ import type { WampMessage } from '../wire/messages.js'
 import { CloseUri, ErrorUri } from '../wire/uris.js'
 import { carriedBigInt, plainDataProblem } from '../wire/serializers/plain-data.js'
 import { splitBatch } from '../wire/batch.js'
+import { describeError } from '../wire/serializers/index.js'
 import { State } from './state.js'
 import { hello } from './handshake.js'
 import { authenticate } from './auth/index.js'
@@ -143,10 +144,4 @@ export function dispatch (session: Session, msg: WampMessage): void {
     case T.HELLO: return session.violation('HELLO received on an established session')
     default: return session.violation(`message type ${type} is not allowed on an established session`)
   }
-}
-
-export function describeError (err: unknown): string {
-  if (err instanceof RangeError && err.message.includes('call stack')) return 'nested too deeply'
-  const text = err instanceof Error ? err.message : String(err)
-  return text.length > 200 ? text.slice(0, 200) + '…' : text
 }

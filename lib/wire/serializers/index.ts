@@ -54,3 +54,10 @@ export function chooseSubprotocol (offered: string | undefined, table: Map<strin
 }
 
 export { jsonSerializer, msgpackSerializer, cborSerializer }
+
+/** Why a serializer threw, for a log line or an error message (at most 200 characters). */
+export function describeError (err: unknown): string {
+  if (err instanceof RangeError && err.message.includes('call stack')) return 'nested too deeply'
+  const text = err instanceof Error ? err.message : String(err)
+  return text.length > 200 ? text.slice(0, 200) + '…' : text
+}
