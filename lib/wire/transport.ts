@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws'
 import type { Serializer } from './serializers/index.js'
 import { kSession, kTransport } from '../symbols.js'
 import { batchOverhead, joinBatch, SEPARATOR } from './batch.js'
+import { directFraming, writeFrames } from './ws-frames.js'
 import type { TransportInfo, TransportKind } from '../../types/session.js'
 
 export type { TransportInfo, TransportKind }
@@ -13,11 +14,11 @@ export type { TransportInfo, TransportKind }
 // (lib/transports/rawsocket.ts) and HTTP long-poll share one session implementation, one set of limits and one
 // shutdown sequence.
 //
-// The WebSocket implementation below is the ws glue: frame options, write batching, the outbound bound, the outgoing
-// size check and the keepalive flag. Every frame a session sends in one tick leaves in one writev, because the TCP
-// socket stays corked until the next tick. On a batched subprotocol (wamp.2.<id>.batched) the messages of one tick
-// are held instead and leave as one WebSocket message at that same flush (several, when together they would pass
-// maxPayload).
+// The WebSocket implementation below is the ws glue: write batching, the outbound bound, the outgoing size check and
+// the keepalive flag. The messages a session sends in one tick are held and leave together at the next check phase:
+// framed by lib/wire/ws-frames.ts in one buffer and one write (by ws, frame by frame, on a connection with an
+// extension). On a batched subprotocol (wamp.2.<id>.batched) they leave as one WebSocket message at that same flush
+// (several, when together they would pass maxPayload).
 
 /** WebSocket close codes a session asks for; other transports map them to their own ending (RawSocket: none). */
 export const CloseCode = {
@@ -119,9 +120,11 @@ export class WebSocketTransport implements SessionTransport {
   private readonly maxPayload: number
   /** Largest encoded message that fits in a frame: maxPayload less the batch framing. */
   private readonly room: number
-  /** Batched: the messages written this tick, and their size. */
-  private readonly pending: Array<string | Buffer>
+  /** The messages written this tick, and their size. */
+  private pending: Array<string | Buffer>
   private pendingBytes: number
+  /** Frames are written by lib/wire/ws-frames.ts (no extension negotiated), not by ws. */
+  private readonly direct: boolean
   private readonly maxBuffered: number
   private readonly closeTimeout: number
   private corked: boolean
@@ -143,6 +146,7 @@ export class WebSocketTransport implements SessionTransport {
     this.room = batched ? limits.maxPayload - batchOverhead(serializer.binary) : limits.maxPayload
     this.pending = []
     this.pendingBytes = 0
+    this.direct = directFraming(socket)
     this.maxBuffered = limits.maxBufferedBytes
     this.closeTimeout = limits.closeTimeout
     this.corked = false
@@ -196,20 +200,16 @@ export class WebSocketTransport implements SessionTransport {
       this.raw?.cork()
       setImmediate(flush, this)
     }
-    if (this.batched) {
-      this.pending.push(data)
-      this.pendingBytes += data.length
-    } else {
-      socket.send(data, this.frame)
-    }
+    this.pending.push(data)
+    this.pendingBytes += data.length
     return true
   }
 
-  /** Hands every frame written this tick to the kernel at once (batched: first joins them into WebSocket messages). */
+  /** Hands every message written this tick to the kernel at once (batched: first joins them into WebSocket messages). */
   flush (): void {
     if (!this.corked) return
     this.corked = false
-    if (this.pending.length > 0) this.sendBatch()
+    if (this.pending.length > 0) this.sendPending()
     if (this.raw !== undefined && !this.raw.destroyed) this.raw.uncork()
   }
 
@@ -260,11 +260,15 @@ export class WebSocketTransport implements SessionTransport {
     return true
   }
 
-  private sendBatch (): void {
-    const messages = this.pending.splice(0)
+  private sendPending (): void {
+    const messages = this.pending
+    this.pending = []
     this.pendingBytes = 0
+    // A close frame (ours after a flush, or ws's answer to the peer's) ends the data frames: the rest is moot.
     if (this.socket.readyState !== 1) return
-    for (const frame of joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator)) this.socket.send(frame, this.frame)
+    const frames = this.batched ? joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator) : messages
+    if (this.direct) return writeFrames(this.raw as Socket, frames, this.serializer.binary)
+    for (const frame of frames) this.socket.send(frame, this.frame)
   }
 
   private overflow (size: number): void {

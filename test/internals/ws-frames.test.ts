@@ -1,0 +1,87 @@
+import t from 'tap'
+import fc from 'fast-check'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import WebSocket, { WebSocketServer } from 'ws'
+import type { AddressInfo } from 'node:net'
+import type { Socket } from 'node:net'
+import fastifyWamp from '../../index.js'
+import { directFraming, writeFrames } from '../../lib/wire/ws-frames.js'
+import { connectRaw, MSG } from '../helpers/raw-client.js'
+
+// The server's own data frames (lib/wire/ws-frames.ts), read back by ws's client parser, which checks every header
+// bit, the length encodings (7-bit, 16-bit, 64-bit) and that text frames are UTF-8.
+
+interface Pair { server: WebSocket, client: WebSocket, received: Array<{ data: Buffer, binary: boolean }>, close: () => Promise<void> }
+
+async function pair (): Promise<Pair> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false })
+  await new Promise((resolve) => wss.once('listening', resolve))
+  const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve))
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`)
+  const received: Pair['received'] = []
+  client.on('message', (data: Buffer, binary: boolean) => received.push({ data, binary }))
+  await new Promise((resolve, reject) => { client.once('open', resolve); client.once('error', reject) })
+  const server = await accepted
+  return {
+    server,
+    client,
+    received,
+    close: async () => {
+      client.terminate()
+      await new Promise((resolve) => wss.close(resolve))
+    }
+  }
+}
+
+async function until (check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setImmediate(resolve))
+}
+
+// Sizes at the edges of each length encoding and of the copy limit (16 KiB), and small ones.
+const size = fc.oneof(
+  fc.integer({ min: 0, max: 130 }),
+  fc.constantFrom(125, 126, 127, 16383, 16384, 16385, 65535, 65536, 65537, 70000),
+  fc.integer({ min: 0, max: 20000 })
+)
+const payload = fc.oneof(
+  size.map((n) => 'x'.repeat(n)),
+  fc.tuple(size, fc.string({ unit: 'binary', maxLength: 8 })).map(([n, s]) => 'y'.repeat(n) + s),
+  size.map((n) => Buffer.alloc(n, n & 0xff))
+)
+
+t.test('frames written by writeFrames are read back by ws exactly, in order, whatever their sizes', async (t) => {
+  const p = await pair()
+  t.teardown(p.close)
+  t.ok(directFraming(p.server), 'a server socket without extensions is framed directly')
+  const raw = (p.server as unknown as { _socket: Socket })._socket
+  await fc.assert(fc.asyncProperty(fc.boolean(), fc.array(payload, { minLength: 1, maxLength: 12 }), async (binary, payloads) => {
+    // A text frame carries text; a binary one carries any bytes.
+    const sent = payloads.map((x) => binary || typeof x === 'string' ? x : x.toString('latin1'))
+    p.received.length = 0
+    raw.cork()
+    writeFrames(raw, sent, binary)
+    raw.uncork()
+    await until(() => p.received.length === sent.length)
+    return p.received.every((m, i) => m.binary === binary && m.data.equals(Buffer.from(sent[i])))
+  }), { numRuns: 150 })
+  t.equal(p.client.readyState, WebSocket.OPEN, 'the client found no framing error')
+})
+
+t.test('through the plugin: results of every length encoding reach the client; and with permessage-deflate negotiated (framed by ws then)', async (t) => {
+  for (const deflate of [false, true]) {
+    const app = Fastify({ logger: false })
+    if (deflate) await app.register(websocket, { options: { perMessageDeflate: true } })
+    await app.register(fastifyWamp)
+    app.wamp.register('com.example.text', (args) => 'é'.repeat(args[0] as number))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    t.teardown(() => app.close())
+    const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/ws`
+    const { client } = await connectRaw(url, { wsOptions: { perMessageDeflate: deflate } })
+    t.equal(client.ws.extensions, deflate ? 'permessage-deflate' : '', deflate ? 'deflate negotiated' : 'no extension')
+    const lengths = [0, 60, 63, 100, 20000, 40000]
+    for (const [i, n] of lengths.entries()) client.send([MSG.CALL, i + 1, {}, 'com.example.text', [n]])
+    for (const [i, n] of lengths.entries()) t.same(await client.next(), [MSG.RESULT, i + 1, {}, ['é'.repeat(n)]], `${n} × 2 bytes${deflate ? ', deflated' : ''}`)
+    await client.close()
+  }
+})
