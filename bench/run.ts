@@ -5,7 +5,9 @@
 // fox-wamp (npm, a Node WAMP router; bench/fox-server.mjs) is measured in mode `router` too when it is installed
 // (json only: it speaks no other serializer); --no-fox skips it.
 // Usage: npm run bench -- [--quick] [--serializers json,msgpack] [--modes conns,rpc,rpc-latency,fanout,router]
-//        [--conns 10000] [--no-typed] [--no-fox] [--verbose]      (env: BENCH_CONNS, BENCH_SHARED_DIR)
+//        [--conns 10000] [--callees 4] [--no-typed] [--no-fox] [--verbose]      (env: BENCH_CONNS, BENCH_SHARED_DIR)
+// --callees: bench/callee.ts sessions sharing bench.echo.client (roundrobin). Each one is another socket the server
+// reads and writes per batch of calls, so the client→client CPU per call grows with it (BENCHMARKS.md, session six).
 // Writes bench/results/latest.{json,md}; exits 1 on any error, lost event or crashed child.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -34,6 +36,7 @@ const { values: flags } = parseArgs({
     serializers: { type: 'string', default: SERIALIZERS.join(',') },
     modes: { type: 'string', default: MODES.join(',') },
     conns: { type: 'string' },
+    callees: { type: 'string', default: '4' },
     'no-typed': { type: 'boolean', default: false },
     'no-fox': { type: 'boolean', default: false },
     'no-redis': { type: 'boolean', default: false },
@@ -55,7 +58,7 @@ const MODE_ARGS: Record<Mode, string[]> = {
   conns: ['-N', conns, ...(quick ? ['--settle-ms', '500'] : [])],
   router: ['--procedure', 'bench.echo.client', ...(quick ? ['-D', '1', '--warmup', '0.3'] : [])],
 }
-const CALLEE_SESSIONS = '4'
+const CALLEE_SESSIONS = String(Math.max(1, Number(flags.callees) || 4))
 const refCmd = [process.execPath, join(shared, 'servers', 'ws-raw.mjs')]
 // BENCH_OURS_CMD (undocumented, for testing the runner): e.g. "node {shared}/servers/ws-raw.mjs".
 const oursCmd = process.env.BENCH_OURS_CMD?.replaceAll('{shared}', shared).split(/\s+/) ??
