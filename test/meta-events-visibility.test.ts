@@ -1,6 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { Writable } from 'node:stream'
+import { isDeepStrictEqual } from 'node:util'
+import fc from 'fast-check'
 import type { AuthorizeHook, FastifyWampOptions, WampSession } from '../index.js'
 import { hubOf, internal, startApp, until } from './helpers/app.js'
 import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
@@ -277,4 +279,56 @@ t.test('autobahn-js with a prefix "" subscription gets the meta events of what i
   t.same(got.filter((e) => REG.includes(e[0] as string)), [[REG[0], 'app.public.x'], [REG[1], x]],
     'the first on_register it gets is the visible one, after its on_create')
   t.same(ab.errors, [])
+})
+
+type Step = { op: 'register', sync: boolean, visible: boolean } | { op: 'answer', pick: number }
+
+t.test('property: whatever mix of sync and async answers, in whatever order, a subscriber gets exactly the visible events in order', async (t) => {
+  const asked: Array<{ uri: string, answer: (allowed: boolean) => void }> = []
+  const { url } = await startApp(t, {
+    metaApi: true,
+    onSessionOpen: identify,
+    authorize: (session, _action, uri) => {
+      if (session.authrole !== 'watcher' || !uri.startsWith('app.')) return true
+      if (uri.includes('.sync.')) return uri.endsWith('.yes')
+      return new Promise<boolean>((resolve) => { asked.push({ uri, answer: resolve }) })
+    }
+  })
+  const admin = await join(url, 'admin')
+  const watcher = await join(url, 'watcher')
+  t.teardown(() => Promise.all([admin.close(), watcher.close()]))
+  const read = await watch(watcher, [REG[0]])
+  const answer = (q: { uri: string, answer: (allowed: boolean) => void }): void => { q.answer(q.uri.endsWith('.yes')) }
+  const stepArb: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ op: fc.constant('register' as const), sync: fc.boolean(), visible: fc.boolean() }),
+    fc.record({ op: fc.constant('answer' as const), pick: fc.nat() })
+  )
+  let run = 0
+  await fc.assert(fc.asyncProperty(fc.array(stepArb, { maxLength: 12 }), async (steps) => {
+    run++
+    const expected: string[] = []
+    const ids: number[] = []
+    for (const step of steps) {
+      if (step.op === 'answer') {
+        if (asked.length > 0) answer(asked.splice(step.pick % asked.length, 1)[0])
+        continue
+      }
+      const uri = `app.${run}.${ids.length}.${step.sync ? 'sync' : 'async'}.${step.visible ? 'yes' : 'no'}`
+      ids.push(await ask(admin, MSG.REGISTER, uri))
+      if (step.visible) expected.push(uri)
+    }
+    const end = `app.${run}.end.async.yes`
+    ids.push(await ask(admin, MSG.REGISTER, end))
+    for (const q of asked.splice(0).reverse()) answer(q)
+    const got: unknown[] = []
+    for (;;) {
+      const msg = await watcher.next()
+      const uri = brief(read(msg))[1]
+      if (uri === end) break
+      got.push(uri)
+    }
+    for (const id of ids) await ask(admin, MSG.UNREGISTER, id)
+    return isDeepStrictEqual(got, expected)
+  }), { numRuns: 40 })
+  t.pass('40 runs')
 })
