@@ -207,9 +207,24 @@ export class Authorizer {
 }
 
 /**
- * What `session` may see of `entries` (reflection, the Meta API): an entry whose URI pattern (`patternOf`) it may act
- * on by one of `actions` — for a pattern, on every URI the pattern covers (`Authorizer.covers`). A hook that fails
- * hides the entry. Everything, in order, when the realm has no authorization (`authorize` hook or `permissions`).
+ * May `session` see an entry whose URI pattern is (`uri`, `match`) — may it act on every URI the pattern covers by
+ * `action` (`Authorizer.covers`)? A hook that throws or rejects hides the entry. Synchronous when the answer is
+ * (permissions, a sync hook): no promise then.
+ */
+export function sees (authorizer: Authorizer, session: Session, action: AuthorizeAction, uri: string, match: MatchPolicy): boolean | Promise<boolean> {
+  let answer: boolean | Promise<boolean>
+  try {
+    answer = authorizer.covers(session, action, uri, match)
+  } catch {
+    return false
+  }
+  if (!isThenable(answer)) return answer === true
+  return Promise.resolve(answer).then((allowed) => allowed === true, () => false)
+}
+
+/**
+ * What `session` may see of `entries` (reflection, the Meta API): an entry it may act on by one of `actions`
+ * (`sees`). Everything, in order, when the realm has no authorization (`authorize` hook or `permissions`).
  */
 export async function visibleTo<E> (realm: Realm, session: Session, entries: E[], actions: AuthorizeAction[],
   patternOf: (entry: E) => [uri: string, match: MatchPolicy]): Promise<E[]> {
@@ -219,13 +234,7 @@ export async function visibleTo<E> (realm: Realm, session: Session, entries: E[]
   for (const entry of entries) {
     const [uri, match] = patternOf(entry)
     for (const action of actions) {
-      let allowed: unknown
-      try {
-        allowed = await authorizer.covers(session, action, uri, match)
-      } catch {
-        allowed = false
-      }
-      if (allowed === true) {
+      if (await sees(authorizer, session, action, uri, match)) {
         seen.push(entry)
         break
       }

@@ -6,12 +6,23 @@ import type { Session } from '../session/session.js'
 import type { Subscription } from '../pubsub/subscription.js'
 import type { Registration } from '../rpc/registry.js'
 import type { CallContext } from '../../types/call.js'
+import type { MetaEntry } from './meta-events.js'
 
 // What a caller of the Meta API may see. With authorization (an `authorize` hook or `permissions`), a subscription
 // only if it may subscribe to all its pattern covers, a registration only if it may call all its pattern covers — the
 // rule reflection uses (`visibleTo`). What it may not see is answered exactly like what does not exist: left out of
 // lists, null from lookup and match, the same no_such_subscription / no_such_registration error by id. Without
 // authorization everything is visible.
+
+/** A subscription's meta events reach whom may see it (as `visibleSubscriptions` decides): may subscribe to all its pattern covers. */
+export function subscriptionEntry (subscription: Subscription): MetaEntry {
+  return { action: 'subscribe', uri: subscription.topic, match: subscription.match }
+}
+
+/** A registration's meta events reach whom may see it (as `visibleRegistrations` decides): may call all its pattern covers. */
+export function registrationEntry (registration: Registration): MetaEntry {
+  return { action: 'call', uri: registration.uri, match: registration.match }
+}
 
 /** The subscriptions of `list` the calling session may see. */
 export function visibleSubscriptions (realm: Realm, ctx: CallContext, list: Subscription[]): Promise<Subscription[]> {

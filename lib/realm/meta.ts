@@ -11,13 +11,15 @@ import type { Registration } from '../rpc/registry.js'
 import { registerSessionControl } from './session-control.js'
 import { registerTestaments } from '../session/testaments.js'
 import { registerRevocation } from './revocation.js'
-import { registrationById, seesRegistration, seesSubscription, subscriptionById, visibleRegistrations, visibleSubscriptions } from './meta-visibility.js'
+import { registrationById, registrationEntry, seesRegistration, seesSubscription, subscriptionById, subscriptionEntry, visibleRegistrations, visibleSubscriptions } from './meta-visibility.js'
+import type { MetaEntry } from './meta-events.js'
 import type { CallContext } from '../../types/call.js'
 
 // The WAMP Meta API (spec "Session Meta API", "Registration Meta API", "Subscription Meta API"), opt-in with
 // `metaApi: true`. The meta procedures are ordinary application procedures of each realm, so whatever
 // authorization applies to calls (`authorize`, `permissions`) applies to them; the meta events go through the
-// realm's broker like any publication, so subscribing to them is authorized like any subscription.
+// realm's broker like any publication, so subscribing to them is authorized like any subscription — and, with
+// authorization, an event about a registration or subscription reaches only subscribers that may see it.
 //
 // Registrations here are client registrations (REGISTER from a session), the only ones with ids on the wire.
 // The application's own procedures — and these meta procedures — belong to the router and are not listed.
@@ -64,43 +66,59 @@ export function enableMetaApi (realm: Realm): void {
 
 /** `wamp.session.on_join` to the realm's subscribers (the joining session has not subscribed to anything yet). */
 export function publishJoin (session: Session): void {
-  (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnJoin, [sessionDetails(session)])
+  publishMeta(session.realm as Realm, MetaTopic.sessionOnJoin, [sessionDetails(session)])
 }
 
 /** `wamp.session.on_leave` with [session, authid, authrole]; the leaving session's subscriptions are gone. */
 export function publishLeave (session: Session): void {
-  (session.realm as Realm).broker.publishLocal(MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
+  publishMeta(session.realm as Realm, MetaTopic.sessionOnLeave, [session.id, session.authid, session.authrole])
 }
 
 /** `on_create` (for a new subscription), then `on_subscribe`: `session` became a subscriber of `subscription`. */
 export function publishSubscribed (session: Session, subscription: Subscription, created: boolean): void {
   // Not for subscriptions to the meta topics themselves (as Crossbar): a meta listener would hear itself subscribe.
   if (subscription.topic.startsWith('wamp.')) return
-  const broker = (session.realm as Realm).broker
-  if (created) broker.publishLocal(MetaTopic.subscriptionOnCreate, [session.id, subscriptionDetails(subscription)])
-  broker.publishLocal(MetaTopic.subscriptionOnSubscribe, [session.id, subscription.id])
+  const realm = session.realm as Realm
+  const about = subscriptionEntry(subscription)
+  if (created) publishMeta(realm, MetaTopic.subscriptionOnCreate, [session.id, subscriptionDetails(subscription)], about)
+  publishMeta(realm, MetaTopic.subscriptionOnSubscribe, [session.id, subscription.id], about)
 }
 
 /** `on_unsubscribe`, then `on_delete` when `session` was the subscription's last subscriber. */
 export function publishUnsubscribed (session: Session, subscription: Subscription, deleted: boolean): void {
+  const realm = session.realm as Realm
+  // A meta event still waiting for the hook's answer about `session` on this subscription is not sent any more.
+  realm.metaEvents?.forget(session, subscription)
   if (subscription.topic.startsWith('wamp.')) return
-  const broker = (session.realm as Realm).broker
-  broker.publishLocal(MetaTopic.subscriptionOnUnsubscribe, [session.id, subscription.id])
-  if (deleted) broker.publishLocal(MetaTopic.subscriptionOnDelete, [session.id, subscription.id])
+  const about = subscriptionEntry(subscription)
+  publishMeta(realm, MetaTopic.subscriptionOnUnsubscribe, [session.id, subscription.id], about)
+  if (deleted) publishMeta(realm, MetaTopic.subscriptionOnDelete, [session.id, subscription.id], about)
 }
 
 /** `on_create` (for a new registration), then `on_register`: `session` became a callee of `registration`. */
 export function publishRegistered (session: Session, registration: Registration): void {
-  const broker = (session.realm as Realm).broker
-  if (registration.callees.length === 1) broker.publishLocal(MetaTopic.registrationOnCreate, [session.id, registrationDetails(registration)])
-  broker.publishLocal(MetaTopic.registrationOnRegister, [session.id, registration.id])
+  const realm = session.realm as Realm
+  const about = registrationEntry(registration)
+  if (registration.callees.length === 1) publishMeta(realm, MetaTopic.registrationOnCreate, [session.id, registrationDetails(registration)], about)
+  publishMeta(realm, MetaTopic.registrationOnRegister, [session.id, registration.id], about)
 }
 
 /** `on_unregister`, then `on_delete` when `session` was the registration's last callee. */
 export function publishUnregistered (session: Session, registration: Registration, deleted: boolean): void {
-  const broker = (session.realm as Realm).broker
-  broker.publishLocal(MetaTopic.registrationOnUnregister, [session.id, registration.id])
-  if (deleted) broker.publishLocal(MetaTopic.registrationOnDelete, [session.id, registration.id])
+  const realm = session.realm as Realm
+  const about = registrationEntry(registration)
+  publishMeta(realm, MetaTopic.registrationOnUnregister, [session.id, registration.id], about)
+  if (deleted) publishMeta(realm, MetaTopic.registrationOnDelete, [session.id, registration.id], about)
+}
+
+/**
+ * A meta event to this instance's subscribers; with authorization, one `about` an entry reaches only the subscribers
+ * that may see the entry (lib/realm/meta-events.ts).
+ */
+function publishMeta (realm: Realm, topic: string, args: unknown[], about?: MetaEntry): void {
+  const events = realm.metaEvents
+  if (events === undefined) realm.broker.publishLocal(topic, args)
+  else events.publish(topic, args, about)
 }
 
 export function sessionDetails (session: Session): Details {

@@ -20,6 +20,7 @@ import { RealmAuth } from '../session/auth/index.js'
 import type { RealmAuthOptions } from '../session/auth/index.js'
 import { Authorizer } from './authorize.js'
 import { Catalog } from './catalog.js'
+import { MetaEvents } from './meta-events.js'
 import type { AuthorizeHook, Permissions } from './authorize.js'
 import type { RouterOptions } from '../rpc/router.js'
 import { Retention, retentionLimits } from '../pubsub/retention.js'
@@ -85,6 +86,8 @@ export class Realm {
   readonly auth: RealmAuth | undefined
   /** Undefined when every session may do everything (no check on the hot path). */
   readonly authorizer: Authorizer | undefined
+  /** Meta events filtered by what each subscriber may see; undefined without authorization (then published as is). */
+  readonly metaEvents: MetaEvents | undefined
   /** Cluster-wide RPC (`RedisFanout({ rpc: true })`): calls reach callees on other instances. */
   readonly cluster: ClusterRpc | undefined
 
@@ -107,6 +110,7 @@ export class Realm {
     this.sessions = new Map()
     this.auth = RealmAuth.compile(options.auth)
     this.authorizer = Authorizer.compile(options.authorize, options.permissions)
+    this.metaEvents = this.authorizer === undefined ? undefined : new MetaEvents(this, this.authorizer)
     this.catalog = new Catalog(this)
     this.roles = {
       dealer: {
