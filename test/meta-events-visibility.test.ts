@@ -3,8 +3,8 @@ import type { Test } from 'tap'
 import { Writable } from 'node:stream'
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
-import type { AuthorizeHook, FastifyWampOptions, WampSession } from '../index.js'
-import { hubOf, internal, startApp, until } from './helpers/app.js'
+import type { AuthorizeHook, FastifyWampOptions } from '../index.js'
+import { hubOf, joinAs, roleFromHeader, startApp, until } from './helpers/app.js'
 import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
@@ -21,15 +21,6 @@ const SUB = ['wamp.subscription.on_create', 'wamp.subscription.on_subscribe', 'w
 
 function internalRealm (app: Parameters<typeof hubOf>[0]): Realm {
   return hubOf(app).realm('realm1') as unknown as Realm
-}
-
-function identify (session: WampSession): void {
-  const role = session.request?.headers['x-authrole']
-  if (typeof role === 'string') internal(session).authrole = role
-}
-
-async function join (url: string, role: string): Promise<RawClient> {
-  return (await connectRaw(url, { headers: { 'x-authrole': role } })).client
 }
 
 let request = 1000
@@ -91,11 +82,11 @@ async function subscriptions (admin: RawClient): Promise<unknown[][]> {
 }
 
 async function scenario (t: Test, options: FastifyWampOptions): Promise<void> {
-  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: identify, realms: [{ name: 'realm1', router: true }], ...options })
-  const admin = await join(url, 'admin')
-  const watcher = await join(url, 'watcher')
+  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: roleFromHeader, realms: [{ name: 'realm1', router: true }], ...options })
+  const admin = await joinAs(url, 'admin')
+  const watcher = await joinAs(url, 'watcher')
   // Like autobahn-python's meta listener: one prefix subscription to everything (allowed to its role).
-  const everything = await join(url, 'lister')
+  const everything = await joinAs(url, 'lister')
   t.teardown(() => Promise.all([admin.close(), watcher.close(), everything.close()]))
   const read = await watch(watcher, [...REG, ...SUB])
   everything.send([MSG.SUBSCRIBE, 1, { match: 'prefix' }, ''])
@@ -143,9 +134,9 @@ function controlledHook (): { hook: AuthorizeHook, asked: Array<{ uri: string, a
 
 t.test('with an async hook answering in reverse order: each subscriber still gets its meta events in the order they happened', async (t) => {
   const { hook, asked } = controlledHook()
-  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: identify, authorize: hook })
-  const admin = await join(url, 'admin')
-  const watcher = await join(url, 'watcher')
+  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: roleFromHeader, authorize: hook })
+  const admin = await joinAs(url, 'admin')
+  const watcher = await joinAs(url, 'watcher')
   t.teardown(() => Promise.all([admin.close(), watcher.close()]))
   const read = await watch(watcher, [REG[0], REG[1], 'wamp.session.on_join'])
 
@@ -168,7 +159,7 @@ t.test('with an async hook answering in reverse order: each subscriber still get
 t.test('a hook that throws or rejects hides the event', async (t) => {
   const { url } = await startApp(t, {
     metaApi: true,
-    onSessionOpen: identify,
+    onSessionOpen: roleFromHeader,
     authorize: (session, _action, uri) => {
       if (session.authrole !== 'watcher' || !uri.startsWith('app.')) return true
       if (uri === 'app.throws') throw new Error('hook bug')
@@ -176,8 +167,8 @@ t.test('a hook that throws or rejects hides the event', async (t) => {
       return Promise.resolve(true)
     }
   })
-  const admin = await join(url, 'admin')
-  const watcher = await join(url, 'watcher')
+  const admin = await joinAs(url, 'admin')
+  const watcher = await joinAs(url, 'watcher')
   t.teardown(() => Promise.all([admin.close(), watcher.close()]))
   const read = await watch(watcher, [REG[0]])
   await ask(admin, MSG.REGISTER, 'app.throws')
@@ -188,11 +179,11 @@ t.test('a hook that throws or rejects hides the event', async (t) => {
 
 t.test('an event still undecided when its subscriber unsubscribes is never sent, not even after it subscribes again', async (t) => {
   const { hook, asked } = controlledHook()
-  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: identify, authorize: hook })
-  const admin = await join(url, 'admin')
-  const watcher = await join(url, 'watcher')
+  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: roleFromHeader, authorize: hook })
+  const admin = await joinAs(url, 'admin')
+  const watcher = await joinAs(url, 'watcher')
   t.teardown(() => Promise.all([admin.close(), watcher.close()]))
-  const keeper = await join(url, 'admin')
+  const keeper = await joinAs(url, 'admin')
   t.teardown(() => keeper.close())
   await ask(keeper, MSG.SUBSCRIBE, REG[0]) // keeps the subscription (and its id) alive across the watcher's UNSUBSCRIBE
   const subscription = await ask(watcher, MSG.SUBSCRIBE, REG[0])
@@ -209,9 +200,9 @@ t.test('an event still undecided when its subscriber unsubscribes is never sent,
 
 t.test('a subscriber that leaves while the hook decides: nothing is kept for it, even if the hook never answers', async (t) => {
   const { hook, asked } = controlledHook()
-  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: identify, authorize: hook })
-  const admin = await join(url, 'admin')
-  const watcher = await join(url, 'watcher')
+  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: roleFromHeader, authorize: hook })
+  const admin = await joinAs(url, 'admin')
+  const watcher = await joinAs(url, 'watcher')
   t.teardown(() => admin.close())
   await watch(watcher, REG)
   await ask(admin, MSG.REGISTER, 'app.public.a')
@@ -230,9 +221,9 @@ t.test(`a subscriber's backlog holds at most ${MAX_PENDING_META_EVENTS} events: 
   const { hook, asked } = controlledHook()
   const lines: string[] = []
   const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
-  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: identify, authorize: hook }, undefined, { logger: { level: 'warn', stream } })
-  const admin = await join(url, 'admin')
-  const watcher = await join(url, 'watcher')
+  const { app, url } = await startApp(t, { metaApi: true, onSessionOpen: roleFromHeader, authorize: hook }, undefined, { logger: { level: 'warn', stream } })
+  const admin = await joinAs(url, 'admin')
+  const watcher = await joinAs(url, 'watcher')
   t.teardown(() => Promise.all([admin.close(), watcher.close()]))
   watcher.send([MSG.SUBSCRIBE, 1, { match: 'prefix' }, 'wamp.registration.'])
   t.equal((await watcher.next())[0], MSG.SUBSCRIBED)
@@ -257,12 +248,12 @@ t.test(`a subscriber's backlog holds at most ${MAX_PENDING_META_EVENTS} events: 
 t.test('autobahn-js with a prefix "" subscription gets the meta events of what it may call, and nothing else', async (t) => {
   const { url } = await startApp(t, {
     metaApi: true,
-    onSessionOpen: identify,
+    onSessionOpen: roleFromHeader,
     realms: [{ name: 'realm1', router: true }],
     authorize: async (session, action, uri) => session.authrole === 'admin' || (action === 'subscribe' && uri === '') ||
       (action === 'call' && uri.startsWith('app.public.'))
   })
-  const admin = await join(url, 'admin')
+  const admin = await joinAs(url, 'admin')
   const ab = await connectAutobahn(url, { headers: { 'x-authrole': 'watcher' } })
   t.teardown(() => Promise.all([admin.close(), ab.close()]))
   const got: unknown[][] = []
@@ -287,15 +278,15 @@ t.test('property: whatever mix of sync and async answers, in whatever order, a s
   const asked: Array<{ uri: string, answer: (allowed: boolean) => void }> = []
   const { url } = await startApp(t, {
     metaApi: true,
-    onSessionOpen: identify,
+    onSessionOpen: roleFromHeader,
     authorize: (session, _action, uri) => {
       if (session.authrole !== 'watcher' || !uri.startsWith('app.')) return true
       if (uri.includes('.sync.')) return uri.endsWith('.yes')
       return new Promise<boolean>((resolve) => { asked.push({ uri, answer: resolve }) })
     }
   })
-  const admin = await join(url, 'admin')
-  const watcher = await join(url, 'watcher')
+  const admin = await joinAs(url, 'admin')
+  const watcher = await joinAs(url, 'watcher')
   t.teardown(() => Promise.all([admin.close(), watcher.close()]))
   const read = await watch(watcher, [REG[0]])
   const answer = (q: { uri: string, answer: (allowed: boolean) => void }): void => { q.answer(q.uri.endsWith('.yes')) }

@@ -1,22 +1,13 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import type { FastifyWampOptions, WampSession } from '../index.js'
-import { internal, startApp } from './helpers/app.js'
+import type { FastifyWampOptions } from '../index.js'
+import { joinAs, roleFromHeader, startApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 
 // The Meta API under authorization (README "Meta API", docs/meta-api.md): a caller sees a registration only if it may
 // call all its pattern covers and a subscription only if it may subscribe to all its pattern covers — the rule of
 // reflection — and what it may not see is answered exactly like what does not exist.
-
-function identify (session: WampSession): void {
-  const role = session.request?.headers['x-authrole']
-  if (typeof role === 'string') internal(session).authrole = role
-}
-
-async function join (url: string, role: string): Promise<RawClient> {
-  return (await connectRaw(url, { headers: { 'x-authrole': role } })).client
-}
 
 let request = 1000
 /** The CALL's answer without its request id: [type, …rest]. */
@@ -43,9 +34,9 @@ function asUnknown (answer: unknown[], hidden: number): unknown {
 }
 
 async function scenario (t: Test, options: FastifyWampOptions): Promise<void> {
-  const { url } = await startApp(t, { metaApi: true, onSessionOpen: identify, realms: [{ name: 'realm1', router: true }], ...options })
-  const admin = await join(url, 'admin')
-  const user = await join(url, 'user')
+  const { url } = await startApp(t, { metaApi: true, onSessionOpen: roleFromHeader, realms: [{ name: 'realm1', router: true }], ...options })
+  const admin = await joinAs(url, 'admin')
+  const user = await joinAs(url, 'user')
   t.teardown(() => Promise.all([admin.close(), user.close()]))
   const secretProc = await ask(admin, MSG.REGISTER, {}, 'com.secret.proc')
   const publicProc = await ask(admin, MSG.REGISTER, {}, 'com.public.proc')
@@ -111,9 +102,9 @@ t.test('with permissions: a pattern is visible only when every URI it covers is 
 })
 
 t.test('revocation by id: a hidden registration or subscription of a session is answered as one it does not hold', async (t) => {
-  const { url } = await startApp(t, { metaApi: true, onSessionOpen: identify, authorize: (session, _action, uri) => session.authrole === 'admin' || !uri.startsWith('com.secret') })
+  const { url } = await startApp(t, { metaApi: true, onSessionOpen: roleFromHeader, authorize: (session, _action, uri) => session.authrole === 'admin' || !uri.startsWith('com.secret') })
   const { client: admin, sessionId: adminId } = await connectRaw(url, { headers: { 'x-authrole': 'admin' } })
-  const user = await join(url, 'user')
+  const user = await joinAs(url, 'user')
   t.teardown(() => Promise.all([admin.close(), user.close()]))
   const secretProc = await ask(admin, MSG.REGISTER, {}, 'com.secret.proc')
   const secretTopic = await ask(admin, MSG.SUBSCRIBE, {}, 'com.secret.topic')
@@ -126,8 +117,8 @@ t.test('revocation by id: a hidden registration or subscription of a session is 
 
 t.test('without authorization the meta procedures answer about everything, as before', async (t) => {
   const { url } = await startApp(t, { metaApi: true })
-  const a = await join(url, 'x')
-  const b = await join(url, 'y')
+  const a = await joinAs(url, 'x')
+  const b = await joinAs(url, 'y')
   t.teardown(() => Promise.all([a.close(), b.close()]))
   const proc = await ask(a, MSG.REGISTER, {}, 'com.secret.proc')
   const topic = await ask(a, MSG.SUBSCRIBE, { match: 'prefix' }, 'com.')

@@ -5,6 +5,8 @@ import type { FastifyWampOptions } from '../../index.js'
 import type { WampSession } from '../../index.js'
 import type { Hub } from '../../lib/hub.js'
 import type { Session as InternalSession } from '../../lib/session/session.js'
+import { connectRaw } from './raw-client.js'
+import type { RawClient } from './raw-client.js'
 
 export interface TestApp {
   app: FastifyInstance
@@ -59,4 +61,15 @@ export function hubOf (app: FastifyInstance): Hub {
 /** The implementation behind a public session (tests only). */
 export function internal (session: WampSession | undefined): InternalSession {
   return session as InternalSession
+}
+
+/** An `onSessionOpen` hook for authorization tests: the session's authrole is its upgrade's `x-authrole` header. */
+export function roleFromHeader (session: WampSession): void {
+  const role = session.request?.headers['x-authrole']
+  if (typeof role === 'string') internal(session).authrole = role
+}
+
+/** A raw client joined with authrole `role` (with `roleFromHeader` as the app's onSessionOpen). */
+export async function joinAs (url: string, role: string): Promise<RawClient> {
+  return (await connectRaw(url, { headers: { 'x-authrole': role } })).client
 }
