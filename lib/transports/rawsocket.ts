@@ -5,7 +5,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Serializer } from '../wire/serializers/index.js'
 import { fitsIn } from '../wire/transport.js'
 import type { SessionTransport, TransportKind, TransportSink } from '../wire/transport.js'
-import { FrameDecoder, FrameType, handshakeErrorReply, HandshakeError, handshakeReply, parseHandshake, writePrefix } from '../wire/rawsocket-framing.js'
+import { FrameDecoder, FrameType, handshakeErrorReply, HandshakeError, handshakeReply, parseHandshake, rawSocketFrames, writePrefix } from '../wire/rawsocket-framing.js'
+import { writeFrames } from '../wire/frames.js'
 import { kTransport } from '../symbols.js'
 import type { Hub } from '../hub.js'
 import type { NormalizedRawSocketOptions } from './rawsocket-options.js'
@@ -39,6 +40,9 @@ export class RawSocketTransport implements SessionTransport {
   /** The largest message we may send: the client's announced length, and maxPayload. */
   private room: number
   private corked: boolean
+  /** The messages written this tick (framed together at the flush, lib/wire/frames.ts), and their size. */
+  private pending: Array<string | Buffer>
+  private pendingBytes: number
   private timer: NodeJS.Timeout | undefined
   private sink: TransportSink | undefined
 
@@ -58,6 +62,8 @@ export class RawSocketTransport implements SessionTransport {
     this.binary = false
     this.room = 0
     this.corked = false
+    this.pending = []
+    this.pendingBytes = 0
     this.timer = server.handshakeTimeout > 0 ? setTimeout(handshakeTimedOut, server.handshakeTimeout, this) : undefined
     this.sink = undefined
     ;(socket as RawSocket)[kTransport] = this
@@ -80,7 +86,7 @@ export class RawSocketTransport implements SessionTransport {
   }
 
   get buffered (): number {
-    return this.socket.writableLength
+    return this.socket.writableLength + this.pendingBytes
   }
 
   attach (sink: TransportSink): void {
@@ -94,32 +100,28 @@ export class RawSocketTransport implements SessionTransport {
   write (data: string | Buffer): boolean {
     if (!this.open) return false
     const socket = this.socket
-    if (socket.writableLength + data.length > this.server.maxBufferedBytes) {
-      this.sink?.log.warn({ bufferedBytes: socket.writableLength, frameBytes: data.length, maxBufferedBytes: this.server.maxBufferedBytes },
+    if (socket.writableLength + this.pendingBytes + data.length > this.server.maxBufferedBytes) {
+      this.sink?.log.warn({ bufferedBytes: socket.writableLength + this.pendingBytes, frameBytes: data.length, maxBufferedBytes: this.server.maxBufferedBytes },
         'fastify-wamp: closing a session that does not read (outbound buffer over maxBufferedBytes)')
       this.terminate()
       return false
     }
     this.cork()
     this.bytesOut += data.length
-    if (typeof data === 'string') {
-      const length = Buffer.byteLength(data)
-      const frame = Buffer.allocUnsafe(length + 4)
-      writePrefix(frame, 0, FrameType.message, length)
-      frame.write(data, 4, 'utf8')
-      socket.write(frame)
-    } else {
-      const prefix = Buffer.allocUnsafe(4)
-      writePrefix(prefix, 0, FrameType.message, data.length)
-      socket.write(prefix)
-      socket.write(data)
-    }
+    this.pending.push(data)
+    this.pendingBytes += data.length
     return true
   }
 
   flush (): void {
     if (!this.corked) return
     this.corked = false
+    const messages = this.pending
+    if (messages.length > 0) {
+      this.pending = []
+      this.pendingBytes = 0
+      if (!this.socket.destroyed) writeFrames(this.socket, messages, rawSocketFrames)
+    }
     if (!this.socket.destroyed) this.socket.uncork()
   }
 

@@ -1,3 +1,5 @@
+import type { Framing } from './frames.js'
+
 // WAMP-over-RawSocket framing (rfc/text/advanced/transport_rawsocket.md), pure: the 4-octet handshake and the
 // 4-octet frame prefix `RRRR XTTT LLLL…` (reserved bits, the 25th length bit X, the 3-bit type, a 24-bit length).
 
@@ -65,6 +67,15 @@ export function announceableLength (bytes: number): number {
 export function writePrefix (target: Buffer, at: number, type: number, length: number): void {
   // Exactly 2^24 octets: the X bit set, the 24 length bits clear.
   target.writeUInt32BE(length === MAX_LENGTH ? ((type | 0x08) << 24) >>> 0 : ((type << 24) | length) >>> 0, at)
+}
+
+/** Message frames for lib/wire/frames.ts: each payload after its 4-octet prefix. */
+export const rawSocketFrames: Framing = {
+  headerSize: () => 4,
+  writeHeader (out, at, size) {
+    writePrefix(out, at, FrameType.message, size)
+    return at + 4
+  }
 }
 
 /**

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws'
 import type { Serializer } from './serializers/index.js'
 import { kSession, kTransport } from '../symbols.js'
 import { batchOverhead, joinBatch, SEPARATOR } from './batch.js'
-import { directFraming, writeFrames } from './ws-frames.js'
+import { binaryFrames, textFrames, writeFrames } from './frames.js'
 import type { TransportInfo, TransportKind } from '../../types/session.js'
 
 export type { TransportInfo, TransportKind }
@@ -16,7 +16,7 @@ export type { TransportInfo, TransportKind }
 //
 // The WebSocket implementation below is the ws glue: write batching, the outbound bound, the outgoing size check and
 // the keepalive flag. The messages a session sends in one tick are held and leave together at the next check phase:
-// framed by lib/wire/ws-frames.ts in one buffer and one write (by ws, frame by frame, on a connection with an
+// framed by lib/wire/frames.ts in one buffer and one write (by ws, frame by frame, on a connection with an
 // extension). On a batched subprotocol (wamp.2.<id>.batched) they leave as one WebSocket message at that same flush
 // (several, when together they would pass maxPayload).
 
@@ -123,7 +123,7 @@ export class WebSocketTransport implements SessionTransport {
   /** The messages written this tick, and their size. */
   private pending: Array<string | Buffer>
   private pendingBytes: number
-  /** Frames are written by lib/wire/ws-frames.ts (no extension negotiated), not by ws. */
+  /** Frames are written by lib/wire/frames.ts (no extension negotiated), not by ws. */
   private readonly direct: boolean
   private readonly maxBuffered: number
   private readonly closeTimeout: number
@@ -267,7 +267,7 @@ export class WebSocketTransport implements SessionTransport {
     // A close frame (ours after a flush, or ws's answer to the peer's) ends the data frames: the rest is moot.
     if (this.socket.readyState !== 1) return
     const frames = this.batched ? joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator) : messages
-    if (this.direct) return writeFrames(this.raw as Socket, frames, this.serializer.binary)
+    if (this.direct) return writeFrames(this.raw as Socket, frames, this.serializer.binary ? binaryFrames : textFrames)
     for (const frame of frames) this.socket.send(frame, this.frame)
   }
 
@@ -287,6 +287,13 @@ export function socketFailed (socket: WebSocket): void {
   const transport = (socket as Partial<WsWithSession>)[kTransport]
   if (transport === undefined) return socket.terminate()
   transport.closing()
+}
+
+/** Whether `socket`'s data frames can be written by lib/wire/frames.ts: a server socket without extensions. */
+function directFraming (socket: WebSocket): boolean {
+  const internals = socket as unknown as { _socket?: Socket, _extensions?: object }
+  const extensions = internals._extensions
+  return internals._socket !== undefined && typeof extensions === 'object' && extensions !== null && Object.keys(extensions).length === 0
 }
 
 function terminateLate (transport: SessionTransport): void {

@@ -3,13 +3,14 @@ import fc from 'fast-check'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import WebSocket, { WebSocketServer } from 'ws'
-import type { AddressInfo } from 'node:net'
-import type { Socket } from 'node:net'
+import { connect, createServer } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import fastifyWamp from '../../index.js'
-import { directFraming, writeFrames } from '../../lib/wire/ws-frames.js'
+import { binaryFrames, textFrames, writeFrames } from '../../lib/wire/frames.js'
+import { FrameDecoder, FrameType, rawSocketFrames } from '../../lib/wire/rawsocket-framing.js'
 import { connectRaw, MSG } from '../helpers/raw-client.js'
 
-// The server's own data frames (lib/wire/ws-frames.ts), read back by ws's client parser, which checks every header
+// The server's own WebSocket data frames (lib/wire/frames.ts; RawSocket's are read back in test/rawsocket*.test.ts), read back by ws's client parser, which checks every header
 // bit, the length encodings (7-bit, 16-bit, 64-bit) and that text frames are UTF-8.
 
 interface Pair { server: WebSocket, client: WebSocket, received: Array<{ data: Buffer, binary: boolean }>, close: () => Promise<void> }
@@ -53,19 +54,41 @@ const payload = fc.oneof(
 t.test('frames written by writeFrames are read back by ws exactly, in order, whatever their sizes', async (t) => {
   const p = await pair()
   t.teardown(p.close)
-  t.ok(directFraming(p.server), 'a server socket without extensions is framed directly')
   const raw = (p.server as unknown as { _socket: Socket })._socket
   await fc.assert(fc.asyncProperty(fc.boolean(), fc.array(payload, { minLength: 1, maxLength: 12 }), async (binary, payloads) => {
     // A text frame carries text; a binary one carries any bytes.
     const sent = payloads.map((x) => binary || typeof x === 'string' ? x : x.toString('latin1'))
     p.received.length = 0
     raw.cork()
-    writeFrames(raw, sent, binary)
+    writeFrames(raw, sent, binary ? binaryFrames : textFrames)
     raw.uncork()
     await until(() => p.received.length === sent.length)
     return p.received.every((m, i) => m.binary === binary && m.data.equals(Buffer.from(sent[i])))
   }), { numRuns: 150 })
   t.equal(p.client.readyState, WebSocket.OPEN, 'the client found no framing error')
+})
+
+t.test('RawSocket frames written by writeFrames are cut back into the same messages by FrameDecoder', async (t) => {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
+  const reader = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  const writer = await accepted
+  t.teardown(() => { reader.destroy(); writer.destroy(); server.close() })
+  const decoder = new FrameDecoder(2 ** 24)
+  const received: Buffer[] = []
+  reader.on('data', (chunk: Buffer) => {
+    decoder.push(chunk)
+    while (decoder.next()) if (decoder.type === FrameType.message) received.push(Buffer.from(decoder.payload))
+  })
+  await fc.assert(fc.asyncProperty(fc.array(payload, { minLength: 1, maxLength: 12 }), async (payloads) => {
+    received.length = 0
+    writer.cork()
+    writeFrames(writer, payloads, rawSocketFrames)
+    writer.uncork()
+    await until(() => received.length === payloads.length || decoder.error !== undefined)
+    return decoder.error === undefined && received.every((m, i) => m.equals(Buffer.from(payloads[i])))
+  }), { numRuns: 100 })
 })
 
 t.test('through the plugin: results of every length encoding reach the client; and with permessage-deflate negotiated (framed by ws then)', async (t) => {
