@@ -82,7 +82,8 @@ export class ClusterRpc {
   /**
    * Calls `uri` on a callee another instance holds: the oldest registration, or for a shared routed one the
    * registration's policy over the cluster's callees in registration order (roundrobin: a Redis counter per URI).
-   * The call's timeout and signal cover the whole call, the registry lookup included.
+   * The call's timeout and signal cover the whole call, the registry lookup included. A client's CALL (`caller`)
+   * reaches only registrations offered to other clients (router `allow`), as on the callee's instance.
    */
   call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity, handle?: CallHandle): Promise<CallResult> {
@@ -90,7 +91,7 @@ export class ClusterRpc {
     if (call instanceof WampError) return Promise.reject(call)
     try {
       // The steady state: the registry is cached and the pick needs no counter, so the call goes out in this tick.
-      const chosen = this.registry.cachedPick(realm, uri, includeLocal)
+      const chosen = this.registry.cachedPick(realm, uri, includeLocal, caller !== undefined)
       if (chosen !== undefined) this.start(call, chosen, realm, uri, args, kwargs, options, caller)
       else {
         this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
@@ -140,7 +141,7 @@ export class ClusterRpc {
     let chosen: RemoteCallee | undefined
     for (;;) {
       const redis = this.connected()
-      chosen = await this.registry.pick(redis, realm, uri, includeLocal)
+      chosen = await this.registry.pick(redis, realm, uri, includeLocal, caller !== undefined)
       if (this.pending.get(call.id) !== call) return // timed out or canceled during the lookup
       if (chosen !== undefined) break
       // After Redis came back, the other instances may not have rewritten their entries yet: not a real miss.

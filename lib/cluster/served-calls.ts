@@ -43,6 +43,11 @@ export class ServedCalls {
       return
     }
     const callee = registration === 0 ? findRegistration(session, uri) : session.registrations.get(registration)
+    // A client's call (it names its caller) reaches only what our router `allow` rules offer to other clients.
+    if (callee !== undefined && m[10] != null && session.joined?.dealer.registry.byId.get(callee.id)?.routed !== true) {
+      this.outbox.send(from, [ERROR, id, ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${m[3] as string}"`], null])
+      return
+    }
     if (callee === undefined) {
       this.outbox.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
         [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])

@@ -1,0 +1,92 @@
+import t from 'tap'
+import { Packr } from 'msgpackr'
+import type { RedisFanout, WampSession as Session } from '../index.js'
+import { internal } from './helpers/app.js'
+import { connectRaw, MSG } from './helpers/raw-client.js'
+import type { RawClient } from './helpers/raw-client.js'
+import { eventually, inspector } from './helpers/redis.js'
+import { rpcCluster, untilRegistered } from './helpers/cluster.js'
+
+// A hostile client on instance A against what instance B (and Redis) do for it: every cross-instance path decides
+// as the local one would — B's router `allow` rules, the caller's authorization — whatever the client asks.
+
+function identify (session: Session): void {
+  const { 'x-authid': authid, 'x-authrole': authrole } = session.request?.headers ?? {}
+  if (typeof authid === 'string') internal(session).authid = authid
+  if (typeof authrole === 'string') internal(session).authrole = authrole
+}
+
+async function join (url: string, who?: [string, string]): Promise<{ client: RawClient, sessionId: number }> {
+  const joined = await connectRaw(url, who === undefined ? {} : { headers: { 'x-authid': who[0], 'x-authrole': who[1] } })
+  return joined
+}
+
+async function register (client: RawClient, uri: string, request: number, options: Record<string, unknown> = {}): Promise<number> {
+  client.send([MSG.REGISTER, request, options, uri])
+  const reply = await client.next()
+  if (reply[0] !== MSG.REGISTERED) throw new Error(`expected REGISTERED, got ${JSON.stringify(reply)}`)
+  return reply[2] as number
+}
+
+t.test('router allow across instances: a client on A reaches only the registrations B offers to other clients', async (t) => {
+  // Only sessions of role `trusted` offer procedures to other clients; the others' registrations are the application's.
+  const { apps: [a, b, c], prefix } = await rpcCluster(t, 3, {
+    onSessionOpen: identify,
+    realms: [{ name: 'realm1', router: { allow: [{ uri: 'com.', roles: ['trusted'] }] } }]
+  })
+  const redis = inspector(t)
+  const { client: privateCallee } = await join(b.url, ['p', 'user'])
+  const { client: trustedCallee } = await join(c.url, ['t', 'trusted'])
+  const { client: caller } = await join(a.url)
+  t.teardown(() => Promise.all([privateCallee.close(), trustedCallee.close(), caller.close()]))
+  await register(privateCallee, 'com.private', 1)
+  await register(privateCallee, 'com.both', 2) // the oldest registration of com.both: private
+  await untilRegistered(redis, prefix, 'com.both', 1)
+  await register(trustedCallee, 'com.both', 1)
+  await untilRegistered(redis, prefix, 'com.private', 1)
+  await untilRegistered(redis, prefix, 'com.both', 2)
+
+  caller.send([MSG.CALL, 1, {}, 'com.private'])
+  t.match(await caller.next(), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.no_such_procedure'], 'a private registration on B is not offered')
+  caller.send([MSG.CALL, 2, {}, 'com.both', ['x']])
+  const invocation = await trustedCallee.next()
+  t.match(invocation, [MSG.INVOCATION, Number, Number, { procedure: 'com.both' }, ['x']], 'the offered registration on C answers, not the older private one')
+  trustedCallee.send([MSG.YIELD, invocation[1], {}, ['from C']])
+  t.same(await caller.next(), [MSG.RESULT, 2, {}, ['from C']])
+
+  // The application still calls any client's procedure, as it does locally — and that is the first INVOCATION the
+  // private callee sees: the client's CALLs never reached it.
+  const answered = a.app.wamp.call('com.private', ['app'])
+  const fromApp = await privateCallee.next()
+  t.match(fromApp, [MSG.INVOCATION, Number, Number, { procedure: 'com.private' }, ['app']])
+  privateCallee.send([MSG.YIELD, fromApp[1], {}, ['to the app']])
+  t.same((await answered).args, ['to the app'])
+})
+
+t.test('B decides too: a REQUEST naming a private registration with a client caller is refused on B itself', async (t) => {
+  const { apps: [, b], prefix } = await rpcCluster(t, 2, {
+    onSessionOpen: identify,
+    realms: [{ name: 'realm1', router: { allow: [{ uri: 'com.', roles: ['trusted'] }] } }]
+  })
+  const redis = inspector(t)
+  const { client: callee, sessionId } = await join(b.url, ['p', 'user'])
+  t.teardown(() => callee.close())
+  const registration = await register(callee, 'com.private', 1)
+  // What an instance that ignores the routed flag (an older version) would send B, answered on its own channel.
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+  const listener = redis.duplicate()
+  t.teardown(() => { listener.disconnect() })
+  const answers: unknown[][] = []
+  listener.on('messageBuffer', (_channel: Buffer, data: Buffer) => { answers.push(packr.unpack(data) as unknown[]) })
+  await listener.subscribe(`${prefix}rpc:forged`)
+  const channel = `${prefix}rpc:${(b.app.wamp.fanout as RedisFanout).instanceId}`
+  const request = (id: number, caller: unknown): unknown[] => [1, 'forged', id, 'realm1', 'com.private', sessionId, registration, [id], null, false, caller, null]
+  await redis.publish(channel, packr.pack(request(1, [42, 'mallory', 'anonymous', false])))
+  await redis.publish(channel, packr.pack(request(2, null))) // the application's call (no caller): served
+  const invocation = await callee.next()
+  t.match(invocation, [MSG.INVOCATION, Number, registration, {}, [2]], 'the callee saw only the application\'s call')
+  callee.send([MSG.YIELD, invocation[1], {}, ['ok']])
+  await eventually(() => answers.length === 2, 3000, 'both answered')
+  t.match(answers[0], [5, 1, 'wamp.error.no_such_procedure'], 'the client\'s call: ERROR, as for a procedure nobody offers')
+  t.same(answers[1], [4, 2, ['ok'], {}])
+})
