@@ -90,3 +90,35 @@ t.test('B decides too: a REQUEST naming a private registration with a client cal
   t.match(answers[0], [5, 1, 'wamp.error.no_such_procedure'], 'the client\'s call: ERROR, as for a procedure nobody offers')
   t.same(answers[1], [4, 2, ['ok'], {}])
 })
+
+t.test('remove_callee / remove_subscriber on A for a session on B: only what the caller may see, as on B itself', async (t) => {
+  const { apps: [a, b] } = await rpcCluster(t, 2, {
+    metaApi: true,
+    onSessionOpen: identify,
+    realms: [{ name: 'realm1', router: true, broker: true }],
+    permissions: {
+      user: [{ uri: 'wamp.', match: 'prefix', allow: ['call'] }, { uri: 'com.public.', match: 'prefix', allow: ['call', 'subscribe'] }],
+      svc: [{ uri: 'com.', match: 'prefix', allow: ['register', 'subscribe', 'call'] }]
+    }
+  })
+  const REVOCABLE = { roles: { caller: {}, callee: { features: { registration_revocation: true } }, subscriber: { features: { subscription_revocation: true } } } }
+  const { client: victim, sessionId: v } = await connectRaw(b.url, { details: REVOCABLE, headers: { 'x-authid': 'svc', 'x-authrole': 'svc' } })
+  const { client: attacker } = await join(a.url, ['mallory', 'user'])
+  t.teardown(() => Promise.all([victim.close(), attacker.close()]))
+  const secret = await register(victim, 'com.secret.proc', 1)
+  const open = await register(victim, 'com.public.proc', 2)
+  victim.send([MSG.SUBSCRIBE, 3, {}, 'com.secret.topic'])
+  const secretSub = (await victim.next())[2] as number
+  await eventually(async () => (await a.app.wamp.session(v)) !== undefined, 3000, 'B\'s session in the registry')
+
+  attacker.send([MSG.CALL, 1, {}, 'wamp.registration.remove_callee', [secret, v]])
+  t.match(await attacker.next(), [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.no_such_registration'], 'a registration it may not call: as if none')
+  attacker.send([MSG.CALL, 2, {}, 'wamp.subscription.remove_subscriber', [secretSub, v]])
+  t.match(await attacker.next(), [MSG.ERROR, MSG.CALL, 2, {}, 'wamp.error.no_such_subscription'], 'a subscription it may not subscribe to: as if none')
+  attacker.send([MSG.CALL, 3, {}, 'wamp.registration.remove_callee', [424242, v]])
+  t.match(await attacker.next(), [MSG.ERROR, MSG.CALL, 3, {}, 'wamp.error.no_such_registration'], 'an id the session does not hold')
+  attacker.send([MSG.CALL, 4, {}, 'wamp.registration.remove_callee', [open, v, 'com.example.bye']])
+  t.same(await attacker.next(), [MSG.RESULT, 4, {}], 'a registration it may see is revoked')
+  t.same(await victim.next(), [MSG.UNREGISTERED, 0, { registration: open, reason: 'com.example.bye' }], 'the first revocation the victim sees')
+  t.ok(b.app.wamp.sessions.get(v)?.hasRegistration('com.secret.proc'), 'the secret registration is still there')
+})
