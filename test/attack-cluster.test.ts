@@ -122,3 +122,28 @@ t.test('remove_callee / remove_subscriber on A for a session on B: only what the
   t.same(await victim.next(), [MSG.UNREGISTERED, 0, { registration: open, reason: 'com.example.bye' }], 'the first revocation the victim sees')
   t.ok(b.app.wamp.sessions.get(v)?.hasRegistration('com.secret.proc'), 'the secret registration is still there')
 })
+
+t.test('the INVOCATION a client on A causes on B is the one a caller on B would cause (receive_progress, disclosure)', async (t) => {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, { onSessionOpen: identify, realms: [{ name: 'realm1', router: true }] })
+  const redis = inspector(t)
+  // A callee that announced neither progressive_call_results nor anything else.
+  const { client: callee } = await connectRaw(b.url, { details: { roles: { callee: {} } } })
+  const { client: remote } = await join(a.url, ['ann', 'user'])
+  const { client: local } = await join(b.url, ['ann', 'user'])
+  t.teardown(() => Promise.all([callee.close(), remote.close(), local.close()]))
+  const registration = await register(callee, 'com.plain', 1)
+  await untilRegistered(redis, prefix, 'com.plain', 1)
+  const invocationOf = async (caller: RawClient, options: Record<string, unknown>): Promise<unknown[]> => {
+    caller.send([MSG.CALL, 7, options, 'com.plain', []])
+    const invocation = await callee.next()
+    callee.send([MSG.YIELD, invocation[1], {}])
+    t.same(await caller.next(), [MSG.RESULT, 7, {}])
+    return invocation
+  }
+  for (const options of [{ receive_progress: true }, { receive_progress: true, disclose_me: true }, {}]) {
+    const here = await invocationOf(local, options)
+    const there = await invocationOf(remote, options)
+    const details = (m: unknown[]): Record<string, unknown> => ({ ...(m[3] as Record<string, unknown>), caller: typeof (m[3] as Record<string, unknown>).caller })
+    t.same([there[2], details(there)], [registration, details(here)], `same INVOCATION details for ${JSON.stringify(options)}`)
+  }
+})
