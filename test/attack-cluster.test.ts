@@ -1,10 +1,11 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { Packr } from 'msgpackr'
 import type { RedisFanout, WampSession as Session } from '../index.js'
 import { internal } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
+import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import { eventually, inspector } from './helpers/redis.js'
+import { eventually, inspector, startCluster } from './helpers/redis.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
 
 // A hostile client on instance A against what instance B (and Redis) do for it: every cross-instance path decides
@@ -146,4 +147,60 @@ t.test('the INVOCATION a client on A causes on B is the one a caller on B would 
     const details = (m: unknown[]): Record<string, unknown> => ({ ...(m[3] as Record<string, unknown>), caller: typeof (m[3] as Record<string, unknown>).caller })
     t.same([there[2], details(there)], [registration, details(here)], `same INVOCATION details for ${JSON.stringify(options)}`)
   }
+})
+
+t.test('property: a client publication from A reaches a subscriber on B exactly when it reaches its twin on A, with the same details', async (t) => {
+  const { apps: [a, b] } = await startCluster(t, 2, { onSessionOpen: identify, realms: [{ name: 'realm1', broker: true }] })
+  const IDENTITIES: Array<[string, string]> = [['ann', 'admin'], ['bob', 'user'], ['cy', 'user']]
+  // Twins: the same identity and subscription on A and on B; a prefix subscriber on each instance too.
+  interface Subscriber { client: RawClient, sessionId: number, identity: number }
+  const subscribers: Array<[Subscriber, Subscriber]> = []
+  for (const [i, who] of [...IDENTITIES, ['dee', 'guest'] as [string, string]].entries()) {
+    const pair = [] as unknown as [Subscriber, Subscriber]
+    for (const app of [a, b]) {
+      const { client, sessionId } = await join(app.url, who)
+      t.teardown(() => client.terminate())
+      client.send([MSG.SUBSCRIBE, 1, i === 3 ? { match: 'prefix' } : {}, i === 3 ? 'com.' : 'com.prop'])
+      t.equal((await client.next())[0], MSG.SUBSCRIBED)
+      pair.push({ client, sessionId, identity: i })
+    }
+    subscribers.push(pair)
+  }
+  const { client: publisher } = await join(a.url, ['pat', 'user'])
+  t.teardown(() => publisher.terminate())
+  const all = subscribers.flat()
+  const names = ['ann', 'bob', 'cy', 'dee', 'pat']
+  const roles = ['admin', 'user', 'guest']
+  // Each rule absent more often than not, so that publications reach someone and each rule gets to decide alone.
+  const rule = <T>(values: T[]): fc.Arbitrary<T[] | undefined> =>
+    fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.subarray(values, { minLength: 1 }), weight: 1 })
+  const optionsArb = fc.record({
+    disclose_me: fc.boolean(),
+    eligible: rule([0, 1, 2, 3]),
+    exclude: rule([0, 1, 2, 3]),
+    eligible_authid: rule(names),
+    exclude_authid: rule(names),
+    eligible_authrole: rule(roles),
+    exclude_authrole: rule(roles)
+  })
+  let request = 10
+  await fc.assert(fc.asyncProperty(optionsArb, async (picked) => {
+    // Session lists name both twins of an identity, so that the rule is the same on both instances.
+    const ids = (list: number[] | undefined): number[] | undefined => list?.flatMap((i) => subscribers[i].map((s) => s.sessionId))
+    const options: Record<string, unknown> = { acknowledge: true }
+    for (const [key, value] of Object.entries(picked)) if (value !== undefined) options[key] = value
+    if (picked.eligible !== undefined) options.eligible = ids(picked.eligible)
+    if (picked.exclude !== undefined) options.exclude = ids(picked.exclude)
+    publisher.send([MSG.PUBLISH, ++request, options, 'com.prop', ['event']])
+    publisher.send([MSG.PUBLISH, ++request, { acknowledge: true }, 'com.prop', ['marker']])
+    for (const ack of [await publisher.next(), await publisher.next()]) {
+      if (ack[0] !== MSG.PUBLISHED) throw new Error(`publication refused: ${JSON.stringify(ack)}`)
+    }
+    const seen = await Promise.all(all.map(async (s) => await messagesBeforeMarker(s.client, () => {})))
+    for (let i = 0; i < all.length; i += 2) {
+      const [onA, onB] = [seen[i], seen[i + 1]].map((messages) => messages.map((m) => [m[0], m[3], m[4]]))
+      if (JSON.stringify(onA) !== JSON.stringify(onB)) throw new Error(`${names[all[i].identity]}: on A ${JSON.stringify(onA)}, on B ${JSON.stringify(onB)} for ${JSON.stringify(options)}`)
+    }
+    return true
+  }), { numRuns: 100 })
 })
