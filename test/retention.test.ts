@@ -4,7 +4,12 @@ import { startApp, hubOf, internal } from './helpers/app.js'
 import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
 import type { ConnectRawResult } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
-import { commandsDuring, eventually, inspector, startCluster } from './helpers/redis.js'
+import { commandsDuring, eventually, inspector, startCluster, uniquePrefix } from './helpers/redis.js'
+import fc from 'fast-check'
+import { RedisStorage } from '../lib/cluster/redis-storage.js'
+import { newestEligible } from '../lib/pubsub/retention.js'
+import { PublishFilter } from '../lib/pubsub/publish-filter.js'
+import type { Session as InternalSession } from '../lib/session/session.js'
 import type { LocalRetention } from '../lib/pubsub/retention.js'
 import type { Retention } from '../lib/pubsub/retention.js'
 
@@ -267,6 +272,31 @@ t.test('Redis: a pattern SUBSCRIBE get_retained reads the most recent topics fir
     t.equal(reads.filter((c) => c === 'lrange').length, lranges, `${who[1]} ${pattern}: ${lranges} topics' events read, of 606`)
     t.same([...new Set(reads)].sort(), ['lrange', 'zrevrange'], 'topic names read newest first')
   }
+})
+
+t.test('Redis, property: the newest-first lookup picks what reading every topic would, whatever the restrictions and max', async (t) => {
+  const redis = inspector(t)
+  const failures: Error[] = []
+  const limits = { maxTopics: 100, maxEventBytes: 1024, maxBytes: 1024 * 1024, maxEventsPerTopic: 3, maxEventsPerSubscribe: 100 }
+  const ROLES = ['admin', 'user']
+  const ruleArb = fc.option(fc.record({ eligibleAuthrole: fc.subarray(ROLES, { minLength: 1 }), excludeAuthid: fc.subarray(['ann', 'bob'], { minLength: 1 }) }, { requiredKeys: [] }), { nil: undefined })
+  const opArb = fc.record({ topic: fc.constantFrom('a.1', 'a.2', 'a.3', 'a.4', 'b.1', 'a.5.x', 'a.6'), rules: ruleArb })
+  const subscriberArb = fc.record({ id: fc.constant(7), authid: fc.constantFrom('ann', 'bob', 'cy'), authrole: fc.constantFrom(...ROLES) })
+  let run = 0
+  await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 30 }), subscriberArb, fc.integer({ min: 1, max: 5 }), async (ops, who, max) => {
+    const store = new RedisStorage(`${uniquePrefix()}${run++}:`, () => redis, (err) => { failures.push(err) }).retention('realm1', limits)
+    ops.forEach((op, i) => {
+      const filter = op.rules === undefined ? undefined : new PublishFilter(op.rules)
+      store.retain({ topic: op.topic, publicationId: i + 1, args: [i], kwargs: undefined, publisher: undefined, filter, bytes: 10 })
+    })
+    await redis.ping() // the retains ran (one connection, in order)
+    const session = who as unknown as InternalSession
+    const matches = (topic: string): boolean => topic.startsWith('a.')
+    const all = newestEligible(await store.lookup('a.', 'prefix', matches), session, max)
+    const bounded = newestEligible(await store.lookup('a.', 'prefix', matches, { session, max }), session, max)
+    return JSON.stringify(bounded.map((e) => e.publicationId)) === JSON.stringify(all.map((e) => e.publicationId))
+  }), { numRuns: 60 })
+  t.same(failures, [])
 })
 
 t.test('Redis: EVENTs published while the retained events are fetched are held back and follow them', async (t) => {
