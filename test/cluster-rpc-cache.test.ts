@@ -1,41 +1,11 @@
 import t from 'tap'
-import { once } from 'node:events'
-import { connect } from 'node:net'
 import { connectAutobahn } from './helpers/clients.js'
-import { eventually, inspector, REDIS_URL } from './helpers/redis.js'
+import { commandsDuring, eventually, inspector, REDIS_URL } from './helpers/redis.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
 import { MAX_BATCH } from '../lib/cluster/rpc-outbox.js'
 
 // Cluster-wide RPC in the steady state: the registry is cached on the caller's instance (no registry read per call)
 // and every registry change is announced, so the cache never answers with a callee that left or misses one that came.
-
-/**
- * The commands Redis executes on keys or channels under `prefix` (MONITOR: every client's, so filtered by prefix).
- * Read over a plain socket: ioredis's monitor mode has thrown "Command queue state error" on a line that arrived as
- * the connection switched into it.
- */
-async function monitor (t: { teardown: (fn: () => unknown) => void }, prefix: string): Promise<{ commands: string[][], stop: () => void }> {
-  const commands: string[][] = []
-  const url = new URL(REDIS_URL)
-  const socket = connect(Number(url.port === '' ? 6379 : url.port), url.hostname)
-  await once(socket, 'connect')
-  let pending = ''
-  socket.on('data', (chunk: Buffer) => {
-    pending += chunk.toString('utf8')
-    let end: number
-    while ((end = pending.indexOf('\r\n')) !== -1) {
-      const line = pending.slice(0, end)
-      pending = pending.slice(end + 2)
-      // +<time> [<db> <client>] "<command>" "<arg>" … (the first line is +OK)
-      const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'))
-      if (args.some((a) => a.startsWith(prefix))) commands.push(args)
-    }
-  })
-  socket.write('MONITOR\r\n')
-  const stop = (): void => { socket.destroy() }
-  t.teardown(stop)
-  return { commands, stop }
-}
 
 t.test('at most 2 Redis commands per cross-instance call in the steady state: the two PUBLISHes, one per tick when concurrent', async (t) => {
   // Slow heartbeats and probes, so that nothing but the calls talks to Redis while they are counted.
@@ -48,22 +18,16 @@ t.test('at most 2 Redis commands per cross-instance call in the steady state: th
   await untilRegistered(redis, prefix, 'c.echo', 1)
   t.same((await a.app.wamp.call('c.echo', [0])).args, [0], 'the first call reads the registry')
 
-  const { commands, stop } = await monitor(t, prefix)
-  // MONITOR sees a command of ours once Redis has executed it: a marker command fences the start.
-  await redis.get(`${prefix}fence:start`)
-  await eventually(() => commands.some((c) => c[1] === `${prefix}fence:start`), 3000, 'MONITOR running')
   const N = 100
   const sequential: unknown[] = []
-  for (let i = 0; i < 20; i++) sequential.push((await a.app.wamp.call('c.echo', [i])).args[0])
-  const concurrent = await Promise.all(Array.from({ length: N - 20 }, async (_, i) => (await a.app.wamp.call('c.echo', [i])).args[0]))
+  let concurrent: unknown[] = []
+  const calls = await commandsDuring(t, redis, prefix, async () => {
+    for (let i = 0; i < 20; i++) sequential.push((await a.app.wamp.call('c.echo', [i])).args[0])
+    concurrent = await Promise.all(Array.from({ length: N - 20 }, async (_, i) => (await a.app.wamp.call('c.echo', [i])).args[0]))
+  })
   t.same(sequential, Array.from({ length: 20 }, (_, i) => i))
   t.same(concurrent, Array.from({ length: N - 20 }, (_, i) => i), 'every call answered')
-  await redis.get(`${prefix}fence:end`)
-  await eventually(() => commands.some((c) => c[1] === `${prefix}fence:end`), 3000, 'MONITOR caught up')
-  stop()
 
-  const calls = commands.slice(commands.findIndex((c) => c[1] === `${prefix}fence:start`) + 1,
-    commands.findIndex((c) => c[1] === `${prefix}fence:end`))
   // The instance's session count (SET instance:<id> + SADD instances, written shortly after a session comes or goes)
   // is not a per-call command; it may land in the window, the test's own sessions having just connected.
   const perCall = calls.filter((c) => !(c[1] === `${prefix}instances` || c[1].startsWith(`${prefix}instance:`)))

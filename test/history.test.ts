@@ -4,7 +4,7 @@ import { startApp, internal, until } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
-import { eventually, inspector, RedisProcess, startCluster } from './helpers/redis.js'
+import { commandsDuring, eventually, inspector, RedisProcess, startCluster } from './helpers/redis.js'
 import type { RealmOptions } from '../lib/realm/realm.js'
 
 // Event history (spec "Event History", docs/retention-history.md): opt-in rules per topic or pattern,
@@ -191,6 +191,33 @@ t.test('Redis: history is a capped stream shared by the instances', async (t) =>
   const shop = await subscribe(onA, 'com.shop.', { match: 'prefix' })
   t.same((await events(onA, [shop])).map((e) => [e.details, e.args]), [[{ topic: 'com.shop.x' }, ['b1']]])
   await Promise.all([client.close(), onA.close()])
+})
+
+t.test('Redis: get_events reads only the rules that can hold what the subscription receives', async (t) => {
+  const history = [{ topic: 'com.secret.', match: 'prefix' as const, limit: 1000 }, { topic: 'com.pub.a.', match: 'prefix' as const }, { topic: 'com.pub.b', match: 'prefix' as const }]
+  const { apps: [a, b], prefix } = await startCluster(t, 2, { realms: [{ name: 'realm1', broker: true, history }] })
+  const redis = inspector(t)
+  for (let i = 0; i < 50; i++) a.app.wamp.publishToAll('com.secret.x', ['s'.repeat(1000)])
+  a.app.wamp.publishToAll('com.pub.a.1', ['a'])
+  a.app.wamp.publishToAll('com.pub.b.1', ['b'])
+  const key = (topic: string): string => `${prefix}realm1:history:prefix:${topic}`
+  await eventually(async () => (await redis.xlen(key('com.secret.'))) === 50 && (await redis.xlen(key('com.pub.b'))) === 1, 3000, 'streams written')
+  const client = await connect(b.url)
+  t.teardown(() => client.close())
+  const cases: Array<{ topic: string, options: Record<string, unknown>, kwargs?: Record<string, unknown>, want: unknown[], read: string[] }> = [
+    { topic: 'com.pub.', options: { match: 'prefix' }, want: [['a'], ['b']], read: ['com.pub.a.', 'com.pub.b'] },
+    { topic: 'com.pub.', options: { match: 'prefix' }, kwargs: { topic: 'com.pub.b.1' }, want: [['b']], read: ['com.pub.b'] },
+    { topic: 'com..1', options: { match: 'wildcard' }, want: [], read: ['com.secret.'] }, // com.secret.1 would be kept there
+    { topic: 'com.pub..1', options: { match: 'wildcard' }, want: [['a'], ['b']], read: ['com.pub.a.', 'com.pub.b'] },
+    { topic: 'com.pub.a.1', options: {}, want: [['a']], read: ['com.pub.a.'] }
+  ]
+  for (const { topic, options, kwargs, want, read } of cases) {
+    const sub = await subscribe(client, topic, options)
+    let got: EventObject[] = []
+    const commands = await commandsDuring(t, redis, prefix, async () => { got = await events(client, [sub], kwargs) })
+    t.same(got.map((e) => e.args), want, `${topic} ${JSON.stringify(kwargs ?? {})}: its events`)
+    t.same(commands.filter((c) => c[0].toLowerCase() === 'xrange').map((c) => c[1]).sort(), read.map(key), 'only those rules\' streams read')
+  }
 })
 
 t.test('Redis down: get_events answers network_failure and get_retained sends nothing; both work again once it is back', async (t) => {

@@ -4,7 +4,12 @@ import { startApp, hubOf, internal } from './helpers/app.js'
 import { connectRaw, messagesBeforeMarker, MSG } from './helpers/raw-client.js'
 import type { ConnectRawResult } from './helpers/raw-client.js'
 import { connectAutobahn } from './helpers/clients.js'
-import { eventually, inspector, startCluster } from './helpers/redis.js'
+import { commandsDuring, eventually, inspector, startCluster, uniquePrefix } from './helpers/redis.js'
+import fc from 'fast-check'
+import { RedisStorage } from '../lib/cluster/redis-storage.js'
+import { newestEligible } from '../lib/pubsub/retention.js'
+import { PublishFilter } from '../lib/pubsub/publish-filter.js'
+import type { Session as InternalSession } from '../lib/session/session.js'
 import type { LocalRetention } from '../lib/pubsub/retention.js'
 import type { Retention } from '../lib/pubsub/retention.js'
 
@@ -233,6 +238,65 @@ t.test('Redis: a subscriber on instance B gets what was retained on A (exact and
   const late = await subscribe(a.url, 'com.r.', { match: 'prefix', get_retained: true })
   t.same((await messagesBeforeMarker(late.client, marker)).map((e) => e[4]), [[3]])
   await Promise.all([exact.client.close(), admin.client.close(), user.client.close(), late.client.close()])
+})
+
+t.test('Redis: a pattern SUBSCRIBE get_retained reads the most recent topics first and stops at maxEventsPerSubscribe', async (t) => {
+  const { apps: [a, b], prefix } = await startCluster(t, 2, { realms: [{ name: 'realm1', retention: { maxEventsPerSubscribe: 5 } }], onSessionOpen: identify })
+  const redis = inspector(t)
+  const key = `${prefix}realm1:retained`
+  // 606 topics (more than one read of topic names): the oldest three under com.old., the newest three for admins only.
+  for (let i = 0; i < 3; i++) a.app.wamp.publishToAll(`com.old.${i}`, [i], undefined, { retain: true })
+  for (let i = 0; i < 600; i++) a.app.wamp.publishToAll(`com.r.${i}`, ['x'.repeat(100)], undefined, { retain: true })
+  for (let i = 0; i < 3; i++) a.app.wamp.publishToAll(`com.r.admin.${i}`, ['admins'], undefined, { retain: true, eligibleAuthrole: 'admin' })
+  await eventually(async () => (await redis.zcard(key)) === 606, 5000, 'retained in Redis')
+  // What reading everything and keeping the newest eligible would send (topics with equal scores are in Redis's order).
+  const order = await redis.zrange(key, 0, -1)
+  const newest = (names: string[]): string[] => names.slice(-5)
+
+  const cases: Array<{ who: [string, string], pattern: string, want: string[], lranges: number }> = [
+    // The 5 newest com.r. topics: 3 admin-only ones the user may not receive, then 2, then 3 more → 8 lists read.
+    { who: ['u', 'user'], pattern: 'com.r.', want: newest(order.filter((n) => n.startsWith('com.r.') && !n.startsWith('com.r.admin.'))), lranges: 8 },
+    { who: ['x', 'admin'], pattern: 'com.r.', want: newest(order.filter((n) => n.startsWith('com.r.'))), lranges: 5 },
+    // Only the oldest topics match: every name is read (in two reads), only their 3 lists.
+    { who: ['u', 'user'], pattern: 'com.old.', want: ['com.old.0', 'com.old.1', 'com.old.2'], lranges: 3 }
+  ]
+  for (const { who, pattern, want, lranges } of cases) {
+    let got: unknown[][] = []
+    const commands = await commandsDuring(t, redis, prefix, async () => {
+      const sub = await subscribe(b.url, pattern, { match: 'prefix', get_retained: true }, who)
+      got = await messagesBeforeMarker(sub.client, () => { a.app.wamp.publishToAll(`${pattern}marker`, ['marker']) })
+      await sub.client.close()
+    })
+    t.same(got.map((e) => (e[3] as { topic: string }).topic), want, `${who[1]} ${pattern}: the newest eligible topics, oldest first`)
+    const reads = commands.filter((c) => c[1].startsWith(key)).map((c) => c[0].toLowerCase())
+    t.equal(reads.filter((c) => c === 'lrange').length, lranges, `${who[1]} ${pattern}: ${lranges} topics' events read, of 606`)
+    t.same([...new Set(reads)].sort(), ['lrange', 'zrevrange'], 'topic names read newest first')
+  }
+})
+
+t.test('Redis, property: the newest-first lookup picks what reading every topic would, whatever the restrictions and max', async (t) => {
+  const redis = inspector(t)
+  const failures: Error[] = []
+  const limits = { maxTopics: 100, maxEventBytes: 1024, maxBytes: 1024 * 1024, maxEventsPerTopic: 3, maxEventsPerSubscribe: 100 }
+  const ROLES = ['admin', 'user']
+  const ruleArb = fc.option(fc.record({ eligibleAuthrole: fc.subarray(ROLES, { minLength: 1 }), excludeAuthid: fc.subarray(['ann', 'bob'], { minLength: 1 }) }, { requiredKeys: [] }), { nil: undefined })
+  const opArb = fc.record({ topic: fc.constantFrom('a.1', 'a.2', 'a.3', 'a.4', 'b.1', 'a.5.x', 'a.6'), rules: ruleArb })
+  const subscriberArb = fc.record({ id: fc.constant(7), authid: fc.constantFrom('ann', 'bob', 'cy'), authrole: fc.constantFrom(...ROLES) })
+  let run = 0
+  await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 30 }), subscriberArb, fc.integer({ min: 1, max: 5 }), async (ops, who, max) => {
+    const store = new RedisStorage(`${uniquePrefix()}${run++}:`, () => redis, (err) => { failures.push(err) }).retention('realm1', limits)
+    ops.forEach((op, i) => {
+      const filter = op.rules === undefined ? undefined : new PublishFilter(op.rules)
+      store.retain({ topic: op.topic, publicationId: i + 1, args: [i], kwargs: undefined, publisher: undefined, filter, bytes: 10 })
+    })
+    await redis.ping() // the retains ran (one connection, in order)
+    const session = who as unknown as InternalSession
+    const matches = (topic: string): boolean => topic.startsWith('a.')
+    const all = newestEligible(await store.lookup('a.', 'prefix', matches), session, max)
+    const bounded = newestEligible(await store.lookup('a.', 'prefix', matches, { session, max }), session, max)
+    return JSON.stringify(bounded.map((e) => e.publicationId)) === JSON.stringify(all.map((e) => e.publicationId))
+  }), { numRuns: 60 })
+  t.same(failures, [])
 })
 
 t.test('Redis: EVENTs published while the retained events are fetched are held back and follow them', async (t) => {

@@ -7,8 +7,8 @@ import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { PublishFilter } from '../pubsub/publish-filter.js'
 import type { PublishRules } from '../pubsub/publish-filter.js'
-import { isRestricted } from '../pubsub/retention.js'
-import type { RetainedEvent, RetentionLimits, RetentionStore } from '../pubsub/retention.js'
+import { isRestricted, newestEligible } from '../pubsub/retention.js'
+import type { RetainedEvent, RetainedWanted, RetentionLimits, RetentionStore } from '../pubsub/retention.js'
 import type { HistoryStore, IdentityRules, ResolvedRule, StoredEvent } from '../pubsub/history.js'
 
 // Retained events and event history in Redis, shared by every instance with the same prefix.
@@ -25,6 +25,9 @@ export interface ClusterStorage {
   retention (realm: string, limits: RetentionLimits): RetentionStore
   history (realm: string): HistoryStore
 }
+
+/** Topic names one ZREVRANGE reads while a pattern SUBSCRIBE looks for retained events. */
+const NAMES_PER_READ = 500
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
@@ -101,27 +104,57 @@ class RedisRetention implements RetentionStore {
       .catch((err: Error) => this.failed(event.topic, err))
   }
 
-  async lookup (topic: string, match: MatchPolicy, matches: (topic: string) => boolean): Promise<RetainedEvent[]> {
+  async lookup (topic: string, match: MatchPolicy, matches: (topic: string) => boolean, wanted?: RetainedWanted): Promise<RetainedEvent[]> {
     const redis = this.connection()
     if (redis === undefined) {
       this.failed(topic, new Error('Redis is not connected'))
       return []
     }
     try {
-      const topics = match === 'exact' ? [topic] : (await redis.zrange(this.key, 0, -1)).filter(matches)
-      if (topics.length === 0) return []
-      const pipeline = redis.pipeline()
-      for (const name of topics) pipeline.lrangeBuffer(`${this.key}:t:${name}`, 0, -1)
-      const found: RetainedEvent[] = []
-      for (const [err, blobs] of await pipeline.exec() ?? []) {
-        if (err !== null) throw err
-        for (const blob of blobs as Buffer[]) found.push(decodeRetained(blob))
-      }
-      return found
+      if (match === 'exact') return (await this.lists(redis, [topic])).flat()
+      if (wanted !== undefined) return await this.newestFirst(redis, matches, wanted)
+      return (await this.lists(redis, (await redis.zrange(this.key, 0, -1)).filter(matches))).flat()
     } catch (err) {
       this.failed(topic, err as Error)
       return []
     }
+  }
+
+  /**
+   * A pattern SUBSCRIBE's events: the topics from the most recently retained on (NAMES_PER_READ names at a time), the
+   * events of the matching ones read only for as many topics as are still wanted, until `max` topics have an event
+   * `session` may receive. The same answer as reading every matching topic (newestEligible keeps the `max` most
+   * recent), but the events read are those sent, plus those of topics with nothing for `session`. A retain meanwhile
+   * moves its topic to the front, shifting the names not yet read by one: the `seen` set drops the repeat.
+   */
+  private async newestFirst (redis: Redis, matches: (topic: string) => boolean, { session, max }: RetainedWanted): Promise<RetainedEvent[]> {
+    const picked: RetainedEvent[] = []
+    const seen = new Set<string>()
+    for (let start = 0; picked.length < max; start += NAMES_PER_READ) {
+      const names = await redis.zrevrange(this.key, start, start + NAMES_PER_READ - 1)
+      const matching = names.filter((name) => !seen.has(name) && matches(name))
+      for (const name of names) seen.add(name)
+      for (let i = 0; i < matching.length && picked.length < max;) {
+        const batch = matching.slice(i, i + max - picked.length)
+        i += batch.length
+        for (const events of await this.lists(redis, batch)) picked.push(...newestEligible(events, session))
+      }
+      if (names.length < NAMES_PER_READ) break
+    }
+    return picked.reverse()
+  }
+
+  /** The events of each of `topics`, oldest first. */
+  private async lists (redis: Redis, topics: string[]): Promise<RetainedEvent[][]> {
+    if (topics.length === 0) return []
+    const pipeline = redis.pipeline()
+    for (const name of topics) pipeline.lrangeBuffer(`${this.key}:t:${name}`, 0, -1)
+    const lists: RetainedEvent[][] = []
+    for (const [err, blobs] of await pipeline.exec() ?? []) {
+      if (err !== null) throw err
+      lists.push((blobs as Buffer[]).map(decodeRetained))
+    }
+    return lists
   }
 
   private failed (topic: string, err: Error): void {

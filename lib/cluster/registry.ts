@@ -286,7 +286,7 @@ export class ClusterRegistry {
   }
 
   /** A registry hash's callees in registration order (without this instance's unless `includeLocal`). */
-  private async callees (redis: Redis, key: string, includeLocal: boolean): Promise<Listed[]> {
+  private async callees (redis: Redis, key: string, includeLocal: boolean, routedOnly: boolean): Promise<Listed[]> {
     let listed = this.cache.get(key)
     if (listed === undefined) {
       const epoch = this.epoch
@@ -299,23 +299,27 @@ export class ClusterRegistry {
         this.cache.set(key, listed)
       }
     }
-    return includeLocal ? listed : this.others(listed)
+    return this.eligible(listed, includeLocal, routedOnly)
   }
 
-  /** Without this instance's callees. */
-  private others (listed: Listed[]): Listed[] {
+  /**
+   * Without this instance's callees unless `includeLocal`; with `routedOnly` (a client's CALL), only the registrations
+   * their instance's router `allow` rules offer to other clients — the others are the application's to call.
+   */
+  private eligible (listed: Listed[], includeLocal: boolean, routedOnly: boolean): Listed[] {
     const mine = this.link.instanceId
-    return listed.some((c) => c.callee.instance === mine) ? listed.filter((c) => c.callee.instance !== mine) : listed
+    const drop = (c: Listed): boolean => (!includeLocal && c.callee.instance === mine) || (routedOnly && c.entry[1] !== 1)
+    return listed.some(drop) ? listed.filter((c) => !drop(c)) : listed
   }
 
   /**
    * `pick()` without Redis, when that can be: the URI's exact registrations are cached and listed and the policy
    * needs no counter (not roundrobin). Undefined otherwise (then `pick()` decides). @internal
    */
-  cachedPick (realm: string, uri: string, includeLocal: boolean): RemoteCallee | undefined {
+  cachedPick (realm: string, uri: string, includeLocal: boolean, routedOnly: boolean): RemoteCallee | undefined {
     const listed = this.cache.get(this.regKey(realm, uri))
     if (listed === undefined) return undefined
-    const callees = includeLocal ? listed : this.others(listed)
+    const callees = this.eligible(listed, includeLocal, routedOnly)
     if (callees.length === 0) return undefined
     const invoke = callees[0].entry[1] === 1 ? callees[0].entry[2] : 'single'
     if (invoke === 'roundrobin') return undefined
@@ -326,12 +330,12 @@ export class ClusterRegistry {
    * The callee a call to `uri` goes to: the oldest registration, or for a shared routed one the registration's
    * policy over the cluster's callees in registration order (roundrobin: one Redis counter per URI). @internal
    */
-  async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean): Promise<RemoteCallee | undefined> {
-    let callees = await this.callees(redis, this.regKey(realm, uri), includeLocal)
+  async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean, routedOnly: boolean): Promise<RemoteCallee | undefined> {
+    let callees = await this.callees(redis, this.regKey(realm, uri), includeLocal, routedOnly)
     let counter = `rr:${realm}:${uri}`
     if (callees.length === 0) {
       // No exact registration anywhere: the pattern registrations, by the spec's precedence (as Registry.lookup()).
-      const patterns = await this.callees(redis, this.key(`pat:${realm}`), includeLocal)
+      const patterns = await this.callees(redis, this.key(`pat:${realm}`), includeLocal, routedOnly)
       if (patterns.length === 0) return undefined
       const precedence = new Registry()
       for (const c of patterns) if (precedence.find(c.entry[4], c.entry[3]) === undefined) precedence.create(c.entry[4], c.entry[3], 'single', true)

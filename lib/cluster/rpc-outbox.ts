@@ -27,6 +27,8 @@ export const REVOKE_REGISTRATION = 8
 export const REVOKE_SUBSCRIPTION = 9
 /** [BATCH, message, message, …]: the messages of one tick for one instance, in the order they were sent. */
 export const BATCH = 10
+/** [DESCRIBE, from, callId, realm, session, 0 registration | 1 subscription, id] → RESULT [uri, match] or [] (none). */
+export const DESCRIBE = 11
 
 /** How long, and how often, a call's final answer is tried again while it cannot reach the caller's instance. */
 const ANSWER_RETRY_FOR = 5000
@@ -77,11 +79,17 @@ function wellFormed (m: unknown[]): boolean {
     case KILL: return isString(m[1]) && isId(m[2]) && isValidUri(m[3]) && isOptionalString(m[4])
     case REVOKE_REGISTRATION:
     case REVOKE_SUBSCRIPTION: return isString(m[1]) && isId(m[2]) && isId(m[3]) && isOptionalString(m[4])
+    case DESCRIBE: return isString(m[1]) && isId(m[2]) && isString(m[3]) && isId(m[4]) && (m[5] === 0 || m[5] === 1) && isId(m[6])
     default: return false
   }
 }
 
-/** What happens to a REQUEST that could not be delivered (nobody listens, Redis failed): the call fails (it never ran). */
+/** A message that a call of ours waits on the answer to (its call id is its third field). */
+function asks (kind: unknown): boolean {
+  return kind === REQUEST || kind === DESCRIBE
+}
+
+/** What happens to a REQUEST (or DESCRIBE) that could not be delivered (nobody listens, Redis failed): the call fails (it never ran). */
 export type Undelivered = (callId: number, reason: 'lost' | Error | undefined) => void
 
 /**
@@ -131,7 +139,7 @@ export class RpcOutbox {
     if (batch === undefined) this.queues.set(instance, batch = newBatch())
     batch.parts.push(part)
     batch.kinds.push(message[0] as number)
-    batch.ids.push(message[0] === REQUEST ? message[2] as number : 0)
+    batch.ids.push(asks(message[0]) ? message[2] as number : 0)
     batch.bytes += part.length
     if (batch.parts.length >= MAX_BATCH || batch.bytes >= MAX_BATCH_BYTES) {
       this.leave(instance, batch)
@@ -175,7 +183,7 @@ export class RpcOutbox {
     let answers: Batch | undefined
     for (let i = 0; i < batch.parts.length; i++) {
       const kind = batch.kinds[i]
-      if (kind === REQUEST) this.undelivered(batch.ids[i], reason)
+      if (asks(kind)) this.undelivered(batch.ids[i], reason)
       else if (kind === RESULT || kind === ERROR) {
         answers ??= newBatch()
         answers.kinds.push(kind)

@@ -14,8 +14,11 @@ import type { CallHandle } from './remote-call.js'
 import type { RemoteCallee, RemoteSessionInfo } from './registry.js'
 import type { ClusterHost, ClusterLink } from './link.js'
 import { traceContextToWire } from '../trace-context.js'
-import { CANCEL, ERROR, EVENT, KILL, PROGRESS, REQUEST, RESULT, REVOKE_REGISTRATION, REVOKE_SUBSCRIPTION, RpcOutbox, unpackRpc } from './rpc-outbox.js'
+import { CANCEL, DESCRIBE, ERROR, EVENT, KILL, PROGRESS, REQUEST, RESULT, REVOKE_REGISTRATION, REVOKE_SUBSCRIPTION, RpcOutbox, unpackRpc } from './rpc-outbox.js'
 import { ServedCalls } from './served-calls.js'
+import { heldPattern } from '../realm/revocation.js'
+import type { MatchPolicy } from '../wire/uris.js'
+import type { Session } from '../session/session.js'
 
 // Cluster-wide RPC on the Redis fan-out engine (`new RedisFanout({ redis, rpc: true })`).
 //
@@ -31,6 +34,8 @@ import { ServedCalls } from './served-calls.js'
 
 /** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
 const RETRY = 50
+/** Longest wait for a DESCRIBE's answer (an instance of an older version drops the message). */
+const DESCRIBE_TIMEOUT = 5000
 
 export class ClusterRpc {
   readonly stats: ClusterStats
@@ -82,7 +87,8 @@ export class ClusterRpc {
   /**
    * Calls `uri` on a callee another instance holds: the oldest registration, or for a shared routed one the
    * registration's policy over the cluster's callees in registration order (roundrobin: a Redis counter per URI).
-   * The call's timeout and signal cover the whole call, the registry lookup included.
+   * The call's timeout and signal cover the whole call, the registry lookup included. A client's CALL (`caller`)
+   * reaches only registrations offered to other clients (router `allow`), as on the callee's instance.
    */
   call (realm: string, uri: string, args: unknown[] | undefined, kwargs: Kwargs | undefined,
     options: ClientCallOptions<PayloadSchema | undefined>, includeLocal = false, caller?: CallerIdentity, handle?: CallHandle): Promise<CallResult> {
@@ -90,7 +96,7 @@ export class ClusterRpc {
     if (call instanceof WampError) return Promise.reject(call)
     try {
       // The steady state: the registry is cached and the pick needs no counter, so the call goes out in this tick.
-      const chosen = this.registry.cachedPick(realm, uri, includeLocal)
+      const chosen = this.registry.cachedPick(realm, uri, includeLocal, caller !== undefined)
       if (chosen !== undefined) this.start(call, chosen, realm, uri, args, kwargs, options, caller)
       else {
         this.route(call, realm, uri, args, kwargs, options, includeLocal, caller)
@@ -140,7 +146,7 @@ export class ClusterRpc {
     let chosen: RemoteCallee | undefined
     for (;;) {
       const redis = this.connected()
-      chosen = await this.registry.pick(redis, realm, uri, includeLocal)
+      chosen = await this.registry.pick(redis, realm, uri, includeLocal, caller !== undefined)
       if (this.pending.get(call.id) !== call) return // timed out or canceled during the lookup
       if (chosen !== undefined) break
       // After Redis came back, the other instances may not have rewritten their entries yet: not a real miss.
@@ -309,6 +315,20 @@ export class ClusterRpc {
     this.post(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null], 'the reason')
   }
 
+  /**
+   * The URI and match policy of registration (`subscription` false) or subscription `id` of `session` on `instance`,
+   * undefined when that session holds none: the Meta API decides on it what its caller may see before it revokes.
+   */
+  async describe (instance: string, realm: string, session: number, subscription: boolean, id: number): Promise<[string, MatchPolicy] | undefined> {
+    const call = this.open({ timeout: DESCRIBE_TIMEOUT }, undefined)
+    if (call instanceof WampError) throw call
+    call.instance = instance
+    this.outbox.send(instance, [DESCRIBE, this.link.instanceId, call.id, realm, session, subscription ? 1 : 0, id])
+    this.watch()
+    const { args } = await call.promise
+    return args.length === 2 ? args as [string, MatchPolicy] : undefined
+  }
+
   /** A fire-and-forget message from the application (RemoteSession): throws when Redis is down or msgpack refuses it. */
   private post (instance: string, message: unknown[], what: string): void {
     this.connected()
@@ -342,8 +362,7 @@ export class ClusterRpc {
     this.stats.messagesIn++
     switch (m[0]) {
       case REQUEST: {
-        const session = this.host?.sessions.get(m[5] as number)
-        this.served.serve(m, session !== undefined && realmOf(session) === m[3] ? session : undefined)
+        this.served.serve(m, this.ours(m[3], m[5]))
         if (this.served.busy) this.watch()
         return
       }
@@ -370,27 +389,30 @@ export class ClusterRpc {
         if (call !== undefined) this.settle(call, new WampError(m[2] as string, (m[3] ?? []) as unknown[], (m[4] ?? {}) as Kwargs))
         return
       }
-      case EVENT: {
-        const session = this.host?.sessions.get(m[2] as number)
-        if (session !== undefined && realmOf(session) === m[1]) session.publish(m[3] as string, (m[4] ?? undefined) as unknown[] | undefined, (m[5] ?? undefined) as Kwargs | undefined)
+      case EVENT:
+        this.ours(m[1], m[2])?.publish(m[3] as string, (m[4] ?? undefined) as unknown[] | undefined, (m[5] ?? undefined) as Kwargs | undefined)
         return
-      }
-      case KILL: {
-        const session = this.host?.sessions.get(m[2] as number)
-        if (session !== undefined && realmOf(session) === m[1]) session.kill(m[3] as string, (m[4] ?? undefined) as string | undefined)
+      case KILL:
+        this.ours(m[1], m[2])?.kill(m[3] as string, (m[4] ?? undefined) as string | undefined)
         return
-      }
       // The local code path (lib/realm/revocation.ts): UNREGISTERED/UNSUBSCRIBED if announced, meta events, hooks.
-      case REVOKE_REGISTRATION: {
-        const session = this.host?.sessions.get(m[2] as number)
-        if (session !== undefined && realmOf(session) === m[1]) session.revokeRegistration(m[3] as number, (m[4] ?? undefined) as string | undefined)
+      case REVOKE_REGISTRATION:
+        this.ours(m[1], m[2])?.revokeRegistration(m[3] as number, (m[4] ?? undefined) as string | undefined)
         return
-      }
-      case REVOKE_SUBSCRIPTION: {
-        const session = this.host?.sessions.get(m[2] as number)
-        if (session !== undefined && realmOf(session) === m[1]) session.revokeSubscription(m[3] as number, (m[4] ?? undefined) as string | undefined)
+      case REVOKE_SUBSCRIPTION:
+        this.ours(m[1], m[2])?.revokeSubscription(m[3] as number, (m[4] ?? undefined) as string | undefined)
+        return
+      case DESCRIBE: {
+        const session = this.ours(m[3], m[4])
+        this.outbox.send(m[1] as string, [RESULT, m[2], (session === undefined ? undefined : heldPattern(session, m[5] === 1, m[6] as number)) ?? [], null])
       }
     }
+  }
+
+  /** Our session `id`, if it is in `realm`. */
+  private ours (realm: unknown, id: unknown): Session | undefined {
+    const session = this.host?.sessions.get(id as number)
+    return session !== undefined && realmOf(session) === realm ? session : undefined
   }
 }
 

@@ -2,6 +2,7 @@ import type { Kwargs } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { findRegistration, invoke } from '../rpc/outgoing-call.js'
+import { calleeFeature } from '../rpc/routed-call.js'
 import type { CallResult, CallSettlement, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
 import type { Session } from '../session/session.js'
 import { traceContextFromWire } from '../trace-context.js'
@@ -43,6 +44,11 @@ export class ServedCalls {
       return
     }
     const callee = registration === 0 ? findRegistration(session, uri) : session.registrations.get(registration)
+    // A client's call (it names its caller) reaches only what our router `allow` rules offer to other clients.
+    if (callee !== undefined && m[10] != null && session.joined?.dealer.registry.byId.get(callee.id)?.routed !== true) {
+      this.outbox.send(from, [ERROR, id, ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${m[3] as string}"`], null])
+      return
+    }
     if (callee === undefined) {
       this.outbox.send(from, [ERROR, id, registration === 0 ? ErrorUri.noSuchProcedure : ErrorUri.canceled,
         [registration === 0 ? `session ${session.id} has not registered "${uri}"` : `the callee of "${uri}" left`], null])
@@ -54,10 +60,13 @@ export class ServedCalls {
     if (calls === undefined) this.calls.set(from, calls = new Map())
     calls.set(id, served)
     const trace = traceContextFromWire(m[11])
+    // A client's call (it names its caller) asks for progressive results only of a callee that announced them, as
+    // routeCall() does; the application's always (as session.call() does).
+    const progress = m[9] === true && (m[10] == null || calleeFeature(session, 'progressive_call_results'))
     let options = NO_OPTIONS
-    if (m[9] === true || trace !== undefined) {
+    if (progress || trace !== undefined) {
       options = { ...trace }
-      if (m[9] === true) options.onProgress = (r) => served.progress(r)
+      if (progress) options.onProgress = (r) => served.progress(r)
     }
     const c = m[10] as [number, string, string, boolean] | null | undefined
     const caller = c == null ? undefined : { id: c[0], authid: c[1], authrole: c[2], discloseMe: c[3] }

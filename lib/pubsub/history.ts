@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import type { Details, Kwargs } from '../wire/messages.js'
-import { ErrorUri, isMatchPolicy, isValidUri } from '../wire/uris.js'
+import { ErrorUri, isMatchPolicy, isValidUri, matchesWildcard } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { FST_WAMP_INVALID_OPTION } from '../errors.js'
@@ -122,7 +122,9 @@ export class History {
   /** `wamp.subscription.get_events` for `session`: the spec's list of event objects. */
   async query (session: Session, subscription: Subscription, query: HistoryQuery): Promise<Details[]> {
     const wanted = (topic: string): boolean => subscription.match === 'exact' ? topic === subscription.topic : subscription.matches(topic)
-    const rules = subscription.match === 'exact' ? this.rules.filter((r) => covers(r, subscription.topic)) : this.rules
+    // Only the rules that can hold a publication the query wants (each publication is kept by the first rule covering
+    // its topic): a get_events must not read, out of Redis, rules whose topics the subscription never receives.
+    const rules = this.rules.filter((r) => query.topic !== undefined ? covers(r, query.topic) : overlaps(r, subscription.topic, subscription.match))
     const reads = await Promise.all(rules.map((rule) => this.store.read(rule)))
     // Visibility first: a publication the caller may not see must not bound anything either (its id would answer
     // differently from an unknown one, telling the caller that it exists).
@@ -141,9 +143,31 @@ export class History {
 function covers (rule: ResolvedRule, topic: string): boolean {
   if (rule.match === 'exact') return topic === rule.topic
   if (rule.match === 'prefix') return topic.startsWith(rule.topic)
+  return matchesWildcard(rule.parts as string[], topic)
+}
+
+/**
+ * Is there a topic that `rule` covers and a (`topic`, `match`) subscription receives? Never false when there is one
+ * (then the rule's events are read); may be true when there is none.
+ */
+export function overlaps (rule: ResolvedRule, topic: string, match: MatchPolicy): boolean {
+  if (match === 'exact') return covers(rule, topic)
   const parts = topic.split('.')
-  const pattern = rule.parts as string[]
-  return parts.length === pattern.length && pattern.every((p, i) => p === '' || p === parts[i])
+  if (rule.match === 'exact') return match === 'prefix' ? rule.topic.startsWith(topic) : matchesWildcard(parts, rule.topic)
+  if (rule.match === match) {
+    if (match === 'prefix') return rule.topic.startsWith(topic) || topic.startsWith(rule.topic)
+    const other = rule.parts as string[]
+    return other.length === parts.length && other.every((part, i) => part === '' || parts[i] === '' || part === parts[i])
+  }
+  return rule.match === 'prefix' ? prefixMeetsWildcard(rule.topic, parts) : prefixMeetsWildcard(topic, rule.parts as string[])
+}
+
+/** Is there a topic that starts with `prefix` and matches the wildcard `parts`? */
+function prefixMeetsWildcard (prefix: string, parts: string[]): boolean {
+  const head = prefix.split('.')
+  if (head.length > parts.length) return false
+  const last = head.length - 1
+  return head.every((part, i) => parts[i] === '' || (i < last ? parts[i] === part : parts[i].startsWith(part)))
 }
 
 function identityRules (filter: PublishFilter): IdentityRules {

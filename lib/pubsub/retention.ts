@@ -54,9 +54,17 @@ export interface RetentionStore {
   retain (event: RetainedEvent): void
   /**
    * The retained events of the topics that (`topic`, `match`) covers: topics from least to most recently retained,
-   * each topic's events oldest first. Never rejects (a store that cannot answer returns none).
+   * each topic's events oldest first. Never rejects (a store that cannot answer returns none). With `wanted`, a store
+   * may leave out what `newestEligible(…, wanted.session, wanted.max)` would not pick (the Redis store reads the most
+   * recently retained topics first and stops once it has `max` with an event for `session`).
    */
-  lookup (topic: string, match: MatchPolicy, matches: (topic: string) => boolean): RetainedEvent[] | PromiseLike<RetainedEvent[]>
+  lookup (topic: string, match: MatchPolicy, matches: (topic: string) => boolean, wanted?: RetainedWanted): RetainedEvent[] | PromiseLike<RetainedEvent[]>
+}
+
+/** Whom a lookup is for: its answer goes through `newestEligible(events, session, max)`. */
+export interface RetainedWanted {
+  readonly session: Session
+  readonly max: number
 }
 
 const sizer = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
@@ -158,7 +166,8 @@ export class Retention {
     // Subscribed again (after UNSUBSCRIBE) while the first lookup runs: that one sends the retained events, before
     // any newer EVENT.
     if (subscription.awaiting?.has(session) === true) return
-    const found = this.store.lookup(subscription.topic, subscription.match, (topic) => subscription.matches(topic))
+    const found = this.store.lookup(subscription.topic, subscription.match, (topic) => subscription.matches(topic),
+      { session, max: this.limits.maxEventsPerSubscribe })
     if (Array.isArray(found)) {
       sendRetained(session, subscription, found, undefined, this.limits.maxEventsPerSubscribe)
       return

@@ -1,4 +1,5 @@
 import { ErrorUri } from '../wire/uris.js'
+import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { visibleTo } from './authorize.js'
 import type { Realm } from './realm.js'
@@ -51,6 +52,14 @@ export function visibleRegistrations (realm: Realm, ctx: CallContext, list: Regi
 /** May the calling session see `registration`? */
 export async function seesRegistration (realm: Realm, ctx: CallContext, registration: Registration): Promise<boolean> {
   return (await visibleRegistrations(realm, ctx, [registration])).length === 1
+}
+
+/**
+ * May the calling session see a registration (`call`) or subscription (`subscribe`) of `pattern` held on another
+ * instance (where only its URI and match policy are known here)? The rule of seesRegistration / seesSubscription.
+ */
+export async function seesPattern (realm: Realm, ctx: CallContext, action: 'call' | 'subscribe', pattern: [uri: string, match: MatchPolicy]): Promise<boolean> {
+  return (await visibleTo(realm, ctx.session as Session, [pattern], [action], (p) => p)).length === 1
 }
 
 /** Registration `id`, if the calling session may see it; ERROR no_such_registration otherwise, as for an unknown id. */

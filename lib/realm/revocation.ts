@@ -2,12 +2,13 @@ import Type from 'typebox'
 import { isDict, MessageType as T } from '../wire/messages.js'
 import type { Details } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
+import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
 import type { ClusterRpc } from '../cluster/rpc.js'
 import type { CallContext } from '../../types/call.js'
-import { registrationById, seesRegistration, seesSubscription, subscriptionById } from './meta-visibility.js'
+import { registrationById, seesPattern, seesRegistration, seesSubscription, subscriptionById } from './meta-visibility.js'
 
 // Registration and subscription revocation (spec "Registration Revocation", "Subscription Revocation"): the router
 // ends a client's registration or subscription. A client that announced `registration_revocation` (callee) /
@@ -35,6 +36,16 @@ export function revokeRegistration (session: Session, id: number, reason?: strin
     session.send([T.UNREGISTERED, 0, details])
   }
   return true
+}
+
+/** The URI and match policy of `session`'s registration (or subscription) `id`, if it holds one. */
+export function heldPattern (session: Session, subscription: boolean, id: number): [string, MatchPolicy] | undefined {
+  if (!subscription) {
+    const callee = session.registrations.get(id)
+    return callee === undefined ? undefined : [callee.uri, callee.match]
+  }
+  for (const s of session.subscriptions) if (s.id === id) return [s.topic, s.match]
+  return undefined
 }
 
 /** Revokes `session`'s subscription `id`; false when it holds none with that id. */
@@ -90,9 +101,10 @@ async function remoteSession (realm: Realm, id: number): Promise<{ cluster: Clus
  * reason?)` / `wamp.subscription.remove(subscription, reason?)` for every callee / subscriber at once (they return
  * the ids of the sessions removed).
  *
- * With cluster-wide RPC, `remove_callee` / `remove_subscriber` of a session on another instance forward both ids to
- * that session's instance (registration and subscription ids are per instance: the ids its client got there), fire
- * and forget: they return nothing without learning whether the session held that id. `remove` of every callee /
+ * With cluster-wide RPC, `remove_callee` / `remove_subscriber` of a session on another instance ask that session's
+ * instance what it holds under the id (registration and subscription ids are per instance: the ids its client got
+ * there), decide here what the caller may see, as for a local session, then send the revocation there (fire and
+ * forget, as `RemoteSession.revokeRegistration()`). `remove` of every callee /
  * subscriber acts on this instance's sessions only (its id names this instance's registration or subscription).
  */
 export function registerRevocation (realm: Realm): void {
@@ -104,12 +116,10 @@ export function registerRevocation (realm: Realm): void {
     const [registration, callee] = idsOf(args, 2)
     const reason = reasonOf(args, 2, kwargs)
     const session = realm.sessions.get(callee)
-    if (session === undefined) {
-      const { cluster, instance } = await remoteSession(realm, callee)
-      cluster.revokeRegistration(instance, realm.name, callee, registration, reason)
-      return
-    }
-    if (await hiddenRegistration(realm, ctx, registration) || !revokeRegistration(session, registration, reason)) {
+    const revoked = session === undefined
+      ? await revokeRemote(realm, ctx, callee, false, registration, reason)
+      : !await hiddenRegistration(realm, ctx, registration) && revokeRegistration(session, registration, reason)
+    if (!revoked) {
       throw new WampError(ErrorUri.noSuchRegistration, [`session ${callee} has no registration ${registration}`])
     }
   })
@@ -117,12 +127,10 @@ export function registerRevocation (realm: Realm): void {
     const [subscription, subscriber] = idsOf(args, 2)
     const reason = reasonOf(args, 2, kwargs)
     const session = realm.sessions.get(subscriber)
-    if (session === undefined) {
-      const { cluster, instance } = await remoteSession(realm, subscriber)
-      cluster.revokeSubscription(instance, realm.name, subscriber, subscription, reason)
-      return
-    }
-    if (await hiddenSubscription(realm, ctx, subscription) || !revokeSubscription(session, subscription, reason)) {
+    const revoked = session === undefined
+      ? await revokeRemote(realm, ctx, subscriber, true, subscription, reason)
+      : !await hiddenSubscription(realm, ctx, subscription) && revokeSubscription(session, subscription, reason)
+    if (!revoked) {
       throw new WampError(ErrorUri.noSuchSubscription, [`session ${subscriber} has no subscription ${subscription}`])
     }
   })
@@ -142,6 +150,20 @@ export function registerRevocation (realm: Realm): void {
     for (const session of removed) revokeSubscription(session, id, reason)
     return removed.map((s) => s.id)
   })
+}
+
+/**
+ * Revokes registration (`subscription` false) or subscription `id` of `sessionId` on another instance: that instance
+ * says what the session holds under `id`, the caller's visibility decides here as for a local session, then the
+ * revocation goes there. False when the session holds no such id, or the caller may not see it.
+ */
+async function revokeRemote (realm: Realm, ctx: CallContext, sessionId: number, subscription: boolean, id: number, reason: string | undefined): Promise<boolean> {
+  const { cluster, instance } = await remoteSession(realm, sessionId)
+  const held = await cluster.describe(instance, realm.name, sessionId, subscription, id)
+  if (held === undefined || !await seesPattern(realm, ctx, subscription ? 'subscribe' : 'call', held)) return false
+  if (subscription) cluster.revokeSubscription(instance, realm.name, sessionId, id, reason)
+  else cluster.revokeRegistration(instance, realm.name, sessionId, id, reason)
+  return true
 }
 
 /** Registration `id` exists here but the caller may not see it (lib/realm/meta-visibility.ts): answered as not held. */

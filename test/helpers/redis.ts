@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
+import { once } from 'node:events'
+import { connect, createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
@@ -41,6 +42,47 @@ export async function startCluster (t: Teardown, n: number, options: FastifyWamp
       setup === undefined ? undefined : (app) => setup(app, i), fastifyOptions?.(i)))
   }
   return { apps, prefix }
+}
+
+/**
+ * The commands Redis executed on keys or channels under `prefix` while `run` ran (MONITOR sees every client's, so they
+ * are filtered by prefix; a marker command on each side fences the window, as MONITOR shows a command only once Redis
+ * has executed it). Read over a plain socket: ioredis's monitor mode has thrown "Command queue state error" on a line
+ * that arrived as the connection switched into it.
+ */
+export async function commandsDuring (t: Teardown, redis: Redis, prefix: string, run: () => Promise<unknown>, url = REDIS_URL): Promise<string[][]> {
+  const commands: string[][] = []
+  const { port, hostname } = new URL(url)
+  const socket = connect(Number(port === '' ? 6379 : port), hostname)
+  t.teardown(() => { socket.destroy() })
+  await once(socket, 'connect')
+  let pending = ''
+  let monitoring = false
+  socket.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8')
+    let end: number
+    while ((end = pending.indexOf('\r\n')) !== -1) {
+      const line = pending.slice(0, end)
+      pending = pending.slice(end + 2)
+      if (line === '+OK') monitoring = true
+      // +<time> [<db> <client>] "<command>" "<arg>" … (the first line is +OK)
+      const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'))
+      if (args.some((a) => a.startsWith(prefix))) commands.push(args)
+    }
+  })
+  socket.write('MONITOR\r\n')
+  // Only a command executed after MONITOR's +OK is shown: the start fence must come after it.
+  await eventually(() => monitoring, 3000, 'MONITOR running')
+  const fence = async (name: string): Promise<number> => {
+    await redis.get(`${prefix}fence:${name}`)
+    await eventually(() => commands.some((c) => c[1] === `${prefix}fence:${name}`), 3000, `MONITOR sees fence:${name}`)
+    return commands.findIndex((c) => c[1] === `${prefix}fence:${name}`)
+  }
+  const start = await fence('start')
+  await run()
+  const end = await fence('end')
+  socket.destroy()
+  return commands.slice(start + 1, end)
 }
 
 /** Resolves once Redis counts `n` subscribers on `channel` (UNSUBSCRIBE is asynchronous to the client's). */
