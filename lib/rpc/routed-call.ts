@@ -77,7 +77,7 @@ export class RoutedCall {
     if (last) this.streaming = false
     if (this.killed) return
     const details = last ? this.details : this.chunkDetails as Details
-    if (!this.callee.send(withPayload([T.INVOCATION, this.invocationId, this.registrationId, details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined))) {
+    if (!this.callee.send(withPayload([T.INVOCATION, this.invocationId, this.registrationId, details, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined]))) {
       this.end(...this.callee.unsentError('a chunk', ErrorUri.invalidArgument), true)
     }
   }
@@ -88,11 +88,11 @@ export class RoutedCall {
     const kwargs = msg[4] as Kwargs | undefined
     if ((msg[2] as Details).progress === true) {
       if (!this.receiveProgress || this.killed) return
-      if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], args, kwargs))) return
+      if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS, args, kwargs]))) return
       return this.end(...this.caller.unsentError('a progressive result', ErrorUri.runtimeError), true)
     }
     this.settle()
-    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], args, kwargs))) return
+    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY, args, kwargs]))) return
     this.caller.sendError(T.CALL, this.requestId, ...this.caller.unsentError('the result', ErrorUri.runtimeError))
   }
 
@@ -180,7 +180,7 @@ export function routeCall (caller: Session, msg: WampMessage, uri: string, calle
   }
   const chunkDetails = streamed ? { ...details, progress: true } : undefined
   const invocationId = nextRequestId(session)
-  const first = withPayload([T.INVOCATION, invocationId, callee.id, chunkDetails ?? details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined)
+  const first = withPayload([T.INVOCATION, invocationId, callee.id, chunkDetails ?? details, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined])
   if (!session.send(first)) {
     return caller.sendError(T.CALL, requestId, ...session.unsentError('the call\'s payload', ErrorUri.invalidArgument))
   }
