@@ -4,7 +4,8 @@
 // server's sampling heap profiler (every object sampled, dead or alive) runs for a window, and the bytes it saw are
 // divided by the calls the server counted in that same window.
 // Usage: tsx bench/alloc.ts [--serializer json|msgpack] [--modes app,router] [--duration 4] [--top 15]
-//        [--interval 512] [--callees 1] [--json] [--node-flags=--no-turbo-inlining]
+//        [--interval 512] [--callees 1] [--json] [--owner] [--node-flags=--no-turbo-inlining]
+// --owner charges what Node's internals allocate (Buffer views, events) to their nearest caller outside them.
 // V8 charges an allocation in inlined code to the function it was inlined into; `--node-flags=--no-turbo-inlining`
 // (server only) names the real sites, at the price of allocations that inlining would have removed.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -24,6 +25,7 @@ const { values: flags } = parseArgs({
     interval: { type: 'string', default: '512' },
     callees: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    owner: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' }
   }
 })
@@ -72,18 +74,23 @@ function reply (server: ChildProcess, cmd: string): Promise<ProfileReply> {
   })
 }
 
-/** Self bytes by function (name, file:line), summed over the profile's tree. */
-function bySite (head: ProfileNode): Map<string, number> {
+/**
+ * Self bytes by function (name, file:line), summed over the profile's tree; with `owner`, bytes allocated in Node's
+ * internals or natively are charged to their nearest caller outside them (whose Buffer is it?).
+ */
+function bySite (head: ProfileNode, owner: boolean): Map<string, number> {
   const sites = new Map<string, number>()
-  const walk = (node: ProfileNode): void => {
+  const walk = (node: ProfileNode, caller: string | undefined): void => {
     const { functionName, url, lineNumber } = node.callFrame
     const file = url.startsWith('file://') ? relative(root, fileURLToPath(url)) : url
     // Code that tsx compiled reports line 0: the file alone names it.
-    const site = `${functionName || '(anonymous)'} ${file === '' ? '(native)' : lineNumber > 0 ? `${file}:${lineNumber + 1}` : file}`
+    let site = `${functionName || '(anonymous)'} ${file === '' ? '(native)' : lineNumber > 0 ? `${file}:${lineNumber + 1}` : file}`
+    const internal = file === '' || file.startsWith('node:')
+    if (owner && internal && caller !== undefined) site = caller
     if (node.selfSize > 0) sites.set(site, (sites.get(site) ?? 0) + node.selfSize)
-    for (const child of node.children) walk(child)
+    for (const child of node.children) walk(child, owner && internal ? caller : site)
   }
-  walk(head)
+  walk(head, undefined)
   return sites
 }
 
@@ -115,7 +122,7 @@ async function measure (mode: string): Promise<Result> {
     const [code] = await benchExit
     if (code !== 0) throw new Error(`wampbench exited with ${code}`)
     const calls = mode === 'router' ? routedCalls : appCalls
-    const sites = bySite(profile.head)
+    const sites = bySite(profile.head, flags.owner)
     let total = 0
     for (const bytes of sites.values()) total += bytes
     const top = [...sites].sort((a, b) => b[1] - a[1]).slice(0, Number(flags.top)).map(([site, bytes]) => ({ site, bytesPerCall: bytes / calls }))
