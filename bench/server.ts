@@ -67,3 +67,31 @@ process.on('SIGUSR2', () => {
   const { calls, routedCalls } = app.wamp.stats().counters
   process.stdout.write(JSON.stringify({ calls, routedCalls }) + '\n')
 })
+// Spawned with an IPC channel (bench/alloc.ts): 'alloc-start' / 'alloc-stop' bracket a window of the inspector's
+// sampling heap profiler, answered with the profile and the call counters of that window, read in the same tick.
+if (process.send !== undefined) {
+  const { Session } = await import('node:inspector/promises')
+  const inspector = new Session()
+  inspector.connect()
+  let before = { calls: 0, routedCalls: 0 }
+  const counters = (): typeof before => {
+    const { calls, routedCalls } = app.wamp.stats().counters
+    return { calls, routedCalls }
+  }
+  process.on('message', (msg: { cmd: string, interval?: number }) => {
+    if (msg.cmd === 'alloc-start') {
+      // The include* flags (V8 ≥ 10, not in @types/node yet) keep the samples of objects that die young: all allocation.
+      const params = { samplingInterval: msg.interval ?? 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }
+      inspector.post('HeapProfiler.startSampling', params).then(() => {
+        before = counters()
+        process.send?.({ cmd: 'alloc-started' })
+      }, (err: unknown) => process.send?.({ cmd: 'alloc-error', error: String(err) }))
+    } else if (msg.cmd === 'alloc-stop') {
+      const after = counters()
+      inspector.post('HeapProfiler.getSamplingProfile').then(async ({ profile }) => {
+        await inspector.post('HeapProfiler.stopSampling')
+        process.send?.({ cmd: 'alloc-profile', profile, calls: after.calls - before.calls, routedCalls: after.routedCalls - before.routedCalls })
+      }, (err: unknown) => process.send?.({ cmd: 'alloc-error', error: String(err) }))
+    }
+  })
+}

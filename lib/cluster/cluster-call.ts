@@ -56,7 +56,7 @@ export class ClusterRoutedCall implements CallHandle {
 
   progress (result: CallResult): void {
     if (this.settled) return
-    if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], result.args, result.kwargs))) return
+    if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS, result.args, result.kwargs]))) return
     this.failed(new WampError(...this.caller.unsentError('a progressive result', ErrorUri.runtimeError)))
     this.cluster.cancel(this)
   }
@@ -65,7 +65,7 @@ export class ClusterRoutedCall implements CallHandle {
     if (this.settled) return
     this.settled = true
     this.forget(undefined)
-    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], result.args, result.kwargs))) return
+    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY, result.args, result.kwargs]))) return
     this.caller.sendError(T.CALL, this.requestId, ...this.caller.unsentError('the result', ErrorUri.runtimeError))
   }
 

@@ -21,14 +21,14 @@ export function deliver (counters: Counters, subscription: Subscription, publica
     if (!subscription.sessions.has(only) || !only.isOpen || (filter !== undefined && !filter.admits(only))) return 0
     const held = awaiting?.get(only)
     if (held !== undefined) {
-      held.push(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))
+      held.push(withPayload([T.EVENT, subscription.id, publicationId, details, args, kwargs]))
       return 0
     }
-    if (!only.send(withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs))) return 0
+    if (!only.send(withPayload([T.EVENT, subscription.id, publicationId, details, args, kwargs]))) return 0
     counters.events++
     return 1
   }
-  const msg = withPayload([T.EVENT, subscription.id, publicationId, details], args, kwargs)
+  const msg = withPayload([T.EVENT, subscription.id, publicationId, details, args, kwargs])
   // One encode per serializer: nearly always one or two, so a pair of slots beats a Map.
   let s1: Serializer | undefined; let d1: string | Buffer | undefined
   let s2: Serializer | undefined; let d2: string | Buffer | undefined

@@ -255,7 +255,7 @@ function sendRetained (session: Session, subscription: Subscription, events: Ret
   for (const event of newestEligible(events, session, max)) {
     if (live?.has(event.publicationId) === true) continue
     const details: Details = subscription.match === 'exact' ? { ...event.publisher, retained: true } : { topic: event.topic, ...event.publisher, retained: true }
-    if (session.send(withPayload([T.EVENT, subscription.id, event.publicationId, details], event.args, event.kwargs))) session.hub.counters.events++
+    if (session.send(withPayload([T.EVENT, subscription.id, event.publicationId, details, event.args, event.kwargs]))) session.hub.counters.events++
   }
 }
 

@@ -116,8 +116,6 @@ export class Dealer {
     const requestId = msg[1] as number
     const options = msg[2] as Details
     const uri = msg[3] as string
-    const args = (msg[4] ?? []) as unknown[]
-    const kwargs = (msg[5] ?? {}) as Kwargs
     const last = options.progress !== true
     const running = session.calls.get(requestId)
     if (running !== undefined) {
@@ -126,6 +124,8 @@ export class Dealer {
       if (running.input === undefined || running.input.complete) {
         return session.violation(`CALL request id ${requestId} is already in flight`)
       }
+      const args = (msg[4] ?? []) as unknown[]
+      const kwargs = (msg[5] ?? {}) as Kwargs
       const issues = running.registration.validator?.check(args, kwargs)
       if (issues !== undefined) return running.refuse(ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues })
       return running.chunk(args, kwargs, last, session.frameBytes)
@@ -156,6 +156,9 @@ export class Dealer {
       if (this.router !== undefined) return this.router.call(session, msg, uri)
       return session.sendError(T.CALL, requestId, ErrorUri.noSuchProcedure, [`no procedure "${uri}" is registered`])
     }
+    // Only here, once the call is the application's: a routed CALL passes its message's payload on as it came.
+    const args = (msg[4] ?? []) as unknown[]
+    const kwargs = (msg[5] ?? {}) as Kwargs
     const issues = procedure.validator?.check(args, kwargs)
     if (issues !== undefined) {
       return session.sendError(T.CALL, requestId, ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues })

@@ -222,10 +222,8 @@ function timedOut (call: IncomingCall): void {
 
 /** RESULT for a handler's value: `undefined` → no args, WampResult → its args/kwargs, anything else → [value]. */
 export function resultMessage (requestId: number, details: Details, value: unknown): unknown[] {
-  const msg: unknown[] = [T.RESULT, requestId, details]
-  if (value instanceof WampResult) return withPayload(msg, value.args, value.kwargs)
-  if (value !== undefined) msg.push([value])
-  return msg
+  if (value instanceof WampResult) return withPayload([T.RESULT, requestId, details, value.args, value.kwargs])
+  return value === undefined ? [T.RESULT, requestId, details] : [T.RESULT, requestId, details, [value]]
 }
 
 /**

@@ -172,7 +172,7 @@ export function invoke (registration: ClientRegistration, uri: string, args: unk
     details.caller_authid = caller.authid
     details.caller_authrole = caller.authrole
   }
-  if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details], args, kwargs))) {
+  if (!session.send(withPayload([T.INVOCATION, requestId, registration.id, details, args, kwargs]))) {
     call.reject(new WampError(...session.unsentError('the call\'s payload', ErrorUri.invalidArgument)))
     return undefined
   }

@@ -41,6 +41,8 @@ export class Registration {
   readonly created: string
   readonly callees: ClientRegistration[]
   readonly parts: string[] | undefined
+  /** INVOCATION.Details of a call to `uri` itself that adds nothing to the procedure: shared by all such calls. */
+  readonly details: Details
   private turn: number
 
   constructor (id: number, uri: string, match: MatchPolicy, invoke: InvokePolicy, routed: boolean) {
@@ -52,6 +54,7 @@ export class Registration {
     this.created = new Date().toISOString()
     this.callees = []
     this.parts = match === 'wildcard' ? uri.split('.') : undefined
+    this.details = Object.freeze({ procedure: uri })
     this.turn = 0
   }
 

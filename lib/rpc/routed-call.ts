@@ -4,7 +4,7 @@ import { ErrorUri } from '../wire/uris.js'
 import { nextRequestId } from './outgoing-call.js'
 import { callTimeout } from './incoming-call.js'
 import type { Session } from '../session/session.js'
-import type { ClientRegistration } from './registry.js'
+import type { ClientRegistration, Registration } from './registry.js'
 import { traceContextOf } from '../trace-context.js'
 import { invokeChannel, traceCallStart, traceReturned, traceSettled } from '../diagnostics.js'
 import type { CallState } from '../diagnostics.js'
@@ -77,7 +77,7 @@ export class RoutedCall {
     if (last) this.streaming = false
     if (this.killed) return
     const details = last ? this.details : this.chunkDetails as Details
-    if (!this.callee.send(withPayload([T.INVOCATION, this.invocationId, this.registrationId, details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined))) {
+    if (!this.callee.send(withPayload([T.INVOCATION, this.invocationId, this.registrationId, details, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined]))) {
       this.end(...this.callee.unsentError('a chunk', ErrorUri.invalidArgument), true)
     }
   }
@@ -88,11 +88,11 @@ export class RoutedCall {
     const kwargs = msg[4] as Kwargs | undefined
     if ((msg[2] as Details).progress === true) {
       if (!this.receiveProgress || this.killed) return
-      if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS], args, kwargs))) return
+      if (this.caller.send(withPayload([T.RESULT, this.requestId, PROGRESS, args, kwargs]))) return
       return this.end(...this.caller.unsentError('a progressive result', ErrorUri.runtimeError), true)
     }
     this.settle()
-    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY], args, kwargs))) return
+    if (this.caller.send(withPayload([T.RESULT, this.requestId, EMPTY, args, kwargs]))) return
     this.caller.sendError(T.CALL, this.requestId, ...this.caller.unsentError('the result', ErrorUri.runtimeError))
   }
 
@@ -159,10 +159,10 @@ function timedOut (call: RoutedCall): void {
 }
 
 /**
- * Routes a client CALL to `callee` (the pick of a routed registration): INVOCATION out with the caller's args
+ * Routes a client CALL to `callee` (the pick of `registration`): INVOCATION out with the caller's args
  * and kwargs as they came, then the call is in flight on both sessions.
  */
-export function routeCall (caller: Session, msg: WampMessage, uri: string, callee: ClientRegistration): void {
+export function routeCall (caller: Session, msg: WampMessage, uri: string, registration: Registration, callee: ClientRegistration): void {
   const requestId = msg[1] as number
   const options = msg[2] as Details
   const session = callee.session
@@ -171,16 +171,18 @@ export function routeCall (caller: Session, msg: WampMessage, uri: string, calle
   if (streamed && !(calleeFeature(session, 'progressive_call_invocations') && calleeFeature(session, 'call_canceling'))) {
     return caller.sendError(T.CALL, requestId, ErrorUri.featureNotSupported, [`the callee of "${uri}" does not take progressive call invocations`])
   }
-  const details: Details = { procedure: uri }
-  if (options.receive_progress === true && calleeFeature(session, 'progressive_call_results')) details.receive_progress = true
-  if (options.disclose_me === true || callee.options.disclose_caller === true) {
+  const receiveProgress = options.receive_progress === true && calleeFeature(session, 'progressive_call_results')
+  const disclose = options.disclose_me === true || callee.options.disclose_caller === true
+  const details: Details = receiveProgress || disclose || uri !== registration.uri ? { procedure: uri } : registration.details
+  if (receiveProgress) details.receive_progress = true
+  if (disclose) {
     details.caller = caller.id
     details.caller_authid = caller.authid
     details.caller_authrole = caller.authrole
   }
   const chunkDetails = streamed ? { ...details, progress: true } : undefined
   const invocationId = nextRequestId(session)
-  const first = withPayload([T.INVOCATION, invocationId, callee.id, chunkDetails ?? details], msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined)
+  const first = withPayload([T.INVOCATION, invocationId, callee.id, chunkDetails ?? details, msg[4] as unknown[] | undefined, msg[5] as Kwargs | undefined])
   if (!session.send(first)) {
     return caller.sendError(T.CALL, requestId, ...session.unsentError('the call\'s payload', ErrorUri.invalidArgument))
   }

@@ -99,10 +99,10 @@ export class Router {
       return callThroughCluster(session, msg, uri, cluster, this.dealer.realm.name, registration !== undefined)
     }
     const callee = registration?.pick()
-    if (callee === undefined) {
+    if (registration === undefined || callee === undefined) {
       return session.sendError(T.CALL, msg[1] as number, ErrorUri.noSuchProcedure, [`no procedure "${uri}" is registered`])
     }
-    routeCall(session, msg, uri, callee)
+    routeCall(session, msg, uri, registration, callee)
   }
 
   /** The callee the application's `call(uri)` reaches, by pattern precedence and invocation policy. */

@@ -274,7 +274,7 @@ export class Session implements WampSession, TransportSink {
    */
   sendError (requestType: number, requestId: number, uri: string, args?: unknown[], kwargs?: Kwargs): void {
     if (requestType === T.CALL) this.hub.counters.failed(uri)
-    if (this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri], args, kwargs))) return
+    if (this.send(withPayload([T.ERROR, requestType, requestId, EMPTY, uri, args, kwargs]))) return
     const [reason, message] = this.unsentError(`the ${uri} error`, ErrorUri.runtimeError)
     // The explanation quotes the encoder: should it trip the encoder too, the bare URI still ends the request.
     if (!this.send([T.ERROR, requestType, requestId, EMPTY, reason, message])) this.send([T.ERROR, requestType, requestId, EMPTY, reason])

@@ -79,7 +79,7 @@ export class TestClient {
     const onAbort = (): void => this.connection.send([T.CANCEL, id, { mode: options.cancelMode ?? 'kill' }])
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const reply = await this.connection.request(T.CALL, `CALL "${uri}"`, withPayload([T.CALL, id, callOptions, uri], args, kwargs), options.onProgress)
+      const reply = await this.connection.request(T.CALL, `CALL "${uri}"`, withPayload([T.CALL, id, callOptions, uri, args, kwargs]), options.onProgress)
       const result = { args: (reply[3] ?? []) as unknown[], kwargs: (reply[4] ?? {}) as Kwargs, details: reply[2] as Details }
       if (options.result !== undefined) {
         const invalid = resultError(validatorFor(options.result), result.args, result.kwargs)
@@ -139,7 +139,7 @@ export class TestClient {
   /** Publishes; with `acknowledge: true` resolves with the publication id (or rejects with WampError). */
   async publish (topic: string, args?: unknown[], kwargs?: Kwargs, options: PublishOptions = {}): Promise<number | undefined> {
     const id = this.connection.requestId()
-    const msg = withPayload([T.PUBLISH, id, { ...options }, topic], args, kwargs)
+    const msg = withPayload([T.PUBLISH, id, { ...options }, topic, args, kwargs])
     if (options.acknowledge !== true) {
       this.connection.send(msg)
       return undefined
@@ -217,7 +217,7 @@ export class TestClient {
     const kwargs = (msg[5] ?? {}) as Kwargs
     const issues = registration.validator?.check(args, kwargs)
     if (issues !== undefined) {
-      this.connection.send(withPayload([T.ERROR, T.INVOCATION, requestId, {}, ErrorUri.invalidArgument], [describeIssues(issues)], { errors: issues }))
+      this.connection.send(withPayload([T.ERROR, T.INVOCATION, requestId, {}, ErrorUri.invalidArgument, [describeIssues(issues)], { errors: issues }]))
       return undefined
     }
     const controller = new AbortController()
@@ -227,7 +227,7 @@ export class TestClient {
       procedure: typeof details.procedure === 'string' ? details.procedure : registration.uri,
       details,
       signal: controller.signal,
-      progress: (a, k) => { if (this.invocations.has(requestId)) this.connection.send(withPayload([T.YIELD, requestId, { progress: true }], a, k)) }
+      progress: (a, k) => { if (this.invocations.has(requestId)) this.connection.send(withPayload([T.YIELD, requestId, { progress: true }, a, k])) }
     }
     new Promise((resolve) => resolve(registration.handler(args, kwargs, info))).then(
       (value) => this.answer(requestId, value, undefined),
@@ -242,14 +242,14 @@ export class TestClient {
     if (controller.signal.aborted) {
       this.connection.send([T.ERROR, T.INVOCATION, requestId, {}, ErrorUri.canceled])
     } else if (err instanceof WampError) {
-      this.connection.send(withPayload([T.ERROR, T.INVOCATION, requestId, {}, err.uri], err.args, err.kwargs))
+      this.connection.send(withPayload([T.ERROR, T.INVOCATION, requestId, {}, err.uri, err.args, err.kwargs]))
     } else if (err !== undefined) {
       this.errors.push(err)
       this.connection.send([T.ERROR, T.INVOCATION, requestId, {}, ErrorUri.runtimeError, [err instanceof Error ? err.message : String(err)]])
     } else if (value instanceof WampResult) {
-      this.connection.send(withPayload([T.YIELD, requestId, {}], value.args, value.kwargs))
+      this.connection.send(withPayload([T.YIELD, requestId, {}, value.args, value.kwargs]))
     } else {
-      this.connection.send(withPayload([T.YIELD, requestId, {}], value === undefined ? undefined : [value], undefined))
+      this.connection.send(withPayload([T.YIELD, requestId, {}, value === undefined ? undefined : [value], undefined]))
     }
   }
 

@@ -94,10 +94,21 @@ export function messageName (type: number): string {
   return clientShapes[type]?.name ?? String(type)
 }
 
-/** Appends args/kwargs: empty args are omitted unless kwargs follow, where `[]` holds their place. */
-export function withPayload (msg: WampMessage, args: unknown[] | undefined, kwargs: Kwargs | undefined): WampMessage {
-  if (kwargs !== undefined && hasKeys(kwargs)) msg.push(args ?? [], kwargs)
-  else if (args !== undefined && args.length > 0) msg.push(args)
+/**
+ * A message written with its args and kwargs as the last two elements (either may be undefined), by the omission
+ * rule: empty kwargs are dropped, then empty args unless kwargs follow (where `[]` holds their place). Trimming the
+ * full-length literal allocates nothing; appending to a shorter one would grow its store to 20 slots.
+ */
+export function withPayload (msg: WampMessage): WampMessage {
+  const last = msg.length - 1
+  const kwargs = msg[last] as Kwargs | undefined
+  if (kwargs !== undefined && hasKeys(kwargs)) {
+    if (msg[last - 1] === undefined) msg[last - 1] = []
+    return msg
+  }
+  msg.pop()
+  const args = msg[last - 1] as unknown[] | undefined
+  if (args === undefined || args.length === 0) msg.pop()
   return msg
 }
 
