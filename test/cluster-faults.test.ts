@@ -154,10 +154,21 @@ t.test('issue 17: Redis restarted while another instance is slow to come back: n
       callee.send([MSG.YIELD, inv[1], {}, ['ok']])
     }
   })()
+  // Calls to URIs nobody registered, made while the registry is rebuilt, wait for a change or the end of the rebuild:
+  // one SMEMBERS every 50 ms serves all of them (they each read the registry every 50 ms before: ~3 commands a call a tick).
+  const reads = async (): Promise<number> => {
+    const info = await redis.info('commandstats')
+    return ['hgetall', 'smembers'].reduce((n, cmd) => n + Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0), 0)
+  }
+  const before = await reads()
+  const missing = Array.from({ length: 40 }, (_, i) => a.app.wamp.call(`nobody.${i}`, [], {}, { timeout: 10000 }).catch((e: unknown) => e))
   await sleep(400)
+  const during = await reads() - before
   b.child.kill('SIGCONT')
   const results = await Promise.all(calls)
   t.same(results, calls.map(() => 'ok'), 'every call made while the registry was rebuilt reached B')
+  t.ok(during < 400, `${during} registry reads in 400 ms of rebuild for 50 waiting calls (40 to URIs nobody registered)`)
+  for (const err of await Promise.all(missing)) t.match(err, { uri: 'wamp.error.no_such_procedure' })
   t.comment(`calls made right after A reconnected were answered ${Date.now() - upAt} ms later (B frozen for 400 ms of it)`)
   await answering
   t.match(await a.app.wamp.call('nobody.has.this').catch((e: unknown) => e), { uri: 'wamp.error.no_such_procedure' },

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import { TestamentStore } from './testament-store.js'
+import { MissedLookups } from './missed-lookups.js'
 import type { ClusterHost, ClusterLink } from './link.js'
 import { Registry } from '../rpc/registry.js'
 import type { ClientRegistration, Registration } from '../rpc/registry.js'
@@ -64,6 +65,8 @@ export class ClusterRegistry {
   private regKeyCount: number
   /** The rewrite in progress (`sync()`), if any. */
   private syncing: Promise<void> | undefined
+  /** Lookups that missed while the registry is rebuilt, waiting to be tried again (`retryAfterMiss`). */
+  private readonly waiting: MissedLookups
   /** The channel on which every registry write is announced (P rpc:changed). */
   readonly changedChannel: string
   /** Our sessions' testaments in Redis, and a dead instance's claim. @internal */
@@ -79,6 +82,7 @@ export class ClusterRegistry {
     this.regKeys = new Map()
     this.regKeyCount = 0
     this.syncing = undefined
+    this.waiting = new MissedLookups(() => this.rebuilt(), () => this.epoch)
     this.changedChannel = `${link.prefix}rpc:changed`
     this.testaments = new TestamentStore(link)
   }
@@ -227,18 +231,34 @@ export class ClusterRegistry {
     this.forget()
   }
 
+  /** Counts the changes announced; a lookup that misses passes the count it started with to `retryAfterMiss`. */
+  get version (): number {
+    return this.epoch
+  }
+
   /**
-   * Should a lookup miss be retried (the registry is being rebuilt, a miss may be an entry not rewritten yet)? Until
-   * every instance known before the outage has re-announced itself, or `rebuildWindow` has passed.
+   * A lookup begun at `version` missed: try it again? While the registry is rebuilt after an outage (a miss may be an
+   * entry not rewritten yet), true once a change is announced or the rebuild is over (./missed-lookups.ts); else false.
    * @internal
    */
-  async rebuilding (redis: Redis): Promise<boolean> {
-    if (Date.now() >= this.rebuildUntil) return false
+  retryAfterMiss (version: number): Promise<boolean> {
+    if (Date.now() >= this.rebuildUntil) return Promise.resolve(false)
+    if (version !== this.epoch) return Promise.resolve(true)
+    return this.waiting.wait(version)
+  }
+
+  /** Is the rebuild over (Redis is gone too, or every instance known before the outage is back, or time is up)? */
+  private async rebuilt (): Promise<boolean> {
+    const redis = this.link.connection()
+    if (redis === undefined || Date.now() >= this.rebuildUntil) return true
     const present = new Set(await redis.smembers(this.key('instances')))
     if (this.known.every((id) => present.has(id))) this.rebuildUntil = 0
-    // True even when that closed the window: an instance may have re-announced since the caller's lookup, so one
-    // more lookup decides (membership and entries are written together, so after this one a miss is real).
-    return true
+    return this.rebuildUntil === 0
+  }
+
+  /** Lookups still waiting for the rebuild get their answer now (the cluster is closing). @internal */
+  stopWaiting (): void {
+    this.waiting.stop()
   }
 
   private async remove (redis: Redis, instance: string): Promise<void> {

@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { ClusterStats } from './fanout.js'
 import type { Kwargs } from '../wire/messages.js'
@@ -32,8 +31,6 @@ import type { Session } from '../session/session.js'
 // (kwargs.reason 'instance_lost'), calls served for it are interrupted. The first instance whose sweep notices the
 // expired heartbeat removes its entries (lock key SET NX PX).
 
-/** Milliseconds between registry lookups while the registry is being rebuilt after an outage. */
-const RETRY = 50
 /** Longest wait for a DESCRIBE's answer (an instance of an older version drops the message). */
 const DESCRIBE_TIMEOUT = 5000
 
@@ -146,14 +143,14 @@ export class ClusterRpc {
     let chosen: RemoteCallee | undefined
     for (;;) {
       const redis = this.connected()
+      const version = this.registry.version
       chosen = await this.registry.pick(redis, realm, uri, includeLocal, caller !== undefined)
       if (this.pending.get(call.id) !== call) return // timed out or canceled during the lookup
       if (chosen !== undefined) break
       // After Redis came back, the other instances may not have rewritten their entries yet: not a real miss.
-      if (!(await this.registry.rebuilding(redis))) {
+      if (!(await this.registry.retryAfterMiss(version))) {
         throw new WampError(ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${realm}"`])
       }
-      await delay(RETRY, undefined, { ref: false })
       if (this.pending.get(call.id) !== call) return
     }
     this.start(call, chosen, realm, uri, args, kwargs, options, caller)
@@ -286,6 +283,7 @@ export class ClusterRpc {
   close (): void {
     clearInterval(this.probeTimer)
     this.probeTimer = undefined
+    this.registry.stopWaiting()
     for (const call of this.pending.values()) this.settle(call, new WampError(ErrorUri.canceled, ['the server is shutting down']))
     this.served.abortAll()
     // What is queued still goes out (the answers of calls served until now, CANCELs of ours) while Redis is there.
