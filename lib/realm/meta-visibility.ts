@@ -1,7 +1,7 @@
 import { ErrorUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
-import { visibleTo } from './authorize.js'
+import { sees, visibleTo } from './authorize.js'
 import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
 import type { Subscription } from '../pubsub/subscription.js'
@@ -31,8 +31,8 @@ export function visibleSubscriptions (realm: Realm, ctx: CallContext, list: Subs
 }
 
 /** May the calling session see `subscription`? */
-export async function seesSubscription (realm: Realm, ctx: CallContext, subscription: Subscription): Promise<boolean> {
-  return (await visibleSubscriptions(realm, ctx, [subscription])).length === 1
+export function seesSubscription (realm: Realm, ctx: CallContext, subscription: Subscription): Promise<boolean> {
+  return seesEntry(realm, ctx, subscriptionEntry(subscription))
 }
 
 /** Subscription `id`, if the calling session may see it; ERROR no_such_subscription otherwise, as for an unknown id. */
@@ -50,16 +50,22 @@ export function visibleRegistrations (realm: Realm, ctx: CallContext, list: Regi
 }
 
 /** May the calling session see `registration`? */
-export async function seesRegistration (realm: Realm, ctx: CallContext, registration: Registration): Promise<boolean> {
-  return (await visibleRegistrations(realm, ctx, [registration])).length === 1
+export function seesRegistration (realm: Realm, ctx: CallContext, registration: Registration): Promise<boolean> {
+  return seesEntry(realm, ctx, registrationEntry(registration))
 }
 
 /**
  * May the calling session see a registration (`call`) or subscription (`subscribe`) of `pattern` held on another
  * instance (where only its URI and match policy are known here)? The rule of seesRegistration / seesSubscription.
  */
-export async function seesPattern (realm: Realm, ctx: CallContext, action: 'call' | 'subscribe', pattern: [uri: string, match: MatchPolicy]): Promise<boolean> {
-  return (await visibleTo(realm, ctx.session as Session, [pattern], [action], (p) => p)).length === 1
+export function seesPattern (realm: Realm, ctx: CallContext, action: 'call' | 'subscribe', [uri, match]: [uri: string, match: MatchPolicy]): Promise<boolean> {
+  return seesEntry(realm, ctx, { action, uri, match })
+}
+
+/** May the calling session see what `entry` is about? Everything without authorization. */
+async function seesEntry (realm: Realm, ctx: CallContext, entry: MetaEntry): Promise<boolean> {
+  const authorizer = realm.authorizer
+  return authorizer === undefined || await sees(authorizer, ctx.session as Session, entry.action, entry.uri, entry.match)
 }
 
 /** Registration `id`, if the calling session may see it; ERROR no_such_registration otherwise, as for an unknown id. */
