@@ -7,6 +7,7 @@ import { fitsIn } from '../wire/transport.js'
 import type { SessionTransport, TransportKind, TransportSink } from '../wire/transport.js'
 import { FrameDecoder, FrameType, handshakeErrorReply, HandshakeError, handshakeReply, parseHandshake, rawSocketFrames, writePrefix } from '../wire/rawsocket-framing.js'
 import { writeFrames } from '../wire/frames.js'
+import { flushSoon } from '../wire/flush-queue.js'
 import { kTransport } from '../symbols.js'
 import type { Hub } from '../hub.js'
 import type { NormalizedRawSocketOptions } from './rawsocket-options.js'
@@ -243,7 +244,7 @@ export class RawSocketTransport implements SessionTransport {
     if (this.corked) return
     this.corked = true
     this.socket.cork()
-    process.nextTick(flush, this)
+    flushSoon(this)
   }
 
   private clearTimer (): void {
@@ -346,10 +347,6 @@ function terminateLate (transport: RawSocketTransport): void {
 function handshakeTimedOut (transport: RawSocketTransport): void {
   transport.log.debug({ remoteAddress: transport.remoteAddress }, 'fastify-wamp: RawSocket handshake not completed in time')
   transport.terminate()
-}
-
-function flush (transport: RawSocketTransport): void {
-  transport.flush()
 }
 
 function onData (this: Socket, chunk: Buffer): void {

@@ -5,6 +5,7 @@ import type { Serializer } from './serializers/index.js'
 import { kSession, kTransport } from '../symbols.js'
 import { batchOverhead, joinBatch, SEPARATOR } from './batch.js'
 import { binaryFrames, textFrames, writeFrames } from './frames.js'
+import { flushSoon } from './flush-queue.js'
 import type { TransportInfo, TransportKind } from '../../types/session.js'
 
 export type { TransportInfo, TransportKind }
@@ -198,7 +199,7 @@ export class WebSocketTransport implements SessionTransport {
     if (!this.corked) {
       this.corked = true
       this.raw?.cork()
-      setImmediate(flush, this)
+      flushSoon(this)
     }
     this.pending.push(data)
     this.pendingBytes += data.length
@@ -298,10 +299,6 @@ function directFraming (socket: WebSocket): boolean {
 
 function terminateLate (transport: SessionTransport): void {
   transport.terminate()
-}
-
-function flush (transport: WebSocketTransport): void {
-  transport.flush()
 }
 
 function onMessage (this: WebSocket, data: Buffer, isBinary: boolean): void {
