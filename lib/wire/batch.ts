@@ -1,3 +1,5 @@
+import type { Framing } from './frames.js'
+
 // WAMP-over-Batched-WebSocket (wamp.2.<serializer>.batched): several WAMP messages in one WebSocket message.
 // Text serializers end each message with the ASCII record separator 0x1e (JSON text cannot contain it unescaped);
 // binary serializers put each message after its length, 4 octets big-endian. A single message is a batch of one;
@@ -48,10 +50,11 @@ export function splitBatch (data: Buffer, binary: boolean): Buffer[] | string {
 
 /**
  * Messages encoded for one peer → the WebSocket messages that carry them, in order, each at most `maxPayload`
- * bytes (a message is assumed to fit alone, framing included: the sender checked). One allocation per frame.
+ * bytes (a message is assumed to fit alone, framing included: the sender checked). One allocation per frame; with
+ * `framing`, each begins with its frame header, ready for the socket.
  */
 export function joinBatch (messages: ReadonlyArray<string | Buffer>, binary: boolean, maxPayload: number,
-  separator = SEPARATOR): Buffer[] {
+  separator = SEPARATOR, framing?: Framing): Buffer[] {
   const overhead = batchOverhead(binary)
   const sizes = new Array<number>(messages.length)
   const frames: Buffer[] = []
@@ -62,20 +65,20 @@ export function joinBatch (messages: ReadonlyArray<string | Buffer>, binary: boo
     const size = (typeof m === 'string' ? Buffer.byteLength(m) : m.length) + overhead
     sizes[i] = size
     if (total + size > maxPayload && i > first) {
-      frames.push(fill(messages, sizes, first, i, total, binary, separator))
+      frames.push(fill(messages, sizes, first, i, total, binary, separator, framing))
       first = i
       total = 0
     }
     total += size
   }
-  if (messages.length > first) frames.push(fill(messages, sizes, first, messages.length, total, binary, separator))
+  if (messages.length > first) frames.push(fill(messages, sizes, first, messages.length, total, binary, separator, framing))
   return frames
 }
 
 function fill (messages: ReadonlyArray<string | Buffer>, sizes: number[], from: number, to: number, total: number,
-  binary: boolean, separator: number): Buffer {
-  const frame = Buffer.allocUnsafe(total)
-  let at = 0
+  binary: boolean, separator: number, framing: Framing | undefined): Buffer {
+  const frame = Buffer.allocUnsafe(total + (framing === undefined ? 0 : framing.headerSize(total)))
+  let at = framing === undefined ? 0 : framing.writeHeader(frame, 0, total)
   for (let i = from; i < to; i++) {
     const m = messages[i]
     const length = sizes[i] - (binary ? PREFIX : 1)

@@ -267,9 +267,18 @@ export class WebSocketTransport implements SessionTransport {
     this.pendingBytes = 0
     // A close frame (ours after a flush, or ws's answer to the peer's) ends the data frames: the rest is moot.
     if (this.socket.readyState !== 1) return
-    const frames = this.batched ? joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator) : messages
-    if (this.direct) return writeFrames(this.raw as Socket, frames, this.serializer.binary ? binaryFrames : textFrames)
-    for (const frame of frames) this.socket.send(frame, this.frame)
+    const framing = this.direct ? (this.serializer.binary ? binaryFrames : textFrames) : undefined
+    if (!this.batched) {
+      if (framing !== undefined) return writeFrames(this.raw as Socket, messages, framing)
+      for (const message of messages) this.socket.send(message, this.frame)
+      return
+    }
+    // Batched: each WebSocket message is built once, with its frame header when we frame.
+    const frames = joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator, framing)
+    for (const frame of frames) {
+      if (framing !== undefined) (this.raw as Socket).write(frame)
+      else this.socket.send(frame, this.frame)
+    }
   }
 
   private overflow (size: number): void {

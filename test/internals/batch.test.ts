@@ -1,6 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { joinBatch, splitBatch } from '../../lib/wire/batch.js'
+import { binaryFrames, textFrames } from '../../lib/wire/frames.js'
 
 // Issue 23: the batch framing of wamp.2.<serializer>.batched (pure functions; the wire is tested in test/batched.test.ts).
 
@@ -24,6 +25,36 @@ t.test('issue 23: joinBatch → splitBatch gives back the messages, in frames of
     }
   ))
   t.pass('round trip')
+})
+
+// A WebSocket frame header (RFC 6455 §5.2, unmasked) → [first octet, payload length, header size].
+function readHeader (frame: Buffer): [number, number, number] {
+  const short = frame[1]
+  if (short < 126) return [frame[0], short, 2]
+  if (short === 126) return [frame[0], frame.readUInt16BE(2), 4]
+  return [frame[0], frame.readUInt32BE(2) * 0x100000000 + frame.readUInt32BE(6), 10]
+}
+
+t.test('issue 22: joinBatch with a framing writes each batch once, behind its WebSocket frame header', async (t) => {
+  fc.assert(fc.property(
+    fc.boolean(),
+    fc.array(fc.oneof(fc.string({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 })), { minLength: 1, maxLength: 30 }),
+    fc.integer({ min: 310, max: 3000 }),
+    fc.constantFrom(0, 1, 70_000),
+    (binary, raw, maxPayload, big) => {
+      const messages: Array<string | Buffer> = raw.map((m) => typeof m === 'string' ? m.split('\x1e').join('') : Buffer.from(m.filter((b) => b !== 0x1e)))
+      if (big > 0) messages.push('x'.repeat(big))
+      const limit = Math.max(maxPayload, big + 5)
+      const plain = joinBatch(messages, binary, limit)
+      const framed = joinBatch(messages, binary, limit, 0x1e, binary ? binaryFrames : textFrames)
+      return framed.length === plain.length && framed.every((frame, i) => {
+        const [first, length, headerSize] = readHeader(frame)
+        return first === (binary ? 0x82 : 0x81) && length === plain[i].length && frame.length === headerSize + length &&
+          frame.subarray(headerSize).equals(plain[i])
+      })
+    }
+  ))
+  t.pass('framed batches carry the same payloads')
 })
 
 t.test('issue 23: malformed batches are named', async (t) => {
