@@ -54,7 +54,7 @@ export async function killWhere (realm: Realm, select: Selector, options: KillOp
   for (const info of remote) {
     if (info.id === except?.id || !select(info)) continue
     killed.push(info.id)
-    cluster.kill(info.instance, realm.name, info.id, reason, options?.message)
+    cluster.control.kill(info.instance, realm.name, info.id, reason, options?.message)
   }
   return killed
 }
@@ -75,7 +75,7 @@ export async function killOne (realm: Realm, id: number, options: KillOptions | 
   if (cluster === undefined || !cluster.up) return false
   const info: RemoteSessionInfo | undefined = await cluster.session(id)
   if (info === undefined || info.realm !== realm.name) return false
-  cluster.kill(info.instance, realm.name, id, reason, options?.message)
+  cluster.control.kill(info.instance, realm.name, id, reason, options?.message)
   return true
 }
 
