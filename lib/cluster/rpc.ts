@@ -10,7 +10,7 @@ import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
 import { instanceLost, networkFailure, RemoteCall, unencodable, unreachable } from './remote-call.js'
 import type { CallHandle } from './remote-call.js'
-import type { RemoteCallee, RemoteSessionInfo } from './registry.js'
+import type { RemoteCallee, RemoteSessionInfo, SessionFilter } from './registry.js'
 import type { ClusterHost, ClusterLink } from './link.js'
 import { traceContextToWire } from '../trace-context.js'
 import { CANCEL, ERROR, PROGRESS, REQUEST, RESULT, RpcOutbox, unpackRpc } from './rpc-outbox.js'
@@ -76,7 +76,7 @@ export class ClusterRpc {
 
   /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). */
   async session (id: number): Promise<RemoteSessionInfo | undefined> {
-    return await this.registry.session(this.connected(), id)
+    return await this.registry.sessions.session(this.connected(), id)
   }
 
   private key (name: string): string {
@@ -304,9 +304,9 @@ export class ClusterRpc {
     return (await call.promise).args
   }
 
-  /** The sessions of `realm` on the other instances, as the cluster registry lists them. */
-  async sessionsOf (realm: string): Promise<RemoteSessionInfo[]> {
-    return await this.registry.sessionsOf(this.connected(), realm)
+  /** The sessions of `realm` on the other instances that `filter` picks, as the cluster registry lists them. */
+  async sessionsWhere (realm: string, filter: SessionFilter): Promise<Array<{ instance: string, id: number }>> {
+    return await this.registry.sessions.where(this.connected(), realm, filter)
   }
 
   /** Redis is up: the cluster registry can be read. */
