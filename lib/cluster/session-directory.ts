@@ -56,9 +56,8 @@ export class SessionDirectory {
     const [, id, about] = entry.split('\n')
     multi.hdel(this.hash, id)
     // An entry without its realm, authid and authrole: written by an instance of an older version (no sets).
-    if (about === undefined) return
-    const [realm, authid, authrole] = JSON.parse(about) as [string, string, string]
-    for (const set of this.sets(realm, authid, authrole)) multi.srem(set, `${instance}:${id}`)
+    const listed = about === undefined ? undefined : parsed(about)
+    if (listed !== undefined) for (const set of this.sets(...listed)) multi.srem(set, `${instance}:${id}`)
   }
 
   /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). */
@@ -92,6 +91,15 @@ export class SessionDirectory {
 
 export function realmOf (session: Session): string {
   return session.joined?.name ?? ''
+}
+
+function parsed (about: string): [string, string, string] | undefined {
+  try {
+    const listed = JSON.parse(about) as unknown
+    return Array.isArray(listed) && listed.length === 3 && listed.every((v) => typeof v === 'string') ? listed as [string, string, string] : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function ownEntry (session: Session): string {
