@@ -108,16 +108,22 @@ export class RegistryCache {
   changed (message: string): void {
     this.version++
     const write = writeOf(message)
-    if (write === undefined) return message === EVERYTHING ? this.forget() : this.drop(message)
+    if (write === undefined) return message === EVERYTHING ? this.clear() : this.drop(message)
     const [hash, field, value] = write
     if (value !== undefined && listedOf(field, value) === undefined) return this.drop(hash)
     this.reads.get(hash)?.replay.push([field, value])
     const cached = this.hashes.get(hash)
-    if (cached !== undefined) this.hashes.set(hash, { listed: updated(cached.listed, field, value), precedence: new Map() })
+    if (cached === undefined || (value === undefined && !cached.listed.some((c) => c.field === field))) return
+    this.hashes.set(hash, { listed: updated(cached.listed, field, value), precedence: new Map() })
   }
 
   /** Announcements may have been missed (Redis down, or just back): nothing kept or being read is trusted. */
   forget (): void {
+    this.version++
+    this.clear()
+  }
+
+  private clear (): void {
     this.hashes.clear()
     this.reads.clear()
   }

@@ -77,7 +77,6 @@ export class ClusterRegistry {
 
   /** Announcements may have been missed (Redis down, or just back): nothing kept is trusted. */
   forget (): void {
-    this.cache.version++
     this.cache.forget()
   }
 

@@ -20,7 +20,7 @@ import type { Session } from '../session/session.js'
 
 // Cluster-wide RPC on the Redis fan-out engine (`new RedisFanout({ redis, rpc: true })`).
 //
-// Which instance holds which session and registration: ./cluster-registry.ts (in Redis).
+// Which instance holds which session and registration: ./registry.ts (in Redis); session control: ./remote-control.ts.
 // Point to point: each instance SUBSCRIBEs to P rpc:<instance> only. A call is one message to the callee's instance
 // and one message with the result back (plus one per progressive result, one for a cancel); nothing is broadcast.
 // The messages of one tick for one instance leave as one PUBLISH (./rpc-outbox.ts); calls served for other
