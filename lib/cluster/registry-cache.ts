@@ -74,9 +74,9 @@ export class RegistryCache {
   read (redis: Redis, hash: string): Promise<Listed[]> {
     const cached = this.hashes.get(hash)
     if (cached !== undefined) return Promise.resolve(cached.listed)
-    let read = this.reads.get(hash)
-    if (read !== undefined) return read.promise
-    const started: Read = read = { promise: undefined as unknown as Promise<Listed[]>, replay: [] }
+    const reading = this.reads.get(hash)
+    if (reading !== undefined) return reading.promise
+    const started: Read = { promise: undefined as unknown as Promise<Listed[]>, replay: [] }
     this.reads.set(hash, started)
     started.promise = redis.hgetall(hash).then((values) => {
       let listed = Object.entries(values).map(([field, value]) => listedOf(field, value)).filter((c) => c !== undefined)
@@ -110,9 +110,11 @@ export class RegistryCache {
     const write = writeOf(message)
     if (write === undefined) return message === EVERYTHING ? this.clear() : this.drop(message)
     const [hash, field, value] = write
-    if (value !== undefined && listedOf(field, value) === undefined) return this.drop(hash)
-    this.reads.get(hash)?.replay.push([field, value])
+    const read = this.reads.get(hash)
     const cached = this.hashes.get(hash)
+    if (read === undefined && cached === undefined) return // not a hash we look up
+    if (value !== undefined && listedOf(field, value) === undefined) return this.drop(hash)
+    read?.replay.push([field, value])
     if (cached === undefined || (value === undefined && !cached.listed.some((c) => c.field === field))) return
     this.hashes.set(hash, { listed: updated(cached.listed, field, value), precedence: new Map() })
   }
