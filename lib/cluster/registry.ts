@@ -2,18 +2,23 @@ import type { Redis } from 'ioredis'
 import { TestamentStore } from './testament-store.js'
 import { MissedLookups } from './missed-lookups.js'
 import type { ClusterHost, ClusterLink } from './link.js'
-import { Registry } from '../rpc/registry.js'
+import { announcement, CACHE_MAX, EVERYTHING, RegistryCache } from './registry-cache.js'
+import type { Listed, RemoteCallee } from './registry-cache.js'
+import { realmOf, SessionDirectory } from './session-directory.js'
 import type { ClientRegistration, Registration } from '../rpc/registry.js'
 import type { Session } from '../session/session.js'
-import type { MatchPolicy } from '../wire/uris.js'
 
-// The cluster registry in Redis: which instance holds which session and client registration.
-// All keys under the adapter's prefix P:
+export type { RemoteCallee } from './registry-cache.js'
+export type { RemoteSessionInfo, SessionFilter } from './session-directory.js'
+export { realmOf } from './session-directory.js'
+
+// The cluster registry in Redis: which instance holds which client registration (and, through ./session-directory.ts,
+// which session). All keys under the adapter's prefix P:
 //   P rpc:reg:<realm>:<uri>   hash  "<instance>:<session>:<registration>" → JSON [created ms, routed 0|1, invoke]
 //   P rpc:pat:<realm>         hash  the same fields for routed prefix/wildcard registrations
 //                                   → JSON [created ms, 1, invoke, match, pattern] (read only when no exact one)
-//   P rpc:sessions            hash  "<session>" → JSON [instance, realm, authid, authrole]
-//   P rpc:own:<instance>      set   what that instance wrote ("r\n<hash key>\n<field>" | "s\n<session>"), for cleanup
+//   P rpc:own:<instance>      set   what that instance wrote ("r\n<hash key>\n<field>" | a session's, see there),
+//                                   for cleanup
 //   P rpc:instances           set   instances that have written their entries (only `sync()` adds to it, in the same
 //                                   MULTI as the entries, so membership means "its entries are all there")
 //   P rpc:rr:<realm>:<uri>    roundrobin counter of a shared registration
@@ -23,31 +28,9 @@ import type { MatchPolicy } from '../wire/uris.js'
 // Writes are fire-and-forget on REGISTER/UNREGISTER/session open/close; while Redis is down they are skipped and
 // `sync()` rewrites this instance's entries when it is back (also when a peer swept us by mistake).
 //
-// Lookups are cached per hash (parsed and sorted once), so a call in the steady state costs no registry read. Every
-// write of a registry hash PUBLISHes the hash's key on P rpc:changed in the same MULTI (`*` for a sync, a sweep or
-// a leave, which touch many), and every instance drops what it cached of it. A lookup caches its answer only if no
-// change arrived while it was in flight, and the whole cache goes whenever the subscriber connection may have missed
-// one (Redis down, then up again) and while the registry is rebuilt after an outage.
-
-/** A session on another instance, as the cluster registry lists it. */
-export interface RemoteSessionInfo {
-  id: number
-  instance: string
-  realm: string
-  authid: string
-  authrole: string
-}
-
-/** One callee of the cluster registry. */
-export interface RemoteCallee { readonly instance: string, readonly session: number, readonly registration: number }
-
-/** One callee of a registry hash, parsed once when read: its field `<instance>:<session>:<registration>` and its entry. */
-interface Listed { field: string, entry: Entry, callee: RemoteCallee }
-
-/** Most registry hashes cached at once (a miss is cached too, and clients choose the URIs they call). */
-const CACHE_MAX = 10_000
-/** What `changed` carries for "anything may have changed". */
-const EVERYTHING = '*'
+// Lookups read the hashes through ./registry-cache.ts: each write announces what it changed on P rpc:changed in its
+// MULTI, and every instance updates what it keeps in place. Nothing is kept while the registry is rebuilt after an
+// outage, and nothing kept is trusted once announcements may have been missed (Redis down, then up again).
 
 export class ClusterRegistry {
   private readonly link: ClusterLink
@@ -56,10 +39,8 @@ export class ClusterRegistry {
   private known: string[]
   /** Until then (ms since epoch) the registry is being rebuilt after an outage, unless all `known` are back. */
   private rebuildUntil: number
-  /** Registry hashes as last read, by key, until a change of theirs is announced. */
-  private readonly cache: Map<string, Listed[]>
-  /** Counts the changes announced: a lookup caches its answer only if none arrived while it was in flight. */
-  private epoch: number
+  /** The registry hashes as last read, updated in place by the announcements. */
+  private readonly cache: RegistryCache
   /** regKey()'s memo, realm → URI → key; cleared past CACHE_MAX keys (clients choose the URIs they call). */
   private readonly regKeys: Map<string, Map<string, string>>
   private regKeyCount: number
@@ -71,32 +52,32 @@ export class ClusterRegistry {
   readonly changedChannel: string
   /** Our sessions' testaments in Redis, and a dead instance's claim. @internal */
   readonly testaments: TestamentStore
+  /** Which instance holds which session. @internal */
+  readonly sessions: SessionDirectory
 
   constructor (link: ClusterLink) {
     this.link = link
     this.host = undefined
     this.known = []
     this.rebuildUntil = 0
-    this.cache = new Map()
-    this.epoch = 0
+    this.cache = new RegistryCache(() => Date.now() >= this.rebuildUntil)
     this.regKeys = new Map()
     this.regKeyCount = 0
     this.syncing = undefined
-    this.waiting = new MissedLookups(() => this.rebuilt(), () => this.epoch)
+    this.waiting = new MissedLookups(() => this.rebuilt(), () => this.cache.version)
     this.changedChannel = `${link.prefix}rpc:changed`
     this.testaments = new TestamentStore(link)
+    this.sessions = new SessionDirectory(link)
   }
 
-  /** A registry write was announced (on P rpc:changed): what we cached of that hash, or of everything, goes. */
-  changed (key: string): void {
-    this.epoch++
-    if (key === EVERYTHING) this.cache.clear()
-    else this.cache.delete(key)
+  /** A registry write was announced (on P rpc:changed): what we keep of it follows (./registry-cache.ts). */
+  changed (message: string): void {
+    this.cache.changed(message)
   }
 
-  /** Announcements may have been missed (Redis down, or just back): nothing cached is trusted. */
+  /** Announcements may have been missed (Redis down, or just back): nothing kept is trusted. */
   forget (): void {
-    this.changed(EVERYTHING)
+    this.cache.forget()
   }
 
   attach (host: ClusterHost): void {
@@ -126,18 +107,16 @@ export class ClusterRegistry {
   sessionOpened (session: Session): void {
     const redis = this.link.connection()
     if (redis === undefined) return // written by sync() when Redis is back
-    const own = this.key(`own:${this.link.instanceId}`)
-    redis.multi()
-      .hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
-      .sadd(own, `s\n${session.id}`)
-      .exec().catch(noop)
+    const multi = redis.multi()
+    this.sessions.write(multi, this.key(`own:${this.link.instanceId}`), session)
+    multi.exec().catch(noop)
   }
 
   sessionClosed (session: Session): void {
-    this.link.connection()?.multi()
-      .hdel(this.key('sessions'), String(session.id))
-      .srem(this.key(`own:${this.link.instanceId}`), `s\n${session.id}`)
-      .exec().catch(noop)
+    const multi = this.link.connection()?.multi()
+    if (multi === undefined) return
+    this.sessions.remove(multi, this.key(`own:${this.link.instanceId}`), session)
+    multi.exec().catch(noop)
   }
 
   /** Where a client registration is listed: [hash, field, value]; undefined for a private pattern registration. */
@@ -157,7 +136,7 @@ export class ClusterRegistry {
     redis.multi()
       .hset(hash, field, value)
       .sadd(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
-      .publish(this.changedChannel, hash)
+      .publish(this.changedChannel, announcement(hash, field, value))
       .exec().catch(noop)
   }
 
@@ -167,7 +146,7 @@ export class ClusterRegistry {
     this.link.connection()?.multi()
       .hdel(hash, field)
       .srem(this.key(`own:${this.link.instanceId}`), `r\n${hash}\n${field}`)
-      .publish(this.changedChannel, hash)
+      .publish(this.changedChannel, announcement(hash, field, undefined))
       .exec().catch(noop)
   }
 
@@ -189,12 +168,11 @@ export class ClusterRegistry {
     if (published.length > 0) this.host.testamentsPublished?.(published)
     const old = await redis.smembers(own)
     const multi = redis.multi()
-    removeOwned(multi, this.key('sessions'), old)
+    this.removeOwned(multi, this.link.instanceId, old)
     multi.del(own)
     const wills: Array<[number, Buffer]> = []
     for (const session of this.host.sessions.values()) {
-      multi.hset(this.key('sessions'), String(session.id), sessionEntry(this.link.instanceId, session))
-      multi.sadd(own, `s\n${session.id}`)
+      this.sessions.write(multi, own, session)
       const will = this.host.testamentsOf?.(session)
       if (will !== undefined) wills.push([session.id, will])
       for (const callee of session.registrations.values()) {
@@ -233,7 +211,7 @@ export class ClusterRegistry {
 
   /** Counts the changes announced; a lookup that misses passes the count it started with to `retryAfterMiss`. */
   get version (): number {
-    return this.epoch
+    return this.cache.version
   }
 
   /**
@@ -243,7 +221,7 @@ export class ClusterRegistry {
    */
   retryAfterMiss (version: number): Promise<boolean> {
     if (Date.now() >= this.rebuildUntil) return Promise.resolve(false)
-    if (version !== this.epoch) return Promise.resolve(true)
+    if (version !== this.cache.version) return Promise.resolve(true)
     return this.waiting.wait(version)
   }
 
@@ -266,7 +244,7 @@ export class ClusterRegistry {
     const own = this.key(`own:${instance}`)
     const entries = await redis.smembers(own)
     const multi = redis.multi()
-    removeOwned(multi, this.key('sessions'), entries)
+    this.removeOwned(multi, instance, entries)
     multi.del(own).srem(this.key('instances'), instance)
     multi.publish(this.changedChannel, EVERYTHING)
     await multi.exec()
@@ -280,46 +258,21 @@ export class ClusterRegistry {
     const own = this.key(`own:${this.link.instanceId}`)
     return redis.smembers(own).then((entries) => {
       const multi = redis.multi()
-      removeOwned(multi, this.key('sessions'), entries)
+      this.removeOwned(multi, this.link.instanceId, entries)
       this.testaments.remove(multi)
       return multi.del(own).srem(this.key('instances'), this.link.instanceId).publish(this.changedChannel, EVERYTHING).exec()
     })
   }
 
-  /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). @internal */
-  async session (redis: Redis, id: number): Promise<RemoteSessionInfo | undefined> {
-    const value = await redis.hget(this.key('sessions'), String(id))
-    if (value === null) return undefined
-    const [instance, realm, authid, authrole] = JSON.parse(value) as [string, string, string, string]
-    if (instance === this.link.instanceId) return undefined
-    return { id, instance, realm, authid, authrole }
-  }
-
-  /** The sessions of `realm` on the other instances. @internal */
-  async sessionsOf (redis: Redis, realm: string): Promise<RemoteSessionInfo[]> {
-    const found: RemoteSessionInfo[] = []
-    for (const [id, value] of Object.entries(await redis.hgetall(this.key('sessions')))) {
-      const [instance, r, authid, authrole] = JSON.parse(value) as [string, string, string, string]
-      if (instance !== this.link.instanceId && r === realm) found.push({ id: Number(id), instance, realm, authid, authrole })
-    }
-    return found
-  }
-
-  /** A registry hash's callees in registration order (without this instance's unless `includeLocal`). */
-  private async callees (redis: Redis, key: string, includeLocal: boolean, routedOnly: boolean): Promise<Listed[]> {
-    let listed = this.cache.get(key)
-    if (listed === undefined) {
-      const epoch = this.epoch
-      listed = Object.entries(await redis.hgetall(key))
-        .map(([field, value]) => ({ field, entry: JSON.parse(value) as Entry, callee: calleeOf(field) }))
-        .sort((a, b) => a.entry[0] - b.entry[0] || (a.field < b.field ? -1 : 1))
-      // Not while the registry is rebuilt (a miss may be an entry not rewritten yet), nor if a change crossed the read.
-      if (epoch === this.epoch && Date.now() >= this.rebuildUntil) {
-        if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string)
-        this.cache.set(key, listed)
+  /** Removes what `instance` recorded in its own set (`entries`), in `multi`. */
+  private removeOwned (multi: ReturnType<Redis['multi']>, instance: string, entries: string[]): void {
+    for (const entry of entries) {
+      if (entry.startsWith('s\n')) this.sessions.removeOwned(multi, instance, entry)
+      else {
+        const parts = entry.split('\n')
+        multi.hdel(parts[1], parts[2])
       }
     }
-    return this.eligible(listed, includeLocal, routedOnly)
   }
 
   /**
@@ -333,73 +286,72 @@ export class ClusterRegistry {
   }
 
   /**
-   * `pick()` without Redis, when that can be: the URI's exact registrations are cached and listed and the policy
-   * needs no counter (not roundrobin). Undefined otherwise (then `pick()` decides). @internal
+   * `pick()` without Redis, when that can be: the URI's exact registrations are cached, a routed one is listed and its
+   * policy needs no counter (not roundrobin), or only private ones are and no cached pattern takes the call first.
+   * Undefined otherwise (then `pick()` decides). @internal
    */
   cachedPick (realm: string, uri: string, includeLocal: boolean, routedOnly: boolean): RemoteCallee | undefined {
     const listed = this.cache.get(this.regKey(realm, uri))
     if (listed === undefined) return undefined
-    const callees = this.eligible(listed, includeLocal, routedOnly)
-    if (callees.length === 0) return undefined
-    const invoke = callees[0].entry[1] === 1 ? callees[0].entry[2] : 'single'
-    if (invoke === 'roundrobin') return undefined
-    return (invoke === 'last' ? callees[callees.length - 1] : invoke === 'random' ? callees[Math.floor(Math.random() * callees.length)] : callees[0]).callee
+    const exact = this.eligible(listed, includeLocal, routedOnly)
+    const routed = routedOf(exact)
+    if (routed.length > 0) return routed[0].entry[2] === 'roundrobin' ? undefined : byPolicy(routed, 0).callee
+    if (exact.length === 0) return undefined
+    const patternKey = this.key(`pat:${realm}`)
+    const patterns = this.cache.get(patternKey)
+    if (patterns === undefined || this.bestPattern(patternKey, patterns, uri, includeLocal, routedOnly) !== undefined) return undefined
+    return exact[0].callee
   }
 
   /**
-   * The callee a call to `uri` goes to: the oldest registration, or for a shared routed one the registration's
-   * policy over the cluster's callees in registration order (roundrobin: one Redis counter per URI). @internal
+   * The callee a call to `uri` goes to, by the router's rules as Dealer.invoke() applies them locally: a routed exact
+   * registration by its policy over the cluster's callees in registration order (roundrobin: one Redis counter per
+   * URI), else the routed pattern registration of highest precedence likewise, else — for the application, not a
+   * client's CALL — the oldest private registration of `uri`. @internal
    */
   async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean, routedOnly: boolean): Promise<RemoteCallee | undefined> {
-    let callees = await this.callees(redis, this.regKey(realm, uri), includeLocal, routedOnly)
-    let counter = `rr:${realm}:${uri}`
-    if (callees.length === 0) {
-      // No exact registration anywhere: the pattern registrations, by the spec's precedence (as Registry.lookup()).
-      const patterns = await this.callees(redis, this.key(`pat:${realm}`), includeLocal, routedOnly)
-      if (patterns.length === 0) return undefined
-      const precedence = new Registry()
-      for (const c of patterns) if (precedence.find(c.entry[4], c.entry[3]) === undefined) precedence.create(c.entry[4], c.entry[3], 'single', true)
-      const best = precedence.lookup(uri)
-      if (best === undefined) return undefined
-      callees = patterns.filter((c) => c.entry[3] === best.match && c.entry[4] === best.uri)
-      counter = `rr:${realm}:${best.match}:${best.uri}`
-    }
-    if (callees.length === 0) return undefined
-    let chosen = callees[0]
-    const invoke = chosen.entry[1] === 1 ? chosen.entry[2] : 'single'
-    if (invoke === 'last') chosen = callees[callees.length - 1]
-    else if (invoke === 'random') chosen = callees[Math.floor(Math.random() * callees.length)]
-    else if (invoke === 'roundrobin') chosen = callees[(await redis.incr(this.key(counter))) % callees.length]
-    return chosen.callee
+    const exact = this.eligible(await this.cache.read(redis, this.regKey(realm, uri)), includeLocal, routedOnly)
+    const routed = routedOf(exact)
+    if (routed.length > 0) return await this.choose(redis, routed, `rr:${realm}:${uri}`)
+    const patternKey = this.key(`pat:${realm}`)
+    const best = this.bestPattern(patternKey, await this.cache.read(redis, patternKey), uri, includeLocal, routedOnly)
+    if (best !== undefined) return await this.choose(redis, best, `rr:${realm}:${best[0].entry[3]}:${best[0].entry[4]}`)
+    return exact[0]?.callee
+  }
+
+  /** The eligible callees of the pattern registration that takes a call to `uri` (the spec's precedence), if any. */
+  private bestPattern (key: string, all: Listed[], uri: string, includeLocal: boolean, routedOnly: boolean): Listed[] | undefined {
+    const patterns = this.eligible(all, includeLocal, routedOnly)
+    if (patterns.length === 0) return undefined
+    const best = this.cache.precedence(key, all, patterns, (includeLocal ? 1 : 0) + (routedOnly ? 2 : 0)).lookup(uri)
+    if (best === undefined) return undefined
+    return patterns.filter((c) => c.entry[3] === best.match && c.entry[4] === best.uri)
+  }
+
+  /** One of a routed registration's callees (in registration order) by its policy. */
+  private async choose (redis: Redis, callees: Listed[], counter: string): Promise<RemoteCallee> {
+    if (callees[0].entry[2] !== 'roundrobin') return byPolicy(callees, 0).callee
+    return byPolicy(callees, await redis.incr(this.key(counter))).callee
   }
 }
 
-type Entry = [created: number, routed: number, invoke: string, match: MatchPolicy, pattern: string]
-
-function calleeOf (field: string): RemoteCallee {
-  const [instance, session, registration] = field.split(':')
-  return { instance, session: Number(session), registration: Number(registration) }
+/** The routed registrations among `listed` (the router offers them; a private one is the application's). */
+function routedOf (listed: Listed[]): Listed[] {
+  return listed.some((c) => c.entry[1] !== 1) ? listed.filter((c) => c.entry[1] === 1) : listed
 }
 
-export function realmOf (session: Session): string {
-  return session.joined?.name ?? ''
+/** The callee a routed registration's policy picks among `callees` (`turn`: the roundrobin counter). */
+function byPolicy (callees: Listed[], turn: number): Listed {
+  switch (callees[0].entry[2]) {
+    case 'last': return callees[callees.length - 1]
+    case 'random': return callees[Math.floor(Math.random() * callees.length)]
+    case 'roundrobin': return callees[turn % callees.length]
+    default: return callees[0]
+  }
 }
 
-export function sessionEntry (instance: string, session: Session): string {
-  return JSON.stringify([instance, realmOf(session), session.authid, session.authrole])
-}
-
-export function regEntry (callee: ClientRegistration, registration: Registration): string {
+function regEntry (callee: ClientRegistration, registration: Registration): string {
   return JSON.stringify([Date.parse(callee.created), registration.routed ? 1 : 0, registration.invoke])
-}
-
-/** @internal */
-export function removeOwned (multi: ReturnType<Redis['multi']>, sessions: string, entries: string[]): void {
-  for (const entry of entries) {
-    const parts = entry.split('\n')
-    if (parts[0] === 's') multi.hdel(sessions, parts[1])
-    else multi.hdel(parts[1], parts[2])
-  }
 }
 
 function noop (): void {}

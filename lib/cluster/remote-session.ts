@@ -39,7 +39,7 @@ export class RemoteSession {
    * EVENTs sent is not brought back); throws wamp.error.network_failure while Redis is down.
    */
   publish (topic: string, args?: unknown[], kwargs?: Kwargs): void {
-    this.cluster.publishTo(this.instance, this.realmName, this.id, topic, args, kwargs)
+    this.cluster.control.publishTo(this.instance, this.realmName, this.id, topic, args, kwargs)
   }
 
   /**
@@ -47,7 +47,7 @@ export class RemoteSession {
    * forget; throws wamp.error.network_failure while Redis is down.
    */
   kill (reason: string = CloseUri.killed, message?: string): void {
-    this.cluster.kill(this.instance, this.realmName, this.id, reason, message)
+    this.cluster.control.kill(this.instance, this.realmName, this.id, reason, message)
   }
 
   /**
@@ -56,7 +56,7 @@ export class RemoteSession {
    * throws wamp.error.network_failure while Redis is down.
    */
   revokeRegistration (id: number, reason?: string): void {
-    this.cluster.revokeRegistration(this.instance, this.realmName, this.id, id, reason)
+    this.cluster.control.revokeRegistration(this.instance, this.realmName, this.id, id, reason)
   }
 
   /**
@@ -64,6 +64,6 @@ export class RemoteSession {
    * forget; throws wamp.error.network_failure while Redis is down.
    */
   revokeSubscription (id: number, reason?: string): void {
-    this.cluster.revokeSubscription(this.instance, this.realmName, this.id, id, reason)
+    this.cluster.control.revokeSubscription(this.instance, this.realmName, this.id, id, reason)
   }
 }

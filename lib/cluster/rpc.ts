@@ -10,18 +10,17 @@ import { resultError } from '../validation.js'
 import { ClusterRegistry, realmOf } from './registry.js'
 import { instanceLost, networkFailure, RemoteCall, unencodable, unreachable } from './remote-call.js'
 import type { CallHandle } from './remote-call.js'
-import type { RemoteCallee, RemoteSessionInfo } from './registry.js'
+import type { RemoteCallee, RemoteSessionInfo, SessionFilter } from './registry.js'
 import type { ClusterHost, ClusterLink } from './link.js'
 import { traceContextToWire } from '../trace-context.js'
-import { CANCEL, DESCRIBE, ERROR, EVENT, KILL, PROGRESS, REQUEST, RESULT, REVOKE_REGISTRATION, REVOKE_SUBSCRIPTION, RpcOutbox, unpackRpc } from './rpc-outbox.js'
+import { CANCEL, ERROR, PROGRESS, REQUEST, RESULT, RpcOutbox, unpackRpc } from './rpc-outbox.js'
+import { RemoteSessionControl } from './remote-control.js'
 import { ServedCalls } from './served-calls.js'
-import { heldPattern } from '../realm/revocation.js'
-import type { MatchPolicy } from '../wire/uris.js'
 import type { Session } from '../session/session.js'
 
 // Cluster-wide RPC on the Redis fan-out engine (`new RedisFanout({ redis, rpc: true })`).
 //
-// Which instance holds which session and registration: ./cluster-registry.ts (in Redis).
+// Which instance holds which session and registration: ./registry.ts (in Redis); session control: ./remote-control.ts.
 // Point to point: each instance SUBSCRIBEs to P rpc:<instance> only. A call is one message to the callee's instance
 // and one message with the result back (plus one per progressive result, one for a cancel); nothing is broadcast.
 // The messages of one tick for one instance leave as one PUBLISH (./rpc-outbox.ts); calls served for other
@@ -31,15 +30,14 @@ import type { Session } from '../session/session.js'
 // (kwargs.reason 'instance_lost'), calls served for it are interrupted. The first instance whose sweep notices the
 // expired heartbeat removes its entries (lock key SET NX PX).
 
-/** Longest wait for a DESCRIBE's answer (an instance of an older version drops the message). */
-const DESCRIBE_TIMEOUT = 5000
-
 export class ClusterRpc {
   readonly stats: ClusterStats
   /** This instance's RPC channel (only this instance subscribes to it). */
   readonly channel: string
   /** Which instance holds which session and registration. */
   readonly registry: ClusterRegistry
+  /** EVENT, KILL, revocations and DESCRIBE for sessions of other instances (./remote-control.ts). */
+  readonly control: RemoteSessionControl
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
   private readonly pending: Map<number, RemoteCall>
@@ -59,6 +57,12 @@ export class ClusterRpc {
     this.pending = new Map()
     this.outbox = new RpcOutbox(link, this.stats, (id, reason) => this.undelivered(id, reason))
     this.served = new ServedCalls(this.outbox, this.stats)
+    this.control = new RemoteSessionControl({
+      send: (instance, message) => this.outbox.send(instance, message),
+      connected: () => { this.connected() },
+      ask: (instance, message, timeout) => this.ask(instance, message, timeout),
+      ours: (realm, id) => this.ours(realm, id)
+    })
     this.nextCallId = 1
     this.checking = false
     this.probing = false
@@ -72,7 +76,7 @@ export class ClusterRpc {
 
   /** A session anywhere in the cluster (not this instance's: the caller looks in `sessions` first). */
   async session (id: number): Promise<RemoteSessionInfo | undefined> {
-    return await this.registry.session(this.connected(), id)
+    return await this.registry.sessions.session(this.connected(), id)
   }
 
   private key (name: string): string {
@@ -290,53 +294,19 @@ export class ClusterRpc {
     this.outbox.flush()
   }
 
-  /** An EVENT for one session of another instance (`RemoteSession.publish()`). */
-  publishTo (instance: string, realm: string, session: number, topic: string, args?: unknown[], kwargs?: Kwargs): void {
-    this.post(instance, [EVENT, realm, session, topic, args ?? null, kwargs ?? null], 'the event\'s payload')
-  }
-
-  /** Ends one session of another instance with GOODBYE `reason` (session control); fire and forget. */
-  kill (instance: string, realm: string, session: number, reason: string, message: string | undefined): void {
-    this.post(instance, [KILL, realm, session, reason, message ?? null], 'the reason')
-  }
-
-  /**
-   * Revokes registration `id` of one session of another instance (its instance's id: registration ids are per
-   * instance); fire and forget, like `kill`.
-   */
-  revokeRegistration (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
-    this.post(instance, [REVOKE_REGISTRATION, realm, session, id, reason ?? null], 'the reason')
-  }
-
-  /** Revokes subscription `id` of one session of another instance; fire and forget, like `kill`. */
-  revokeSubscription (instance: string, realm: string, session: number, id: number, reason: string | undefined): void {
-    this.post(instance, [REVOKE_SUBSCRIPTION, realm, session, id, reason ?? null], 'the reason')
-  }
-
-  /**
-   * The URI and match policy of registration (`subscription` false) or subscription `id` of `session` on `instance`,
-   * undefined when that session holds none: the Meta API decides on it what its caller may see before it revokes.
-   */
-  async describe (instance: string, realm: string, session: number, subscription: boolean, id: number): Promise<[string, MatchPolicy] | undefined> {
-    const call = this.open({ timeout: DESCRIBE_TIMEOUT }, undefined)
+  /** A message that waits for its answer like a call (session control's DESCRIBE): the args of its RESULT. */
+  private async ask (instance: string, message: (from: string, callId: number) => unknown[], timeout: number): Promise<unknown[]> {
+    const call = this.open({ timeout }, undefined)
     if (call instanceof WampError) throw call
     call.instance = instance
-    this.outbox.send(instance, [DESCRIBE, this.link.instanceId, call.id, realm, session, subscription ? 1 : 0, id])
+    this.outbox.send(instance, message(this.link.instanceId, call.id))
     this.watch()
-    const { args } = await call.promise
-    return args.length === 2 ? args as [string, MatchPolicy] : undefined
+    return (await call.promise).args
   }
 
-  /** A fire-and-forget message from the application (RemoteSession): throws when Redis is down or msgpack refuses it. */
-  private post (instance: string, message: unknown[], what: string): void {
-    this.connected()
-    const problem = this.outbox.send(instance, message)
-    if (problem !== undefined) throw unencodable(what, problem)
-  }
-
-  /** The sessions of `realm` on the other instances, as the cluster registry lists them. */
-  async sessionsOf (realm: string): Promise<RemoteSessionInfo[]> {
-    return await this.registry.sessionsOf(this.connected(), realm)
+  /** The sessions of `realm` on the other instances that `filter` picks, as the cluster registry lists them. */
+  async sessionsWhere (realm: string, filter: SessionFilter): Promise<Array<{ instance: string, id: number }>> {
+    return await this.registry.sessions.where(this.connected(), realm, filter)
   }
 
   /** Redis is up: the cluster registry can be read. */
@@ -387,23 +357,7 @@ export class ClusterRpc {
         if (call !== undefined) this.settle(call, new WampError(m[2] as string, (m[3] ?? []) as unknown[], (m[4] ?? {}) as Kwargs))
         return
       }
-      case EVENT:
-        this.ours(m[1], m[2])?.publish(m[3] as string, (m[4] ?? undefined) as unknown[] | undefined, (m[5] ?? undefined) as Kwargs | undefined)
-        return
-      case KILL:
-        this.ours(m[1], m[2])?.kill(m[3] as string, (m[4] ?? undefined) as string | undefined)
-        return
-      // The local code path (lib/realm/revocation.ts): UNREGISTERED/UNSUBSCRIBED if announced, meta events, hooks.
-      case REVOKE_REGISTRATION:
-        this.ours(m[1], m[2])?.revokeRegistration(m[3] as number, (m[4] ?? undefined) as string | undefined)
-        return
-      case REVOKE_SUBSCRIPTION:
-        this.ours(m[1], m[2])?.revokeSubscription(m[3] as number, (m[4] ?? undefined) as string | undefined)
-        return
-      case DESCRIBE: {
-        const session = this.ours(m[3], m[4])
-        this.outbox.send(m[1] as string, [RESULT, m[2], (session === undefined ? undefined : heldPattern(session, m[5] === 1, m[6] as number)) ?? [], null])
-      }
+      default: return this.control.receive(m)
     }
   }
 

@@ -207,17 +207,17 @@ export class Realm {
    * `options.reason` (default `wamp.close.killed`) and `options.message`. Resolves with the ids of the sessions killed.
    */
   killByAuthid (authid: string, options?: KillOptions): Promise<number[]> {
-    return killWhere(this, (s) => s.authid === authid, options)
+    return killWhere(this, { authid }, options)
   }
 
   /** Kills every session of this realm with `authrole` (see `killByAuthid`). */
   killByAuthrole (authrole: string, options?: KillOptions): Promise<number[]> {
-    return killWhere(this, (s) => s.authrole === authrole, options)
+    return killWhere(this, { authrole }, options)
   }
 
   /** Kills every session of this realm (see `killByAuthid`). */
   killAll (options?: KillOptions): Promise<number[]> {
-    return killWhere(this, () => true, options)
+    return killWhere(this, undefined, options)
   }
 
   /**

@@ -159,10 +159,10 @@ export function registerRevocation (realm: Realm): void {
  */
 async function revokeRemote (realm: Realm, ctx: CallContext, sessionId: number, subscription: boolean, id: number, reason: string | undefined): Promise<boolean> {
   const { cluster, instance } = await remoteSession(realm, sessionId)
-  const held = await cluster.describe(instance, realm.name, sessionId, subscription, id)
+  const held = await cluster.control.describe(instance, realm.name, sessionId, subscription, id)
   if (held === undefined || !await seesPattern(realm, ctx, subscription ? 'subscribe' : 'call', held)) return false
-  if (subscription) cluster.revokeSubscription(instance, realm.name, sessionId, id, reason)
-  else cluster.revokeRegistration(instance, realm.name, sessionId, id, reason)
+  if (subscription) cluster.control.revokeSubscription(instance, realm.name, sessionId, id, reason)
+  else cluster.control.revokeRegistration(instance, realm.name, sessionId, id, reason)
   return true
 }
 

@@ -3,13 +3,14 @@ import { CloseUri, ErrorUri, isValidUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import type { Realm } from './realm.js'
 import type { Session } from '../session/session.js'
-import type { RemoteSessionInfo } from '../cluster/registry.js'
+import type { RemoteSessionInfo, SessionFilter } from '../cluster/registry.js'
 
 // Session control (spec "Session Meta API": wamp.session.kill, kill_by_authid, kill_by_authrole, kill_all) for
 // clients (meta procedures, with `metaApi: true`) and the application (`realm.killByAuthid()` …). A killed session
 // gets GOODBYE with the reason (default wamp.close.killed) and the message in Details, then its socket closes.
 // With cluster-wide RPC (`RedisFanout({ rpc: true })`) the sessions of the realm on the other instances are killed
-// too: the cluster registry lists them (with authid and authrole), and a KILL goes to each one's instance.
+// too: the cluster registry lists them by realm, authid and authrole (one set read, the size of what is killed), and
+// a KILL goes to each one's instance.
 
 export interface KillOptions {
   /** GOODBYE.Reason; a valid URI. Default `wamp.close.killed`. */
@@ -18,8 +19,12 @@ export interface KillOptions {
   message?: string
 }
 
-/** Which sessions of a realm to kill. */
-type Selector = (s: { id: number, authid: string, authrole: string }) => boolean
+/** Which sessions of a realm to kill: all, or those with this authid or authrole. */
+type Selector = SessionFilter
+
+function selects (select: Selector, session: Session): boolean {
+  return select === undefined || ('authid' in select ? session.authid === select.authid : session.authrole === select.authrole)
+}
 
 /** The reason of `options`, checked: a TypeError for the app, ERROR invalid_uri for a client. */
 function reasonOf (options: KillOptions | undefined, client: boolean): string {
@@ -38,23 +43,23 @@ export async function killWhere (realm: Realm, select: Selector, options: KillOp
   const reason = reasonOf(options, client)
   const killed: number[] = []
   for (const session of [...realm.sessions.values()]) {
-    if (session === except || !session.isOpen || !select(session)) continue
+    if (session === except || !session.isOpen || !selects(select, session)) continue
     killed.push(session.id)
     session.kill(reason, options?.message)
   }
   const cluster = realm.cluster
   if (cluster === undefined || !cluster.up) return killed
-  let remote: RemoteSessionInfo[]
+  let remote: Array<{ instance: string, id: number }>
   try {
-    remote = await cluster.sessionsOf(realm.name)
+    remote = await cluster.sessionsWhere(realm.name, select)
   } catch (err) {
     // The local kills are done; say which, and that the other instances were not reached.
     throw new WampError(ErrorUri.networkFailure, [`killed ${killed.length} session(s) on this instance; the other instances could not be reached: ${(err as Error).message}`], { killed })
   }
   for (const info of remote) {
-    if (info.id === except?.id || !select(info)) continue
+    if (info.id === except?.id) continue
     killed.push(info.id)
-    cluster.kill(info.instance, realm.name, info.id, reason, options?.message)
+    cluster.control.kill(info.instance, realm.name, info.id, reason, options?.message)
   }
   return killed
 }
@@ -75,7 +80,7 @@ export async function killOne (realm: Realm, id: number, options: KillOptions | 
   if (cluster === undefined || !cluster.up) return false
   const info: RemoteSessionInfo | undefined = await cluster.session(id)
   if (info === undefined || info.realm !== realm.name) return false
-  cluster.kill(info.instance, realm.name, id, reason, options?.message)
+  cluster.control.kill(info.instance, realm.name, id, reason, options?.message)
   return true
 }
 
@@ -90,9 +95,9 @@ export function registerSessionControl (realm: Realm): void {
     }
   })
   realm.register('wamp.session.kill_by_authid', { args: Type.Tuple([Type.String()]), kwargs: KillKwargs },
-    async ([authid], kwargs, ctx) => await killWhere(realm, (s) => s.authid === authid, kwargs, ctx.session as Session, true))
+    async ([authid], kwargs, ctx) => await killWhere(realm, { authid }, kwargs, ctx.session as Session, true))
   realm.register('wamp.session.kill_by_authrole', { args: Type.Tuple([Type.String()]), kwargs: KillKwargs },
-    async ([authrole], kwargs, ctx) => (await killWhere(realm, (s) => s.authrole === authrole, kwargs, ctx.session as Session, true)).length)
+    async ([authrole], kwargs, ctx) => (await killWhere(realm, { authrole }, kwargs, ctx.session as Session, true)).length)
   realm.register('wamp.session.kill_all', { args: Type.Tuple([]), kwargs: KillKwargs },
-    async (_args, kwargs, ctx) => (await killWhere(realm, () => true, kwargs, ctx.session as Session, true)).length)
+    async (_args, kwargs, ctx) => (await killWhere(realm, undefined, kwargs, ctx.session as Session, true)).length)
 }
