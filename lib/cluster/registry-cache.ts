@@ -50,6 +50,7 @@ interface Read {
   readonly replay: Array<[field: string, value: string | undefined]>
 }
 
+/** @internal */
 export class RegistryCache {
   /** Counts the announcements received (a lookup that missed during a rebuild waits for the next one). */
   version: number

@@ -23,8 +23,10 @@ export interface RemoteSessionInfo {
 /** Which sessions of a realm to list: all, or those with this authid or authrole. */
 export type SessionFilter = { authid: string } | { authrole: string } | undefined
 
+/** @internal */
 type Multi = ReturnType<Redis['multi']>
 
+/** @internal */
 export class SessionDirectory {
   private readonly link: ClusterLink
   /** P rpc:sessions */
