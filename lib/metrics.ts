@@ -47,6 +47,15 @@ export interface Latency {
 }
 
 /**
+ * Distinct error URIs counted one by one in `errorsByUri`; later ones are counted together under `OTHER_ERRORS`.
+ * The URIs are not all ours to choose: in router mode a callee's ERROR passes its URI to the caller, so without a
+ * bound a client answering every call with a fresh URI grew the map (and the Prometheus exposition) without end.
+ */
+export const MAX_ERROR_URIS = 256
+/** The `errorsByUri` key of errors past the first MAX_ERROR_URIS distinct URIs (not a URI, so it cannot clash). */
+export const OTHER_ERRORS = '(other)'
+
+/**
  * Monotonic counters of one `fastify.wamp`, bumped on the hot path with plain integer increments; the rest of
  * `stats()` is counted from the live sessions when asked.
  */
@@ -89,7 +98,10 @@ export class Counters {
 
   failed (uri: string): void {
     this.callErrors++
-    this.errors.set(uri, (this.errors.get(uri) ?? 0) + 1)
+    const count = this.errors.get(uri)
+    if (count !== undefined) this.errors.set(uri, count + 1)
+    else if (this.errors.size < MAX_ERROR_URIS) this.errors.set(uri, 1)
+    else this.errors.set(OTHER_ERRORS, (this.errors.get(OTHER_ERRORS) ?? 0) + 1)
   }
 }
 
