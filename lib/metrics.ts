@@ -108,7 +108,9 @@ export class Counters {
 /** The `fastify.wamp.stats()` snapshot. */
 export function snapshot (counters: Counters, sessions: Iterable<Session>, connections: Iterable<Session>, fanout: FanoutAdapter,
   rates: WampRates | undefined): WampStats {
-  const byRealm: Record<string, Record<string, number>> = {}
+  // Maps, not object literals: an authrole is the application's, but often taken from what the client sent, and
+  // `constructor` or `__proto__` as a key of `{}` would read (or set) the prototype — a count turned into a string.
+  const byRealm = new Map<string, Map<string, number>>()
   const byTransport: Record<string, number> = {}
   let registrations = 0
   let subscriptions = 0
@@ -118,8 +120,9 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
   for (const session of sessions) {
     count++
     const realm = session.joined?.name ?? ''
-    const roles = byRealm[realm] ??= {}
-    roles[session.authrole] = (roles[session.authrole] ?? 0) + 1
+    let roles = byRealm.get(realm)
+    if (roles === undefined) byRealm.set(realm, roles = new Map())
+    roles.set(session.authrole, (roles.get(session.authrole) ?? 0) + 1)
     byTransport[session.transport.kind] = (byTransport[session.transport.kind] ?? 0) + 1
     registrations += session.registrations.size
     subscriptions += session.subscriptions.size
@@ -139,7 +142,8 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
   const stats: WampStats = {
     connections: live,
     sessions: count,
-    sessionsByRealm: byRealm,
+    // fromEntries defines own properties, so every authrole is a plain key of the answer.
+    sessionsByRealm: Object.fromEntries([...byRealm].map(([realm, roles]) => [realm, Object.fromEntries(roles)])),
     sessionsByTransport: byTransport,
     registrations,
     subscriptions,

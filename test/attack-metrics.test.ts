@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startApp } from './helpers/app.js'
-import { connectRaw, MSG } from './helpers/raw-client.js'
+import { connectRaw, MSG, openRaw } from './helpers/raw-client.js'
 import { MAX_ERROR_URIS, OTHER_ERRORS } from '../lib/metrics.js'
 import { prometheusText } from '../index.js'
 
@@ -30,4 +30,26 @@ t.test('router mode: a callee answering each call with a new error URI grows err
   t.equal(prometheusText(app.wamp.stats()).split('\n').filter((line) => line.startsWith('fastify_wamp_call_errors_total{')).length, MAX_ERROR_URIS + 1)
   await caller.close()
   await callee.close()
+})
+
+t.test('authroles named like Object.prototype members are counted as any other in stats() and the Prometheus text', async (t) => {
+  // The authrole is the ticket itself: an application that takes it from what the client sent.
+  const { app, url } = await startApp(t, { auth: { ticket: { authenticate: (ticket) => ({ authrole: ticket }) } } })
+  const roles = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'user']
+  const clients = []
+  for (const role of roles) {
+    const client = await openRaw(url)
+    client.send([MSG.HELLO, 'realm1', { roles: { caller: {} }, authmethods: ['ticket'], authid: 'x' }])
+    t.equal((await client.next())[0], MSG.CHALLENGE)
+    client.send([MSG.AUTHENTICATE, role, {}])
+    t.equal((await client.next())[0], MSG.WELCOME, role)
+    clients.push(client)
+  }
+  const byRole = app.wamp.stats().sessionsByRealm.realm1
+  for (const role of roles) t.equal(Object.getOwnPropertyDescriptor(byRole, role)?.value, 1, role)
+  t.equal(Object.getPrototypeOf(byRole), Object.prototype)
+  const lines = prometheusText(app.wamp.stats()).split('\n').filter((line) => line.startsWith('fastify_wamp_sessions{'))
+  t.equal(lines.length, roles.length)
+  t.ok(lines.every((line) => / 1$/.test(line)), lines.join('\n'))
+  for (const client of clients) await client.close()
 })
