@@ -47,6 +47,15 @@ export interface Latency {
 }
 
 /**
+ * Distinct error URIs counted one by one in `errorsByUri`; later ones are counted together under `OTHER_ERRORS`.
+ * The URIs are not all ours to choose: in router mode a callee's ERROR passes its URI to the caller, so without a
+ * bound a client answering every call with a fresh URI grew the map (and the Prometheus exposition) without end.
+ */
+export const MAX_ERROR_URIS = 256
+/** The `errorsByUri` key of errors past the first MAX_ERROR_URIS distinct URIs (not a URI, so it cannot clash). */
+export const OTHER_ERRORS = '(other)'
+
+/**
  * Monotonic counters of one `fastify.wamp`, bumped on the hot path with plain integer increments; the rest of
  * `stats()` is counted from the live sessions when asked.
  */
@@ -89,14 +98,19 @@ export class Counters {
 
   failed (uri: string): void {
     this.callErrors++
-    this.errors.set(uri, (this.errors.get(uri) ?? 0) + 1)
+    const count = this.errors.get(uri)
+    if (count !== undefined) this.errors.set(uri, count + 1)
+    else if (this.errors.size < MAX_ERROR_URIS) this.errors.set(uri, 1)
+    else this.errors.set(OTHER_ERRORS, (this.errors.get(OTHER_ERRORS) ?? 0) + 1)
   }
 }
 
 /** The `fastify.wamp.stats()` snapshot. */
 export function snapshot (counters: Counters, sessions: Iterable<Session>, connections: Iterable<Session>, fanout: FanoutAdapter,
   rates: WampRates | undefined): WampStats {
-  const byRealm: Record<string, Record<string, number>> = {}
+  // Maps, not object literals: an authrole is the application's, but often taken from what the client sent, and
+  // `constructor` or `__proto__` as a key of `{}` would read (or set) the prototype — a count turned into a string.
+  const byRealm = new Map<string, Map<string, number>>()
   const byTransport: Record<string, number> = {}
   let registrations = 0
   let subscriptions = 0
@@ -106,8 +120,9 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
   for (const session of sessions) {
     count++
     const realm = session.joined?.name ?? ''
-    const roles = byRealm[realm] ??= {}
-    roles[session.authrole] = (roles[session.authrole] ?? 0) + 1
+    let roles = byRealm.get(realm)
+    if (roles === undefined) byRealm.set(realm, roles = new Map())
+    roles.set(session.authrole, (roles.get(session.authrole) ?? 0) + 1)
     byTransport[session.transport.kind] = (byTransport[session.transport.kind] ?? 0) + 1
     registrations += session.registrations.size
     subscriptions += session.subscriptions.size
@@ -127,7 +142,8 @@ export function snapshot (counters: Counters, sessions: Iterable<Session>, conne
   const stats: WampStats = {
     connections: live,
     sessions: count,
-    sessionsByRealm: byRealm,
+    // fromEntries defines own properties, so every authrole is a plain key of the answer.
+    sessionsByRealm: Object.fromEntries([...byRealm].map(([realm, roles]) => [realm, Object.fromEntries(roles)])),
     sessionsByTransport: byTransport,
     registrations,
     subscriptions,

@@ -36,7 +36,7 @@ export interface WampCounters {
   calls: number
   /** ERROR answers to client CALLs, every cause (no such procedure, invalid argument, handler error…). */
   callErrors: number
-  /** The same by error URI. */
+  /** The same by error URI: the first 256 distinct URIs, later ones together under the key `(other)`. */
   errorsByUri: Record<string, number>
   /** App → client calls (`session.call`, `fastify.wamp.call`). */
   invocations: number

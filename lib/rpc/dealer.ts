@@ -19,6 +19,7 @@ import { invokeCallee } from './outgoing-call.js'
 import type { CallResult, ClientCallOptions } from './outgoing-call.js'
 import { publishRegistered, publishUnregistered } from '../realm/meta.js'
 import { PatternIndex } from '../wire/uri-trie.js'
+import { callOptionsProblem, cancelOptionsProblem, yieldOptionsProblem } from '../wire/options.js'
 
 export type { ClientRegistration } from './registry.js'
 
@@ -119,6 +120,9 @@ export class Dealer {
     const last = options.progress !== true
     const running = session.calls.get(requestId)
     if (running !== undefined) {
+      // A further chunk has no answer of its own (its request id is the call's): malformed options end the session.
+      const problem = callOptionsProblem(options)
+      if (problem !== undefined) return session.violation(problem)
       if (last) session.streams.finished(requestId)
       if (running instanceof RoutedCall) return running.chunk(msg)
       if (running.input === undefined || running.input.complete) {
@@ -133,6 +137,8 @@ export class Dealer {
     if (!authorized) {
       // A chunk of a stream whose call already ended is dropped without an answer (PROTOCOL §7.4).
       if (session.streams.size > 0 && session.streams.swallows(requestId, uri, last)) return
+      const problem = callOptionsProblem(options)
+      if (problem !== undefined) return session.sendError(T.CALL, requestId, ErrorUri.invalidArgument, [problem])
       if (!last) {
         // Spec: a progressive CALL that the caller or the dealer did not announce is a protocol error.
         if (!this.streams || !callerFeature(session, 'progressive_call_invocations')) {
@@ -175,7 +181,10 @@ export class Dealer {
   }
 
   cancel (session: Session, msg: WampMessage): void {
-    const mode = (msg[2] as Details).mode ?? 'kill'
+    const options = msg[2] as Details
+    const problem = cancelOptionsProblem(options)
+    if (problem !== undefined) return session.violation(problem)
+    const mode = options.mode ?? 'kill'
     session.calls.get(msg[1] as number)?.cancel(mode)
   }
 
@@ -268,6 +277,8 @@ export class Dealer {
   }
 
   yield (session: Session, msg: WampMessage): void {
+    const problem = yieldOptionsProblem(msg[2] as Details)
+    if (problem !== undefined) return session.violation(problem)
     // A YIELD for an invocation that is already settled is discarded (PROTOCOL §3.5).
     const invocation = session.invocations.get(msg[1] as number)
     if (invocation === undefined) {

@@ -1,6 +1,6 @@
 import { checkClientMessage, EMPTY, MessageType as T } from '../wire/messages.js'
 import type { WampMessage } from '../wire/messages.js'
-import { CloseUri, ErrorUri } from '../wire/uris.js'
+import { CloseUri, ErrorUri, isValidUri } from '../wire/uris.js'
 import { carriedBigInt, plainDataProblem } from '../wire/serializers/plain-data.js'
 import { splitBatch } from '../wire/batch.js'
 import { describeError } from '../wire/serializers/index.js'
@@ -138,6 +138,7 @@ export function dispatch (session: Session, msg: WampMessage): void {
     case T.SUBSCRIBE: return realm.broker.subscribe(session, msg)
     case T.UNSUBSCRIBE: return realm.broker.unsubscribe(session, msg)
     case T.GOODBYE:
+      if (!isValidUri(msg[2])) return session.violation('GOODBYE.Reason must be a valid URI')
       // The WAMP session ends, the socket stays: the client may say HELLO again (PROTOCOL §7.8).
       session.send([T.GOODBYE, EMPTY, CloseUri.goodbyeAndOut])
       return reestablish(session)

@@ -293,7 +293,9 @@ export class Session implements WampSession, TransportSink {
   abort (uri: string, message: string, code = CLOSE_NORMAL): void {
     if (this.state === State.closed) return
     // After our GOODBYE (a violation while waiting for the reply): one terminal message was enough, only the close follows.
-    if (this.state !== State.closing) this.send([T.ABORT, { message }, uri])
+    // A message the peer cannot take (a RawSocket client accepting 512 octets; a message quoting what the client sent,
+    // a realm name JSON escapes sixfold): the reason alone still tells it why, rather than a bare close.
+    if (this.state !== State.closing && !this.send([T.ABORT, { message }, uri])) this.send([T.ABORT, EMPTY, uri])
     this.closeSocket(code)
   }
 

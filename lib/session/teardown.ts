@@ -26,7 +26,8 @@ export function closeSession (session: Session, reason: string, message: string 
     }
     if (session.state === State.open) {
       session.state = State.closing
-      session.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason])
+      // As for ABORT (Session.abort): a message the peer cannot take leaves the reason alone.
+      if (!session.send([T.GOODBYE, message === undefined ? EMPTY : { message }, reason]) && message !== undefined) session.send([T.GOODBYE, EMPTY, reason])
       // Calls still running are abandoned (their signals fire) and the session leaves its realm now.
       endSession(session)
     } else if (session.state === State.establishing) {

@@ -33,6 +33,9 @@ export interface LongPollHost {
   readonly shuttingDown: boolean
 }
 
+/** What a send held while the session is paused counts against maxBufferedBytes at least (see `received`). */
+export const HELD_SEND_BYTES = 1024
+
 const OPEN = 0
 const CLOSING = 1
 const ENDED = 2
@@ -196,8 +199,10 @@ export class LongPollTransport implements SessionTransport {
   /** A /send body: one message, or a batch. `done` runs when the reply may go (later while the session is paused). */
   received (body: Buffer, done: () => void): void {
     // A socket stops being read while paused; HTTP requests keep coming: a client that piles up more than
-    // maxBufferedBytes of them floods us, and the transport ends (as one that does not poll).
-    if (this.paused && this.phase !== ENDED && this.waitingBytes + body.length > this.limits.maxBufferedBytes) {
+    // maxBufferedBytes of them floods us, and the transport ends (as one that does not poll). A held request costs
+    // its connection whatever its body: an empty one counts HELD_SEND_BYTES, or empty sends could pile up unbounded.
+    const cost = Math.max(body.length, HELD_SEND_BYTES)
+    if (this.paused && this.phase !== ENDED && this.waitingBytes + cost > this.limits.maxBufferedBytes) {
       this.sink?.log.warn({ waitingBytes: this.waitingBytes, maxBufferedBytes: this.limits.maxBufferedBytes },
         'fastify-wamp: closing a long-poll session that sends past maxBufferedBytes while its session is held')
       this.terminate()
@@ -206,7 +211,7 @@ export class LongPollTransport implements SessionTransport {
     this.sink?.receive(body, this.serializer.binary)
     if (this.paused && this.phase !== ENDED) {
       this.waiting.push(done)
-      this.waitingBytes += body.length
+      this.waitingBytes += cost
     } else done()
   }
 

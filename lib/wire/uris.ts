@@ -65,8 +65,17 @@ export const MAX_URI_LENGTH = 1024
 
 /** A client's URI quoted in an error message: at most 200 characters of it (the message goes back on the wire). */
 export function quoted (uri: unknown): string {
-  const text = String(uri)
-  return `"${text.length > 200 ? text.slice(0, 200) + '…' : text}"`
+  return `"${truncated(String(uri), 200)}"`
+}
+
+/**
+ * At most `max` UTF-16 code units of `text`, then an ellipsis — never cut inside a surrogate pair (a lone surrogate
+ * is not Unicode: msgpack and CBOR would write bytes that are not UTF-8).
+ */
+export function truncated (text: string, max: number): string {
+  if (text.length <= max) return text
+  const code = text.charCodeAt(max - 1)
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max) + '…'
 }
 
 /** Valid as a URI of `match`: an exact URI, a prefix (`''` is the prefix of everything) or a wildcard pattern. */

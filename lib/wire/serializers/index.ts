@@ -1,6 +1,7 @@
 import { jsonSerializer } from './json.js'
 import { msgpackSerializer } from './msgpack.js'
 import { cborAvailable, cborSerializer } from './cbor.js'
+import { truncated } from '../uris.js'
 
 /**
  * A WAMP serializer. Add your own by passing it in the plugin's `serializers` option; it is offered under
@@ -58,6 +59,5 @@ export { jsonSerializer, msgpackSerializer, cborSerializer }
 /** Why a serializer threw, for a log line or an error message (at most 200 characters). */
 export function describeError (err: unknown): string {
   if (err instanceof RangeError && err.message.includes('call stack')) return 'nested too deeply'
-  const text = err instanceof Error ? err.message : String(err)
-  return text.length > 200 ? text.slice(0, 200) + '…' : text
+  return truncated(err instanceof Error ? err.message : String(err), 200)
 }

@@ -1,5 +1,5 @@
 // Strict decoding (PROTOCOL §7.1): what a serializer decoded must be plain WAMP data — null (or undefined), booleans,
-// finite numbers, strings, binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
+// finite numbers, strings (well-formed Unicode, dict keys too), binary (Buffer / Uint8Array), lists and plain dicts — nested at most `maxDepth` deep, with no
 // value reached twice. msgpackr and cbor-x turn extension types and tags into Dates, Sets, typed arrays, BigInts,
 // Tag objects and shared or cyclic references; none of that crosses to peers using another serializer, so it is
 // refused here, once, for every serializer (custom ones included). Integers beyond 2^53 (CBOR bignums, as BigInt)
@@ -40,7 +40,8 @@ function visit (value: unknown, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
       budget -= value.length
-      return budget < 0 ? 'a value appears more than once (shared reference or cycle)' : undefined
+      if (budget < 0) return 'a value appears more than once (shared reference or cycle)'
+      return wellFormed(value) ? undefined : NOT_UNICODE
     case 'boolean':
     case 'undefined':
       return undefined
@@ -66,6 +67,7 @@ function visit (value: unknown, depth: number): string | undefined {
   const proto: unknown = Object.getPrototypeOf(value)
   if (proto === Object.prototype || proto === null) {
     for (const key in value) {
+      if (!wellFormed(key)) return NOT_UNICODE
       const problem = visit((value as Record<string, unknown>)[key], depth + 1)
       if (problem !== undefined) return problem
     }
@@ -76,6 +78,15 @@ function visit (value: unknown, depth: number): string | undefined {
     return budget < 0 ? 'a value appears more than once (shared reference or cycle)' : undefined
   }
   return `a ${describe(value)} is not WAMP data`
+}
+
+// JSON can spell a lone surrogate ("\ud800"); msgpackr and cbor-x would write it as bytes that are not UTF-8, which strict
+// decoders (autobahn-python, most non-JS msgpack and CBOR libraries) refuse — a JSON publisher could break every
+// msgpack and CBOR subscriber. Invalid UTF-8 from msgpack and CBOR peers already decodes to U+FFFD.
+const NOT_UNICODE = 'a string is not well-formed Unicode (a lone surrogate)'
+
+function wellFormed (text: string): boolean {
+  return (text as string & { isWellFormed: () => boolean }).isWellFormed()
 }
 
 function describe (value: object): string {

@@ -1,0 +1,97 @@
+import t from 'tap'
+import type { RawData } from 'ws'
+import { startApp } from './helpers/app.js'
+import { connectRaw, MSG, openRaw } from './helpers/raw-client.js'
+import type { RawClient } from './helpers/raw-client.js'
+
+// JSON can spell a lone surrogate ("\ud800"), which is not Unicode text; msgpackr and cbor-x write it as the bytes
+// ED A0 80, which are not UTF-8, and strict decoders (autobahn-python, most non-JS msgpack and CBOR libraries) refuse
+// the whole message. So a JSON client could break every msgpack and CBOR peer it publishes or calls to. Such a string
+// is refused where every frame is checked (PROTOCOL §7.1): ABORT protocol_violation. And the server never cuts one of
+// its own messages (a URI quoted in an error) inside a surrogate pair.
+
+/** Every binary frame `client` receives, as sent. */
+function framesOf (client: RawClient): Buffer[] {
+  const frames: Buffer[] = []
+  client.ws.on('message', (data: RawData, isBinary: boolean) => { if (isBinary) frames.push(data as Buffer) })
+  return frames
+}
+
+/** The UTF-8 encoding of a surrogate code point (ED A0..BF xx): never in valid UTF-8, always in what a lone one becomes. */
+function holdsSurrogateBytes (frame: Buffer): boolean {
+  for (let i = 0; i + 1 < frame.length; i++) if (frame[i] === 0xed && frame[i + 1] >= 0xa0 && frame[i + 1] <= 0xbf) return true
+  return false
+}
+
+const LONE = ['"a\\ud800b"', '"\\udfff"', '"\\ude00\\ud83d"']
+
+t.test('a JSON string holding a lone surrogate (in args, kwargs, options or a dict key) → ABORT protocol_violation', async (t) => {
+  const { url } = await startApp(t, {}, (app) => { app.wamp.register('echo', (args) => args[0]) })
+  const frames = LONE.flatMap((s) => [
+    `[48,1,{},"echo",[${s}]]`,
+    `[48,1,{},"echo",[],{"k":${s}}]`,
+    `[48,1,{"x":${s}},"echo"]`,
+    `[48,1,{},"echo",[{${s}:1}]]`,
+    `[16,1,{},"com.topic",[[${s}]]]`,
+    `[1,"realm1",{"roles":{"caller":{}},"authid":${s}}]`
+  ])
+  for (const frame of frames) {
+    // HELLO on a fresh socket; the rest on an open session.
+    const client = frame.startsWith('[1,') ? await openRaw(url) : (await connectRaw(url)).client
+    client.sendRaw(frame)
+    t.match(await client.next(), [MSG.ABORT, { message: /not well-formed Unicode/ }, 'wamp.error.protocol_violation'], frame)
+    await client.closed
+  }
+})
+
+t.test('surrogate pairs (well-formed) pass through to msgpack and CBOR peers unchanged', async (t) => {
+  const { url } = await startApp(t, { realms: [{ name: 'realm1', broker: true }] })
+  for (const protocol of ['wamp.2.msgpack', 'wamp.2.cbor']) {
+    const { client: subscriber } = await connectRaw(url, { protocols: [protocol] })
+    const frames = framesOf(subscriber)
+    subscriber.send([MSG.SUBSCRIBE, 1, {}, 'com.topic'])
+    t.equal((await subscriber.next())[0], MSG.SUBSCRIBED)
+    const { client: publisher } = await connectRaw(url)
+    publisher.sendRaw('[16,1,{"acknowledge":true},"com.topic",["\\ud83d\\ude00"],{"\\ud83d\\ude00":"x"}]')
+    t.equal((await publisher.next())[0], MSG.PUBLISHED)
+    t.match(await subscriber.next(), [MSG.EVENT, Number, Number, {}, ['😀'], { '😀': 'x' }], protocol)
+    t.notOk(frames.some(holdsSurrogateBytes), 'valid UTF-8 on the wire')
+    await publisher.close()
+    await subscriber.close()
+  }
+})
+
+t.test('router mode: a JSON caller cannot send a lone surrogate to a msgpack callee; the callee lives on', async (t) => {
+  const { url } = await startApp(t, { realms: [{ name: 'realm1', router: true }] })
+  const { client: callee } = await connectRaw(url, { protocols: ['wamp.2.msgpack'] })
+  const frames = framesOf(callee)
+  callee.send([MSG.REGISTER, 1, {}, 'com.p'])
+  t.equal((await callee.next())[0], MSG.REGISTERED)
+  const { client: caller } = await connectRaw(url)
+  caller.sendRaw('[48,7,{},"com.p",["\\ud800"]]')
+  t.match(await caller.next(), [MSG.ABORT, {}, 'wamp.error.protocol_violation'])
+  const { client: honest } = await connectRaw(url)
+  honest.send([MSG.CALL, 8, {}, 'com.p', ['ok']])
+  const invocation = await callee.next()
+  t.match(invocation, [MSG.INVOCATION, Number, Number, {}, ['ok']], 'the first thing the callee sees is the honest call')
+  callee.send([MSG.YIELD, invocation[1], {}, ['done']])
+  t.match(await honest.next(), [MSG.RESULT, 8, {}, ['done']])
+  t.notOk(frames.some(holdsSurrogateBytes))
+  await honest.close()
+  await callee.close()
+})
+
+t.test('a URI quoted in an error is never cut inside a surrogate pair (msgpack and CBOR get valid UTF-8)', async (t) => {
+  const { url } = await startApp(t)
+  for (const protocol of ['wamp.2.msgpack', 'wamp.2.cbor']) {
+    const { client } = await connectRaw(url, { protocols: [protocol] })
+    const frames = framesOf(client)
+    // 199 characters, then an emoji whose high surrogate is the 200th code unit; the space makes it invalid.
+    const uri = 'a'.repeat(199) + '😀 x'
+    client.send([MSG.SUBSCRIBE, 1, {}, uri])
+    const error = await client.next()
+    t.match(error, [MSG.ERROR, MSG.SUBSCRIBE, 1, {}, 'wamp.error.invalid_uri', [/^"a{199}…" is not a valid/]], protocol)
+    t.notOk(frames.some(holdsSurrogateBytes), 'valid UTF-8 on the wire')
+    await client.close()
+  }
+})
