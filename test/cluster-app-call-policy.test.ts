@@ -36,6 +36,7 @@ t.test('app.wamp.call() across instances follows a shared registration\'s policy
   }
   t.same(await answers(a, 4), ['c1', 'c1', 'c2', 'c2'], 'from A (no local registration): the roundrobin turn, never the private one')
   t.same(await answers(c, 4), ['c1', 'c1', 'c2', 'c2'], 'from C (holds the shared registration): the same')
+  t.same(await answers(b, 4), ['c1', 'c1', 'c2', 'c2'], 'from B (holds the private registration): the same, not its own private one')
 
   // A routed pattern takes the call before a private exact registration of the URI.
   await (await client(b.url)).session.register('p.exact', () => 'private')
@@ -45,10 +46,12 @@ t.test('app.wamp.call() across instances follows a shared registration\'s policy
   t.equal((await redis.hlen(`${prefix}rpc:pat:realm1`)), 1, 'the pattern is listed')
   t.equal((await a.app.wamp.call('p.exact')).args[0], 'pattern', 'the routed prefix registration, by the router\'s rules')
   t.equal((await a.app.wamp.call('p.exact')).args[0], 'pattern', 'again, from the cache')
+  t.equal((await b.app.wamp.call('p.exact')).args[0], 'pattern', 'from B, which holds the private exact one: the routed pattern too')
 
   // With no routed registration that matches, the private one answers the application.
   await (await client(b.url)).session.register('q.only', () => 'private')
   await untilRegistered(redis, prefix, 'q.only', 1)
   t.equal((await a.app.wamp.call('q.only')).args[0], 'private', 'the oldest private registration')
   t.equal((await a.app.wamp.call('q.only')).args[0], 'private', 'again, from the cache')
+  t.equal((await b.app.wamp.call('q.only')).args[0], 'private', 'from B itself')
 })

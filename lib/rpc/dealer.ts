@@ -265,6 +265,16 @@ export class Dealer {
     if (cluster !== undefined && this.router !== undefined) {
       const registration = this.registry.lookup(uri)
       if (registration !== undefined && this.router.clusterWide(registration)) return cluster.call(this.realm.name, uri, args, kwargs, options, true)
+      // Only a private registration here: a routed one on another instance takes the call first (docs/router.md),
+      // and among private ones the cluster's oldest. The cluster's pick decides, ours included — or ours answers when
+      // the cluster knows none yet (the registry write of a REGISTER just made may still be on its way).
+      if (registration === undefined && cluster.up && this.registry.oldest(uri) !== undefined) {
+        return cluster.call(this.realm.name, uri, args, kwargs, options, true).catch((err: unknown) => {
+          const callee = err instanceof WampError && err.uri === ErrorUri.noSuchProcedure ? this.registry.oldest(uri) : undefined
+          if (callee === undefined) throw err
+          return invokeCallee(callee, uri, args, kwargs, options)
+        })
+      }
     }
     const callee = this.router?.pick(uri) ?? this.registry.oldest(uri)
     if (callee === undefined) {
