@@ -5,6 +5,10 @@ import { eventually, inspector, RedisProcess, REDIS_URL } from './helpers/redis.
 import { rpcCluster, spawnInstance, untilRegistered } from './helpers/cluster.js'
 import type { RedisFanout } from '../index.js'
 
+// Real processes and waits on time bounds: under a loaded CI (3 files at a time on 2 cores) this file has run past
+// tap's 60 s default.
+t.setTimeout(180_000)
+
 // Cluster-wide RPC when things break: an instance killed mid-call (no clean shutdown), Redis killed and restarted.
 
 const HEARTBEAT = 200

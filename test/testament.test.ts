@@ -9,6 +9,10 @@ import type { FastifyWampOptions, RedisFanout } from '../index.js'
 import { rpcCluster, spawnInstance } from './helpers/cluster.js'
 import { eventually, inspector, REDIS_URL } from './helpers/redis.js'
 
+// Real processes and waits on time bounds: under a loaded CI (3 files at a time on 2 cores) this file has run past
+// tap's 60 s default.
+t.setTimeout(180_000)
+
 // Session testaments (spec "Session Testament"): published when the session ends, however it ends.
 
 const failure = (p: Promise<unknown>): Promise<WampError> => p.then(() => { throw new Error('expected a rejection') }, (e: unknown) => e as WampError)
