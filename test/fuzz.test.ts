@@ -402,7 +402,7 @@ async function play (url: string, s: Scenario, counters: Counters): Promise<stri
 t.test(`answers ≥ ${MIN_FRAMES} random and mutated frames with valid WAMP or ABORT protocol_violation, and leaves nothing behind`, async (t) => {
   const internalFaults: string[] = []
   let serverFrames = 0
-  const { url, app } = await startApp(t, { maxPayload: MAX_PAYLOAD, helloTimeout: 2000, shutdownGrace: 200 }, (app) => {
+  const { url, app } = await startApp(t, { maxPayload: MAX_PAYLOAD, helloTimeout: 2000, shutdownGrace: 200, closeTimeout: 10_000 }, (app) => {
     const wamp = app.wamp
     wamp.register('fuzz.ping', () => 'pong')
     wamp.register('fuzz.echo', (a, k) => new WampResult(a, k))
