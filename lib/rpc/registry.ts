@@ -109,11 +109,14 @@ export class Registry {
   private readonly exact: Map<string, Registration>
   /** Routed pattern registrations, indexed by URI component (lib/wire/uri-trie.ts). */
   private readonly patterns: PatternIndex<Registration>
+  /** Private registrations (always exact) by URI, oldest first: what the application's call(uri) reaches. */
+  private readonly privates: Map<string, Registration[]>
 
   constructor () {
     this.byId = new Map()
     this.exact = new Map()
     this.patterns = new PatternIndex()
+    this.privates = new Map()
   }
 
   /** The routed registration of exactly (uri, match), if any. */
@@ -133,9 +136,9 @@ export class Registry {
 
   /** The oldest open private registration of exactly `uri` (what the application calls without router mode). */
   oldest (uri: string): ClientRegistration | undefined {
-    for (const r of this.byId.values()) {
-      if (!r.routed && r.match === 'exact' && r.uri === uri && r.callees[0].session.isOpen) return r.callees[0]
-    }
+    const registrations = this.privates.get(uri)
+    if (registrations === undefined) return undefined
+    for (const r of registrations) if (r.callees[0].session.isOpen) return r.callees[0]
     return undefined
   }
 
@@ -143,7 +146,12 @@ export class Registry {
   create (uri: string, match: MatchPolicy, invoke: InvokePolicy, routed: boolean): Registration {
     const registration = new Registration(uniqueId(this.byId), uri, match, invoke, routed)
     this.byId.set(registration.id, registration)
-    if (!routed) return registration
+    if (!routed) {
+      const registrations = this.privates.get(uri)
+      if (registrations === undefined) this.privates.set(uri, [registration])
+      else registrations.push(registration)
+      return registration
+    }
     if (match === 'exact') this.exact.set(uri, registration)
     else this.patterns.set(uri, match, registration)
     return registration
@@ -159,6 +167,10 @@ export class Registry {
     if (registration.routed) {
       if (registration.match === 'exact') this.exact.delete(registration.uri)
       else if (this.patterns.get(registration.uri, registration.match) === registration) this.patterns.delete(registration.uri, registration.match)
+    } else {
+      const registrations = this.privates.get(registration.uri) as Registration[]
+      if (registrations.length === 1) this.privates.delete(registration.uri)
+      else registrations.splice(registrations.indexOf(registration), 1)
     }
     return { registration, deleted: true }
   }
