@@ -23,6 +23,7 @@ import { Subscription } from './subscription.js'
 import { runListener, TopicHandlers } from './topic-handlers.js'
 import type { PublishContext, TopicHandler } from '../../types/pubsub.js'
 import type { WampSession } from '../../types/session.js'
+import { peerLog } from '../session/peer-log.js'
 
 /** Decides which client PUBLISHes reach other clients (realm option `broker`); undefined = none do. */
 export type PublishAllow = (topic: string, session: WampSession) => boolean
@@ -322,5 +323,5 @@ export class Broker {
  */
 function refusePublication (session: Session, requestId: number, acknowledge: boolean, topic: string, uri: string, reason: string): void {
   if (acknowledge) session.sendError(T.PUBLISH, requestId, uri, [reason])
-  else session.log.warn({ topic, reason }, 'fastify-wamp: publication dropped')
+  else peerLog(session, 'warn', { topic, reason }, 'fastify-wamp: publication dropped')
 }

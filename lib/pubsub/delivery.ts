@@ -5,6 +5,7 @@ import type { Session } from '../session/session.js'
 import type { Counters } from '../metrics.js'
 import type { PublishFilter } from './publish-filter.js'
 import type { Subscription } from './subscription.js'
+import { peerLog } from '../session/peer-log.js'
 
 // One publication to one subscription's sessions on this instance: the EVENT is built once and encoded once per
 // serializer, and the same bytes go to every subscriber that the filter admits; a subscriber whose retained events
@@ -52,7 +53,7 @@ export function deliver (counters: Counters, subscription: Subscription, publica
   }
   counters.events += sent
   if (tooLarge !== undefined) {
-    tooLarge.log.warn({ topic: subscription.topic, maxPayload: tooLarge.hub.options.maxPayload }, 'fastify-wamp: EVENT larger than maxPayload not sent')
+    peerLog(tooLarge, 'warn', { topic: subscription.topic, maxPayload: tooLarge.hub.options.maxPayload }, 'fastify-wamp: EVENT larger than maxPayload not sent')
   }
   return sent
 }

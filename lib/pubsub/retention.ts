@@ -7,6 +7,7 @@ import type { Publication, PublishFilter } from './publish-filter.js'
 import type { Session } from '../session/session.js'
 import type { Subscription } from './subscription.js'
 import type { Broker } from './broker.js'
+import { peerLog } from '../session/peer-log.js'
 
 // Event retention (spec "Event Retention"): PUBLISH `retain: true` keeps the publication as its topic's retained
 // event; SUBSCRIBE `get_retained: true` sends the subscriber, right after SUBSCRIBED and before any newer EVENT,
@@ -193,7 +194,7 @@ export function keep (broker: Broker, topic: string, publicationId: number, args
   publisher: Details | undefined, filter: PublishFilter | undefined, retain: boolean, from?: Session): void {
   const retention = broker.retention
   if (retain && retention?.retain(topic, publicationId, args, kwargs, publisher, filter) === false) {
-    from?.log.warn({ topic, maxEventBytes: retention.limits.maxEventBytes }, 'fastify-wamp: publication too large to retain')
+    if (from !== undefined) peerLog(from, 'warn', { topic, maxEventBytes: retention.limits.maxEventBytes }, 'fastify-wamp: publication too large to retain')
   }
   broker.history?.record(topic, publicationId, args, kwargs, publisher, filter)
 }

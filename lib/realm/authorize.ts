@@ -9,6 +9,7 @@ import { hold, release } from '../session/inbox.js'
 import type { Session } from '../session/session.js'
 import type { Realm } from './realm.js'
 import type { WampSession } from '../../types/session.js'
+import { peerLog } from '../session/peer-log.js'
 
 // Authorization (spec "Authorization"): may this session's principal perform this action on this URI (or URI
 // pattern)? Declarative role permissions first, then the application's hook; both must allow.
@@ -311,7 +312,7 @@ function decide (session: Session, msg: WampMessage, action: AuthorizeAction, ur
 function deny (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, err: unknown): void {
   const type = msg[0] as number
   const requestId = msg[1] as number
-  session.log.info({ action, uri, realm: session.joined?.name, authid: session.authid, authrole: session.authrole }, 'fastify-wamp: not authorized')
+  peerLog(session, 'info', { action, uri, realm: session.joined?.name, authid: session.authid, authrole: session.authrole }, 'fastify-wamp: not authorized')
   if (err !== undefined && !(err instanceof WampError)) session.log.error({ err }, 'fastify-wamp: authorize hook failed')
   // An unacknowledged PUBLISH has no answer to carry the refusal (spec): it is dropped.
   if (type === T.PUBLISH && (msg[2] as Details).acknowledge !== true) return

@@ -26,6 +26,8 @@ import type { AuthFlow } from './auth/index.js'
 import { RegistrationWaiters } from './registration-waiters.js'
 import { revokeRegistration, revokeSubscription } from '../realm/revocation.js'
 import type { MatchPolicy } from '../wire/uris.js'
+import { peerLog } from './peer-log.js'
+import type { PeerLogBudget } from './peer-log.js'
 import type { RegistrationInfo, SessionData, WaitOptions, WampSession } from '../../types/session.js'
 
 export type { SessionData }
@@ -94,6 +96,8 @@ export class Session implements WampSession, TransportSink {
   logger: FastifyBaseLogger | undefined
   /** The logger before WELCOME: the request's, else (no HTTP request) the app's, bound to the transport. */
   private readonly baseLog: FastifyBaseLogger
+  /** The log lines its peer can still cause (lib/session/peer-log.ts), made at the first one. */
+  peerLogBudget: PeerLogBudget | undefined
   /** Resolves the `close()` promises once the socket has closed (lib/session/teardown.ts). @internal */
   onClosed: (() => void) | undefined
   /** Resolves the `drain()` promise once the last call in flight has settled. @internal */
@@ -135,6 +139,7 @@ export class Session implements WampSession, TransportSink {
     this.held = undefined
     this.logger = undefined
     this.baseLog = request !== undefined ? request.log : hub.log.child({ transport: transport.kind, remoteAddress: transport.remoteAddress })
+    this.peerLogBudget = undefined
     this.onClosed = undefined
     this.onDrained = undefined
     this.waiters = undefined
@@ -245,12 +250,12 @@ export class Session implements WampSession, TransportSink {
       data = this.transport.serializer.encode(msg)
     } catch (err) {
       this.unencodable = describeError(err)
-      this.log.warn({ messageType: msg[0], reason: this.unencodable }, `fastify-wamp: outgoing message cannot be encoded as ${this.protocol}; not sent`)
+      peerLog(this, 'warn', { messageType: msg[0], reason: this.unencodable }, `fastify-wamp: outgoing message cannot be encoded as ${this.protocol}; not sent`)
       return false
     }
     if (!this.transport.fits(data)) {
       this.unencodable = undefined
-      this.log.warn({ messageType: msg[0], maxPayload: this.hub.options.maxPayload }, 'fastify-wamp: outgoing message larger than maxPayload not sent')
+      peerLog(this, 'warn', { messageType: msg[0], maxPayload: this.hub.options.maxPayload }, 'fastify-wamp: outgoing message larger than maxPayload not sent')
       return false
     }
     this.transport.write(data)
