@@ -60,7 +60,7 @@ export interface WampSession {
   readonly authmethod: string
   readonly authprovider: string
   readonly authextra: Readonly<Details>
-  /** The roles and features the client announced in HELLO. */
+  /** The client roles announced in HELLO, each with the features it announced as `true` (at most 64 per role). */
   readonly roles: Readonly<Details>
   /** The WebSocket subprotocol, e.g. `wamp.2.json` or `wamp.2.msgpack.batched` (its equivalent on other transports). */
   readonly protocol: string

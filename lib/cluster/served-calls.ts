@@ -2,7 +2,6 @@ import type { Kwargs } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
 import { findRegistration, invoke } from '../rpc/outgoing-call.js'
-import { calleeFeature } from '../rpc/routed-call.js'
 import type { CallResult, CallSettlement, ClientCallOptions, OutgoingCall } from '../rpc/outgoing-call.js'
 import type { Session } from '../session/session.js'
 import { traceContextFromWire } from '../trace-context.js'
@@ -62,7 +61,7 @@ export class ServedCalls {
     const trace = traceContextFromWire(m[11])
     // A client's call (it names its caller) asks for progressive results only of a callee that announced them, as
     // routeCall() does; the application's always (as session.call() does).
-    const progress = m[9] === true && (m[10] == null || calleeFeature(session, 'progressive_call_results'))
+    const progress = m[9] === true && (m[10] == null || session.announces('callee', 'progressive_call_results'))
     let options = NO_OPTIONS
     if (progress || trace !== undefined) {
       options = { ...trace }

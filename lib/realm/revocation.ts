@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { isDict, MessageType as T } from '../wire/messages.js'
+import { MessageType as T } from '../wire/messages.js'
 import type { Details } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
@@ -20,17 +20,12 @@ import { registrationById, seesPattern, seesRegistration, seesSubscription, subs
 // Invocations of a revoked registration already in flight are not interrupted: the callee may still answer them
 // (as after its own UNREGISTER); no new call reaches it.
 
-function announced (session: Session, role: string, feature: string): boolean {
-  const r = session.roles[role]
-  return isDict(r) && isDict(r.features) && r.features[feature] === true
-}
-
 /** Revokes `session`'s registration `id`; false when it holds none with that id. */
 export function revokeRegistration (session: Session, id: number, reason?: string): boolean {
   const callee = session.registrations.get(id)
   if (callee === undefined || session.joined === undefined) return false
   session.joined.dealer.drop(callee)
-  if (announced(session, 'callee', 'registration_revocation')) {
+  if (session.announces('callee', 'registration_revocation')) {
     const details: Details = { registration: id }
     if (reason !== undefined) details.reason = reason
     session.send([T.UNREGISTERED, 0, details])
@@ -55,7 +50,7 @@ export function revokeSubscription (session: Session, id: number, reason?: strin
   for (const s of session.subscriptions) if (s.id === id) subscription = s
   if (subscription === undefined) return false
   session.joined.broker.drop(session, subscription)
-  if (announced(session, 'subscriber', 'subscription_revocation')) {
+  if (session.announces('subscriber', 'subscription_revocation')) {
     const details: Details = { subscription: id }
     if (reason !== undefined) details.reason = reason
     session.send([T.UNSUBSCRIBED, 0, details])

@@ -1,4 +1,4 @@
-import { isDict, MessageType as T } from '../wire/messages.js'
+import { MessageType as T } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
 import { ErrorUri, isValidUri, quoted } from '../wire/uris.js'
 import type { MatchPolicy } from '../wire/uris.js'
@@ -141,7 +141,7 @@ export class Dealer {
       if (problem !== undefined) return session.sendError(T.CALL, requestId, ErrorUri.invalidArgument, [problem])
       if (!last) {
         // Spec: a progressive CALL that the caller or the dealer did not announce is a protocol error.
-        if (!this.streams || !callerFeature(session, 'progressive_call_invocations')) {
+        if (!this.streams || !session.announces('caller', 'progressive_call_invocations')) {
           return session.violation(`CALL with progress: true, but ${this.streams ? 'the caller' : 'the dealer'} did not announce progressive_call_invocations`)
         }
         session.streams.started(requestId, uri)
@@ -316,10 +316,4 @@ export class Dealer {
   leave (session: Session): void {
     for (const callee of session.registrations.values()) this.drop(callee)
   }
-}
-
-/** True when the session announced `roles.caller.features[feature]` in HELLO. */
-function callerFeature (session: Session, feature: string): boolean {
-  const caller = session.roles.caller
-  return isDict(caller) && isDict(caller.features) && caller.features[feature] === true
 }

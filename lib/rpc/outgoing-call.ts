@@ -1,4 +1,4 @@
-import { isDict, MessageType as T, withPayload } from '../wire/messages.js'
+import { MessageType as T, withPayload } from '../wire/messages.js'
 import type { Details, Kwargs } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { WampError } from '../wire/wamp-error.js'
@@ -92,7 +92,7 @@ export class OutgoingCall {
   /** Timeout or cancel: INTERRUPT if the callee can take it, then reject now and discard whatever comes later. */
   private interrupt (err: WampError): void {
     if (this.session.invocations.get(this.requestId) !== this) return
-    if (announcesCanceling(this.session.roles)) {
+    if (this.session.announces('callee', 'call_canceling')) {
       this.session.send([T.INTERRUPT, this.requestId, { mode: 'killnowait', reason: err.uri }])
     }
     this.reject(err)
@@ -111,11 +111,6 @@ export class OutgoingCall {
     this.session.invocations.delete(this.requestId)
     if (this.started !== 0) this.session.hub.counters.latency?.appToClient.observe(performance.now() - this.started)
   }
-}
-
-function announcesCanceling (roles: Details): boolean {
-  const callee = roles.callee
-  return isDict(callee) && isDict(callee.features) && callee.features.call_canceling === true
 }
 
 export function findRegistration (session: Session, uri: string): ClientRegistration | undefined {

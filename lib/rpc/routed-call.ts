@@ -1,4 +1,4 @@
-import { EMPTY, isDict, MessageType as T, withPayload } from '../wire/messages.js'
+import { EMPTY, MessageType as T, withPayload } from '../wire/messages.js'
 import type { Details, Kwargs, WampMessage } from '../wire/messages.js'
 import { ErrorUri } from '../wire/uris.js'
 import { nextRequestId } from './outgoing-call.js'
@@ -15,12 +15,6 @@ import type { CallState } from '../diagnostics.js'
 // announced `call_canceling` (otherwise cancel is `skip`, spec "Call Canceling"); its late answers are discarded.
 
 const PROGRESS: Details = Object.freeze({ progress: true }) as Details
-
-/** True when the session announced `roles.callee.features[feature]` in HELLO. */
-export function calleeFeature (session: Session, feature: string): boolean {
-  const callee = session.roles.callee
-  return isDict(callee) && isDict(callee.features) && callee.features[feature] === true
-}
 
 export class RoutedCall {
   readonly caller: Session
@@ -53,7 +47,7 @@ export class RoutedCall {
     this.invocationId = invocationId
     this.registrationId = callee.id
     this.receiveProgress = options.receive_progress === true
-    this.interruptible = calleeFeature(callee.session, 'call_canceling')
+    this.interruptible = callee.session.announces('callee', 'call_canceling')
     this.details = details
     this.chunkDetails = chunkDetails
     this.streaming = chunkDetails !== undefined
@@ -168,10 +162,10 @@ export function routeCall (caller: Session, msg: WampMessage, uri: string, regis
   const session = callee.session
   const streamed = options.progress === true
   // Spec: a callee takes progressive call invocations only if it announced them and call canceling.
-  if (streamed && !(calleeFeature(session, 'progressive_call_invocations') && calleeFeature(session, 'call_canceling'))) {
+  if (streamed && !(session.announces('callee', 'progressive_call_invocations') && session.announces('callee', 'call_canceling'))) {
     return caller.sendError(T.CALL, requestId, ErrorUri.featureNotSupported, [`the callee of "${uri}" does not take progressive call invocations`])
   }
-  const receiveProgress = options.receive_progress === true && calleeFeature(session, 'progressive_call_results')
+  const receiveProgress = options.receive_progress === true && session.announces('callee', 'progressive_call_results')
   const disclose = options.disclose_me === true || callee.options.disclose_caller === true
   const details: Details = receiveProgress || disclose || uri !== registration.uri ? { procedure: uri } : registration.details
   if (receiveProgress) details.receive_progress = true

@@ -22,7 +22,7 @@ export function hello (session: Session, msg: WampMessage): void {
   }
   const realm = session.hub.realms.get(realmName)
   if (realm === undefined) return session.abort(ErrorUri.noSuchRealm, `realm ${quoted(realmName)} is not served here`)
-  session.roles = roles
+  session.roles = clientRoles(roles)
   if (realm.auth !== undefined) return beginAuthentication(session, realm, details)
   welcome(session, realm, {
     authid: anonymousAuthid(),
@@ -30,6 +30,33 @@ export function hello (session: Session, msg: WampMessage): void {
     authmethod: 'anonymous',
     authprovider: 'static'
   })
+}
+
+/** Most features kept per role: a client announces a dozen or so. */
+const MAX_FEATURES = 64
+
+/**
+ * What the session keeps of HELLO.Details.roles: the client roles it announced, each with the features it announced
+ * as `true` (names up to 100 characters, at most MAX_FEATURES) — what the router decides by. The rest of what a
+ * client wrote there (up to maxPayload) is not kept for the whole session.
+ */
+function clientRoles (announced: Details): Details {
+  const roles: Details = {}
+  for (const role of CLIENT_ROLES) {
+    const r = announced[role]
+    if (!isDict(r)) continue
+    const features: Details = {}
+    let kept = 0
+    if (isDict(r.features)) {
+      for (const name in r.features) {
+        if (r.features[name] !== true || name.length > 100) continue
+        features[name] = true
+        if (++kept === MAX_FEATURES) break
+      }
+    }
+    roles[role] = { features }
+  }
+  return roles
 }
 
 export function helloTimedOut (session: Session): void {

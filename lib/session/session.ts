@@ -59,7 +59,7 @@ export class Session implements WampSession, TransportSink {
   authmethod: string
   authprovider: string
   authextra: Details
-  /** The roles and features the client announced in HELLO. */
+  /** The client roles announced in HELLO, each with the features announced as true (lib/session/handshake.ts). */
   roles: Details
   state: StateValue
   /** Client → server calls in flight (and, in router mode, client → client calls), by CALL request id. */
@@ -152,6 +152,11 @@ export class Session implements WampSession, TransportSink {
     if (this.id === 0) return this.baseLog
     if (this.logger === undefined) this.logger = this.baseLog.child({ wampSession: this.id })
     return this.logger
+  }
+
+  /** Whether the client announced `feature` of `role` in HELLO (`roles.callee.features.call_canceling`…). */
+  announces (role: 'caller' | 'callee' | 'publisher' | 'subscriber', feature: string): boolean {
+    return (this.roles[role] as { features: Details } | undefined)?.features[feature] === true
   }
 
   /** The realm the session joined (read only after WELCOME). */
