@@ -19,11 +19,9 @@ export interface KillOptions {
   message?: string
 }
 
-/** Which sessions of a realm to kill: all, or those with this authid or authrole. */
-type Selector = SessionFilter
-
-function selects (select: Selector, session: Session): boolean {
-  return select === undefined || ('authid' in select ? session.authid === select.authid : session.authrole === select.authrole)
+/** Whether `filter` (all, or an authid or an authrole: what the cluster's session sets are kept by) picks `session`. */
+function selects (filter: SessionFilter, session: Session): boolean {
+  return filter === undefined || ('authid' in filter ? session.authid === filter.authid : session.authrole === filter.authrole)
 }
 
 /** The reason of `options`, checked: a TypeError for the app, ERROR invalid_uri for a client. */
@@ -39,7 +37,7 @@ function reasonOf (options: KillOptions | undefined, client: boolean): string {
  * Kills the realm's sessions that `select` picks — on this instance, and with cluster-wide RPC on the others —
  * except `except` (the caller of a meta procedure). Resolves with the ids of the sessions killed.
  */
-export async function killWhere (realm: Realm, select: Selector, options: KillOptions | undefined, except?: Session, client = false): Promise<number[]> {
+export async function killWhere (realm: Realm, select: SessionFilter, options: KillOptions | undefined, except?: Session, client = false): Promise<number[]> {
   const reason = reasonOf(options, client)
   const killed: number[] = []
   for (const session of [...realm.sessions.values()]) {
