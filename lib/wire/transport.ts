@@ -6,6 +6,7 @@ import { kSession, kTransport } from '../symbols.js'
 import { batchOverhead, joinBatch, SEPARATOR } from './batch.js'
 import { binaryFrames, textFrames, writeFrames } from './frames.js'
 import { flushSoon } from './flush-queue.js'
+import { readFramesDirectly } from './frame-reader.js'
 import type { TransportInfo, TransportKind } from '../../types/session.js'
 
 export type { TransportInfo, TransportKind }
@@ -169,6 +170,7 @@ export class WebSocketTransport implements SessionTransport {
     socket.on('pong', onPong)
     socket.on('close', onClose)
     socket.on('error', onError)
+    if (this.direct) readFramesDirectly(this.socket)
   }
 
   get open (): boolean {

@@ -1,0 +1,183 @@
+import { isUtf8 } from 'node:buffer'
+import type { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import { endianness } from 'node:os'
+import type { WebSocket } from 'ws'
+
+// Reads a client's WebSocket frames straight off the TCP socket, for the frames nearly all traffic is made of: a
+// final, masked text or binary frame within maxPayload, and pings and pongs. ws's Receiver is a Writable stream:
+// per read a trip through the stream machinery, per frame ~1 KB of Buffer views, state and events (BENCHMARKS.md,
+// "allocation per call"). Here the header is read in place and the unmasked payload leaves as the
+// WebSocket's 'message' event, as ws's own.
+//
+// Anything else — a close frame, a fragment, a reserved bit or opcode, an unmasked or oversize frame, text that is
+// not UTF-8 — goes to ws's Receiver from that frame's first byte on, for good: every refusal (1002, 1007, 1009) and
+// the close handshake stay ws's own. Pings and pongs are handed to the Receiver's own events, so ws answers pings
+// (and its ping-flood bound) exactly as it would have.
+
+/** The parts of ws's WebSocket and Receiver this reads: checked at attach, else ws reads as before. */
+interface WsInternals extends EventEmitter {
+  _socket?: Socket
+  _receiver?: ReceiverInternals
+}
+
+interface ReceiverInternals extends EventEmitter {
+  _state: number
+  _bufferedBytes: number
+  _fragmented: number
+  _maxPayload: number
+}
+
+/** Unmasking a payload this long or longer goes word by word (a typed-array view costs more than it saves below). */
+const WORDWISE = 512
+const LITTLE_ENDIAN = endianness() === 'LE'
+
+/**
+ * Takes over reading `socket`'s frames when ws's Receiver has not read anything yet and its internals are the ones
+ * this module knows (ws 8); returns whether it did. Call it only for a connection without extensions.
+ */
+export function readFramesDirectly (socket: WebSocket): boolean {
+  const ws = socket as unknown as WsInternals
+  const raw = ws._socket
+  const receiver = ws._receiver
+  if (raw === undefined || receiver === undefined) return false
+  if (receiver._state !== 0 || receiver._bufferedBytes !== 0 || receiver._fragmented !== 0 || typeof receiver._maxPayload !== 'number') return false
+  const listeners = raw.listeners('data')
+  if (listeners.length !== 1 || listeners[0].name !== 'socketOnData') return false
+  const reader = new FrameReader(ws, raw, receiver, listeners[0] as (chunk: Buffer) => void)
+  raw.removeListener('data', reader.wsOnData)
+  raw.on('data', reader.onData)
+  // ws reads what the socket still holds when it closes: read it here first, while the frame boundary is ours.
+  raw.prependListener('close', reader.onClose)
+  return true
+}
+
+class FrameReader {
+  readonly onData: (chunk: Buffer) => void
+  readonly onClose: () => void
+  readonly wsOnData: (chunk: Buffer) => void
+  private readonly ws: WsInternals
+  private readonly socket: Socket
+  private readonly receiver: ReceiverInternals
+  private readonly maxPayload: number
+  /** The bytes of an incomplete frame (from its first byte), and how many there are. */
+  private parts: Buffer[]
+  private partBytes: number
+  /** The whole incomplete frame's size, once its header is in (0 before). */
+  private need: number
+  private reading: boolean
+
+  constructor (ws: WsInternals, socket: Socket, receiver: ReceiverInternals, wsOnData: (chunk: Buffer) => void) {
+    this.ws = ws
+    this.socket = socket
+    this.receiver = receiver
+    this.wsOnData = wsOnData
+    this.maxPayload = receiver._maxPayload > 0 ? receiver._maxPayload : Number.MAX_SAFE_INTEGER
+    this.parts = []
+    this.partBytes = 0
+    this.need = 0
+    this.reading = true
+    this.onData = (chunk) => this.read(chunk)
+    this.onClose = () => this.drain()
+  }
+
+  private read (chunk: Buffer): void {
+    if (this.partBytes > 0) {
+      this.parts.push(chunk)
+      this.partBytes += chunk.length
+      if (this.partBytes < this.need) return
+      chunk = Buffer.concat(this.parts, this.partBytes)
+      this.parts = []
+      this.partBytes = 0
+    }
+    this.need = 0
+    const end = chunk.length
+    let at = 0
+    while (end - at >= 2) {
+      const b0 = chunk[at]
+      const b1 = chunk[at + 1]
+      const opcode = b0 & 0x0f
+      // FIN and no reserved bit; masked; text, binary, ping or pong.
+      if ((b0 & 0xf0) !== 0x80 || (b1 & 0x80) === 0 || (opcode !== 1 && opcode !== 2 && opcode !== 9 && opcode !== 10)) return this.handOver(chunk, at)
+      let length = b1 & 0x7f
+      let header = 6
+      if (length === 126) {
+        if (end - at < 4) break
+        length = chunk.readUInt16BE(at + 2)
+        header = 8
+      } else if (length === 127) {
+        if (end - at < 10) break
+        if (chunk.readUInt32BE(at + 2) !== 0) return this.handOver(chunk, at)
+        length = chunk.readUInt32BE(at + 6)
+        header = 14
+      }
+      if (length > this.maxPayload || (opcode > 2 && header !== 6)) return this.handOver(chunk, at)
+      if (end - at < header + length) {
+        this.need = header + length
+        break
+      }
+      const start = at + header
+      const payload = chunk.subarray(start, start + length)
+      unmask(payload, chunk, start - 4)
+      if (opcode === 1 && !isUtf8(payload)) {
+        unmask(payload, chunk, start - 4) // masked again, as ws expects it
+        return this.handOver(chunk, at)
+      }
+      at = start + length
+      if (opcode <= 2) this.ws.emit('message', payload, opcode === 2)
+      else this.receiver.emit(opcode === 9 ? 'ping' : 'pong', payload)
+      // The session may have ended the connection while handling the frame: the rest is moot.
+      if (this.socket.destroyed) return
+    }
+    if (at < end) {
+      this.parts.push(at === 0 ? chunk : chunk.subarray(at))
+      this.partBytes = end - at
+    }
+  }
+
+  /** From the frame at `at` on, ws's Receiver reads this connection. */
+  private handOver (chunk: Buffer, at: number): void {
+    this.reading = false
+    this.socket.removeListener('data', this.onData)
+    this.socket.removeListener('close', this.onClose)
+    this.socket.on('data', this.wsOnData)
+    this.wsOnData.call(this.socket, chunk.subarray(at))
+  }
+
+  private drain (): void {
+    let chunk: Buffer | null
+    while (this.reading && !this.socket.readableEnded && (chunk = this.socket.read() as Buffer | null) !== null) this.read(chunk)
+  }
+}
+
+/** XORs `data` with the 4-octet mask at `frame[maskAt]`, in place. */
+function unmask (data: Buffer, frame: Buffer, maskAt: number): void {
+  const length = data.length
+  let i = 0
+  if (length >= WORDWISE) {
+    // Up to the first 4-aligned octet byte by byte, then 32-bit words with the mask rotated to match.
+    const lead = (4 - (data.byteOffset & 3)) & 3
+    for (; i < lead; i++) data[i] ^= frame[maskAt + (i & 3)]
+    const words = (length - lead) >>> 2
+    const m0 = frame[maskAt + (lead & 3)]
+    const m1 = frame[maskAt + ((lead + 1) & 3)]
+    const m2 = frame[maskAt + ((lead + 2) & 3)]
+    const m3 = frame[maskAt + ((lead + 3) & 3)]
+    const word = LITTLE_ENDIAN ? m0 | (m1 << 8) | (m2 << 16) | (m3 << 24) : (m0 << 24) | (m1 << 16) | (m2 << 8) | m3
+    const view = new Uint32Array(data.buffer, data.byteOffset + lead, words)
+    for (let w = 0; w < words; w++) view[w] ^= word
+    i = lead + words * 4
+  } else {
+    const m0 = frame[maskAt]
+    const m1 = frame[maskAt + 1]
+    const m2 = frame[maskAt + 2]
+    const m3 = frame[maskAt + 3]
+    for (; i + 3 < length; i += 4) {
+      data[i] ^= m0
+      data[i + 1] ^= m1
+      data[i + 2] ^= m2
+      data[i + 3] ^= m3
+    }
+  }
+  for (; i < length; i++) data[i] ^= frame[maskAt + (i & 3)]
+}
