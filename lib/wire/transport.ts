@@ -129,7 +129,8 @@ export class WebSocketTransport implements SessionTransport {
   private readonly direct: boolean
   private readonly maxBuffered: number
   private readonly closeTimeout: number
-  private corked: boolean
+  /** A flush is queued for this loop iteration (lib/wire/flush-queue.ts). */
+  private queued: boolean
   private closeTimer: NodeJS.Timeout | undefined
   private sink: TransportSink | undefined
 
@@ -151,7 +152,7 @@ export class WebSocketTransport implements SessionTransport {
     this.direct = directFraming(socket)
     this.maxBuffered = limits.maxBufferedBytes
     this.closeTimeout = limits.closeTimeout
-    this.corked = false
+    this.queued = false
     this.closeTimer = undefined
     this.sink = undefined
   }
@@ -198,9 +199,10 @@ export class WebSocketTransport implements SessionTransport {
       return false
     }
     this.bytesOut += data.length
-    if (!this.corked) {
-      this.corked = true
-      this.raw?.cork()
+    if (!this.queued) {
+      this.queued = true
+      // ws frames each message itself when an extension was negotiated: cork, so they leave in one writev.
+      if (!this.direct) this.raw?.cork()
       flushSoon(this)
     }
     this.pending.push(data)
@@ -210,10 +212,10 @@ export class WebSocketTransport implements SessionTransport {
 
   /** Hands every message written this tick to the kernel at once (batched: first joins them into WebSocket messages). */
   flush (): void {
-    if (!this.corked) return
-    this.corked = false
+    if (!this.queued) return
+    this.queued = false
     if (this.pending.length > 0) this.sendPending()
-    if (this.raw !== undefined && !this.raw.destroyed) this.raw.uncork()
+    if (!this.direct && this.raw !== undefined && !this.raw.destroyed) this.raw.uncork()
   }
 
   /**
@@ -292,7 +294,7 @@ export class WebSocketTransport implements SessionTransport {
 
 /**
  * The socket reported an error (ws refused a frame and began closing with its code, or the connection failed):
- * hand what is corked to the kernel and bound the close handshake by closeTimeout — or end a socket that carries
+ * hand what is queued to the kernel and bound the close handshake by closeTimeout — or end a socket that carries
  * no session at once.
  */
 export function socketFailed (socket: WebSocket): void {
