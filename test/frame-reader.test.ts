@@ -3,8 +3,11 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { pack } from 'msgpackr'
 import { WampResult } from '../index.js'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import fastifyWamp from '../index.js'
 import { startApp } from './helpers/app.js'
-import { MSG } from './helpers/raw-client.js'
+import { connectRaw, MSG } from './helpers/raw-client.js'
 import { frame, FrameClient, OP } from './helpers/ws-frames.js'
 import type { FrameSpec } from './helpers/ws-frames.js'
 
@@ -160,3 +163,24 @@ for (const [what, bytes, code] of REFUSED) {
     client.destroy()
   })
 }
+
+t.test('with permessage-deflate, ws reads and writes every frame: 200 calls in one tick, large and small, all answered in order', async (t) => {
+  const deflating = Fastify({ logger: false })
+  await deflating.register(websocket, { options: { perMessageDeflate: { threshold: 64 } } })
+  await deflating.register(fastifyWamp, { path: '/ws', shutdownGrace: 500 })
+  deflating.wamp.register('echo', (args) => new WampResult(args))
+  await deflating.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(async () => { await deflating.close() })
+  const address = deflating.server.address() as { port: number }
+  const { client } = await connectRaw(`ws://127.0.0.1:${address.port}/ws`, { wsOptions: { perMessageDeflate: true } })
+  const [ws] = [...deflating.websocketServer.clients]
+  t.ok(Object.keys((ws as unknown as { _extensions: object })._extensions).length > 0, 'permessage-deflate was negotiated')
+  const raw = (ws as unknown as { _socket: { listeners: (e: string) => Array<{ name: string }> } })._socket
+  t.ok(raw.listeners('data').some((l) => l.name === 'socketOnData'), 'ws\'s Receiver reads')
+  const args = Array.from({ length: 200 }, (_, i) => i % 3 === 0 ? 'z'.repeat(5000 + i) : `small ${i}`)
+  args.forEach((arg, i) => client.send([MSG.CALL, i + 1, {}, 'echo', [arg]]))
+  const results: unknown[][] = []
+  for (let i = 0; i < args.length; i++) results.push(await client.nextOfType(MSG.RESULT))
+  t.same(results, args.map((arg, i) => [MSG.RESULT, i + 1, {}, [arg]]))
+  await client.close()
+})
