@@ -280,9 +280,8 @@ export class ClusterRegistry {
    * their instance's router `allow` rules offer to other clients — the others are the application's to call.
    */
   private eligible (listed: Listed[], includeLocal: boolean, routedOnly: boolean): Listed[] {
-    const mine = this.link.instanceId
-    const drop = (c: Listed): boolean => (!includeLocal && c.callee.instance === mine) || (routedOnly && c.entry[1] !== 1)
-    return listed.some(drop) ? listed.filter((c) => !drop(c)) : listed
+    const mine = includeLocal ? undefined : this.link.instanceId
+    return keepOnly(listed, mine, routedOnly)
   }
 
   /**
@@ -337,7 +336,22 @@ export class ClusterRegistry {
 
 /** The routed registrations among `listed` (the router offers them; a private one is the application's). */
 function routedOf (listed: Listed[]): Listed[] {
-  return listed.some((c) => c.entry[1] !== 1) ? listed.filter((c) => c.entry[1] === 1) : listed
+  return keepOnly(listed, undefined, true)
+}
+
+/**
+ * `listed` without the callees on instance `drop` and, with `routedOnly`, without private registrations: `listed`
+ * itself when nothing goes (the common case on every call, so no closure and no copy).
+ */
+function keepOnly (listed: Listed[], drop: string | undefined, routedOnly: boolean): Listed[] {
+  let kept: Listed[] | undefined
+  for (let i = 0; i < listed.length; i++) {
+    const c = listed[i]
+    const dropped = c.callee.instance === drop || (routedOnly && c.entry[1] !== 1)
+    if (dropped) kept ??= listed.slice(0, i)
+    else kept?.push(c)
+  }
+  return kept ?? listed
 }
 
 /** The callee a routed registration's policy picks among `callees` (`turn`: the roundrobin counter). */
