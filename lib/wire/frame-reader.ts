@@ -44,18 +44,29 @@ export function readFramesDirectly (socket: WebSocket): boolean {
   if (receiver._state !== 0 || receiver._bufferedBytes !== 0 || receiver._fragmented !== 0 || typeof receiver._maxPayload !== 'number') return false
   const listeners = raw.listeners('data')
   if (listeners.length !== 1 || listeners[0].name !== 'socketOnData') return false
-  const reader = new FrameReader(ws, raw, receiver, listeners[0] as (chunk: Buffer) => void)
-  raw.removeListener('data', reader.wsOnData)
-  raw.on('data', reader.onData)
+  const wsOnData = listeners[0] as (chunk: Buffer) => void
+  ;(raw as ReadSocket)[kReader] = new FrameReader(ws, raw, receiver, wsOnData)
+  raw.removeListener('data', wsOnData)
+  raw.on('data', onData)
   // ws reads what the socket still holds when it closes: read it here first, while the frame boundary is ours.
-  raw.prependListener('close', reader.onClose)
+  raw.prependListener('close', onClose)
   return true
 }
 
+const kReader = Symbol('fastify-wamp.frameReader')
+type ReadSocket = Socket & { [kReader]: FrameReader }
+
+// Defined once: the socket finds its reader through the symbol, so no closure is made per connection.
+function onData (this: Socket, chunk: Buffer): void {
+  (this as ReadSocket)[kReader].read(chunk)
+}
+
+function onClose (this: Socket): void {
+  (this as ReadSocket)[kReader].drain()
+}
+
 class FrameReader {
-  readonly onData: (chunk: Buffer) => void
-  readonly onClose: () => void
-  readonly wsOnData: (chunk: Buffer) => void
+  private readonly wsOnData: (chunk: Buffer) => void
   private readonly ws: WsInternals
   private readonly socket: Socket
   private readonly receiver: ReceiverInternals
@@ -77,11 +88,9 @@ class FrameReader {
     this.partBytes = 0
     this.need = 0
     this.reading = true
-    this.onData = (chunk) => this.read(chunk)
-    this.onClose = () => this.drain()
   }
 
-  private read (chunk: Buffer): void {
+  read (chunk: Buffer): void {
     if (this.partBytes > 0) {
       this.parts.push(chunk)
       this.partBytes += chunk.length
@@ -138,13 +147,14 @@ class FrameReader {
   /** From the frame at `at` on, ws's Receiver reads this connection. */
   private handOver (chunk: Buffer, at: number): void {
     this.reading = false
-    this.socket.removeListener('data', this.onData)
-    this.socket.removeListener('close', this.onClose)
+    this.socket.removeListener('data', onData)
+    this.socket.removeListener('close', onClose)
     this.socket.on('data', this.wsOnData)
     this.wsOnData.call(this.socket, chunk.subarray(at))
   }
 
-  private drain (): void {
+  /** The socket has closed: what it still holds is read now, before ws's own close listener reads it. */
+  drain (): void {
     let chunk: Buffer | null
     while (this.reading && !this.socket.readableEnded && (chunk = this.socket.read() as Buffer | null) !== null) this.read(chunk)
   }
