@@ -71,8 +71,11 @@ class FrameReader {
   private readonly socket: Socket
   private readonly receiver: ReceiverInternals
   private readonly maxPayload: number
-  /** The bytes of an incomplete frame (from its first byte), and how many there are. */
-  private parts: Buffer[]
+  /**
+   * An incomplete frame's octets so far, from its first: the rest of a read, then a buffer grown by doubling. A peer
+   * trickling a frame an octet per read holds at most twice what it sent, not a Buffer object per read.
+   */
+  private part: Buffer | undefined
   private partBytes: number
   /** The whole incomplete frame's size, once its header is in (0 before). */
   private need: number
@@ -84,19 +87,18 @@ class FrameReader {
     this.receiver = receiver
     this.wsOnData = wsOnData
     this.maxPayload = receiver._maxPayload > 0 ? receiver._maxPayload : Number.MAX_SAFE_INTEGER
-    this.parts = []
+    this.part = undefined
     this.partBytes = 0
     this.need = 0
     this.reading = true
   }
 
   read (chunk: Buffer): void {
-    if (this.partBytes > 0) {
-      this.parts.push(chunk)
-      this.partBytes += chunk.length
+    if (this.part !== undefined) {
+      this.append(chunk)
       if (this.partBytes < this.need) return
-      chunk = Buffer.concat(this.parts, this.partBytes)
-      this.parts = []
+      chunk = this.part.subarray(0, this.partBytes)
+      this.part = undefined
       this.partBytes = 0
     }
     this.need = 0
@@ -139,9 +141,22 @@ class FrameReader {
       if (this.socket.destroyed) return
     }
     if (at < end) {
-      this.parts.push(at === 0 ? chunk : chunk.subarray(at))
+      this.part = chunk.subarray(at)
       this.partBytes = end - at
     }
+  }
+
+  private append (chunk: Buffer): void {
+    const part = this.part as Buffer
+    const size = this.partBytes + chunk.length
+    if (size > part.length) {
+      // Doubling, but not past the frame's size once its header is in (`need`; 0 before).
+      const grown = Buffer.allocUnsafe(Math.max(size, Math.min(2 * part.length, this.need)))
+      part.copy(grown, 0, 0, this.partBytes)
+      this.part = grown
+    }
+    chunk.copy(this.part as Buffer, this.partBytes)
+    this.partBytes = size
   }
 
   /** From the frame at `at` on, ws's Receiver reads this connection. */
