@@ -89,6 +89,12 @@ export class FrameDecoder {
   error: string | undefined
   private readonly maxLength: number
   private readonly chunks: Buffer[]
+  /**
+   * Where a frame arriving in many reads is gathered: once more than GATHER reads wait, they are copied into one
+   * buffer of twice their size, and later reads into its free room (doubling again when full). A peer trickling a
+   * frame an octet per read holds at most twice what it sent, not a Buffer object per read.
+   */
+  private room: Buffer | undefined
   /** Offset into chunks[0] of the first unread octet. */
   private offset: number
   private available: number
@@ -101,6 +107,7 @@ export class FrameDecoder {
     this.error = undefined
     this.maxLength = maxLength
     this.chunks = []
+    this.room = undefined
     this.offset = 0
     this.available = 0
     this.length = -1
@@ -113,8 +120,32 @@ export class FrameDecoder {
 
   push (chunk: Buffer): void {
     if (chunk.length === 0 || this.error !== undefined) return
-    this.chunks.push(chunk)
     this.available += chunk.length
+    const last = this.chunks.length - 1
+    const room = this.room
+    if (room !== undefined && last >= 0 && this.chunks[last].buffer === room.buffer && this.chunks[last].length + chunk.length <= room.length) {
+      const used = this.chunks[last].length
+      chunk.copy(room, used)
+      this.chunks[last] = room.subarray(0, used + chunk.length)
+      return
+    }
+    this.chunks.push(chunk)
+    if (this.chunks.length > GATHER) this.gather()
+  }
+
+  /** Copies every unread octet into one buffer with as much room again. */
+  private gather (): void {
+    const size = this.available
+    const room = Buffer.allocUnsafe(Math.max(2 * size, 4096)) // ≥ 4 KiB: never a slice of Node's shared pool
+    let at = 0
+    for (let i = 0; i < this.chunks.length; i++) {
+      const from = i === 0 ? this.offset : 0
+      at += this.chunks[i].copy(room, at, from)
+    }
+    this.chunks.length = 0
+    this.chunks.push(room.subarray(0, size))
+    this.offset = 0
+    this.room = room
   }
 
   next (): boolean {
@@ -144,6 +175,7 @@ export class FrameDecoder {
   private fail (message: string): false {
     this.error = message
     this.chunks.length = 0
+    this.room = undefined
     this.available = 0
     return false
   }
@@ -174,7 +206,11 @@ export class FrameDecoder {
   private shift (): void {
     this.chunks.shift()
     this.offset = 0
+    if (this.chunks.length === 0) this.room = undefined
   }
 }
+
+/** Reads of one incomplete frame kept as they came, before they are gathered into one buffer. */
+const GATHER = 8
 
 const EMPTY = Buffer.alloc(0)

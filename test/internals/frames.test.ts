@@ -108,3 +108,32 @@ t.test('through the plugin: results of every length encoding reach the client; a
     await client.close()
   }
 })
+
+t.test('FrameDecoder: frames pushed in reads of any size, down to an octet, come back whole; an incomplete frame holds at most twice what arrived', async (t) => {
+  const frames = fc.array(fc.record({ type: fc.integer({ min: 0, max: 2 }), payload: fc.uint8Array({ maxLength: 3000, size: 'max' }) }), { minLength: 1, maxLength: 8 })
+  const reads = fc.array(fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 900 })), { minLength: 1, maxLength: 30 })
+  fc.assert(fc.property(frames, reads, (list, cuts) => {
+    const stream = Buffer.concat(list.flatMap(({ type, payload }) => {
+      const head = Buffer.alloc(4)
+      head.writeUInt32BE(((type & 0x07) << 24) | payload.length)
+      return [head, Buffer.from(payload)]
+    }))
+    const decoder = new FrameDecoder(2 ** 24)
+    const internals = decoder as unknown as { chunks: Buffer[], room: Buffer | undefined }
+    const out: Array<{ type: number, payload: number[] }> = []
+    let at = 0
+    let arrived = 0 // octets pushed since the decoder last held nothing
+    for (let i = 0; at < stream.length; i++) {
+      const size = cuts[i % cuts.length]
+      decoder.push(stream.subarray(at, at + size))
+      at += size
+      arrived += Math.min(size, stream.length - at + size)
+      while (decoder.next()) out.push({ type: decoder.type, payload: [...decoder.payload] })
+      const held = internals.chunks.reduce((sum, c) => sum + (c.buffer === internals.room?.buffer ? 0 : c.length), internals.room?.length ?? 0)
+      if (internals.chunks.length > 9 || held > 2 * arrived + 4096) return false
+      if (decoder.buffered === 0) arrived = 0
+    }
+    return decoder.error === undefined && decoder.buffered === 0 && JSON.stringify(out) === JSON.stringify(list.map((f) => ({ type: f.type, payload: [...f.payload] })))
+  }), { numRuns: 300 })
+  t.pass('300 streams')
+})
