@@ -14,8 +14,8 @@ import type { FrameSpec } from './helpers/ws-frames.js'
 // lib/wire/frame-reader.ts reads clients' frames off the TCP socket in place of ws's Receiver, and hands ws every
 // frame it does not take. Raw frames over a real socket, cut at random TCP boundaries:
 // 1. property: CALLs in text frames of every length form (7/16/64-bit, some over 64 KiB), any Unicode, pings and
-//    pongs between them, in JSON text frames and msgpack binary ones, now and then a fragmented CALL (which hands the connection to ws mid-stream): every CALL is
-//    answered once, in order, with its own argument, and every ping with a pong of its payload, in order;
+//    pongs between them and between a fragmented CALL's fragments, in JSON text frames and msgpack binary ones: every
+//    CALL is answered once, in order, with its own argument, and every ping with a pong of its payload, in order;
 // 2. each frame the reader does not take, after one it did, meets ws's own answer (1002, 1007, 1009, the close
 //    handshake) — the refusal is unchanged by the fast path.
 
@@ -54,18 +54,24 @@ async function sendCut (client: FrameClient, bytes: Buffer, cuts: number[]): Pro
 
 const { app, port } = await setup()
 
-t.test('the reader takes over from ws on a connection without extensions, and hands over on a fragment', async (t) => {
+t.test('the reader takes over from ws on a connection without extensions, reads fragmented messages, and hands a close frame to ws', async (t) => {
   const client = await joined(port)
   const [ws] = [...app.websocketServer.clients]
   const raw = (ws as unknown as { _socket: { listeners: (e: string) => Array<{ name: string }> } })._socket
   t.notOk(raw.listeners('data').some((l) => l.name === 'socketOnData'), 'ws\'s Receiver is not fed')
   const call = json([MSG.CALL, 1, {}, 'echo', ['split']])
   client.send(frame({ opcode: OP.text, payload: call.subarray(0, 5), fin: false }))
-  client.send(frame({ opcode: OP.continuation, payload: call.subarray(5) }))
+  client.send(frame({ opcode: OP.ping, payload: Buffer.from('between') }))
+  client.send(frame({ opcode: OP.continuation, payload: call.subarray(5, 9), fin: false }))
+  client.send(frame({ opcode: OP.continuation, payload: call.subarray(9) }))
   client.send(text([MSG.CALL, 2, {}, 'echo', ['after']]))
   await client.until(() => client.messages().filter((m) => m[0] === MSG.RESULT).length === 2, 5000, 'two RESULTs')
   t.same(client.messages().filter((m) => m[0] === MSG.RESULT), [[MSG.RESULT, 1, {}, ['split']], [MSG.RESULT, 2, {}, ['after']]])
-  t.ok(raw.listeners('data').some((l) => l.name === 'socketOnData'), 'ws reads the rest')
+  t.equal(client.frames.find((f) => f.opcode === OP.pong)?.payload.toString(), 'between', 'a ping between fragments is answered')
+  t.notOk(raw.listeners('data').some((l) => l.name === 'socketOnData'), 'still read here')
+  client.send(frame({ opcode: OP.close, payload: Buffer.from([0x03, 0xe8]) }))
+  await client.until(() => client.closeCode() !== undefined, 5000, 'the close frame')
+  t.equal(client.closeCode(), 1000, 'ws answered the close handshake')
   client.destroy()
 })
 
@@ -84,7 +90,7 @@ type Item =
   | { kind: 'ping' | 'pong', payload: Uint8Array }
 
 const item: fc.Arbitrary<Item> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('call' as const), arg: fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.startsWith('\u0000')) /* \0… is binary in WAMP JSON */, repeat: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, fc.integer({ min: 1, max: 3000 })), form: fc.constantFrom(7 as const, 16 as const, 64 as const), fragments: fc.oneof({ weight: 60, arbitrary: fc.constant(1) }, fc.integer({ min: 2, max: 3 })) }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('call' as const), arg: fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.startsWith('\u0000')) /* \0… is binary in WAMP JSON */, repeat: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, fc.integer({ min: 1, max: 3000 })), form: fc.constantFrom(7 as const, 16 as const, 64 as const), fragments: fc.oneof({ weight: 6, arbitrary: fc.constant(1) }, fc.integer({ min: 2, max: 5 })) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('ping' as const, 'pong' as const), payload: fc.uint8Array({ maxLength: 125 }) }) }
 )
 
@@ -115,6 +121,10 @@ t.test('property: every CALL answered once and in order, every ping ponged, howe
         const step = Math.ceil(payload.length / it.fragments)
         for (let at = 0; at < payload.length; at += step) {
           frames.push(frame({ opcode: at === 0 ? opcode : OP.continuation, payload: payload.subarray(at, at + step), fin: at + step >= payload.length }))
+          if (at === 0 && id % 2 === 0) {
+            pings.push(Buffer.from(`f${id}`).toString('hex'))
+            frames.push(frame({ opcode: OP.ping, payload: Buffer.from(`f${id}`) }))
+          }
         }
       }
       frames.push(frame({ opcode, payload: encode([MSG.GOODBYE, {}, 'wamp.close.normal']) }))
@@ -151,6 +161,18 @@ const REFUSED: Array<[string, Buffer, number]> = [
   ['a continuation without a start', frame({ opcode: OP.continuation, payload: Buffer.from('x') }), 1002],
   ['a close frame', frame({ opcode: OP.close, payload: Buffer.from([0x0f, 0xa0]) }), 4000]
 ]
+
+// Within a fragmented message (ws has not seen its start): refused here with the code ws would have used.
+const START = frame({ opcode: OP.text, payload: Buffer.from('[48,'), fin: false })
+REFUSED.push(
+  ['a text frame inside a fragmented message', Buffer.concat([START, text([MSG.CALL, 9, {}, 'echo', []])]), 1002],
+  ['a fragmented message over maxPayload', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.alloc(MAX_PAYLOAD - 2, 0x20), fin: false })]), 1009],
+  ['a fragmented text that is not UTF-8', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from([0xff, 0x5d]) })]), 1007],
+  ['an unmasked continuation', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from(']'), masked: false })]), 1002],
+  ['RSV1 on a continuation', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from(']'), rsv: 4 })]), 1002],
+  ['a ping of 126 octets inside a fragmented message', Buffer.concat([START, frame({ opcode: OP.ping, payload: Buffer.alloc(126) })]), 1002],
+  ['a close frame inside a fragmented message', Buffer.concat([START, frame({ opcode: OP.close, payload: Buffer.from([0x0f, 0xa1]) })]), 4001]
+)
 
 for (const [what, bytes, code] of REFUSED) {
   t.test(`handed to ws: ${what} → close ${code}`, async (t) => {

@@ -4,19 +4,22 @@ import type { Socket } from 'node:net'
 import { endianness } from 'node:os'
 import type { WebSocket } from 'ws'
 
-// Reads a client's WebSocket frames straight off the TCP socket, for the frames nearly all traffic is made of: a
-// final, masked text or binary frame within maxPayload, and pings and pongs. ws's Receiver is a Writable stream:
-// per read a trip through the stream machinery, per frame ~1 KB of Buffer views, state and events (BENCHMARKS.md,
-// "allocation per call"). Here the header is read in place and the unmasked payload leaves as the
-// WebSocket's 'message' event, as ws's own.
+// Reads a client's WebSocket frames straight off the TCP socket, for the frames nearly all traffic is made of:
+// masked text and binary frames (fragmented or not) within maxPayload, pings and pongs. ws's Receiver is a Writable
+// stream: per read a trip through the stream machinery, per frame ~1 KB of Buffer views, state and events
+// (BENCHMARKS.md, "allocation per call"), and every read kept as its own Buffer until its frame is whole. Here the
+// header is read in place, the unmasked payload leaves as the WebSocket's 'message' event, as ws's own, and a frame
+// or message arriving in many reads is gathered in one buffer grown by doubling.
 //
-// Anything else — a close frame, a fragment, a reserved bit or opcode, an unmasked or oversize frame, text that is
-// not UTF-8 — goes to ws's Receiver from that frame's first byte on, for good: every refusal (1002, 1007, 1009) and
-// the close handshake stay ws's own. Pings and pongs are handed to the Receiver's own events, so ws answers pings
-// (and its ping-flood bound) exactly as it would have.
+// Anything else — a close frame, a reserved bit or opcode, an unmasked or oversize frame, text that is not UTF-8, a
+// continuation with no message to continue — goes to ws's Receiver from that frame's first byte on, for good: its
+// refusals (1002, 1007, 1009) and the close handshake stay ws's own. Within a fragmented message, which ws has not
+// seen, such a frame is refused here with the code ws would have used (a close frame still goes to ws). Pings and
+// pongs are handed to the Receiver's own events, so ws answers pings (and its ping-flood bound) as it would have.
 
 /** The parts of ws's WebSocket and Receiver this reads: checked at attach, else ws reads as before. */
 interface WsInternals extends EventEmitter {
+  close (code: number): void
   _socket?: Socket
   _receiver?: ReceiverInternals
 }
@@ -79,6 +82,10 @@ class FrameReader {
   private partBytes: number
   /** The whole incomplete frame's size, once its header is in (0 before). */
   private need: number
+  /** A fragmented message in progress: its opcode (1 text, 2 binary; 0 none), its octets so far, their count. */
+  private fragmented: number
+  private message: Buffer | undefined
+  private messageBytes: number
   private reading: boolean
 
   constructor (ws: WsInternals, socket: Socket, receiver: ReceiverInternals, wsOnData: (chunk: Buffer) => void) {
@@ -90,12 +97,17 @@ class FrameReader {
     this.part = undefined
     this.partBytes = 0
     this.need = 0
+    this.fragmented = 0
+    this.message = undefined
+    this.messageBytes = 0
     this.reading = true
   }
 
   read (chunk: Buffer): void {
     if (this.part !== undefined) {
-      this.append(chunk)
+      this.part = roomFor(this.part, this.partBytes, chunk.length, this.need)
+      chunk.copy(this.part, this.partBytes)
+      this.partBytes += chunk.length
       if (this.partBytes < this.need) return
       chunk = this.part.subarray(0, this.partBytes)
       this.part = undefined
@@ -107,9 +119,14 @@ class FrameReader {
     while (end - at >= 2) {
       const b0 = chunk[at]
       const b1 = chunk[at + 1]
+      const fin = (b0 & 0x80) !== 0
       const opcode = b0 & 0x0f
-      // FIN and no reserved bit; masked; text, binary, ping or pong.
-      if ((b0 & 0xf0) !== 0x80 || (b1 & 0x80) === 0 || (opcode !== 1 && opcode !== 2 && opcode !== 9 && opcode !== 10)) return this.handOver(chunk, at)
+      const data = opcode <= 2
+      // Taken: no reserved bit, masked; a text or binary frame, or a continuation while a message is in progress;
+      // a final ping or pong.
+      if ((b0 & 0x70) !== 0 || (b1 & 0x80) === 0 || (data ? (opcode === 0) !== (this.fragmented !== 0) : !fin || (opcode !== 9 && opcode !== 10))) {
+        return this.notTaken(chunk, at, opcode, 1002, 'invalid frame')
+      }
       let length = b1 & 0x7f
       let header = 6
       if (length === 126) {
@@ -118,11 +135,11 @@ class FrameReader {
         header = 8
       } else if (length === 127) {
         if (end - at < 10) break
-        if (chunk.readUInt32BE(at + 2) !== 0) return this.handOver(chunk, at)
-        length = chunk.readUInt32BE(at + 6)
+        length = chunk.readUInt32BE(at + 2) !== 0 ? Infinity : chunk.readUInt32BE(at + 6)
         header = 14
       }
-      if (length > this.maxPayload || (opcode > 2 && header !== 6)) return this.handOver(chunk, at)
+      if (!data && header !== 6) return this.notTaken(chunk, at, opcode, 1002, 'invalid control frame length')
+      if (data && this.messageBytes + length > this.maxPayload) return this.notTaken(chunk, at, opcode, 1009, 'Max payload size exceeded')
       if (end - at < header + length) {
         this.need = header + length
         break
@@ -130,13 +147,14 @@ class FrameReader {
       const start = at + header
       const payload = chunk.subarray(start, start + length)
       unmask(payload, chunk, start - 4)
-      if (opcode === 1 && !isUtf8(payload)) {
+      if (opcode === 1 && fin && !isUtf8(payload)) {
         unmask(payload, chunk, start - 4) // masked again, as ws expects it
         return this.handOver(chunk, at)
       }
       at = start + length
-      if (opcode <= 2) this.ws.emit('message', payload, opcode === 2)
-      else this.receiver.emit(opcode === 9 ? 'ping' : 'pong', payload)
+      if (!data) this.receiver.emit(opcode === 9 ? 'ping' : 'pong', payload)
+      else if (fin && opcode !== 0) this.ws.emit('message', payload, opcode === 2)
+      else if (!this.fragment(payload, opcode, fin)) return
       // The session may have ended the connection while handling the frame: the rest is moot.
       if (this.socket.destroyed) return
     }
@@ -146,26 +164,59 @@ class FrameReader {
     }
   }
 
-  private append (chunk: Buffer): void {
-    const part = this.part as Buffer
-    const size = this.partBytes + chunk.length
-    if (size > part.length) {
-      // Doubling, but not past the frame's size once its header is in (`need`; 0 before).
-      const grown = Buffer.allocUnsafe(Math.max(size, Math.min(2 * part.length, this.need)))
-      part.copy(grown, 0, 0, this.partBytes)
-      this.part = grown
+  /**
+   * A fragment of a message, gathered in one buffer grown by doubling; the last one emits the message. False when
+   * the connection was refused (a fragmented text that is not UTF-8).
+   */
+  private fragment (payload: Buffer, opcode: number, fin: boolean): boolean {
+    if (opcode !== 0) this.fragmented = opcode
+    this.message = roomFor(this.message, this.messageBytes, payload.length, this.maxPayload)
+    payload.copy(this.message, this.messageBytes)
+    this.messageBytes += payload.length
+    if (!fin) return true
+    const message = this.message.subarray(0, this.messageBytes)
+    const binary = this.fragmented === 2
+    this.message = undefined
+    this.messageBytes = 0
+    this.fragmented = 0
+    if (!binary && !isUtf8(message)) {
+      this.refuse(1007, 'invalid UTF-8 sequence')
+      return false
     }
-    chunk.copy(this.part as Buffer, this.partBytes)
-    this.partBytes = size
+    this.ws.emit('message', message, binary)
+    return true
+  }
+
+  /**
+   * A frame this reader does not take. Between messages ws's Receiver reads from it on, and answers as it would
+   * have; within a fragmented message (which ws has not seen) a close frame still goes to ws, anything else is
+   * refused here with the code ws would have used.
+   */
+  private notTaken (chunk: Buffer, at: number, opcode: number, code: number, reason: string): void {
+    if (this.fragmented === 0 || opcode === 8) return this.handOver(chunk, at)
+    this.refuse(code, reason)
+  }
+
+  /** As ws refuses a frame: stop reading (what comes next is drained unread), close with `code`, emit 'error'. */
+  private refuse (code: number, reason: string): void {
+    this.detach()
+    this.socket.resume()
+    this.ws.close(code)
+    this.ws.emit('error', new RangeError(reason))
   }
 
   /** From the frame at `at` on, ws's Receiver reads this connection. */
   private handOver (chunk: Buffer, at: number): void {
-    this.reading = false
-    this.socket.removeListener('data', onData)
-    this.socket.removeListener('close', onClose)
+    this.detach()
     this.socket.on('data', this.wsOnData)
     this.wsOnData.call(this.socket, chunk.subarray(at))
+  }
+
+  private detach (): void {
+    this.reading = false
+    this.message = undefined
+    this.socket.removeListener('data', onData)
+    this.socket.removeListener('close', onClose)
   }
 
   /** The socket has closed: what it still holds is read now, before ws's own close listener reads it. */
@@ -173,6 +224,19 @@ class FrameReader {
     let chunk: Buffer | null
     while (this.reading && !this.socket.readableEnded && (chunk = this.socket.read() as Buffer | null) !== null) this.read(chunk)
   }
+}
+
+/**
+ * `buffer` (holding `used` octets) with room for `extra` more: itself, or a copy grown by doubling — not past `cap`
+ * (the frame's or the message's size bound) unless `extra` needs it. A peer trickling a frame an octet per read
+ * thus holds at most twice what it sent, not a Buffer object per read.
+ */
+function roomFor (buffer: Buffer | undefined, used: number, extra: number, cap: number): Buffer {
+  const size = used + extra
+  if (buffer !== undefined && size <= buffer.length) return buffer
+  const grown = Buffer.allocUnsafe(Math.max(size, Math.min(2 * (buffer?.length ?? 0), cap)))
+  buffer?.copy(grown, 0, 0, used)
+  return grown
 }
 
 /** XORs `data` with the 4-octet mask at `frame[maskAt]`, in place. */
