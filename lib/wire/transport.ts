@@ -279,10 +279,15 @@ export class WebSocketTransport implements SessionTransport {
     }
     // Batched: each WebSocket message is built once, with its frame header when we frame.
     const frames = joinBatch(messages, this.serializer.binary, this.maxPayload, this.separator, framing)
-    for (const frame of frames) {
-      if (framing !== undefined) (this.raw as Socket).write(frame)
-      else this.socket.send(frame, this.frame)
+    if (framing === undefined) {
+      for (const frame of frames) this.socket.send(frame, this.frame)
+      return
     }
+    // Several WebSocket messages (the tick's messages passed maxPayload together): still one writev.
+    const raw = this.raw as Socket
+    if (frames.length > 1) raw.cork()
+    for (const frame of frames) raw.write(frame)
+    if (frames.length > 1) raw.uncork()
   }
 
   private overflow (size: number): void {
