@@ -44,6 +44,8 @@ export class ClusterRegistry {
   /** regKey()'s memo, realm → URI → key; cleared past CACHE_MAX keys (clients choose the URIs they call). */
   private readonly regKeys: Map<string, Map<string, string>>
   private regKeyCount: number
+  /** patKey()'s memo, realm → key; cleared past CACHE_MAX keys. */
+  private readonly patKeys: Map<string, string>
   /** The rewrite in progress (`sync()`), if any. */
   private syncing: Promise<void> | undefined
   /** Lookups that missed while the registry is rebuilt, waiting to be tried again (`retryAfterMiss`). */
@@ -63,6 +65,7 @@ export class ClusterRegistry {
     this.cache = new RegistryCache(() => Date.now() >= this.rebuildUntil)
     this.regKeys = new Map()
     this.regKeyCount = 0
+    this.patKeys = new Map()
     this.syncing = undefined
     this.waiting = new MissedLookups(() => this.rebuilt(), () => this.cache.version)
     this.changedChannel = `${link.prefix}rpc:changed`
@@ -96,10 +99,21 @@ export class ClusterRegistry {
     if (key === undefined) {
       if (++this.regKeyCount > CACHE_MAX) {
         this.regKeys.clear()
+        this.patKeys.clear()
         this.regKeys.set(realm, keys = new Map())
         this.regKeyCount = 1
       }
       keys.set(uri, key = this.key(`reg:${realm}:${uri}`))
+    }
+    return key
+  }
+
+  /** The registry hash of `realm`'s pattern registrations (memoized with regKey()'s). */
+  private patKey (realm: string): string {
+    let key = this.patKeys.get(realm)
+    if (key === undefined) {
+      if (this.patKeys.size >= CACHE_MAX) this.patKeys.clear()
+      this.patKeys.set(realm, key = this.key(`pat:${realm}`))
     }
     return key
   }
@@ -124,7 +138,7 @@ export class ClusterRegistry {
     const field = `${this.link.instanceId}:${callee.session.id}:${callee.id}`
     if (callee.match === 'exact') return [this.regKey(realmOf(callee.session), callee.uri), field, regEntry(callee, registration)]
     if (!registration.routed) return undefined
-    return [this.key(`pat:${realmOf(callee.session)}`), field,
+    return [this.patKey(realmOf(callee.session)), field,
       JSON.stringify([Date.parse(callee.created), 1, registration.invoke, callee.match, callee.uri])]
   }
 
@@ -141,7 +155,7 @@ export class ClusterRegistry {
   }
 
   unregistered (callee: ClientRegistration): void {
-    const hash = callee.match === 'exact' ? this.regKey(realmOf(callee.session), callee.uri) : this.key(`pat:${realmOf(callee.session)}`)
+    const hash = callee.match === 'exact' ? this.regKey(realmOf(callee.session), callee.uri) : this.patKey(realmOf(callee.session))
     const field = `${this.link.instanceId}:${callee.session.id}:${callee.id}`
     this.link.connection()?.multi()
       .hdel(hash, field)
@@ -296,7 +310,7 @@ export class ClusterRegistry {
     const routed = routedOf(exact)
     if (routed.length > 0) return routed[0].entry[2] === 'roundrobin' ? undefined : byPolicy(routed, 0).callee
     if (exact.length === 0) return undefined
-    const patternKey = this.key(`pat:${realm}`)
+    const patternKey = this.patKey(realm)
     const patterns = this.cache.get(patternKey)
     if (patterns === undefined || this.bestPattern(patternKey, patterns, uri, includeLocal, routedOnly) !== undefined) return undefined
     return exact[0].callee
@@ -312,7 +326,7 @@ export class ClusterRegistry {
     const exact = this.eligible(await this.cache.read(redis, this.regKey(realm, uri)), includeLocal, routedOnly)
     const routed = routedOf(exact)
     if (routed.length > 0) return await this.choose(redis, routed, `rr:${realm}:${uri}`)
-    const patternKey = this.key(`pat:${realm}`)
+    const patternKey = this.patKey(realm)
     const best = this.bestPattern(patternKey, await this.cache.read(redis, patternKey), uri, includeLocal, routedOnly)
     if (best !== undefined) return await this.choose(redis, best, `rr:${realm}:${best[0].entry[3]}:${best[0].entry[4]}`)
     return exact[0]?.callee
