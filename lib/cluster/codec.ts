@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr'
+import { packStored, unpackStored } from '../wire/serializers/msgpack.js'
 import { isDict } from '../wire/messages.js'
 import type { Details, Kwargs } from '../wire/messages.js'
 import { PublishFilter } from '../pubsub/publish-filter.js'
@@ -17,13 +17,11 @@ import { traceContextFromWire, traceContextToWire } from '../trace-context.js'
 const VERSION = 1
 export const ORIGIN_BYTES = 8
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
-
 export function encodePublication (origin: Buffer, p: RemotePublication): Buffer {
   const rules = p.filter === undefined || p.filter.onlySkips ? null : packRules(p.filter.rules())
   const fields: unknown[] = [VERSION, p.realm, p.topic, p.publicationId, p.args, p.kwargs, p.publisher ?? null, rules]
   if (p.trace !== undefined) fields.push(traceContextToWire(p.trace))
-  const body = packr.pack(fields)
+  const body = packStored(fields)
   const out = Buffer.allocUnsafe(ORIGIN_BYTES + body.length)
   origin.copy(out, 0, 0, ORIGIN_BYTES)
   body.copy(out, ORIGIN_BYTES)
@@ -38,7 +36,7 @@ export function isFrom (origin: Buffer, data: Buffer): boolean {
 /** Decodes a publication; throws with a reason when the bytes are not one (another program on our channels). */
 export function decodePublication (data: Buffer): RemotePublication {
   if (data.length <= ORIGIN_BYTES) throw new Error('fan-out message too short')
-  const m = packr.unpack(data.subarray(ORIGIN_BYTES)) as unknown
+  const m = unpackStored(data.subarray(ORIGIN_BYTES)) as unknown
   if (!Array.isArray(m) || (m.length !== 8 && m.length !== 9) || m[0] !== VERSION) throw new Error('not a fastify-wamp fan-out message')
   const [, realm, topic, publicationId, args, kwargs, publisher, rules, trace] = m as unknown[]
   if (typeof realm !== 'string' || typeof topic !== 'string' || typeof publicationId !== 'number' ||

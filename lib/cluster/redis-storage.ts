@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr'
+import { packStored, unpackStored } from '../wire/serializers/msgpack.js'
 import type { Redis } from 'ioredis'
 import { isDict } from '../wire/messages.js'
 import type { Details, Kwargs } from '../wire/messages.js'
@@ -28,8 +28,6 @@ export interface ClusterStorage {
 
 /** Topic names one ZREVRANGE reads while a pattern SUBSCRIBE looks for retained events. */
 const NAMES_PER_READ = 500
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
 
 const RETAIN = `
 local idx, sizes, list = KEYS[1], KEYS[2], KEYS[3]
@@ -179,7 +177,7 @@ class RedisHistory implements HistoryStore {
     if (redis === undefined) return failed(new Error('Redis is not connected'))
     let blob: Buffer
     try {
-      blob = packr.pack([event.topic, event.publicationId, event.time, event.args, event.kwargs, event.publisher ?? null, packIdentity(event.rules)])
+      blob = packStored([event.topic, event.publicationId, event.time, event.args, event.kwargs, event.publisher ?? null, packIdentity(event.rules)])
     } catch (err) {
       return failed(err as Error)
     }
@@ -209,11 +207,11 @@ class RedisHistory implements HistoryStore {
 function encodeRetained (e: RetainedEvent): Buffer {
   const f = e.filter
   const rules = f === undefined ? null : packRules(f.rules())
-  return packr.pack([e.topic, e.publicationId, e.args, e.kwargs, e.publisher ?? null, rules, f?.skip ?? 0, e.bytes])
+  return packStored([e.topic, e.publicationId, e.args, e.kwargs, e.publisher ?? null, rules, f?.skip ?? 0, e.bytes])
 }
 
 function decodeRetained (blob: Buffer): RetainedEvent {
-  const m = packr.unpack(blob) as unknown[]
+  const m = unpackStored(blob) as unknown[]
   if (!Array.isArray(m) || m.length !== 8 || typeof m[0] !== 'string' || typeof m[1] !== 'number') throw new Error('malformed retained event in Redis')
   const [topic, publicationId, args, kwargs, publisher, rules, skip, bytes] = m
   return {
@@ -229,7 +227,7 @@ function decodeRetained (blob: Buffer): RetainedEvent {
 
 function decodeStored (id: string, blob: Buffer | undefined): StoredEvent | undefined {
   if (blob === undefined) return undefined
-  const m = packr.unpack(blob) as unknown[]
+  const m = unpackStored(blob) as unknown[]
   if (!Array.isArray(m) || m.length !== 7 || typeof m[0] !== 'string' || typeof m[1] !== 'number' || typeof m[2] !== 'number') return undefined
   const [topic, publicationId, time, args, kwargs, publisher, rules] = m
   return {

@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr'
+import { packStored, unpackStored } from '../wire/serializers/msgpack.js'
 import { isDict } from '../wire/messages.js'
 import { isValidUri } from '../wire/uris.js'
 import type { ClusterStats } from './fanout.js'
@@ -37,8 +37,6 @@ const ANSWER_RETRY = 100
 export const MAX_BATCH = 32
 export const MAX_BATCH_BYTES = 256 * 1024
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
-
 /**
  * The well-formed messages of one PUBLISH (a batch is unpacked to its parts); [] for a payload that is not ours.
  * Every message is checked against its kind's shape, so what reaches `ClusterRpc` holds the types it reads (another
@@ -47,7 +45,7 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: '
 export function unpackRpc (data: Buffer): unknown[][] {
   let m: unknown
   try {
-    m = packr.unpack(data)
+    m = unpackStored(data)
   } catch {
     return []
   }
@@ -126,7 +124,7 @@ export class RpcOutbox {
   send (instance: string, message: unknown[]): string | undefined {
     let part: Buffer
     try {
-      part = packr.pack(message)
+      part = packStored(message)
     } catch (err) {
       return describeError(err)
     }

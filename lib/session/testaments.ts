@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { Packr } from 'msgpackr'
+import { packStored, unpackStored } from '../wire/serializers/msgpack.js'
 import { isDict } from '../wire/messages.js'
 import type { Details, Kwargs } from '../wire/messages.js'
 import { ErrorUri, isValidUri } from '../wire/uris.js'
@@ -47,8 +47,6 @@ interface Will { list: Testament[], bytes: number }
 
 const wills = new WeakMap<Session, Will>()
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
-
 const Scope = Type.Optional(Type.Union([Type.Literal('destroyed'), Type.Literal('detached')]))
 
 /** Registers the testament meta procedures on a realm that brokers client publications, and announces them. */
@@ -91,7 +89,7 @@ async function add (realm: Realm, session: Session, args: unknown[], publishOpti
   const will = wills.get(session) ?? { list: [], bytes: 0 }
   if (will.list.length >= MAX_TESTAMENTS) throw new WampError(ErrorUri.limitExceeded, [`at most ${MAX_TESTAMENTS} testaments per session`])
   const testament: Testament = { scope, topic, args: (list ?? undefined) as unknown[] | undefined, kwargs: (dict ?? undefined) as Kwargs | undefined, options, bytes: 0 }
-  testament.bytes = packr.pack([topic, testament.args, testament.kwargs, options]).length
+  testament.bytes = packStored([topic, testament.args, testament.kwargs, options]).length
   const max = session.hub.options.maxPayload
   if (will.bytes + testament.bytes > max) throw new WampError(ErrorUri.limitExceeded, [`a session's testaments may take at most ${max} bytes (maxPayload)`])
   will.list.push(testament)
@@ -134,7 +132,7 @@ function save (session: Session, will: Will): void {
 
 function pack (session: Session, will: Will): Buffer | undefined {
   if (will.list.length === 0) return undefined
-  return packr.pack([session.realm.name, session.id, session.authid, session.authrole,
+  return packStored([session.realm.name, session.id, session.authid, session.authrole,
     will.list.map((t) => [t.scope, t.topic, t.args ?? null, t.kwargs ?? null, t.options])])
 }
 
@@ -150,7 +148,7 @@ export function publishOrphaned (realms: ReadonlyMap<string, Realm>, entries: Bu
   for (const entry of entries) {
     let realmName: string, id: number, authid: string, authrole: string, list: Array<[TestamentScope, string, unknown[] | null, Kwargs | null, Details]>
     try {
-      [realmName, id, authid, authrole, list] = packr.unpack(entry) as [string, number, string, string, typeof list]
+      [realmName, id, authid, authrole, list] = unpackStored(entry) as [string, number, string, string, typeof list]
     } catch {
       continue
     }
