@@ -1,0 +1,55 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { WampResult } from '../index.js'
+import { startApp } from './helpers/app.js'
+import { MSG } from './helpers/raw-client.js'
+import { frame, FrameClient, OP } from './helpers/ws-frames.js'
+import type { FrameSpec } from './helpers/ws-frames.js'
+
+// Attacks on the inbound WebSocket path (lib/wire/frame-reader.ts and ws behind it), over real sockets with raw
+// frames: every refusal ends the connection as ws's own would, every valid stream is read whole.
+
+const MAX_PAYLOAD = 64 * 1024
+
+const json = (msg: unknown[]): Buffer => Buffer.from(JSON.stringify(msg))
+const text = (msg: unknown[], extra: Partial<FrameSpec> = {}): Buffer => frame({ opcode: OP.text, payload: json(msg), ...extra })
+const HELLO = [MSG.HELLO, 'realm1', { roles: { caller: {} } }]
+
+// closeTimeout far beyond every wait below: a connection that ends, ends because the server ended it, not its timer.
+const { port } = await startApp(t, { maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_PAYLOAD, closeTimeout: 60_000 }, (app: FastifyInstance) => {
+  app.wamp.register('echo', (args) => new WampResult(args))
+})
+
+async function joined (): Promise<FrameClient> {
+  const client = await FrameClient.open(port)
+  client.send(text(HELLO))
+  await client.until(() => client.messages().some((m) => m[0] === MSG.WELCOME), 5000, 'WELCOME')
+  return client
+}
+
+const START = frame({ opcode: OP.text, payload: Buffer.from('[48,'), fin: false })
+
+// ws ends the TCP connection as soon as its close frame for a refused frame is out (the peer's answer is not
+// awaited: the stream past a broken frame is unreadable). A refusal made by the reader must do the same.
+const REFUSED: Array<[string, Buffer, number]> = [
+  ['text that is not UTF-8 (ws refuses)', frame({ opcode: OP.text, payload: Buffer.from([0x5b, 0xff, 0x5d]) }), 1007],
+  ['a fragmented text that is not UTF-8', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from([0xff, 0x5d]) })]), 1007],
+  ['a fragmented text with a UTF-16 surrogate in UTF-8', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d]) })]), 1007],
+  ['a fragmented text with an overlong encoding', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from([0x22, 0xc0, 0xaf, 0x22, 0x5d]) })]), 1007],
+  ['a fragmented text past U+10FFFF', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from([0x22, 0xf4, 0x90, 0x80, 0x80, 0x22, 0x5d]) })]), 1007],
+  ['a text frame inside a fragmented message', Buffer.concat([START, text([MSG.CALL, 9, {}, 'echo', []])]), 1002],
+  ['a fragmented message over maxPayload', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.alloc(MAX_PAYLOAD - 2, 0x20), fin: false })]), 1009],
+  ['a 64-bit length with its high bit set inside a fragmented message', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.alloc(4), claimedLength: 2n ** 63n })]), 1009],
+  ['an unmasked continuation', Buffer.concat([START, frame({ opcode: OP.continuation, payload: Buffer.from(']'), masked: false })]), 1002],
+  ['a fragmented ping inside a fragmented message', Buffer.concat([START, frame({ opcode: OP.ping, payload: Buffer.from('x'), fin: false })]), 1002]
+]
+
+for (const [what, bytes, code] of REFUSED) {
+  t.test(`${what} → close ${code}, and the server ends the connection without waiting for the peer`, async (t) => {
+    const client = await joined()
+    client.send(bytes)
+    await client.until(() => client.closed, 5000, 'the server to end the connection')
+    t.equal(client.closeCode(), code)
+    t.notOk(client.messages().some((m) => m[0] === MSG.RESULT), 'nothing was answered')
+  })
+}
