@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { WampResult } from '../index.js'
-import { startApp } from './helpers/app.js'
+import { internal, startApp } from './helpers/app.js'
 import { MSG } from './helpers/raw-client.js'
 import { frame, FrameClient, OP } from './helpers/ws-frames.js'
 import type { FrameSpec } from './helpers/ws-frames.js'
@@ -53,3 +53,54 @@ for (const [what, bytes, code] of REFUSED) {
     t.notOk(client.messages().some((m) => m[0] === MSG.RESULT), 'nothing was answered')
   })
 }
+
+// ws answers every ping with a pong, outside the session's writes and so outside maxBufferedBytes; the reader hands
+// pings to ws's Receiver events, so ws's own bound (maxPendingAutoPongs) still ends a peer that reads none of them.
+t.test('a peer flooding pings while reading nothing is cut off', async (t) => {
+  const client = await joined()
+  client.socket.pause()
+  const pings = Buffer.concat(Array.from({ length: 1000 }, () => frame({ opcode: OP.ping, payload: Buffer.alloc(125, 0x61) })))
+  let sent = 0
+  while (!client.closed && sent < 256 * 1024 * 1024) {
+    const room = client.socket.write(pings)
+    sent += pings.length
+    if (!room) await new Promise((resolve) => client.socket.once('drain', resolve).once('close', resolve))
+  }
+  t.ok(client.closed, `the server ended the connection (after ${sent} octets of pings)`)
+})
+
+// An async authorization pauses the transport: the reader must stop taking frames off the socket (TCP back-pressure
+// reaches the peer), hold at most what one read brought, and go on in order once the decision is made.
+t.test('while an async authorization decides, the reader stops reading: what the server holds stays bounded, and every CALL is then answered in order', async (t) => {
+  let open: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  let first = true
+  const { app, port } = await startApp(t, {
+    maxPayload: MAX_PAYLOAD,
+    authorize: async () => {
+      if (first) { first = false; await gate }
+      return true
+    }
+  }, (app: FastifyInstance) => { app.wamp.register('echo', (args) => new WampResult(args)) })
+  const client = await FrameClient.open(port)
+  client.send(text(HELLO))
+  await client.until(() => client.messages().some((m) => m[0] === MSG.WELCOME), 5000, 'WELCOME')
+  const session = internal([...app.wamp.sessions.values()][0])
+  const raw = (session.transport as unknown as { raw: import('node:net').Socket }).raw
+  const arg = 'x'.repeat(MAX_PAYLOAD - 100)
+  const calls = Buffer.concat(Array.from({ length: 256 }, (_, i) => text([MSG.CALL, i + 1, {}, 'echo', [arg]])))
+  client.send(calls)
+  await client.until(() => session.held !== undefined, 10_000, 'the session to be held')
+  t.ok(raw.isPaused(), 'the socket is paused')
+  const atHold = raw.bytesRead
+  // The client goes on writing meanwhile (16 MiB: more than loopback's buffers take); give it many turns to.
+  for (let i = 0; i < 200; i++) await new Promise((resolve) => setImmediate(resolve))
+  const more = raw.bytesRead - atHold
+  t.ok(more <= 256 * 1024, `the server read ${more} octets more while held (${raw.bytesRead} of ${calls.length})`)
+  const held = (session.held?.length ?? 0) / 2
+  t.ok(held <= 2, `${held} messages held`)
+  open()
+  await client.until(() => client.messages().filter((m) => m[0] === MSG.RESULT).length === 256, 20_000, '256 RESULTs')
+  t.same(client.messages().filter((m) => m[0] === MSG.RESULT).map((m) => m[1]), Array.from({ length: 256 }, (_, i) => i + 1))
+  client.destroy()
+})
