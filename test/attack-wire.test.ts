@@ -4,6 +4,8 @@ import { WampResult } from '../index.js'
 import { internal, startApp } from './helpers/app.js'
 import { MSG } from './helpers/raw-client.js'
 import { frame, FrameClient, OP } from './helpers/ws-frames.js'
+import { connectRawSocket } from './helpers/rawsocket-client.js'
+import * as lp from './helpers/longpoll-client.js'
 import type { FrameSpec } from './helpers/ws-frames.js'
 
 // Attacks on the inbound WebSocket path (lib/wire/frame-reader.ts and ws behind it), over real sockets with raw
@@ -103,4 +105,43 @@ t.test('while an async authorization decides, the reader stops reading: what the
   await client.until(() => client.messages().filter((m) => m[0] === MSG.RESULT).length === 256, 20_000, '256 RESULTs')
   t.same(client.messages().filter((m) => m[0] === MSG.RESULT).map((m) => m[1]), Array.from({ length: 256 }, (_, i) => i + 1))
   client.destroy()
+})
+
+// JSON is UTF-8 text: a WebSocket text frame that is not UTF-8 is refused (1007). The other transports carry JSON
+// as bytes; bytes that are not UTF-8 (a stray 0xFF, an encoded surrogate, an overlong form) must be refused there
+// too, never read as U+FFFD and passed on altered.
+const NOT_UTF8 = [[0xff], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]]
+const callWith = (bytes: number[]): Buffer => Buffer.concat([Buffer.from('[48,7,{},"echo",["'), Buffer.from(bytes), Buffer.from('"]]')])
+
+t.test('JSON over RawSocket that is not UTF-8 → ABORT protocol_violation, nothing else answered', async (t) => {
+  const { app } = await startApp(t, { rawsocket: { port: 0, host: '127.0.0.1' } }, (app: FastifyInstance) => {
+    app.wamp.register('echo', (args) => new WampResult(args))
+  })
+  const { port } = app.wamp.rawsocketAddress() as import('node:net').AddressInfo
+  for (const bytes of NOT_UTF8) {
+    const { client } = await connectRawSocket({ port })
+    client.sendFrame(0, callWith(bytes))
+    const msg = await client.next()
+    t.match(msg, [MSG.ABORT, { message: /UTF-8/ }, 'wamp.error.protocol_violation'], bytes.join(' '))
+    await client.expectEnd()
+  }
+})
+
+t.test('JSON over long-poll that is not UTF-8 → ABORT protocol_violation, nothing else answered', async (t) => {
+  const { app } = await startApp(t, { longPoll: true }, (app: FastifyInstance) => {
+    app.wamp.register('echo', (args) => new WampResult(args))
+  })
+  const base = `http://127.0.0.1:${(app.server.address() as import('node:net').AddressInfo).port}/lp`
+  for (const protocol of ['wamp.2.json', 'wamp.2.json.batched']) {
+    for (const bytes of NOT_UTF8) {
+      const session = await lp.open(base, [protocol])
+      await lp.send(session, [MSG.HELLO, 'realm1', { roles: lp.HELLO_ROLES }])
+      t.equal((await lp.receiveMessages(session, 1))[0][0], MSG.WELCOME)
+      const body = protocol.endsWith('batched') ? Buffer.concat([callWith(bytes), Buffer.from([0x1e])]) : callWith(bytes)
+      await lp.post(`${base}/${session.transport}/send`, body)
+      const answer = await lp.receiveMessages(session, 1)
+      t.match(answer, [[MSG.ABORT, { message: /UTF-8/ }, 'wamp.error.protocol_violation']], `${protocol}: ${bytes.join(' ')}`)
+      await lp.close(session)
+    }
+  }
 })
