@@ -56,6 +56,36 @@ for (const [what, bytes, code] of REFUSED) {
   })
 }
 
+// A multi-octet character may be split over fragments (only the whole message must be UTF-8), and a frame may be
+// split over reads anywhere: every split point of a CALL holding 2-, 3- and 4-octet characters, a ping between the
+// fragments, the whole stream written an octet at a time.
+t.test('valid UTF-8 split across fragments at every octet, the stream cut at every octet: every CALL answered intact', async (t) => {
+  const client = await joined()
+  const arg = 'é€😀'
+  const frames: Buffer[] = []
+  const payload = (id: number): Buffer => json([MSG.CALL, id, {}, 'echo', [arg]])
+  const count = payload(100).length - 1
+  for (let at = 1; at <= count; at++) {
+    const bytes = payload(100 + at)
+    frames.push(frame({ opcode: OP.text, payload: bytes.subarray(0, at), fin: false }))
+    frames.push(frame({ opcode: OP.ping, payload: Buffer.from(String(at)) }))
+    frames.push(frame({ opcode: OP.continuation, payload: bytes.subarray(at, at), fin: false }))
+    frames.push(frame({ opcode: OP.continuation, payload: bytes.subarray(at) }))
+  }
+  const stream = Buffer.concat(frames)
+  for (let i = 0; i < stream.length; i++) {
+    client.send(stream.subarray(i, i + 1))
+    if (i % 16 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  await client.until(() => client.messages().filter((m) => m[0] === MSG.RESULT).length === count || client.closed, 10_000, 'every RESULT')
+  const results = client.messages().filter((m) => m[0] === MSG.RESULT)
+  t.same(results.map((r) => r[1]), Array.from({ length: count }, (_, i) => 101 + i), 'each CALL answered once, in order')
+  t.ok(results.every((r) => (r[3] as string[])[0] === arg), 'every argument intact')
+  t.equal(client.frames.filter((f) => f.opcode === OP.pong).length, count, 'every ping ponged')
+  t.notOk(client.closed)
+  client.destroy()
+})
+
 // ws answers every ping with a pong, outside the session's writes and so outside maxBufferedBytes; the reader hands
 // pings to ws's Receiver events, so ws's own bound (maxPendingAutoPongs) still ends a peer that reads none of them.
 t.test('a peer flooding pings while reading nothing is cut off', async (t) => {
@@ -144,4 +174,30 @@ t.test('JSON over long-poll that is not UTF-8 → ABORT protocol_violation, noth
       await lp.close(session)
     }
   }
+})
+
+// Frames the reader takes whose content is not a WAMP message: ABORT protocol_violation, then close 1002.
+const NOT_WAMP: Array<[string, Buffer]> = [
+  ['a text frame with a BOM', frame({ opcode: OP.text, payload: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json([MSG.CALL, 1, {}, 'echo', []])]) })],
+  ['an empty text frame', frame({ opcode: OP.text, payload: Buffer.alloc(0) })],
+  ['a fragmented message of empty fragments', Buffer.concat([frame({ opcode: OP.text, payload: Buffer.alloc(0), fin: false }), frame({ opcode: OP.continuation, payload: Buffer.alloc(0) })])],
+  ['a binary frame on wamp.2.json', frame({ opcode: OP.binary, payload: json([MSG.CALL, 1, {}, 'echo', []]) })]
+]
+for (const [what, bytes] of NOT_WAMP) {
+  t.test(`${what} → ABORT protocol_violation, close 1002, nothing after`, async (t) => {
+    const client = await joined()
+    client.send(Buffer.concat([bytes, text([MSG.CALL, 2, {}, 'echo', []])]))
+    await client.until(() => client.closeCode() !== undefined, 5000, 'the close frame')
+    t.match(client.messages().slice(1), [[MSG.ABORT, {}, 'wamp.error.protocol_violation']])
+    t.equal(client.messages().length, 2, 'the ABORT, and nothing after it')
+    t.equal(client.closeCode(), 1002)
+  })
+}
+
+t.test('frames after a close frame, in the same read, are not read', async (t) => {
+  const client = await joined()
+  client.send(Buffer.concat([frame({ opcode: OP.close, payload: Buffer.from([0x03, 0xe8]) }), text([MSG.CALL, 3, {}, 'echo', []]), Buffer.from([0x81, 0xfe])]))
+  await client.until(() => client.closed, 5000, 'the end')
+  t.equal(client.closeCode(), 1000)
+  t.same(client.messages().slice(1), [], 'nothing answered')
 })
