@@ -14,8 +14,9 @@ import type { WebSocket } from 'ws'
 // Anything else — a close frame, a reserved bit or opcode, an unmasked or oversize frame, text that is not UTF-8, a
 // continuation with no message to continue — goes to ws's Receiver from that frame's first byte on, for good: its
 // refusals (1002, 1007, 1009) and the close handshake stay ws's own. Within a fragmented message, which ws has not
-// seen, such a frame is refused here with the code ws would have used (a close frame still goes to ws). Pings and
-// pongs are handed to the Receiver's own events, so ws answers pings (and its ping-flood bound) as it would have.
+// seen, such a frame is refused by handing ws a frame it refuses with the same code (a close frame still goes to ws
+// as it is): ws then closes as after its own refusals, ending the TCP connection once its close frame is out. Pings
+// and pongs are handed to the Receiver's own events, so ws answers pings as it would have.
 
 /** The parts of ws's WebSocket and Receiver this reads: checked at attach, else ws reads as before. */
 interface WsInternals extends EventEmitter {
@@ -29,6 +30,16 @@ interface ReceiverInternals extends EventEmitter {
   _bufferedBytes: number
   _fragmented: number
   _maxPayload: number
+}
+
+/**
+ * A frame ws's Receiver refuses with each code, first of all it reads: a continuation with no message to continue;
+ * a masked text frame holding 0xFF; a 64-bit length past 2^53.
+ */
+const REFUSED = {
+  1002: [0x80, 0x80, 0, 0, 0, 0],
+  1007: [0x81, 0x81, 0, 0, 0, 0, 0xff],
+  1009: [0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]
 }
 
 /** Unmasking a payload this long or longer goes word by word (a typed-array view costs more than it saves below). */
@@ -125,7 +136,7 @@ class FrameReader {
       // Taken: no reserved bit, masked; a text or binary frame, or a continuation while a message is in progress;
       // a final ping or pong.
       if ((b0 & 0x70) !== 0 || (b1 & 0x80) === 0 || (data ? (opcode === 0) !== (this.fragmented !== 0) : !fin || (opcode !== 9 && opcode !== 10))) {
-        return this.notTaken(chunk, at, opcode, 1002, 'invalid frame')
+        return this.notTaken(chunk, at, opcode, 1002)
       }
       let length = b1 & 0x7f
       let header = 6
@@ -138,8 +149,8 @@ class FrameReader {
         length = chunk.readUInt32BE(at + 2) !== 0 ? Infinity : chunk.readUInt32BE(at + 6)
         header = 14
       }
-      if (!data && header !== 6) return this.notTaken(chunk, at, opcode, 1002, 'invalid control frame length')
-      if (data && this.messageBytes + length > this.maxPayload) return this.notTaken(chunk, at, opcode, 1009, 'Max payload size exceeded')
+      if (!data && header !== 6) return this.notTaken(chunk, at, opcode, 1002)
+      if (data && this.messageBytes + length > this.maxPayload) return this.notTaken(chunk, at, opcode, 1009)
       if (end - at < header + length) {
         this.need = header + length
         break
@@ -180,7 +191,7 @@ class FrameReader {
     this.messageBytes = 0
     this.fragmented = 0
     if (!binary && !isUtf8(message)) {
-      this.refuse(1007, 'invalid UTF-8 sequence')
+      this.refuse(1007)
       return false
     }
     this.ws.emit('message', message, binary)
@@ -190,19 +201,21 @@ class FrameReader {
   /**
    * A frame this reader does not take. Between messages ws's Receiver reads from it on, and answers as it would
    * have; within a fragmented message (which ws has not seen) a close frame still goes to ws, anything else is
-   * refused here with the code ws would have used.
+   * refused with the code ws would have used.
    */
-  private notTaken (chunk: Buffer, at: number, opcode: number, code: number, reason: string): void {
+  private notTaken (chunk: Buffer, at: number, opcode: number, code: 1002 | 1007 | 1009): void {
     if (this.fragmented === 0 || opcode === 8) return this.handOver(chunk, at)
-    this.refuse(code, reason)
+    this.refuse(code)
   }
 
-  /** As ws refuses a frame: stop reading (what comes next is drained unread), close with `code`, emit 'error'. */
-  private refuse (code: number, reason: string): void {
+  /**
+   * Refuses the connection by ws's own hand: its Receiver is given a frame it refuses with `code`, and does what it
+   * does after any refusal (stops reading, closes with `code`, emits 'error', ends the socket once its close frame
+   * is out rather than waiting closeTimeout for the peer's).
+   */
+  private refuse (code: 1002 | 1007 | 1009): void {
     this.detach()
-    this.socket.resume()
-    this.ws.close(code)
-    this.ws.emit('error', new RangeError(reason))
+    this.wsOnData.call(this.socket, Buffer.from(REFUSED[code]))
   }
 
   /** From the frame at `at` on, ws's Receiver reads this connection. */
