@@ -95,3 +95,55 @@ t.test('a URI quoted in an error is never cut inside a surrogate pair (msgpack a
     await client.close()
   }
 })
+
+// msgpackr and cbor-x read bytes that are not UTF-8 in a string as U+FFFD: the message went on altered. Such a
+// string is refused as JSON text that is not UTF-8 is (PROTOCOL §7.1); U+FFFD itself, spelled EF BF BD, passes.
+const NOT_UTF8: Record<string, number[]> = {
+  'a stray 0xFF': [0xff],
+  'an encoded surrogate': [0xed, 0xa0, 0x80],
+  'an overlong form': [0xc0, 0xaf],
+  'a cut-off sequence': [0xe2, 0x82],
+  'past U+10FFFF': [0xf4, 0x90, 0x80, 0x80]
+}
+
+/** `message` encoded by `client`, with the placeholder run of 'Q' in one of its strings replaced by `bytes`. */
+function withBytes (client: RawClient, message: (placeholder: string) => unknown[], bytes: number[]): Buffer {
+  const placeholder = 'Q'.repeat(bytes.length)
+  const frame = Buffer.from(client.encode(message(placeholder)) as Buffer)
+  const at = frame.indexOf(placeholder)
+  Buffer.from(bytes).copy(frame, at)
+  return frame
+}
+
+t.test('msgpack and CBOR strings that are not UTF-8 (in args, kwargs, a dict key, a URI) → ABORT protocol_violation', async (t) => {
+  const { url } = await startApp(t, {}, (app) => { app.wamp.register('echo', (args) => args[0]) })
+  const places: Array<[string, (q: string) => unknown[]]> = [
+    ['args', (q) => [MSG.CALL, 1, {}, 'echo', [`a${q}z`]]],
+    ['kwargs', (q) => [MSG.CALL, 1, {}, 'echo', [], { k: `${q}\uFFFD` }]],
+    ['a dict key', (q) => [MSG.CALL, 1, {}, 'echo', [{ [`k${q}`]: 1 }]]],
+    ['the URI', (q) => [MSG.CALL, 1, {}, `echo${q}`]]
+  ]
+  for (const protocol of ['wamp.2.msgpack', 'wamp.2.cbor']) {
+    for (const [name, bytes] of Object.entries(NOT_UTF8)) {
+      for (const [place, message] of places) {
+        const { client } = await connectRaw(url, { protocols: [protocol] })
+        client.sendRaw(withBytes(client, message, bytes))
+        t.match(await client.next(), [MSG.ABORT, { message: /not UTF-8/ }, 'wamp.error.protocol_violation'], `${protocol}: ${name} in ${place}`)
+        await client.closed
+      }
+    }
+  }
+})
+
+t.test('U+FFFD itself passes through msgpack and CBOR, beside binary that holds its bytes', async (t) => {
+  const { url } = await startApp(t, {}, (app) => { app.wamp.register('echo', (args, kwargs) => ({ args, kwargs })) })
+  for (const protocol of ['wamp.2.msgpack', 'wamp.2.cbor']) {
+    const { client } = await connectRaw(url, { protocols: [protocol] })
+    const blob = Buffer.from([0xef, 0xbf, 0xbd, 0xff])
+    client.send([MSG.CALL, 1, {}, 'echo', ['\uFFFD\uFFFDa', blob], { '\uFFFD': '\uFFFD' }])
+    const result = await client.next()
+    t.match(result, [MSG.RESULT, 1, {}, [{ args: ['\uFFFD\uFFFDa'], kwargs: { '\uFFFD': '\uFFFD' } }]], protocol)
+    t.same([...((result[3] as Array<{ args: unknown[] }>)[0].args[1] as Uint8Array)], [...blob], 'the binary, unchanged')
+    await client.close()
+  }
+})

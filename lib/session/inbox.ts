@@ -1,9 +1,9 @@
 import { checkClientMessage, EMPTY, MessageType as T } from '../wire/messages.js'
 import type { WampMessage } from '../wire/messages.js'
 import { CloseUri, ErrorUri, isValidUri } from '../wire/uris.js'
-import { carriedBigInt, plainDataProblem } from '../wire/serializers/plain-data.js'
+import { carriedBigInt, notUtf8, plainDataProblem, replacementChars } from '../wire/serializers/plain-data.js'
 import { splitBatch } from '../wire/batch.js'
-import { describeError } from '../wire/serializers/index.js'
+import { cborSerializer, describeError, msgpackSerializer } from '../wire/serializers/index.js'
 import { State } from './state.js'
 import { hello } from './handshake.js'
 import { authenticate } from './auth/index.js'
@@ -96,6 +96,7 @@ export function decodeFrame (session: Session, data: Buffer, isBinary: boolean):
     session.violation(`frame could not be decoded as ${session.protocol}: ${describeError(err)}`)
     return undefined
   }
+  if (problem === undefined && replacementChars() > 0 && utf8Strings(session) && notUtf8(data)) problem = NOT_UTF8
   if (problem !== undefined) {
     session.violation(`frame is not plain WAMP data: ${problem}`)
     return undefined
@@ -108,6 +109,14 @@ export function decodeFrame (session: Session, data: Buffer, isBinary: boolean):
   session.portable = !carriedBigInt()
   session.frameBytes = data.length
   return msg as WampMessage
+}
+
+const NOT_UTF8 = 'a string is not UTF-8'
+
+/** msgpack and CBOR strings are UTF-8 bytes, which their decoders read as U+FFFD where they are not. */
+function utf8Strings (session: Session): boolean {
+  const serializer = session.transport.serializer
+  return serializer === msgpackSerializer || serializer === cborSerializer
 }
 
 /** The one dispatch switch: a decoded, well-formed client message, by session state and message type. */

@@ -19,6 +19,7 @@ export const DEFAULT_MAX_DEPTH = 64
 let budget = 0
 let limit = DEFAULT_MAX_DEPTH
 let bigints = false
+let replacements = 0
 
 /** Whether the value last checked held a BigInt (an integer JSON cannot carry). */
 export function carriedBigInt (): boolean {
@@ -30,7 +31,26 @@ export function plainDataProblem (value: unknown, bytes: number, maxDepth: numbe
   budget = bytes
   limit = maxDepth
   bigints = false
+  replacements = 0
   return visit(value, 1)
+}
+
+/**
+ * How many U+FFFD the strings (and dict keys) of the value last checked hold. msgpackr and cbor-x decode bytes that
+ * are not UTF-8 as U+FFFD, so a binary frame whose strings hold more of them than its bytes spell (EF BF BD) held
+ * such bytes: `notUtf8()` tells.
+ */
+export function replacementChars (): number {
+  return replacements
+}
+
+const REPLACEMENT = Buffer.from('\uFFFD')
+
+/** Whether a frame whose decoded strings hold `replacementChars()` U+FFFD held bytes that are not UTF-8. */
+export function notUtf8 (frame: Buffer): boolean {
+  let spelled = 0
+  for (let at = frame.indexOf(REPLACEMENT); at !== -1 && spelled < replacements; at = frame.indexOf(REPLACEMENT, at + 3)) spelled++
+  return spelled < replacements
 }
 
 function visit (value: unknown, depth: number): string | undefined {
@@ -41,7 +61,7 @@ function visit (value: unknown, depth: number): string | undefined {
     case 'string':
       budget -= value.length
       if (budget < 0) return 'a value appears more than once (shared reference or cycle)'
-      return wellFormed(value) ? undefined : NOT_UNICODE
+      return text(value)
     case 'boolean':
     case 'undefined':
       return undefined
@@ -67,7 +87,7 @@ function visit (value: unknown, depth: number): string | undefined {
   const proto: unknown = Object.getPrototypeOf(value)
   if (proto === Object.prototype || proto === null) {
     for (const key in value) {
-      if (!wellFormed(key)) return NOT_UNICODE
+      if (text(key) !== undefined) return NOT_UNICODE
       const problem = visit((value as Record<string, unknown>)[key], depth + 1)
       if (problem !== undefined) return problem
     }
@@ -82,11 +102,17 @@ function visit (value: unknown, depth: number): string | undefined {
 
 // JSON can spell a lone surrogate ("\ud800"); msgpackr and cbor-x would write it as bytes that are not UTF-8, which strict
 // decoders (autobahn-python, most non-JS msgpack and CBOR libraries) refuse — a JSON publisher could break every
-// msgpack and CBOR subscriber. Invalid UTF-8 from msgpack and CBOR peers already decodes to U+FFFD.
+// msgpack and CBOR subscriber. Invalid UTF-8 from msgpack and CBOR peers decodes to U+FFFD: counted (`notUtf8`).
 const NOT_UNICODE = 'a string is not well-formed Unicode (a lone surrogate)'
 
-function wellFormed (text: string): boolean {
-  return (text as string & { isWellFormed: () => boolean }).isWellFormed()
+/** One scan for both: a surrogate (refused unless paired) or U+FFFD (counted). */
+const SUSPECT = /[\uD800-\uDFFF\uFFFD]/
+
+function text (value: string): string | undefined {
+  if (!SUSPECT.test(value)) return undefined
+  if (!(value as string & { isWellFormed: () => boolean }).isWellFormed()) return NOT_UNICODE
+  for (let at = value.indexOf('\uFFFD'); at !== -1; at = value.indexOf('\uFFFD', at + 1)) replacements++
+  return undefined
 }
 
 function describe (value: object): string {
