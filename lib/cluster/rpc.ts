@@ -281,7 +281,7 @@ export class ClusterRpc {
   down (error: Error | undefined): void {
     this.registry.forget()
     for (const call of this.pending.values()) if (call.local === undefined) this.settle(call, networkFailure(error))
-    this.served.abortAll()
+    this.served.abortAll(networkFailure(error))
   }
 
   close (): void {
@@ -289,7 +289,7 @@ export class ClusterRpc {
     this.probeTimer = undefined
     this.registry.stopWaiting()
     for (const call of this.pending.values()) this.settle(call, new WampError(ErrorUri.canceled, ['the server is shutting down']))
-    this.served.abortAll()
+    this.served.abortAll(instanceLost(this.link.instanceId, 'it is shutting down'))
     // What is queued still goes out (the answers of calls served until now, CANCELs of ours) while Redis is there.
     this.outbox.flush()
   }

@@ -98,11 +98,20 @@ export class ServedCalls {
     for (const served of calls.values()) served.abort()
   }
 
-  /** Redis is down or the server shuts down: every call is interrupted. */
-  abortAll (): void {
+  /**
+   * Redis is down or the server shuts down: every call is interrupted, and its caller's instance is told with `err`.
+   * The outbox retries that ERROR while Redis cannot take it: when only this instance lost Redis, the caller's
+   * instance is still up and would otherwise wait forever (its probe sees us listening again).
+   */
+  abortAll (err: WampError): void {
     const all = [...this.calls.values()]
     this.calls.clear()
-    for (const calls of all) for (const served of calls.values()) served.abort()
+    for (const calls of all) {
+      for (const served of calls.values()) {
+        this.outbox.send(served.from, [ERROR, served.id, err.uri, err.args, err.kwargs])
+        served.abort()
+      }
+    }
   }
 
   /**

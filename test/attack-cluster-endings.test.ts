@@ -1,0 +1,82 @@
+import t from 'tap'
+import type { Redis } from 'ioredis'
+import { until } from './helpers/app.js'
+import type { TestApp } from './helpers/app.js'
+import { connectRaw, MSG } from './helpers/raw-client.js'
+import type { RawClient } from './helpers/raw-client.js'
+import { inspector } from './helpers/redis.js'
+import { rpcCluster, untilRegistered } from './helpers/cluster.js'
+
+// PROTOCOL §7.5 across instances, under faults the other cluster tests do not make: one instance's own Redis
+// connection cut (CLIENT KILL) while the rest of the cluster stays up.
+
+t.setTimeout(120_000)
+
+type Dict = Record<string, unknown>
+interface Teardown { teardown (fn: () => unknown): void }
+const CALLEE = { roles: { caller: { features: {} }, callee: { features: { call_canceling: true, progressive_call_results: true } } } }
+const ROUTER = { realms: [{ name: 'realm1', router: true }] }
+
+function terminalOf (msg: unknown[]): number | undefined {
+  if (msg[0] === MSG.ERROR && msg[1] === MSG.CALL) return msg[2] as number
+  if (msg[0] === MSG.RESULT && (msg[2] as Dict).progress !== true) return msg[1] as number
+  return undefined
+}
+
+/** `promise`'s outcome, or 'still pending' after `ms`. */
+function within (promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise((resolve) => { timer = setTimeout(resolve, ms, 'still pending') })
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer))
+}
+
+/** Cuts one of an instance's Redis connections from the server side, as a network fault or a Redis-side kill would. */
+async function cut (redis: Redis, app: TestApp, which: 'sub' | 'pub'): Promise<void> {
+  const connection = (app.app.wamp.fanout as unknown as Record<string, { stream: { localPort: number } }>)[which]
+  await redis.client('KILL', 'ADDR', `127.0.0.1:${connection.stream.localPort}`)
+}
+
+async function servedCall (t: Teardown): Promise<{ a: TestApp, b: TestApp, redis: Redis, callee: RawClient, caller: RawClient }> {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, ROUTER)
+  const redis = inspector(t)
+  const { client: callee } = await connectRaw(b.url, { details: CALLEE })
+  t.teardown(() => callee.terminate())
+  callee.send([MSG.REGISTER, 1, {}, 'served'])
+  await callee.nextOfType(MSG.REGISTERED)
+  await untilRegistered(redis, prefix, 'served', 1)
+  const { client: caller } = await connectRaw(a.url)
+  t.teardown(() => caller.terminate())
+  return { a, b, redis, callee, caller }
+}
+
+t.test('the callee\'s instance loses its Redis subscriber and gets it back: the caller still gets one terminal message', async (t) => {
+  const { b, redis, callee, caller } = await servedCall(t)
+  caller.send([MSG.CALL, 1, {}, 'served'])
+  const inv = await callee.nextOfType(MSG.INVOCATION)
+  const events: string[] = []
+  b.app.wamp.fanout.on('down', () => events.push('down'))
+  b.app.wamp.fanout.on('up', () => events.push('up'))
+  b.app.wamp.fanout.on('error', () => {})
+  await cut(redis, b, 'sub')
+  await until(() => events.join() === 'down,up', 5000, 'B down and up again')
+  const answer = await caller.next(8000)
+  t.equal(terminalOf(answer), 1, `one terminal message for the call (got ${JSON.stringify(answer)})`)
+  t.match(answer, [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.network_failure'])
+  const interrupt = await callee.next()
+  t.same(interrupt, [MSG.INTERRUPT, inv[1], { mode: 'killnowait', reason: 'wamp.error.canceled' }], 'the callee was interrupted once')
+  callee.send([MSG.YIELD, inv[1], {}, ['too late']])
+  caller.send([MSG.CALL, 1, {}, 'served'])
+  const again = await callee.nextOfType(MSG.INVOCATION)
+  callee.send([MSG.YIELD, again[1], {}, ['ok']])
+  t.same(await caller.next(), [MSG.RESULT, 1, {}, ['ok']], 'nothing else for the first call; the id serves a new one')
+  await callee.expectNone(50)
+})
+
+t.test('the same for the application\'s call through the cluster', async (t) => {
+  const { a, b, redis, callee } = await servedCall(t)
+  const call = a.app.wamp.call('served').then(() => 'resolved', (e: unknown) => e)
+  await callee.nextOfType(MSG.INVOCATION)
+  b.app.wamp.fanout.on('error', () => {})
+  await cut(redis, b, 'sub')
+  t.match(await within(call, 8000), { uri: 'wamp.error.network_failure' })
+})
