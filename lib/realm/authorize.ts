@@ -289,6 +289,9 @@ export function authorize (session: Session, msg: WampMessage, action: Authorize
 function settled (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, allowed: unknown, err: unknown): void {
   try {
     if (session.isOpen) {
+      // A streamed CALL: its chunks held meanwhile are dropped for streamGrace from now if the call ends at once
+      // (a grace counted from the first chunk could have run out while the authorizer took its time).
+      if (msg[0] === T.CALL) session.streams.ended(msg[1] as number)
       if (err === undefined) decide(session, msg, action, uri, allowed)
       else deny(session, msg, action, uri, err)
     }
