@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { startApp, sleep, until } from './helpers/app.js'
 import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
@@ -51,3 +52,117 @@ for (const decision of [false, true]) {
     await client.close()
   })
 }
+
+// Router mode with a client callee that also streams progressive results, answers late and twice: the caller gets one
+// terminal message per request id and nothing after it; the callee gets at most one INTERRUPT per invocation and no
+// INVOCATION (chunk) after it.
+
+type Op =
+  | { op: 'start', streamed: boolean, timeout: number, progress: boolean }
+  | { op: 'chunk', call: number, last: boolean }
+  | { op: 'progress', call: number }
+  | { op: 'answer', call: number, ok: boolean }
+  | { op: 'cancel', call: number, mode: 'skip' | 'kill' | 'killnowait' }
+  | { op: 'sleep', ms: number }
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.record({ op: fc.constant('start' as const), streamed: fc.boolean(), timeout: fc.constantFrom(0, 0, 3, 30), progress: fc.boolean() }), weight: 3 },
+  { arbitrary: fc.record({ op: fc.constant('chunk' as const), call: fc.nat(7), last: fc.boolean() }), weight: 2 },
+  { arbitrary: fc.record({ op: fc.constant('progress' as const), call: fc.nat(7) }), weight: 3 },
+  { arbitrary: fc.record({ op: fc.constant('answer' as const), call: fc.nat(7), ok: fc.boolean() }), weight: 2 },
+  { arbitrary: fc.record({ op: fc.constant('cancel' as const), call: fc.nat(7), mode: fc.constantFrom('skip' as const, 'kill' as const, 'killnowait' as const) }), weight: 2 },
+  { arbitrary: fc.record({ op: fc.constant('sleep' as const), ms: fc.integer({ min: 0, max: 6 }) }), weight: 2 }
+)
+
+function terminalOf (msg: unknown[]): number | undefined {
+  if (msg[0] === MSG.ERROR && msg[1] === MSG.CALL) return msg[2] as number
+  if (msg[0] === MSG.RESULT && (msg[2] as Record<string, unknown>).progress !== true) return msg[1] as number
+  return undefined
+}
+
+function callerProblem (history: unknown[][]): string | undefined {
+  const ended = new Set<number>()
+  for (const msg of history) {
+    const id = msg[0] === MSG.ERROR ? msg[2] as number : msg[0] === MSG.RESULT ? msg[1] as number : undefined
+    if (id === undefined) continue
+    if (ended.has(id)) return `message after the terminal one for request ${id}: ${JSON.stringify(msg)}`
+    if (terminalOf(msg) !== undefined) ended.add(id)
+  }
+  return undefined
+}
+
+function calleeProblem (history: unknown[][]): string | undefined {
+  const interrupted = new Set<number>()
+  for (const msg of history) {
+    if (msg[0] === MSG.INTERRUPT) {
+      if (interrupted.has(msg[1] as number)) return `a second INTERRUPT for invocation ${String(msg[1])}`
+      interrupted.add(msg[1] as number)
+    }
+    if (msg[0] === MSG.INVOCATION && interrupted.has(msg[1] as number)) return `INVOCATION after INTERRUPT: ${JSON.stringify(msg)}`
+  }
+  return undefined
+}
+
+const CALLEE_DETAILS = {
+  roles: { ...STREAMING_HELLO_DETAILS.roles, callee: { features: { progressive_call_invocations: true, call_canceling: true, progressive_call_results: true } } }
+}
+
+t.test('router mode, property: progressive results, late and double answers, cancels and timeouts (fixed seed)', async (t) => {
+  const { app, url } = await startApp(t, { realms: [{ name: 'realm1', router: true }], streamGrace: 200 }, (app) => { app.wamp.register('ping', () => 'pong') })
+  await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), async (ops) => {
+    const { client: callee } = await connectRaw(url, { details: CALLEE_DETAILS })
+    const { client: caller } = await connectRaw(url, STREAMING)
+    try {
+      callee.send([MSG.REGISTER, 1, {}, 'r.proc'])
+      await callee.next()
+      const calls: Array<{ id: number, streaming: boolean }> = []
+      const invocationsOf = (id: number): number[] => callee.history
+        .filter((m) => m[0] === MSG.INVOCATION && (m[4] as unknown[] | undefined)?.[0] === id).map((m) => m[1] as number)
+      for (const op of ops) {
+        const call = calls.length === 0 ? undefined : calls[((op as { call?: number }).call ?? 0) % calls.length]
+        switch (op.op) {
+          case 'start': {
+            const id = calls.length + 1
+            const options: Record<string, unknown> = {}
+            if (op.streamed) options.progress = true
+            if (op.timeout > 0) options.timeout = op.timeout
+            if (op.progress) options.receive_progress = true
+            caller.send([MSG.CALL, id, options, 'r.proc', [id]])
+            calls.push({ id, streaming: op.streamed })
+            break
+          }
+          case 'chunk':
+            if (call === undefined || !call.streaming) break
+            caller.send([MSG.CALL, call.id, op.last ? {} : { progress: true }, 'r.proc', [call.id]])
+            if (op.last) call.streaming = false
+            break
+          case 'progress':
+            for (const inv of new Set(invocationsOf(call?.id ?? -1))) callee.send([MSG.YIELD, inv, { progress: true }, ['p']])
+            break
+          case 'answer':
+            for (const inv of new Set(invocationsOf(call?.id ?? -1))) {
+              callee.send(op.ok ? [MSG.YIELD, inv, {}, ['ok']] : [MSG.ERROR, MSG.INVOCATION, inv, {}, 'app.error.no'])
+            }
+            break
+          case 'cancel':
+            if (call !== undefined) caller.send([MSG.CANCEL, call.id, { mode: op.mode }])
+            break
+          case 'sleep':
+            await sleep(op.ms)
+        }
+      }
+      for (const call of calls) if (call.streaming) caller.send([MSG.CALL, call.id, {}, 'r.proc', [call.id]])
+      await until(() => {
+        for (const call of calls) for (const inv of new Set(invocationsOf(call.id))) callee.send([MSG.YIELD, inv, {}, ['end']])
+        const ended = new Set(caller.history.map(terminalOf))
+        return calls.every((c) => ended.has(c.id))
+      }, 5000, 'every call to end')
+      await before(caller, 1000)
+      const problem = callerProblem(caller.history) ?? calleeProblem(callee.history)
+      if (problem !== undefined) throw new Error(problem)
+    } finally {
+      await Promise.all([caller.terminate(), callee.terminate()])
+    }
+    await until(() => app.wamp.sessions.size === 0)
+  }), { numRuns: 60, seed: 20240917 })
+})
