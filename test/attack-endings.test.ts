@@ -1,5 +1,8 @@
 import t from 'tap'
 import fc from 'fast-check'
+import type { FastifyInstance } from 'fastify'
+import { rpcCluster, untilRegistered } from './helpers/cluster.js'
+import { inspector } from './helpers/redis.js'
 import { startApp, sleep, until } from './helpers/app.js'
 import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
@@ -107,14 +110,16 @@ const CALLEE_DETAILS = {
   roles: { ...STREAMING_HELLO_DETAILS.roles, callee: { features: { progressive_call_invocations: true, call_canceling: true, progressive_call_results: true } } }
 }
 
-t.test('router mode, property: progressive results, late and double answers, cancels and timeouts (fixed seed)', async (t) => {
-  const { app, url } = await startApp(t, { realms: [{ name: 'realm1', router: true }], streamGrace: 200 }, (app) => { app.wamp.register('ping', () => 'pong') })
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), async (ops) => {
-    const { client: callee } = await connectRaw(url, { details: CALLEE_DETAILS })
-    const { client: caller } = await connectRaw(url, STREAMING)
+interface Place { callerUrl: string, calleeUrl: string, registered: (n: number) => Promise<void>, sessions: () => number }
+
+function routerProperty (place: Place): fc.IAsyncPropertyWithHooks<[Op[]]> {
+  return fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), async (ops) => {
+    const { client: callee } = await connectRaw(place.calleeUrl, { details: CALLEE_DETAILS })
+    const { client: caller } = await connectRaw(place.callerUrl, STREAMING)
     try {
       callee.send([MSG.REGISTER, 1, {}, 'r.proc'])
       await callee.next()
+      await place.registered(1)
       const calls: Array<{ id: number, streaming: boolean }> = []
       const invocationsOf = (id: number): number[] => callee.history
         .filter((m) => m[0] === MSG.INVOCATION && (m[4] as unknown[] | undefined)?.[0] === id).map((m) => m[1] as number)
@@ -163,6 +168,26 @@ t.test('router mode, property: progressive results, late and double answers, can
     } finally {
       await Promise.all([caller.terminate(), callee.terminate()])
     }
-    await until(() => app.wamp.sessions.size === 0)
-  }), { numRuns: 60, seed: 20240917 })
+    await until(() => place.sessions() === 0)
+    await place.registered(0)
+  })
+}
+
+const ping = (app: FastifyInstance): void => { app.wamp.register('ping', () => 'pong') }
+
+t.test('router mode, property: progressive results, late and double answers, cancels and timeouts (fixed seed)', async (t) => {
+  const { app, url } = await startApp(t, { realms: [{ name: 'realm1', router: true }], streamGrace: 200 }, ping)
+  await fc.assert(routerProperty({ callerUrl: url, calleeUrl: url, registered: async () => {}, sessions: () => app.wamp.sessions.size }),
+    { numRuns: 60, seed: 20240917 })
+})
+
+t.test('the same across two instances through Redis (fixed seed)', async (t) => {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, { realms: [{ name: 'realm1', router: true }], streamGrace: 200 }, ping)
+  const redis = inspector(t)
+  await fc.assert(routerProperty({
+    callerUrl: a.url,
+    calleeUrl: b.url,
+    registered: (n) => untilRegistered(redis, prefix, 'r.proc', n),
+    sessions: () => a.app.wamp.sessions.size + b.app.wamp.sessions.size
+  }), { numRuns: 25, seed: 20240917 })
 })
