@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Redis } from 'ioredis'
-import { until } from './helpers/app.js'
+import { sleep, until } from './helpers/app.js'
 import type { TestApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
@@ -79,4 +79,28 @@ t.test('the same for the application\'s call through the cluster', async (t) => 
   b.app.wamp.fanout.on('error', () => {})
   await cut(redis, b, 'sub')
   t.match(await within(call, 8000), { uri: 'wamp.error.network_failure' })
+})
+
+t.test('the caller\'s instance loses its Redis subscriber mid-call: one ERROR, the late answer (retried by the outbox) dropped', async (t) => {
+  const { a, redis, callee, caller } = await servedCall(t)
+  caller.send([MSG.CALL, 1, { receive_progress: true }, 'served'])
+  const inv = await callee.nextOfType(MSG.INVOCATION)
+  const events: string[] = []
+  a.app.wamp.fanout.on('down', () => events.push('down'))
+  a.app.wamp.fanout.on('up', () => events.push('up'))
+  a.app.wamp.fanout.on('error', () => {})
+  await cut(redis, a, 'sub')
+  // Answered while A cannot hear it: the RESULT reaches nobody, and is tried again until A listens again.
+  callee.send([MSG.YIELD, inv[1], { progress: true }, ['p']])
+  callee.send([MSG.YIELD, inv[1], {}, ['late']])
+  const answer = await caller.next(8000)
+  t.match(answer, [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.network_failure'])
+  await until(() => events.join() === 'down,up', 5000, 'A down and up again')
+  await until(() => a.app.wamp.fanout.status === 'up', 5000)
+  // Outlive the outbox's retries of the answer (100 ms apart) once A listens again.
+  await sleep(300)
+  caller.send([MSG.CALL, 2, {}, 'served'])
+  const next = await callee.nextOfType(MSG.INVOCATION, 5000)
+  callee.send([MSG.YIELD, next[1], {}, ['ok']])
+  t.same(await caller.next(5000), [MSG.RESULT, 2, {}, ['ok']], 'nothing for request 1 after its ERROR')
 })
