@@ -4,7 +4,8 @@ import { sleep, until } from './helpers/app.js'
 import type { TestApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import { inspector } from './helpers/redis.js'
+import { eventually, inspector, RedisProcess } from './helpers/redis.js'
+import type { RedisFanout } from '../index.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
 
 // PROTOCOL §7.5 across instances, under faults the other cluster tests do not make: one instance's own Redis
@@ -103,4 +104,54 @@ t.test('the caller\'s instance loses its Redis subscriber mid-call: one ERROR, t
   const next = await callee.nextOfType(MSG.INVOCATION, 5000)
   callee.send([MSG.YIELD, next[1], {}, ['ok']])
   t.same(await caller.next(5000), [MSG.RESULT, 2, {}, ['ok']], 'nothing for request 1 after its ERROR')
+})
+
+// A PUBLISH that timed out on a hung Redis still runs once Redis resumes: the callee then hears of a call whose caller
+// was told network_failure ("the callee may or may not have run it", PROTOCOL §7.9). It must not be left answering
+// nobody: the CANCEL that follows interrupts it, before anything else reaches it.
+t.test('Redis hangs while a REQUEST is on its way: network_failure to the caller; a late INVOCATION is interrupted at once', async (t) => {
+  const server = await RedisProcess.start(t)
+  t.teardown(() => server.resume())
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, ROUTER, undefined, server.url)
+  const redis = inspector(t, server.url)
+  for (const app of [a, b]) app.app.wamp.fanout.on('error', () => {})
+  const { client: callee } = await connectRaw(b.url, { details: CALLEE })
+  t.teardown(() => callee.terminate())
+  callee.send([MSG.REGISTER, 1, {}, 'served'])
+  await callee.nextOfType(MSG.REGISTERED)
+  await untilRegistered(redis, prefix, 'served', 1)
+  const { client: caller } = await connectRaw(a.url)
+  t.teardown(() => caller.terminate())
+  caller.send([MSG.CALL, 1, {}, 'served', ['warm']])
+  callee.send([MSG.YIELD, (await callee.nextOfType(MSG.INVOCATION))[1], {}, ['ok']])
+  t.same(await caller.next(), [MSG.RESULT, 1, {}, ['ok']])
+
+  server.pause()
+  caller.send([MSG.CALL, 2, {}, 'served', ['lost']])
+  t.match(await caller.next(10000), [MSG.ERROR, MSG.CALL, 2, {}, 'wamp.error.network_failure'])
+  server.resume()
+  await until(() => a.app.wamp.fanout.status === 'up' && b.app.wamp.fanout.status === 'up', 10000, 'both up again')
+  await untilRegistered(redis, prefix, 'served', 1)
+  // B's heartbeat key expired during the pause (Redis's clock ran on): until B writes it again, A would take B for dead.
+  const beat = `${prefix}instance:${(b.app.wamp.fanout as RedisFanout).instanceId}`
+  await eventually(async () => (await redis.exists(beat)) === 1, 5000, 'B\'s heartbeat again')
+  caller.send([MSG.CALL, 3, {}, 'served', ['after']])
+  const seen: unknown[][] = []
+  for (;;) {
+    const msg = await callee.next(8000)
+    seen.push(msg)
+    if (msg[0] === MSG.INVOCATION && (msg[4] as unknown[])[0] === 'after') {
+      callee.send([MSG.YIELD, msg[1], {}, ['ok']])
+      break
+    }
+  }
+  const stale = seen.filter((m) => m[0] === MSG.INVOCATION && (m[4] as unknown[])[0] === 'lost')
+  if (stale.length > 0) {
+    t.same(seen.slice(0, 2), [stale[0], [MSG.INTERRUPT, stale[0][1], { mode: 'killnowait', reason: 'wamp.error.canceled' }]],
+      'the late INVOCATION is followed by its one INTERRUPT')
+    t.equal(seen.length, 3, `nothing else (got ${JSON.stringify(seen)})`)
+  } else {
+    t.equal(seen.length, 1, `the callee heard only of the call made after (got ${JSON.stringify(seen)})`)
+  }
+  t.same(await caller.next(8000), [MSG.RESULT, 3, {}, ['ok']])
 })

@@ -30,7 +30,7 @@ export const BATCH = 10
 /** [DESCRIBE, from, callId, realm, session, 0 registration | 1 subscription, id] → RESULT [uri, match] or [] (none). */
 export const DESCRIBE = 11
 
-/** How long, and how often, a call's final answer is tried again while it cannot reach the caller's instance. */
+/** How long, and how often, a call's final answer (or CANCEL) is tried again while it cannot reach its instance. */
 const ANSWER_RETRY_FOR = 5000
 const ANSWER_RETRY = 100
 /** Most messages, and most encoded bytes, in one PUBLISH (a message larger than that goes alone). */
@@ -166,8 +166,8 @@ export class RpcOutbox {
   /**
    * One PUBLISH of `batch`. REQUESTs that reach nobody (the instance is gone) or fail (Redis) are reported to
    * `undelivered`; final answers (RESULT, ERROR) are tried again until `deadline` — around a Redis restart the
-   * caller's instance may not be subscribed again yet — so a caller is not left to its timeout. The rest (PROGRESS,
-   * CANCEL, EVENT, KILL, REVOKE_*) is fire and forget.
+   * caller's instance may not be subscribed again yet — so a caller is not left to its timeout; so is CANCEL, so a
+   * callee is not left answering nobody. The rest (PROGRESS, EVENT, KILL, REVOKE_*) is fire and forget.
    */
   private publish (instance: string, batch: Batch, deadline: number): void {
     const redis = this.link.publisher()
@@ -182,7 +182,7 @@ export class RpcOutbox {
     for (let i = 0; i < batch.parts.length; i++) {
       const kind = batch.kinds[i]
       if (asks(kind)) this.undelivered(batch.ids[i], reason)
-      else if (kind === RESULT || kind === ERROR) {
+      else if (kind === RESULT || kind === ERROR || kind === CANCEL) {
         answers ??= newBatch()
         answers.kinds.push(kind)
         answers.ids.push(0)

@@ -194,7 +194,17 @@ export class ClusterRpc {
   private undelivered (id: number, reason: 'lost' | Error | undefined): void {
     const call = this.pending.get(id)
     if (call === undefined || call.local !== undefined) return
+    if (reason instanceof Error) this.abandoned(call)
     this.settle(call, reason === 'lost' ? instanceLost(call.instance, 'the call did not reach it') : networkFailure(reason))
+  }
+
+  /**
+   * A call failed for Redis while its REQUEST may still be on its way (a PUBLISH that timed out runs once a hung
+   * Redis resumes): a CANCEL follows it on the same connection, so its callee is interrupted rather than left
+   * answering nobody. (The outbox tries it again while Redis cannot take it.)
+   */
+  private abandoned (call: RemoteCall): void {
+    if (call.instance !== '' && call.local === undefined) this.outbox.send(call.instance, [CANCEL, this.link.instanceId, call.id])
   }
 
   private interrupt (call: RemoteCall, err: WampError): void {
@@ -280,7 +290,11 @@ export class ClusterRpc {
   /** Redis is down: calls waiting on other instances fail now (their answers could not reach us). */
   down (error: Error | undefined): void {
     this.registry.forget()
-    for (const call of this.pending.values()) if (call.local === undefined) this.settle(call, networkFailure(error))
+    for (const call of this.pending.values()) {
+      if (call.local !== undefined) continue
+      this.abandoned(call)
+      this.settle(call, networkFailure(error))
+    }
     this.served.abortAll(networkFailure(error))
   }
 
