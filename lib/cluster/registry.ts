@@ -223,6 +223,11 @@ export class ClusterRegistry {
     this.forget()
   }
 
+  /** Redis is back after an outage and the other instances may not have written their keys again yet. */
+  get rebuilding (): boolean {
+    return Date.now() < this.rebuildUntil
+  }
+
   /** Counts the changes announced; a lookup that misses passes the count it started with to `retryAfterMiss`. */
   get version (): number {
     return this.cache.version

@@ -273,11 +273,15 @@ export class ClusterRpc {
     this.served.lost(instance)
   }
 
-  /** Every heartbeat while calls are in flight: a backstop for the probe (an instance whose heartbeat key expired). */
+  /**
+   * Every heartbeat while calls are in flight: a backstop for the probe (an instance whose heartbeat key expired).
+   * Not while the registry is rebuilt after an outage: every key may have expired meanwhile (a hung Redis's clock ran
+   * on), and the instances write theirs again within a heartbeat; the probe still finds one that is gone.
+   */
   async check (): Promise<void> {
     const redis = this.link.connection()
     const instances = this.peers()
-    if (redis === undefined || instances.length === 0 || this.checking) return
+    if (redis === undefined || instances.length === 0 || this.checking || this.registry.rebuilding) return
     this.checking = true
     try {
       const alive = await redis.mget(instances.map((id) => `${this.link.prefix}instance:${id}`))
