@@ -91,12 +91,12 @@ export function decodeFrame (session: Session, data: Buffer, isBinary: boolean):
   let problem: string | undefined
   try {
     msg = session.transport.serializer.decode(data)
-    problem = plainDataProblem(msg, data.length, session.hub.options.maxDepth)
+    problem = plainDataProblem(msg, data.length, session.hub.options.maxDepth, utf8Strings(session))
   } catch (err) {
     session.violation(`frame could not be decoded as ${session.protocol}: ${describeError(err)}`)
     return undefined
   }
-  if (problem === undefined && replacementChars() > 0 && utf8Strings(session) && notUtf8(data)) problem = NOT_UTF8
+  if (problem === undefined && replacementChars() > 0 && notUtf8(data)) problem = NOT_UTF8
   if (problem !== undefined) {
     session.violation(`frame is not plain WAMP data: ${problem}`)
     return undefined
