@@ -4,7 +4,7 @@ import { sleep, until } from './helpers/app.js'
 import type { TestApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import { inspector, RedisProcess } from './helpers/redis.js'
+import { inspector, REDIS_URL, RedisProcess } from './helpers/redis.js'
 import type { RedisFanout } from '../index.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
 
@@ -37,9 +37,9 @@ async function cut (redis: Redis, app: TestApp, which: 'sub' | 'pub'): Promise<v
   await redis.client('KILL', 'ADDR', `127.0.0.1:${connection.stream.localPort}`)
 }
 
-async function servedCall (t: Teardown): Promise<{ a: TestApp, b: TestApp, redis: Redis, callee: RawClient, caller: RawClient }> {
-  const { apps: [a, b], prefix } = await rpcCluster(t, 2, ROUTER)
-  const redis = inspector(t)
+async function servedCall (t: Teardown, url = REDIS_URL): Promise<{ a: TestApp, b: TestApp, redis: Redis, prefix: string, callee: RawClient, caller: RawClient }> {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, ROUTER, undefined, url)
+  const redis = inspector(t, url)
   const { client: callee } = await connectRaw(b.url, { details: CALLEE })
   t.teardown(() => callee.terminate())
   callee.send([MSG.REGISTER, 1, {}, 'served'])
@@ -47,7 +47,7 @@ async function servedCall (t: Teardown): Promise<{ a: TestApp, b: TestApp, redis
   await untilRegistered(redis, prefix, 'served', 1)
   const { client: caller } = await connectRaw(a.url)
   t.teardown(() => caller.terminate())
-  return { a, b, redis, callee, caller }
+  return { a, b, redis, prefix, callee, caller }
 }
 
 t.test('the callee\'s instance loses its Redis subscriber and gets it back: the caller still gets one terminal message', async (t) => {
@@ -112,16 +112,8 @@ t.test('the caller\'s instance loses its Redis subscriber mid-call: one ERROR, t
 t.test('Redis hangs while a REQUEST is on its way: network_failure to the caller; a late INVOCATION is interrupted at once', async (t) => {
   const server = await RedisProcess.start(t)
   t.teardown(() => server.resume())
-  const { apps: [a, b], prefix } = await rpcCluster(t, 2, ROUTER, undefined, server.url)
-  const redis = inspector(t, server.url)
+  const { a, b, redis, prefix, callee, caller } = await servedCall(t, server.url)
   for (const app of [a, b]) app.app.wamp.fanout.on('error', () => {})
-  const { client: callee } = await connectRaw(b.url, { details: CALLEE })
-  t.teardown(() => callee.terminate())
-  callee.send([MSG.REGISTER, 1, {}, 'served'])
-  await callee.nextOfType(MSG.REGISTERED)
-  await untilRegistered(redis, prefix, 'served', 1)
-  const { client: caller } = await connectRaw(a.url)
-  t.teardown(() => caller.terminate())
   caller.send([MSG.CALL, 1, {}, 'served', ['warm']])
   callee.send([MSG.YIELD, (await callee.nextOfType(MSG.INVOCATION))[1], {}, ['ok']])
   t.same(await caller.next(), [MSG.RESULT, 1, {}, ['ok']])
