@@ -131,6 +131,28 @@ t.test('CANCEL modes: exactly one terminal message, never anything after it', as
   await client.close()
 })
 
+t.test('after a kill or killnowait CANCEL, the handler\'s progressive results are dropped (as in router mode)', async (t) => {
+  const { url } = await startApp(t, {}, (app) => {
+    app.wamp.register('chatty', (_args, _k, ctx) => new Promise((resolve) => {
+      ctx.progress('before')
+      // Sent from the abort listener itself, and once more before the handler settles.
+      ctx.signal.addEventListener('abort', () => {
+        ctx.progress('while aborting')
+        setImmediate(() => { ctx.progress('after'); resolve('done') })
+      })
+    }))
+  })
+  const { client } = await connectRaw(url)
+  for (const [id, mode] of [[1, 'kill'], [2, 'killnowait']] as const) {
+    client.send([MSG.CALL, id, { receive_progress: true }, 'chatty'])
+    t.same(await client.next(), [MSG.RESULT, id, { progress: true }, ['before']])
+    client.send([MSG.CANCEL, id, { mode }])
+    t.same((await client.next()).slice(0, 5), [MSG.ERROR, MSG.CALL, id, {}, 'wamp.error.canceled'], `${mode}: ERROR canceled, no progress first`)
+  }
+  await client.expectNone(50)
+  await client.close()
+})
+
 t.test('cancel racing the result: whichever settles first is the only terminal message', async (t) => {
   const { url } = await startApp(t, {}, (app) => { app.wamp.register('quick', () => 'r') })
   const { client } = await connectRaw(url)

@@ -120,7 +120,7 @@ export class IncomingCall implements CallContext {
   }
 
   progress (value?: unknown): void {
-    if (this.settled || !this.receiveProgress) return
+    if (this.settled || this.killed || !this.receiveProgress) return
     if (this.session.send(resultMessage(this.requestId, PROGRESS, value))) return
     this.refuse(...this.session.unsentError('a progressive result', ErrorUri.runtimeError))
   }
@@ -148,9 +148,10 @@ export class IncomingCall implements CallContext {
   cancel (mode: unknown): void {
     if (this.settled) return
     if (mode === 'skip') return this.finishWithError(ErrorUri.canceled)
-    this.abort('canceled')
-    if (mode === 'killnowait') return this.finishWithError(ErrorUri.canceled)
+    // Before the signal fires: a progressive result the handler sends from then on is dropped, as in router mode.
     this.killed = true
+    this.abort('canceled')
+    if (mode === 'killnowait') this.finishWithError(ErrorUri.canceled)
   }
 
   /** The session is gone: stop the handler, send nothing. */
