@@ -1,8 +1,10 @@
 import t from 'tap'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
-import { WampResult } from '../index.js'
+import fastifyWamp, { WampResult } from '../index.js'
 import { internal, startApp } from './helpers/app.js'
-import { MSG } from './helpers/raw-client.js'
+import { connectRaw, MSG } from './helpers/raw-client.js'
 import { frame, FrameClient, OP } from './helpers/ws-frames.js'
 import { connectRawSocket } from './helpers/rawsocket-client.js'
 import * as lp from './helpers/longpoll-client.js'
@@ -175,6 +177,26 @@ t.test('JSON over long-poll that is not UTF-8 → ABORT protocol_violation, noth
       const answer = await lp.receiveMessages(session, 1)
       t.match(answer, [[MSG.ABORT, { message: /UTF-8/ }, 'wamp.error.protocol_violation']], `${protocol}: ${bytes.join(' ')}`)
       await lp.close(session)
+    }
+  }
+})
+
+// An app may register @fastify/websocket itself with ws's skipUTF8Validation: ws then reads text unchecked (and the
+// frame reader hands ws what it finds is not UTF-8), so the session checks it.
+t.test('@fastify/websocket with skipUTF8Validation: JSON text that is not UTF-8 is still refused, with and without permessage-deflate', async (t) => {
+  const app = Fastify({ logger: false })
+  await app.register(websocket, { options: { skipUTF8Validation: true, perMessageDeflate: { threshold: 0 } } })
+  await app.register(fastifyWamp, { path: '/ws', shutdownGrace: 100 })
+  app.wamp.register('echo', (args) => new WampResult(args))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(async () => { await app.close() })
+  const url = `ws://127.0.0.1:${(app.server.address() as import('node:net').AddressInfo).port}/ws`
+  for (const deflate of [false, true]) {
+    for (const bytes of NOT_UTF8) {
+      const { client } = await connectRaw(url, { wsOptions: { perMessageDeflate: deflate } })
+      client.sendRaw(callWith(bytes), false)
+      t.match(await client.next(), [MSG.ABORT, { message: /UTF-8/ }, 'wamp.error.protocol_violation'], `deflate ${deflate}: ${bytes.join(' ')}`)
+      t.equal((await client.expectClose()).code, 1002)
     }
   }
 })

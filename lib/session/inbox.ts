@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { checkClientMessage, EMPTY, MessageType as T } from '../wire/messages.js'
 import type { WampMessage } from '../wire/messages.js'
 import { CloseUri, ErrorUri, isValidUri } from '../wire/uris.js'
@@ -85,6 +86,11 @@ export function unbatch (session: Session, data: Buffer, isBinary: boolean): Buf
 export function decodeFrame (session: Session, data: Buffer, isBinary: boolean): WampMessage | undefined {
   if (isBinary !== session.transport.serializer.binary) {
     session.violation(`${isBinary ? 'binary' : 'text'} frame received on ${session.protocol}`)
+    return undefined
+  }
+  // Bytes that are not UTF-8 would decode as U+FFFD: the message would go on altered.
+  if (!isBinary && !session.transport.textChecked && !isUtf8(data)) {
+    session.violation('text frame is not UTF-8')
     return undefined
   }
   let msg: unknown

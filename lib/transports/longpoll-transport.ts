@@ -61,6 +61,7 @@ export class LongPollTransport implements SessionTransport {
   readonly remoteAddress: string | undefined
   readonly serializer: Serializer
   readonly batched: boolean
+  readonly textChecked: boolean
   separator: number
   bytesIn: number
   bytesOut: number
@@ -92,6 +93,7 @@ export class LongPollTransport implements SessionTransport {
     this.remoteAddress = remoteAddress
     this.serializer = serializer
     this.batched = batched
+    this.textChecked = false
     this.separator = SEPARATOR
     this.bytesIn = 0
     this.bytesOut = 0

@@ -28,6 +28,7 @@ export class RawSocketTransport implements SessionTransport {
   readonly socket: Socket
   serializer: Serializer
   readonly batched: boolean
+  readonly textChecked: boolean
   separator: number
   bytesIn: number
   bytesOut: number
@@ -52,6 +53,7 @@ export class RawSocketTransport implements SessionTransport {
     this.socket = socket
     this.serializer = server.placeholder
     this.batched = false
+    this.textChecked = false
     this.separator = 0
     this.bytesIn = 0
     this.bytesOut = 0

@@ -38,6 +38,8 @@ export interface SessionTransport extends TransportInfo {
   readonly serializer: Serializer
   /** Several WAMP messages per transport message, both ways (lib/wire/batch.ts). */
   readonly batched: boolean
+  /** Text messages arrive already checked as UTF-8 (WebSocket); otherwise the session checks them. */
+  readonly textChecked: boolean
   /** Batched text: the record separator written, the one the peer last used (lib/wire/batch.ts). */
   separator: number
   /** True while frames can still be written. */
@@ -112,6 +114,7 @@ export class WebSocketTransport implements SessionTransport {
   readonly socket: WebSocket
   readonly serializer: Serializer
   readonly batched: boolean
+  readonly textChecked: boolean
   separator: number
   /** False once a keepalive ping went out; the pong sets it back (lib/session/keepalive.ts). */
   alive: boolean
@@ -150,6 +153,9 @@ export class WebSocketTransport implements SessionTransport {
     this.pending = []
     this.pendingBytes = 0
     this.direct = directFraming(socket)
+    // ws checks text, and the frame reader hands it what it finds is not UTF-8, unless told to skip (a WebSocket
+    // server the app registered itself): then the session checks.
+    this.textChecked = (socket as unknown as WsInternals)._receiver?._skipUTF8Validation === false
     this.maxBuffered = limits.maxBufferedBytes
     this.closeTimeout = limits.closeTimeout
     this.queued = false
@@ -309,8 +315,14 @@ export function socketFailed (socket: WebSocket): void {
 }
 
 /** Whether `socket`'s data frames can be written by lib/wire/frames.ts: a server socket without extensions. */
+interface WsInternals {
+  _socket?: Socket
+  _extensions?: object
+  _receiver?: { _skipUTF8Validation?: boolean }
+}
+
 function directFraming (socket: WebSocket): boolean {
-  const internals = socket as unknown as { _socket?: Socket, _extensions?: object }
+  const internals = socket as unknown as WsInternals
   const extensions = internals._extensions
   return internals._socket !== undefined && typeof extensions === 'object' && extensions !== null && Object.keys(extensions).length === 0
 }

@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer'
 import type { Serializer } from './index.js'
 
 // WAMP's JSON serializer carries binary values as a string: "\u0000" followed by the base64 of the bytes.
@@ -38,8 +37,6 @@ export const jsonSerializer: Serializer = {
     return hasBinary(message, 0) ? JSON.stringify(message, toBinaryString) : JSON.stringify(message)
   },
   decode (data) {
-    // JSON is UTF-8 text: other bytes (RawSocket and long-poll carry them unchecked) would read as U+FFFD, altered.
-    if (!isUtf8(data)) throw new Error('the JSON text is not UTF-8')
     const text = data.toString('utf8')
     // A NUL character can only appear escaped in JSON text, so this finds every binary value cheaply.
     return text.includes('\\u0000') ? JSON.parse(text, fromBinaryString) : JSON.parse(text)
