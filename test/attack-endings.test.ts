@@ -6,6 +6,8 @@ import { inspector } from './helpers/redis.js'
 import { startApp, sleep, until } from './helpers/app.js'
 import { connectRaw, MSG, STREAMING_HELLO_DETAILS } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
+import { callOps, terminalOf } from './helpers/call-ops.js'
+import type { CallOp } from './helpers/call-ops.js'
 
 // PROTOCOL §7.4 and §7.5 where the other exactly-once tests do not reach: one request id, one terminal message, and
 // nothing for it after that, on one instance.
@@ -60,28 +62,8 @@ for (const decision of [false, true]) {
 // terminal message per request id and nothing after it; the callee gets at most one INTERRUPT per invocation and no
 // INVOCATION (chunk) after it.
 
-type Op =
-  | { op: 'start', streamed: boolean, timeout: number, progress: boolean }
-  | { op: 'chunk', call: number, last: boolean }
-  | { op: 'progress', call: number }
-  | { op: 'answer', call: number, ok: boolean }
-  | { op: 'cancel', call: number, mode: 'skip' | 'kill' | 'killnowait' }
-  | { op: 'sleep', ms: number }
-
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ op: fc.constant('start' as const), streamed: fc.boolean(), timeout: fc.constantFrom(0, 0, 3, 30), progress: fc.boolean() }), weight: 3 },
-  { arbitrary: fc.record({ op: fc.constant('chunk' as const), call: fc.nat(7), last: fc.boolean() }), weight: 2 },
-  { arbitrary: fc.record({ op: fc.constant('progress' as const), call: fc.nat(7) }), weight: 3 },
-  { arbitrary: fc.record({ op: fc.constant('answer' as const), call: fc.nat(7), ok: fc.boolean() }), weight: 2 },
-  { arbitrary: fc.record({ op: fc.constant('cancel' as const), call: fc.nat(7), mode: fc.constantFrom('skip' as const, 'kill' as const, 'killnowait' as const) }), weight: 2 },
-  { arbitrary: fc.record({ op: fc.constant('sleep' as const), ms: fc.integer({ min: 0, max: 6 }) }), weight: 2 }
-)
-
-function terminalOf (msg: unknown[]): number | undefined {
-  if (msg[0] === MSG.ERROR && msg[1] === MSG.CALL) return msg[2] as number
-  if (msg[0] === MSG.RESULT && (msg[2] as Record<string, unknown>).progress !== true) return msg[1] as number
-  return undefined
-}
+type Op = CallOp
+const opArb = callOps({ timeouts: [0, 0, 3, 30], maxSleep: 6, progress: 3, chunks: 2 })
 
 function callerProblem (history: unknown[][]): string | undefined {
   const ended = new Set<number>()

@@ -9,6 +9,8 @@ import type { Redis } from 'ioredis'
 import { WampError } from '../index.js'
 import type { FastifyInstance } from 'fastify'
 import type { WampSession as Session } from '../index.js'
+import { callOps, terminalOf } from './helpers/call-ops.js'
+import type { CallOp } from './helpers/call-ops.js'
 
 // Issue 16, PROTOCOL §7.5: whatever races — chunks, CANCEL (every mode), timeout, the callee's YIELD/ERROR, a
 // side leaving, shutdown — every request id gets exactly one terminal message and nothing after it, and nothing is
@@ -19,20 +21,8 @@ type Dict = Record<string, unknown>
 type Mode = 'local' | 'router' | 'cluster'
 type End = 'settle' | 'callerLeaves' | 'calleeLeaves' | 'shutdown'
 
-type Op =
-  | { op: 'start', streamed: boolean, timeout: number, progress: boolean }
-  | { op: 'chunk', call: number, last: boolean }
-  | { op: 'answer', call: number, ok: boolean }
-  | { op: 'cancel', call: number, mode: 'skip' | 'kill' | 'killnowait' }
-  | { op: 'sleep', ms: number }
-
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ op: fc.constant('start' as const), streamed: fc.boolean(), timeout: fc.constantFrom(0, 0, 5, 40), progress: fc.boolean() }), weight: 3 },
-  { arbitrary: fc.record({ op: fc.constant('chunk' as const), call: fc.nat(7), last: fc.boolean() }), weight: 3 },
-  { arbitrary: fc.record({ op: fc.constant('answer' as const), call: fc.nat(7), ok: fc.boolean() }), weight: 2 },
-  { arbitrary: fc.record({ op: fc.constant('cancel' as const), call: fc.nat(7), mode: fc.constantFrom('skip' as const, 'kill' as const, 'killnowait' as const) }), weight: 2 },
-  { arbitrary: fc.record({ op: fc.constant('sleep' as const), ms: fc.integer({ min: 0, max: 8 }) }), weight: 2 }
-)
+type Op = CallOp
+const opArb = callOps({ timeouts: [0, 0, 5, 40], maxSleep: 8, progress: 0, chunks: 3 })
 
 const CALLEE_FEATURES = { progressive_call_invocations: true, call_canceling: true, progressive_call_results: true }
 const CALLEE_DETAILS = { roles: { ...STREAMING_HELLO_DETAILS.roles, callee: { features: CALLEE_FEATURES } } }
@@ -95,12 +85,6 @@ class Callee {
     for (const inv of this.invocations.keys()) this.client.send([MSG.YIELD, inv, {}, ['ok']])
     this.invocations.clear()
   }
-}
-
-function terminalOf (msg: unknown[]): number | undefined {
-  if (msg[0] === MSG.ERROR && msg[1] === MSG.CALL) return msg[2] as number
-  if (msg[0] === MSG.RESULT && (msg[2] as Dict).progress !== true) return msg[1] as number
-  return undefined
 }
 
 function idOf (msg: unknown[]): number | undefined {
