@@ -32,6 +32,9 @@ export { realmOf } from './session-directory.js'
 // MULTI, and every instance updates what it keeps in place. Nothing is kept while the registry is rebuilt after an
 // outage, and nothing kept is trusted once announcements may have been missed (Redis down, then up again).
 
+/** A realm's registry hash keys: its pattern hash, and each URI's exact one. */
+interface RealmKeys { pattern: string, exact: Map<string, string> }
+
 export class ClusterRegistry {
   private readonly link: ClusterLink
   private host: ClusterHost | undefined
@@ -41,11 +44,9 @@ export class ClusterRegistry {
   private rebuildUntil: number
   /** The registry hashes as last read, updated in place by the announcements. */
   private readonly cache: RegistryCache
-  /** regKey()'s memo, realm → URI → key; cleared past CACHE_MAX keys (clients choose the URIs they call). */
-  private readonly regKeys: Map<string, Map<string, string>>
-  private regKeyCount: number
-  /** patKey()'s memo, realm → key; cleared past CACHE_MAX keys. */
-  private readonly patKeys: Map<string, string>
+  /** The registry hash keys of each realm, memoized; cleared past CACHE_MAX keys (clients choose the URIs they call). */
+  private readonly realmKeys: Map<string, RealmKeys>
+  private keyCount: number
   /** The rewrite in progress (`sync()`), if any. */
   private syncing: Promise<void> | undefined
   /** Lookups that missed while the registry is rebuilt, waiting to be tried again (`retryAfterMiss`). */
@@ -63,9 +64,8 @@ export class ClusterRegistry {
     this.known = []
     this.rebuildUntil = 0
     this.cache = new RegistryCache(() => Date.now() >= this.rebuildUntil)
-    this.regKeys = new Map()
-    this.regKeyCount = 0
-    this.patKeys = new Map()
+    this.realmKeys = new Map()
+    this.keyCount = 0
     this.syncing = undefined
     this.waiting = new MissedLookups(() => this.rebuilt(), () => this.cache.version)
     this.changedChannel = `${link.prefix}rpc:changed`
@@ -91,31 +91,36 @@ export class ClusterRegistry {
     return `${this.link.prefix}rpc:${name}`
   }
 
-  /** The registry hash of `uri`'s exact registrations (memoized: built for every call otherwise). */
+  /** The registry hash keys of `realm` (memoized: built for every call otherwise). */
+  private keysOf (realm: string): RealmKeys {
+    let keys = this.realmKeys.get(realm)
+    if (keys === undefined) {
+      this.counted()
+      this.realmKeys.set(realm, keys = { pattern: this.key(`pat:${realm}`), exact: new Map() })
+    }
+    return keys
+  }
+
+  /** The registry hash of `uri`'s exact registrations. */
   private regKey (realm: string, uri: string): string {
-    let keys = this.regKeys.get(realm)
-    if (keys === undefined) this.regKeys.set(realm, keys = new Map())
-    let key = keys.get(uri)
+    let key = this.keysOf(realm).exact.get(uri)
     if (key === undefined) {
-      if (++this.regKeyCount > CACHE_MAX) {
-        this.regKeys.clear()
-        this.patKeys.clear()
-        this.regKeys.set(realm, keys = new Map())
-        this.regKeyCount = 1
-      }
-      keys.set(uri, key = this.key(`reg:${realm}:${uri}`))
+      this.counted()
+      this.keysOf(realm).exact.set(uri, key = this.key(`reg:${realm}:${uri}`))
     }
     return key
   }
 
-  /** The registry hash of `realm`'s pattern registrations (memoized with regKey()'s). */
+  /** One more memoized key: past CACHE_MAX, the memo starts again. */
+  private counted (): void {
+    if (++this.keyCount <= CACHE_MAX) return
+    this.realmKeys.clear()
+    this.keyCount = 1
+  }
+
+  /** The registry hash of `realm`'s pattern registrations. */
   private patKey (realm: string): string {
-    let key = this.patKeys.get(realm)
-    if (key === undefined) {
-      if (this.patKeys.size >= CACHE_MAX) this.patKeys.clear()
-      this.patKeys.set(realm, key = this.key(`pat:${realm}`))
-    }
-    return key
+    return this.keysOf(realm).pattern
   }
 
   sessionOpened (session: Session): void {
