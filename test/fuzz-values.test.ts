@@ -185,7 +185,8 @@ async function play (url: string, c: Case): Promise<string | undefined> {
       peer.send([MSG.REGISTER, 1, {}, 'r.echo'])
       await until(() => peer.history.some((m) => m[0] === MSG.REGISTERED), 5000, 'REGISTERED')
       hostile([MSG.CALL, 1, {}, 'r.echo'])
-      await until(() => peer.history.some((m) => m[0] === MSG.INVOCATION) || closed(attacker), 5000, 'INVOCATION to the peer')
+      // A value the peer's serializer cannot carry is refused to the attacker instead (ERROR invalid_argument).
+      await until(() => peer.history.some((m) => m[0] === MSG.INVOCATION) || answers(attacker, MSG.CALL, 1).length > 0 || closed(attacker), 5000, 'INVOCATION to the peer')
       const invocation = peer.history.find((m) => m[0] === MSG.INVOCATION)
       if (invocation !== undefined) peer.send([MSG.YIELD, invocation[1], {}, invocation[4] ?? []])
       await answered(attacker, MSG.CALL, 1, 'the answer to the routed CALL')
