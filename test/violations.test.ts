@@ -40,7 +40,13 @@ const cases: Array<[string, { frame: unknown[] | string | Buffer, binary?: boole
   ['YIELD with string args', { frame: [MSG.YIELD, 1, {}, 'x'] }],
   ['ERROR for a CALL', { frame: [MSG.ERROR, MSG.CALL, 1, {}, 'wamp.error.x'] }],
   ['ERROR without an error URI', { frame: [MSG.ERROR, MSG.INVOCATION, 1, {}] }],
-  ['GOODBYE with a number reason', { frame: [MSG.GOODBYE, {}, 5] }]
+  ['GOODBYE with a number reason', { frame: [MSG.GOODBYE, {}, 5] }],
+  // Spec "Payload Passthru Mode": not announced by this router, so its use is a protocol error.
+  ['CALL in payload passthru mode', { frame: [MSG.CALL, 1, { ppt_scheme: 'wamp.eth', ppt_serializer: 'cbor' }, 'p', [Buffer.from('x')]] }],
+  ['PUBLISH in payload passthru mode', { frame: [MSG.PUBLISH, 1, { ppt_scheme: 'mqtt' }, 't', []] }],
+  ['YIELD in payload passthru mode', { frame: [MSG.YIELD, 1, { ppt_scheme: 'x_custom' }, []] }],
+  ['ERROR in payload passthru mode', { frame: [MSG.ERROR, MSG.INVOCATION, 1, { ppt_scheme: 'mqtt' }, 'app.error'] }],
+  ['CALL in payload passthru mode over msgpack', { frame: [MSG.CALL, 1, { ppt_scheme: 'wamp.eth' }, 'p', [Buffer.from('x')]], protocol: 'wamp.2.msgpack' }]
 ]
 
 for (const [what, { frame, binary, protocol }] of cases) {
@@ -57,6 +63,16 @@ for (const [what, { frame, binary, protocol }] of cases) {
     await until(() => app.wamp.sessions.size === 0)
   })
 }
+
+t.test('an empty ppt_scheme is not payload passthru mode: the CALL is answered', async (t) => {
+  const { url } = await startApp(t, {}, (app) => { app.wamp.register('ping', () => 'pong') })
+  const { client } = await connectRaw(url)
+  client.send([MSG.CALL, 1, { ppt_scheme: '' }, 'ping'])
+  client.send([MSG.CALL, 2, { ppt_scheme: null }, 'ping'])
+  t.same(await client.next(), [MSG.RESULT, 1, {}, ['pong']])
+  t.same(await client.next(), [MSG.RESULT, 2, {}, ['pong']])
+  await client.close()
+})
 
 t.test('a duplicate in-flight CALL request id is a violation', async (t) => {
   const { url } = await startApp(t, {}, (app) => { app.wamp.register('wait', () => new Promise(() => {})) })

@@ -36,23 +36,33 @@ export const MessageType = {
 const MAX_ID = 2 ** 53
 
 type Field = 'id' | 'dict' | 'string' | 'int'
-interface Shape { readonly name: string, readonly fields: readonly Field[], readonly payload: boolean }
+interface Shape {
+  readonly name: string
+  readonly fields: readonly Field[]
+  readonly payload: boolean
+  /** Where its Options|dict (or Details) is in the message; 0 for none. */
+  readonly options: number
+}
+
+function shape (name: string, fields: readonly Field[], payload: boolean): Shape {
+  return { name, fields, payload, options: fields.indexOf('dict') + 1 }
+}
 
 // Messages a client may send to the server; anything else (WELCOME, RESULT, INVOCATION, …) is a violation.
 const clientShapes: Array<Shape | undefined> = []
-clientShapes[MessageType.HELLO] = { name: 'HELLO', fields: ['string', 'dict'], payload: false }
-clientShapes[MessageType.ABORT] = { name: 'ABORT', fields: ['dict', 'string'], payload: false }
-clientShapes[MessageType.AUTHENTICATE] = { name: 'AUTHENTICATE', fields: ['string', 'dict'], payload: false }
-clientShapes[MessageType.GOODBYE] = { name: 'GOODBYE', fields: ['dict', 'string'], payload: false }
-clientShapes[MessageType.ERROR] = { name: 'ERROR', fields: ['int', 'id', 'dict', 'string'], payload: true }
-clientShapes[MessageType.PUBLISH] = { name: 'PUBLISH', fields: ['id', 'dict', 'string'], payload: true }
-clientShapes[MessageType.SUBSCRIBE] = { name: 'SUBSCRIBE', fields: ['id', 'dict', 'string'], payload: false }
-clientShapes[MessageType.UNSUBSCRIBE] = { name: 'UNSUBSCRIBE', fields: ['id', 'id'], payload: false }
-clientShapes[MessageType.CALL] = { name: 'CALL', fields: ['id', 'dict', 'string'], payload: true }
-clientShapes[MessageType.CANCEL] = { name: 'CANCEL', fields: ['id', 'dict'], payload: false }
-clientShapes[MessageType.REGISTER] = { name: 'REGISTER', fields: ['id', 'dict', 'string'], payload: false }
-clientShapes[MessageType.UNREGISTER] = { name: 'UNREGISTER', fields: ['id', 'id'], payload: false }
-clientShapes[MessageType.YIELD] = { name: 'YIELD', fields: ['id', 'dict'], payload: true }
+clientShapes[MessageType.HELLO] = shape('HELLO', ['string', 'dict'], false)
+clientShapes[MessageType.ABORT] = shape('ABORT', ['dict', 'string'], false)
+clientShapes[MessageType.AUTHENTICATE] = shape('AUTHENTICATE', ['string', 'dict'], false)
+clientShapes[MessageType.GOODBYE] = shape('GOODBYE', ['dict', 'string'], false)
+clientShapes[MessageType.ERROR] = shape('ERROR', ['int', 'id', 'dict', 'string'], true)
+clientShapes[MessageType.PUBLISH] = shape('PUBLISH', ['id', 'dict', 'string'], true)
+clientShapes[MessageType.SUBSCRIBE] = shape('SUBSCRIBE', ['id', 'dict', 'string'], false)
+clientShapes[MessageType.UNSUBSCRIBE] = shape('UNSUBSCRIBE', ['id', 'id'], false)
+clientShapes[MessageType.CALL] = shape('CALL', ['id', 'dict', 'string'], true)
+clientShapes[MessageType.CANCEL] = shape('CANCEL', ['id', 'dict'], false)
+clientShapes[MessageType.REGISTER] = shape('REGISTER', ['id', 'dict', 'string'], false)
+clientShapes[MessageType.UNREGISTER] = shape('UNREGISTER', ['id', 'id'], false)
+clientShapes[MessageType.YIELD] = shape('YIELD', ['id', 'dict'], true)
 
 export function isDict (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value)
@@ -87,6 +97,12 @@ export function checkClientMessage (msg: unknown): string | undefined {
   }
   if (msg.length > min && !Array.isArray(msg[min])) return `${shape.name} Arguments must be a list`
   if (msg.length > min + 1 && !isDict(msg[min + 1])) return `${shape.name} ArgumentsKw must be a dict`
+  // Spec "Payload Passthru Mode": a router that did not announce it must treat its use as a protocol error (its
+  // payload, encrypted or foreign, would otherwise go on without the ppt_* attributes that say how to read it).
+  if (shape.payload) {
+    const scheme = (msg[shape.options] as Record<string, unknown>).ppt_scheme
+    if (scheme !== undefined && scheme !== null && scheme !== '') return `${shape.name} uses payload passthru mode (ppt_scheme), which this router does not announce`
+  }
   return undefined
 }
 
