@@ -273,14 +273,17 @@ function withoutMatch (options: Details): Details {
 export function authorize (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, options: Details): void {
   const authorizer = (session.realm as Realm).authorizer as Authorizer
   let answer: boolean | Promise<boolean>
+  let pending: Promise<boolean> | undefined
   try {
     answer = authorizer.check(session, action, uri, options)
+    // As a promise: the first settlement decides (a thenable may call both callbacks, or throw from then or its getter).
+    if (isThenable(answer)) pending = Promise.resolve(answer)
   } catch (err) {
     return deny(session, msg, action, uri, err)
   }
-  if (!isThenable(answer)) return decide(session, msg, action, uri, answer)
+  if (pending === undefined) return decide(session, msg, action, uri, answer)
   hold(session)
-  answer.then(
+  pending.then(
     (allowed) => settled(session, msg, action, uri, allowed, undefined),
     (err: unknown) => settled(session, msg, action, uri, false, err ?? new Error('authorize rejected with no reason'))
   )

@@ -1,0 +1,50 @@
+import t from 'tap'
+import type { Details, FastifyWampOptions } from '../index.js'
+import { startApp } from './helpers/app.js'
+import { connectRaw, MSG } from './helpers/raw-client.js'
+import type { RawClient } from './helpers/raw-client.js'
+import { ticketLogin } from './helpers/auth.js'
+
+// Attack pass on authorization bypass (docs/auth.md "Authorization"): ways a client could get something its role or
+// the authorize hook does not allow — through the hook's answer, patterns, router mode, the Meta API, history,
+// retention and testaments. Raw frames over a real WebSocket.
+
+const roleLogin: FastifyWampOptions['auth'] = {
+  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket } : undefined }
+}
+
+let nextId = 1
+async function ask (client: RawClient, msg: unknown[]): Promise<unknown[]> {
+  client.send(msg)
+  return await client.next()
+}
+
+// ---- the hook's answer ----------------------------------------------------------------------------------------
+
+t.test('a hook answer that is a non-standard thenable denies once and for all: rejected-then-fulfilled, throwing then, throwing getter', async (t) => {
+  let ran = 0
+  const answers: Record<string, () => unknown> = {
+    // Settles twice: rejection first. A promise settles once; the first settlement must be the decision.
+    'app.twice': () => ({ then (ok: (v: unknown) => void, fail: (e: unknown) => void) { fail(new Error('no')); ok(true) } }),
+    // Denies, then "allows": the first answer stands.
+    'app.flip': () => ({ then (ok: (v: unknown) => void) { ok(false); ok(true) } }),
+    // A then that throws synchronously: a rejection, so a denial, not the end of the session.
+    'app.throws': () => ({ then () { throw new Error('broken thenable') } }),
+    // Reading then throws.
+    'app.getter': () => ({ get then () { throw new Error('broken getter') } })
+  }
+  const { url } = await startApp(t, {
+    authorize: (_s, _action, uri) => (answers[uri]?.() ?? true) as boolean
+  }, (app) => {
+    for (const uri of Object.keys(answers)) app.wamp.register(uri, () => { ran++; return 'leaked' })
+    app.wamp.register('app.open', () => 'open')
+  })
+  const { client } = await connectRaw(url)
+  for (const uri of Object.keys(answers)) {
+    const id = nextId++
+    t.match(await ask(client, [MSG.CALL, id, {}, uri]), [MSG.ERROR, MSG.CALL, id, {}, 'wamp.error.not_authorized'], `${uri}: not_authorized`)
+    t.match(await ask(client, [MSG.CALL, nextId++, {}, 'app.open']), [MSG.RESULT, Number, {}, ['open']], `${uri}: the session lives on, nothing else for the denied request`)
+  }
+  t.equal(ran, 0, 'no denied handler ran')
+  await client.close()
+})
