@@ -48,3 +48,21 @@ t.test('a hook answer that is a non-standard thenable denies once and for all: r
   t.equal(ran, 0, 'no denied handler ran')
   await client.close()
 })
+
+t.test('a meta event whose visibility the hook answers with a broken thenable is hidden; the session that caused it lives on', async (t) => {
+  const { url } = await startApp(t, {
+    metaApi: true,
+    authorize: (_s, action, uri) => (action === 'call' && uri === 'app.reg' ? { get then () { throw new Error('broken getter') } } : true) as boolean
+  })
+  const { client: watcher } = await connectRaw(url)
+  const { client: callee } = await connectRaw(url)
+  t.match(await ask(watcher, [MSG.SUBSCRIBE, nextId++, {}, 'wamp.registration.on_register']), [MSG.SUBSCRIBED])
+  t.match(await ask(callee, [MSG.REGISTER, nextId++, {}, 'app.reg']), [MSG.REGISTERED], 'REGISTERED')
+  t.match(await ask(callee, [MSG.REGISTER, nextId++, {}, 'app.other']), [MSG.REGISTERED], 'the registering session lives on')
+  const event = await watcher.next()
+  t.match(event, [MSG.EVENT, Number, Number, {}, [Number, Number]], 'the watcher hears of app.other')
+  await watcher.expectNone(100)
+  const other = (event[4] as number[])[1]
+  t.same(await ask(watcher, [MSG.CALL, nextId++, {}, 'wamp.registration.list']), [MSG.RESULT, nextId - 1, {}, [{ exact: [other], prefix: [], wildcard: [] }]], 'list: the hidden one is left out, no runtime_error')
+  await Promise.all([watcher.close(), callee.close()])
+})

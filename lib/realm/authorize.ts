@@ -213,14 +213,15 @@ export class Authorizer {
  * (permissions, a sync hook): no promise then.
  */
 export function sees (authorizer: Authorizer, session: Session, action: AuthorizeAction, uri: string, match: MatchPolicy): boolean | Promise<boolean> {
-  let answer: boolean | Promise<boolean>
+  let pending: Promise<boolean>
   try {
-    answer = authorizer.covers(session, action, uri, match)
+    const answer = authorizer.covers(session, action, uri, match)
+    if (!isThenable(answer)) return answer === true
+    pending = Promise.resolve(answer)
   } catch {
     return false
   }
-  if (!isThenable(answer)) return answer === true
-  return Promise.resolve(answer).then((allowed) => allowed === true, () => false)
+  return pending.then((allowed) => allowed === true, () => false)
 }
 
 /**
