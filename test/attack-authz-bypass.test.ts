@@ -66,3 +66,32 @@ t.test('a meta event whose visibility the hook answers with a broken thenable is
   t.same(await ask(watcher, [MSG.CALL, nextId++, {}, 'wamp.registration.list']), [MSG.RESULT, nextId - 1, {}, [{ exact: [other], prefix: [], wildcard: [] }]], 'list: the hidden one is left out, no runtime_error')
   await Promise.all([watcher.close(), callee.close()])
 })
+
+// ---- patterns ---------------------------------------------------------------------------------------------------
+
+t.test('README example: a user cannot reach com.app.admin.* through a pattern (the carve-out is a rule, not a deny-list hook)', async (t) => {
+  const banned = new Set(['mallory'])
+  // As README.md "Authentication and authorization" configures the realm (its hook was a deny-list by URI prefix,
+  // which a prefix SUBSCRIBE `com.app.` got past).
+  const { app, url } = await startApp(t, {
+    auth: roleLogin,
+    permissions: {
+      user: [
+        { uri: 'com.app.', match: 'prefix', allow: ['call', 'subscribe'] },
+        { uri: 'com.app.admin.', match: 'prefix', allow: [] }
+      ],
+      admin: [{ uri: '', match: 'prefix', allow: ['call', 'register', 'subscribe', 'publish'] }]
+    },
+    authorize: async (session) => !banned.has(session.authid)
+  })
+  const { client: user } = await ticketLogin(url, 'user', 'user')
+  for (const [uri, match] of [['com.app.', 'prefix'], ['com.app.adm', 'prefix'], ['com', 'prefix'], ['com.app..log', 'wildcard'], ['com.app.admin.log', 'exact']]) {
+    t.match(await ask(user, [MSG.SUBSCRIBE, nextId++, { match }, uri]), [MSG.ERROR, MSG.SUBSCRIBE, Number, {}, 'wamp.error.not_authorized'], `${match} "${uri}" refused`)
+  }
+  const [, , news] = await ask(user, [MSG.SUBSCRIBE, nextId++, { match: 'prefix' }, 'com.app.news.'])
+  app.wamp.publishToAll('com.app.admin.log', ['secret'])
+  app.wamp.publishToAll('com.app.news.today', ['news'])
+  t.match(await user.next(), [MSG.EVENT, news, Number, { topic: 'com.app.news.today' }, ['news']], 'only the allowed event arrives')
+  await user.expectNone(50)
+  await user.close()
+})
