@@ -95,3 +95,27 @@ t.test('README example: a user cannot reach com.app.admin.* through a pattern (t
   await user.expectNone(50)
   await user.close()
 })
+
+t.test('the Meta API asks the hook about a pattern registration with action call and options.match: a hook that honours match hides it', async (t) => {
+  const asked: Array<[string, string, Details]> = []
+  const { url } = await startApp(t, {
+    auth: roleLogin,
+    metaApi: true,
+    realms: [{ name: 'realm1', router: true }],
+    authorize: (session, action, uri, options) => {
+      if (session.authrole === 'callee' || uri.startsWith('wamp.')) return true
+      asked.push([action, uri, options])
+      // An allow-list that honours match: a pattern is allowed only if all it covers is under app.public.
+      return uri.startsWith('app.public.')
+    }
+  })
+  const { client: callee } = await ticketLogin(url, 'callee', 'callee')
+  const { client: user } = await ticketLogin(url, 'user', 'user')
+  const [, , wide] = await ask(callee, [MSG.REGISTER, nextId++, { match: 'prefix' }, 'app.'])
+  const [, , narrow] = await ask(callee, [MSG.REGISTER, nextId++, { match: 'prefix' }, 'app.public.'])
+  t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.registration.list']), [MSG.RESULT, Number, {}, [{ exact: [], prefix: [narrow], wildcard: [] }]], 'only app.public. is listed')
+  t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.registration.get', [wide]]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.no_such_registration'])
+  t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.registration.remove', [wide]]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.no_such_registration'], 'nor removed')
+  t.ok(asked.some(([action, uri, options]) => action === 'call' && uri === 'app.' && options.match === 'prefix'), 'asked: call "app." {match: prefix}')
+  await Promise.all([callee.close(), user.close()])
+})

@@ -17,11 +17,12 @@ import { peerLog } from '../session/peer-log.js'
 export type AuthorizeAction = 'call' | 'register' | 'subscribe' | 'publish'
 
 /**
- * Decides whether `session` may perform `action` on `uri`. For `call` and `publish`, `uri` is always one exact URI
- * and `options` never has `match` (the client's `match` on CALL and PUBLISH is ignored). For `subscribe` and
- * `register`, `options.match` (`prefix` or `wildcard`; absent = `exact`) says that `uri` is a pattern: allow it
- * only if you would allow every URI it can match (see docs/auth.md, "How patterns are authorized"). Answer `true`
- * to allow; anything else denies. Throw a WampError to deny with your own error.
+ * Decides whether `session` may perform `action` on `uri`. For a CALL or PUBLISH, `uri` is one exact URI and
+ * `options` has no `match` (the client's `match` on CALL and PUBLISH is ignored). Whenever `options.match` is
+ * `prefix` or `wildcard` — a pattern SUBSCRIBE or REGISTER, and also `call`/`subscribe` asked by reflection and the
+ * Meta API about a pattern registration or subscription — `uri` is a pattern: allow it only if you would allow every
+ * URI it can match (see docs/auth.md, "How patterns are authorized"). Answer `true` to allow; anything else denies.
+ * Throw a WampError to deny with your own error.
  */
 export type AuthorizeHook = (session: WampSession, action: AuthorizeAction, uri: string, options: Details) => boolean | Promise<boolean>
 
