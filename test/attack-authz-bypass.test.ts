@@ -119,3 +119,26 @@ t.test('the Meta API asks the hook about a pattern registration with action call
   t.ok(asked.some(([action, uri, options]) => action === 'call' && uri === 'app.' && options.match === 'prefix'), 'asked: call "app." {match: prefix}')
   await Promise.all([callee.close(), user.close()])
 })
+
+// ---- configuration ----------------------------------------------------------------------------------------------
+
+t.test('a realm whose auth/permissions/authorize keys hold undefined (config from env) keeps the top-level ones, never opens up', async (t) => {
+  const fromEnv: { auth?: FastifyWampOptions['auth'], permissions?: FastifyWampOptions['permissions'] } = {}
+  let hookAsked = 0
+  const { url } = await startApp(t, {
+    auth: roleLogin,
+    permissions: { user: [{ uri: 'app.open', allow: ['call'] }] },
+    authorize: () => { hookAsked++; return true },
+    realms: [{ name: 'realm1', auth: fromEnv.auth, permissions: fromEnv.permissions, authorize: undefined }]
+  }, (app) => {
+    app.wamp.register('app.open', () => 'open')
+    app.wamp.register('app.secret', () => 'leaked')
+  })
+  const anonymous = await connectRaw(url).then(() => 'welcomed', (err: Error) => err.message)
+  t.match(anonymous, /authentication_failed|no_auth_method/, 'an anonymous HELLO is refused (top-level auth)')
+  const { client } = await ticketLogin(url, 'user', 'user')
+  t.match(await ask(client, [MSG.CALL, nextId++, {}, 'app.secret']), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.not_authorized'], 'top-level permissions apply')
+  t.match(await ask(client, [MSG.CALL, nextId++, {}, 'app.open']), [MSG.RESULT, Number, {}, ['open']])
+  t.equal(hookAsked, 1, 'the top-level hook is asked (after the permissions allowed)')
+  await client.close()
+})
