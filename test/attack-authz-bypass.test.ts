@@ -142,3 +142,52 @@ t.test('a realm whose auth/permissions/authorize keys hold undefined (config fro
   t.equal(hookAsked, 1, 'the top-level hook is asked (after the permissions allowed)')
   await client.close()
 })
+
+// ---- events: patterns, retained events, history, testaments, lookups (pinned: found right) -----------------------
+
+t.test('no way to an app.admin.* event for a role denied it: exotic patterns, get_retained, get_events, lookup, testament, PUBLISH', async (t) => {
+  const { app, url } = await startApp(t, {
+    auth: roleLogin,
+    metaApi: true,
+    realms: [{ name: 'realm1', broker: true, history: [{ topic: 'app.', match: 'prefix' }] }],
+    permissions: {
+      user: [
+        { uri: 'app.', match: 'prefix', allow: ['subscribe', 'publish', 'call'] },
+        { uri: 'app.admin.', match: 'prefix', allow: [] },
+        { uri: 'wamp.subscription.', match: 'prefix', allow: ['call'] },
+        { uri: 'wamp.session.add_testament', allow: ['call'] }
+      ],
+      admin: [{ uri: '', match: 'prefix', allow: ['call', 'register', 'subscribe', 'publish'] }]
+    }
+  })
+  const { client: admin } = await ticketLogin(url, 'admin', 'admin')
+  const { client: user } = await ticketLogin(url, 'user', 'user')
+  const [, , adminLog] = await ask(admin, [MSG.SUBSCRIBE, nextId++, {}, 'app.admin.log'])
+  const [, , adminAll] = await ask(admin, [MSG.SUBSCRIBE, nextId++, { match: 'prefix' }, 'app.'])
+  t.match(await ask(admin, [MSG.PUBLISH, nextId++, { acknowledge: true, retain: true }, 'app.admin.log', ['by admin']]), [MSG.PUBLISHED])
+  app.wamp.publishToAll('app.admin.log', ['by app'], undefined, { retain: true })
+  for (let i = 0; i < 2; i++) t.match(await admin.next(), [MSG.EVENT], 'the admin got it')
+  await admin.expectNone(30)
+  const refused: Array<[string, string]> = [
+    ['app.', 'prefix'], ['app.adm', 'prefix'], ['app.admin', 'prefix'], ['ap', 'prefix'], ['', 'prefix'],
+    ['..', 'wildcard'], ['..log', 'wildcard'], ['.admin.log', 'wildcard'], ['app..', 'wildcard'], ['app..log', 'wildcard'],
+    ['app' + '.'.repeat(600), 'wildcard'], ['App.admin.log', 'exact'], ['app.admin.log', 'exact']
+  ]
+  for (const [topic, match] of refused) {
+    t.match(await ask(user, [MSG.SUBSCRIBE, nextId++, { match, get_retained: true }, topic]), [MSG.ERROR, MSG.SUBSCRIBE, Number, {}, 'wamp.error.not_authorized'], `${match} "${topic.slice(0, 20)}" refused`)
+  }
+  t.match(await ask(user, [MSG.SUBSCRIBE, nextId++, { match: 'prefix', get_retained: true }, 'app.news.']), [MSG.SUBSCRIBED], 'app.news. allowed, no retained admin event follows')
+  for (const id of [adminLog, adminAll]) {
+    t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.subscription.get_events', [id]]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.no_such_subscription'], 'get_events of a subscription it may not subscribe to: as unknown')
+    t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.subscription.list_subscribers', [id]]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.no_such_subscription'])
+  }
+  t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.subscription.lookup', ['app.admin.log']]), [MSG.RESULT, Number, {}, [null]])
+  t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.subscription.match', ['app.admin.log']]), [MSG.RESULT, Number, {}, [null]])
+  t.match(await ask(user, [MSG.CALL, nextId++, {}, 'wamp.session.add_testament', ['app.admin.log', ['forged']]]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.not_authorized'], 'no testament to a topic it may not publish to')
+  t.match(await ask(user, [MSG.PUBLISH, nextId++, { acknowledge: true, retain: true }, 'app.admin.log', ['forged']]), [MSG.ERROR, MSG.PUBLISH, Number, {}, 'wamp.error.not_authorized'])
+  user.send([MSG.PUBLISH, nextId++, {}, 'app.admin.log', ['forged']])
+  await user.expectNone(30)
+  await user.close()
+  await admin.expectNone(50)
+  await admin.close()
+})
