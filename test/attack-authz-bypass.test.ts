@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Details, FastifyWampOptions } from '../index.js'
-import { startApp } from './helpers/app.js'
+import { hubOf, startApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { ticketLogin } from './helpers/auth.js'
@@ -190,4 +190,70 @@ t.test('no way to an app.admin.* event for a role denied it: exotic patterns, ge
   await user.close()
   await admin.expectNone(50)
   await admin.close()
+})
+
+// ---- RPC: router mode, other sessions' calls (pinned: found right) ---------------------------------------------------
+
+t.test('router mode: no capture of app procedures or denied URIs; another callee cannot answer, fail or cancel a call it does not hold', async (t) => {
+  const { url } = await startApp(t, {
+    auth: roleLogin,
+    realms: [{ name: 'realm1', router: true }],
+    permissions: {
+      callee: [
+        { uri: 'com.dev.', match: 'prefix', allow: ['register'] },
+        { uri: 'com.dev.lamp.', match: 'prefix', allow: [] }
+      ],
+      caller: [{ uri: '', match: 'prefix', allow: ['call'] }]
+    }
+  }, (app) => {
+    app.wamp.register('com.dev.app', () => 'app')
+    app.wamp.register('com.dev.appx.', () => 'app pattern', { match: 'prefix' })
+  })
+  const { client: callee } = await ticketLogin(url, 'callee', 'callee')
+  const { client: rogue } = await ticketLogin(url, 'callee', 'callee')
+  const { client: caller } = await ticketLogin(url, 'caller', 'caller')
+  for (const [uri, match] of [['com.dev.', 'prefix'], ['com.dev.l', 'prefix'], ['com.dev..toggle', 'wildcard'], ['com..lamp.toggle', 'wildcard'], ['com.dev.lamp.toggle', 'exact'], ['', 'prefix']]) {
+    t.match(await ask(callee, [MSG.REGISTER, nextId++, { match }, uri]), [MSG.ERROR, MSG.REGISTER, Number, {}, 'wamp.error.not_authorized'], `${match} "${uri}" refused`)
+  }
+  t.match(await ask(callee, [MSG.REGISTER, nextId++, {}, 'com.dev.app']), [MSG.ERROR, MSG.REGISTER, Number, {}, 'wamp.error.procedure_already_exists'], 'an app procedure cannot be registered')
+  t.match(await ask(callee, [MSG.REGISTER, nextId++, {}, 'com.dev.appx.y']), [MSG.ERROR, MSG.REGISTER, Number, {}, 'wamp.error.procedure_already_exists'], 'nor a URI an app pattern serves')
+  const [, , reg] = await ask(callee, [MSG.REGISTER, nextId++, { match: 'prefix' }, 'com.dev.app'])
+  t.match(await ask(caller, [MSG.CALL, nextId++, {}, 'com.dev.app']), [MSG.RESULT, Number, {}, ['app']], 'the app procedure answers, not the prefix')
+  t.match(await ask(caller, [MSG.CALL, nextId++, {}, 'com.dev.appx.y']), [MSG.RESULT, Number, {}, ['app pattern']])
+  const callId = nextId++
+  caller.send([MSG.CALL, callId, {}, 'com.dev.apple', ['x']])
+  const invocation = await callee.next()
+  t.match(invocation, [MSG.INVOCATION, Number, reg, { procedure: 'com.dev.apple' }, ['x']])
+  const invocationId = invocation[1]
+  // The rogue session answers with the callee's invocation id, and cancels the caller's request id: its own maps only.
+  rogue.send([MSG.YIELD, invocationId, {}, ['forged']])
+  rogue.send([MSG.ERROR, MSG.INVOCATION, invocationId, {}, 'app.error.forged'])
+  rogue.send([MSG.CANCEL, callId, { mode: 'killnowait' }])
+  t.match(await ask(rogue, [MSG.REGISTER, nextId++, { match: 'prefix' }, 'com.dev.fan.']), [MSG.REGISTERED], 'the rogue session lives on (its frames were no-ops)')
+  await caller.expectNone(50)
+  callee.send([MSG.YIELD, invocationId, {}, ['real']])
+  t.match(await caller.next(), [MSG.RESULT, callId, {}, ['real']], 'the caller gets the real callee\'s answer')
+  await Promise.all([callee.close(), rogue.close(), caller.close()])
+})
+
+// ---- async decisions (pinned: found right) --------------------------------------------------------------------------
+
+t.test('an async allow that lands after the session was killed creates nothing and sends nothing', async (t) => {
+  let allow: (v: boolean) => void = () => {}
+  let wasAsked: () => void = () => {}
+  const asked = new Promise<void>((resolve) => { wasAsked = resolve })
+  const { app, url } = await startApp(t, { authorize: () => new Promise<boolean>((resolve) => { allow = resolve; wasAsked() }) })
+  const { client } = await connectRaw(url)
+  client.send([MSG.SUBSCRIBE, nextId++, {}, 'app.topic'])
+  client.send([MSG.REGISTER, nextId++, {}, 'app.proc'])
+  await asked
+  await app.wamp.killAll()
+  t.match(await client.next(), [MSG.GOODBYE, {}, 'wamp.close.killed'])
+  allow(true)
+  await new Promise((resolve) => setImmediate(resolve))
+  const realm = hubOf(app).realms.get('realm1')
+  t.equal(realm?.broker.byId.size, 0, 'no subscription was made')
+  t.equal(realm?.dealer.registry.byId.size, 0, 'nor the registration held behind it')
+  await client.expectNone(50)
+  await client.close()
 })
