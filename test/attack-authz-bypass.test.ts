@@ -257,3 +257,22 @@ t.test('an async allow that lands after the session was killed creates nothing a
   await client.expectNone(50)
   await client.close()
 })
+
+t.test('the coverage budget fails closed: a pattern whose check needs more than 20 000 representatives is refused, though all it covers is allowed', async (t) => {
+  const rules: NonNullable<FastifyWampOptions['permissions']>[string] = [{ uri: '', match: 'prefix', allow: ['subscribe'] }]
+  for (let i = 0; i < 10; i++) {
+    for (const literal of ['x', 'y']) {
+      const parts = Array<string>(10).fill('')
+      parts[i] = literal
+      rules.push({ uri: parts.join('.'), match: 'wildcard', allow: ['subscribe'] })
+    }
+  }
+  const { url } = await startApp(t, { permissions: { anonymous: rules } })
+  const { client } = await connectRaw(url)
+  const started = Date.now()
+  t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, { match: 'wildcard' }, '.'.repeat(9)]), [MSG.ERROR, MSG.SUBSCRIBE, Number, {}, 'wamp.error.not_authorized'], '3^10 cases: refused')
+  t.ok(Date.now() - started < 1000, 'quickly')
+  t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, { match: 'wildcard' }, '.'.repeat(5)]), [MSG.SUBSCRIBED], 'within the budget: allowed')
+  t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, {}, 'x.y.z']), [MSG.SUBSCRIBED])
+  await client.close()
+})
