@@ -276,3 +276,16 @@ t.test('the coverage budget fails closed: a pattern whose check needs more than 
   t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, {}, 'x.y.z']), [MSG.SUBSCRIBED])
   await client.close()
 })
+
+t.test('publishToAll with a receiver rule spelled as on the wire (eligible_authrole) throws, instead of reaching every subscriber', async (t) => {
+  const { app, url } = await startApp(t)
+  const { client } = await connectRaw(url)
+  const [, , sub] = await ask(client, [MSG.SUBSCRIBE, nextId++, {}, 'app.ops'])
+  for (const options of [{ eligible_authrole: 'admin' }, { exclude_authid: ['anonymous'] }, { eligible: [1], excludeMe: true }]) {
+    t.throws(() => app.wamp.publishToAll('app.ops', ['for admins only'], undefined, options as never), TypeError, `${Object.keys(options).join(', ')}: TypeError`)
+  }
+  t.match(app.wamp.publishToAll('app.ops', ['to all'], undefined, { excludeAuthrole: 'nobody' }), 1, 'the camelCase rules still work')
+  t.match(await client.next(), [MSG.EVENT, sub, Number, {}, ['to all']], 'only the publication meant for it arrives')
+  await client.expectNone(30)
+  await client.close()
+})
