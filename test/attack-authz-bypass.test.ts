@@ -1,4 +1,6 @@
 import t from 'tap'
+import Fastify from 'fastify'
+import fastifyWamp from '../index.js'
 import type { Details, FastifyWampOptions } from '../index.js'
 import { hubOf, startApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
@@ -141,6 +143,23 @@ t.test('a realm whose auth/permissions/authorize keys hold undefined (config fro
   t.match(await ask(client, [MSG.CALL, nextId++, {}, 'app.open']), [MSG.RESULT, Number, {}, ['open']])
   t.equal(hookAsked, 1, 'the top-level hook is asked (after the permissions allowed)')
   await client.close()
+})
+
+t.test('a misspelled key in a permission rule, the broker option or a router rule is refused at register time, never read as absent', async (t) => {
+  const bad: Array<[string, unknown]> = [
+    // `macth`: the carve-out would become the exact URI app.admin, leaving app.admin.* to the broader rule.
+    ['permissions', { permissions: { user: [{ uri: 'app.', match: 'prefix', allow: ['call'] }, { uri: 'app.admin', macth: 'prefix', allow: [] }] } }],
+    ['permissions', { permissions: { user: [{ uri: 'app.', match: 'prefix', allow: ['call'], deny: ['call'] }] } }],
+    // `alow`: every topic would reach clients.
+    ['broker', { realms: [{ name: 'realm1', broker: { alow: ['app.public.'] } }] }],
+    // `role`: any session's registration would be offered to the other clients.
+    ['router', { realms: [{ name: 'realm1', router: { allow: [{ uri: 'com.dev.', role: ['admin'] }] } }] }]
+  ]
+  for (const [what, options] of bad) {
+    const app = Fastify({ logger: false })
+    await t.rejects(async () => { await app.register(fastifyWamp, options as FastifyWampOptions).ready() }, { code: 'FST_WAMP_INVALID_OPTION' }, `${what}: ${JSON.stringify(options)}`)
+    await app.close()
+  }
 })
 
 // ---- events: patterns, retained events, history, testaments, lookups (pinned: found right) -----------------------

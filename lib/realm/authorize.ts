@@ -344,6 +344,9 @@ export function checkAuthorizeOptions (authorize: unknown, permissions: unknown,
     if (!Array.isArray(rules)) invalid(`${at} must be a list of { uri, match?, allow }`)
     rules.forEach((rule: unknown, i: number) => {
       if (!isDict(rule)) invalid(`${at}[${i}] must be an object { uri, match?, allow }`)
+      // A misspelled key (`macth`) must not read as absent: the rule would quietly cover something else.
+      const unknown = Object.keys(rule).find((key) => key !== 'uri' && key !== 'match' && key !== 'allow')
+      if (unknown !== undefined) invalid(`${at}[${i}] has an unknown key "${unknown}" (a rule is { uri, match?, allow })`)
       const match = rule.match ?? 'exact'
       if (match !== 'exact' && match !== 'prefix' && match !== 'wildcard') invalid(`${at}[${i}].match must be exact, prefix or wildcard`)
       const uri = rule.uri
