@@ -221,7 +221,10 @@ export function normalizeOptions (options: FastifyWampOptions, agent: string): N
   const secured = options.auth !== undefined || options.authorize !== undefined || options.permissions !== undefined
   const realms = given.map((r) => {
     const realm = typeof r === 'string' ? { name: r } : r
-    return secured && typeof realm === 'object' && realm !== null ? { ...security, ...realm } : realm
+    if (!secured || typeof realm !== 'object' || realm === null) return realm
+    // Per key: a realm option holding undefined (`auth: env.AUTH`) sets nothing, so the top-level one applies — a
+    // spread would let that undefined erase it and open the realm.
+    return { ...realm, auth: realm.auth ?? security.auth, authorize: realm.authorize ?? security.authorize, permissions: realm.permissions ?? security.permissions }
   })
   const names = new Set<string>()
   for (const realm of realms) {

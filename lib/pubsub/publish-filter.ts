@@ -145,9 +145,19 @@ export function readPublishOptions (session: Session, options: Details, retains 
   }
 }
 
-/** Checks the options of `publishToAll()`; throws a TypeError naming the bad option. */
+const OPTION_NAMES: ReadonlySet<string> = new Set([...RULES.map((rule) => rule[0]), 'retain'])
+
+/**
+ * Checks the options of `publishToAll()`; throws a TypeError naming the bad option. An unknown one too: a receiver rule
+ * spelled as on the wire (`eligible_authrole`) would otherwise be ignored, and the publication reach everyone.
+ */
 export function filterFromOptions (options: PublishOptions | undefined): PublishFilter | undefined {
   if (options === undefined) return undefined
+  for (const key of Object.keys(options)) {
+    if (OPTION_NAMES.has(key)) continue
+    const camel = RULES.find((rule) => rule[1] === key)?.[0]
+    throw new TypeError(`publishToAll: unknown option "${key}"${camel === undefined ? '' : ` (the receiver rule is "${camel}")`}`)
+  }
   const rules = readRules(options as Record<string, unknown>, 0)
   if (typeof rules === 'string') throw new TypeError(`publishToAll: ${rules}`)
   if (options.retain !== undefined && typeof options.retain !== 'boolean') throw new TypeError('publishToAll: retain must be a boolean')

@@ -17,11 +17,12 @@ import { peerLog } from '../session/peer-log.js'
 export type AuthorizeAction = 'call' | 'register' | 'subscribe' | 'publish'
 
 /**
- * Decides whether `session` may perform `action` on `uri`. For `call` and `publish`, `uri` is always one exact URI
- * and `options` never has `match` (the client's `match` on CALL and PUBLISH is ignored). For `subscribe` and
- * `register`, `options.match` (`prefix` or `wildcard`; absent = `exact`) says that `uri` is a pattern: allow it
- * only if you would allow every URI it can match (see docs/auth.md, "How patterns are authorized"). Answer `true`
- * to allow; anything else denies. Throw a WampError to deny with your own error.
+ * Decides whether `session` may perform `action` on `uri`. For a CALL or PUBLISH, `uri` is one exact URI and
+ * `options` has no `match` (the client's `match` on CALL and PUBLISH is ignored). Whenever `options.match` is
+ * `prefix` or `wildcard` — a pattern SUBSCRIBE or REGISTER, and also `call`/`subscribe` asked by reflection and the
+ * Meta API about a pattern registration or subscription — `uri` is a pattern: allow it only if you would allow every
+ * URI it can match (see docs/auth.md, "How patterns are authorized"). Answer `true` to allow; anything else denies.
+ * Throw a WampError to deny with your own error.
  */
 export type AuthorizeHook = (session: WampSession, action: AuthorizeAction, uri: string, options: Details) => boolean | Promise<boolean>
 
@@ -213,14 +214,15 @@ export class Authorizer {
  * (permissions, a sync hook): no promise then.
  */
 export function sees (authorizer: Authorizer, session: Session, action: AuthorizeAction, uri: string, match: MatchPolicy): boolean | Promise<boolean> {
-  let answer: boolean | Promise<boolean>
+  let pending: Promise<boolean>
   try {
-    answer = authorizer.covers(session, action, uri, match)
+    const answer = authorizer.covers(session, action, uri, match)
+    if (!isThenable(answer)) return answer === true
+    pending = Promise.resolve(answer)
   } catch {
     return false
   }
-  if (!isThenable(answer)) return answer === true
-  return Promise.resolve(answer).then((allowed) => allowed === true, () => false)
+  return pending.then((allowed) => allowed === true, () => false)
 }
 
 /**
@@ -273,14 +275,17 @@ function withoutMatch (options: Details): Details {
 export function authorize (session: Session, msg: WampMessage, action: AuthorizeAction, uri: string, options: Details): void {
   const authorizer = (session.realm as Realm).authorizer as Authorizer
   let answer: boolean | Promise<boolean>
+  let pending: Promise<boolean> | undefined
   try {
     answer = authorizer.check(session, action, uri, options)
+    // As a promise: the first settlement decides (a thenable may call both callbacks, or throw from then or its getter).
+    if (isThenable(answer)) pending = Promise.resolve(answer)
   } catch (err) {
     return deny(session, msg, action, uri, err)
   }
-  if (!isThenable(answer)) return decide(session, msg, action, uri, answer)
+  if (pending === undefined) return decide(session, msg, action, uri, answer)
   hold(session)
-  answer.then(
+  pending.then(
     (allowed) => settled(session, msg, action, uri, allowed, undefined),
     (err: unknown) => settled(session, msg, action, uri, false, err ?? new Error('authorize rejected with no reason'))
   )
@@ -339,6 +344,9 @@ export function checkAuthorizeOptions (authorize: unknown, permissions: unknown,
     if (!Array.isArray(rules)) invalid(`${at} must be a list of { uri, match?, allow }`)
     rules.forEach((rule: unknown, i: number) => {
       if (!isDict(rule)) invalid(`${at}[${i}] must be an object { uri, match?, allow }`)
+      // A misspelled key (`macth`) must not read as absent: the rule would quietly cover something else.
+      const unknown = Object.keys(rule).find((key) => key !== 'uri' && key !== 'match' && key !== 'allow')
+      if (unknown !== undefined) invalid(`${at}[${i}] has an unknown key "${unknown}" (a rule is { uri, match?, allow })`)
       const match = rule.match ?? 'exact'
       if (match !== 'exact' && match !== 'prefix' && match !== 'wildcard') invalid(`${at}[${i}].match must be exact, prefix or wildcard`)
       const uri = rule.uri

@@ -272,7 +272,8 @@ const ALLOW_ALL: PublishAllow = () => true
 function brokerAllow (realm: string, option: RealmOptions['broker']): PublishAllow | undefined {
   if (option === undefined || option === false) return undefined
   if (option === true) return ALLOW_ALL
-  const allow = typeof option === 'object' && option !== null ? option.allow : null
+  // Only `allow`: a misspelled key would leave it undefined, and every topic would reach clients.
+  const allow = typeof option === 'object' && option !== null && Object.keys(option).every((key) => key === 'allow') ? option.allow : null
   if (allow === undefined) return ALLOW_ALL
   if (typeof allow === 'function') return allow
   if (Array.isArray(allow) && allow.every((p) => typeof p === 'string' && p.length > 0)) {

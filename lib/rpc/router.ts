@@ -132,7 +132,7 @@ type Covers = (uri: string, match: unknown, role: string) => boolean
  */
 function compileRule (realm: string, rule: unknown): Covers {
   if (typeof rule === 'string' && rule.length > 0) return (uri) => uri.startsWith(rule)
-  if (!isDict(rule)) invalid(realm)
+  if (!isDict(rule) || Object.keys(rule).some((key) => key !== 'uri' && key !== 'match' && key !== 'roles')) invalid(realm)
   const match = rule.match ?? 'prefix'
   const uri = rule.uri
   if (!isMatchPolicy(match) || typeof uri !== 'string' || !isValidUri(uri, match as MatchPolicy)) {
