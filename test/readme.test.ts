@@ -52,6 +52,7 @@ declare global {
   const tokens: { check (authid: string | undefined, ticket: string): Promise<boolean> }
   const users: Map<string, wamp.WampCraUser>
   const devices: Map<string, wamp.AuthIdentity>
+  const bans: { has (authid: string): Promise<boolean> }
   // What the plugin provides, as if imported.
   const app: FastifyInstance
   const request: FastifyRequest
