@@ -189,14 +189,21 @@ export class Hub extends DefaultRealmApi implements FanoutHost, FastifyWamp {
 
   /**
    * A connection of any transport, already admitted under `maxSessions` (check `full` first): its session starts,
-   * waiting for HELLO. `request` is the HTTP request that opened it, if any.
+   * waiting for HELLO. `request` is the HTTP request that opened it, if any; `newConnection` false when the
+   * connection is already counted (`succeed`).
    */
-  open (transport: SessionTransport, request?: FastifyRequest): Session {
+  open (transport: SessionTransport, request?: FastifyRequest, newConnection = true): Session {
     const session = new Session(this, transport, request)
     this.live.add(session)
-    this.keepalive.added()
+    if (newConnection) this.keepalive.added()
     if (this.closing) session.close(CloseUri.systemShutdown).catch(() => {})
     return session
+  }
+
+  /** The client said GOODBYE and its connection stays (PROTOCOL §7.8): a new session takes it over, and its slot. */
+  succeed (ended: Session): Session {
+    this.live.delete(ended)
+    return this.open(ended.transport, ended.request, false)
   }
 
   /** Shutting down: transports refuse new connections. */

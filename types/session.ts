@@ -48,7 +48,8 @@ export interface WaitOptions {
 
 /**
  * One WAMP session of a client on this instance: its identity (read-only), your `data`, and what the application
- * may do with it. Handed to hooks and handlers (`ctx.session`) and listed in `fastify.wamp.sessions`.
+ * may do with it. Handed to hooks and handlers (`ctx.session`) and listed in `fastify.wamp.sessions`. A client that
+ * says GOODBYE and HELLO again on the same connection gets a new one; this one stays closed.
  */
 export interface WampSession {
   /** The session id (WELCOME). */

@@ -19,7 +19,11 @@ const CLOSE_GOING_AWAY = 1001
 
 /** One WAMP message, encoded: decoded and dispatched, or held while the session is held. */
 export function handle (session: Session, data: Buffer, isBinary: boolean): void {
-  if (session.state === State.closed) return
+  if (session.state === State.closed) {
+    // Frames read together with the client's GOODBYE (one batch, frames held) are the next session's.
+    if (session.successor !== undefined) handle(session.successor, data, isBinary)
+    return
+  }
   if (session.held !== undefined) {
     session.held.push(data, isBinary)
     return

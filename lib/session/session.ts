@@ -104,6 +104,8 @@ export class Session implements WampSession, TransportSink {
   onDrained: (() => void) | undefined
   /** `registered()` calls waiting for a REGISTER. @internal */
   waiters: RegistrationWaiters | undefined
+  /** After the client's GOODBYE: the session that took the socket over (PROTOCOL §7.8). @internal */
+  successor: Session | undefined
 
   constructor (hub: Hub, transport: SessionTransport, request?: FastifyRequest) {
     this.id = 0
@@ -143,6 +145,7 @@ export class Session implements WampSession, TransportSink {
     this.onClosed = undefined
     this.onDrained = undefined
     this.waiters = undefined
+    this.successor = undefined
     transport.attach(this)
   }
 
@@ -332,6 +335,8 @@ export class Session implements WampSession, TransportSink {
   }
 
   closeSocket (code: number): void {
+    // The socket now carries the next session: this one may not close it.
+    if (this.successor !== undefined) return
     if (this.state !== State.closed) this.state = State.closing
     this.transport.flush()
     this.transport.close(code)

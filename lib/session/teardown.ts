@@ -1,7 +1,6 @@
 import { EMPTY, MessageType as T } from '../wire/messages.js'
 import { CloseUri } from '../wire/uris.js'
 import { CloseCode } from '../wire/transport.js'
-import { helloTimedOut } from './handshake.js'
 import { State } from './state.js'
 import type { Session } from './session.js'
 
@@ -84,23 +83,17 @@ export function endSession (session: Session): void {
   session.joined = undefined
 }
 
-/** After the client's GOODBYE: the session ends, the socket waits for HELLO as if fresh from the upgrade. */
+/**
+ * After the client's GOODBYE: the WAMP session ends, and a new Session waits for HELLO on the same socket. A new
+ * object rather than this one reset: a handle the application still holds (a handler that awaited, a Map) stays
+ * closed, with its own identity, and reaches nothing of the next session — which may be another principal's.
+ */
 export function reestablish (session: Session): void {
-  session.state = State.establishing
+  // Closed first: what ending its calls would still send (an INTERRUPT…) is not for the peer any more.
+  session.state = State.closed
   endSession(session)
-  session.id = 0
-  session.data = {}
-  session.authid = ''
-  session.authrole = ''
-  session.authmethod = ''
-  session.authprovider = ''
-  session.authextra = EMPTY
-  session.roles = EMPTY
-  session.handshake = undefined
-  session.nextRequestId = 1
-  session.logger = undefined
-  const helloTimeout = session.hub.options.helloTimeout
-  if (helloTimeout > 0) session.helloTimer = setTimeout(helloTimedOut, helloTimeout, session)
+  drained(session)
+  session.successor = session.hub.succeed(session)
 }
 
 /** Runs exactly once, when the socket has closed (cleanly or not). */

@@ -69,7 +69,8 @@ export interface SessionTransport extends TransportInfo {
   ping (): boolean
   /**
    * Binds the session: from now on the transport calls `sink.receive` for each inbound message and
-   * `sink.cleanup` exactly once when the connection has ended, however it ended.
+   * `sink.cleanup` exactly once when the connection has ended, however it ended. Called again after the client's
+   * GOODBYE, with the session that takes the connection over (PROTOCOL §7.8): from then on only that one.
    */
   attach (sink: TransportSink): void
 }
@@ -169,9 +170,12 @@ export class WebSocketTransport implements SessionTransport {
 
   attach (sink: TransportSink): void {
     const socket = this.socket as WsWithSession
+    const again = this.sink !== undefined
     this.sink = sink
-    socket[kTransport] = this
     socket[kSession] = sink
+    // A new session after the client's GOODBYE: the listeners, which find it through the symbol, are in place.
+    if (again) return
+    socket[kTransport] = this
     // Listeners defined once at module level find their owners through the symbols: no closure per socket.
     socket.on('message', onMessage)
     socket.on('pong', onPong)
