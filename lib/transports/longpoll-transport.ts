@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import type { Serializer } from '../wire/serializers/index.js'
 import { batchOverhead, joinBatch, SEPARATOR } from '../wire/batch.js'
@@ -85,6 +86,13 @@ export class LongPollTransport implements SessionTransport {
   private readonly waiting: Array<() => void>
   /** Bytes of the sends taken while paused: HTTP has no backpressure, so they are bounded by maxBufferedBytes. */
   private waitingBytes: number
+  /**
+   * Receive answers sent but not yet taken by the client (the kernel's buffers full), with their bytes: they count
+   * against maxBufferedBytes as a WebSocket's unsent bytes do, or a client polling on connections it never reads
+   * would make the server hold every answer (HTTP has no timeout for a response being written).
+   */
+  private readonly unread: Map<ServerResponse, number>
+  private unreadBytes: number
   private sink: TransportSink | undefined
 
   constructor (host: LongPollHost, table: LongPollTable, serializer: Serializer, batched: boolean, limits: LongPollLimits, remoteAddress: string | undefined) {
@@ -113,6 +121,8 @@ export class LongPollTransport implements SessionTransport {
     this.paused = false
     this.waiting = []
     this.waitingBytes = 0
+    this.unread = new Map()
+    this.unreadBytes = 0
     this.sink = undefined
     table.set(this.id, this)
   }
@@ -132,7 +142,7 @@ export class LongPollTransport implements SessionTransport {
 
   /** Bytes queued for the client and not yet taken by a receive. */
   get buffered (): number {
-    return this.queuedBytes
+    return this.queuedBytes + this.unreadBytes
   }
 
   fits (data: string | Buffer): boolean {
@@ -146,8 +156,8 @@ export class LongPollTransport implements SessionTransport {
   write (data: string | Buffer): boolean {
     if (this.phase !== OPEN) return false
     const size = byteSize(data)
-    if (this.queuedBytes + size > this.limits.maxBufferedBytes) {
-      this.sink?.log.warn({ bufferedBytes: this.queuedBytes, frameBytes: size, maxBufferedBytes: this.limits.maxBufferedBytes },
+    if (this.queuedBytes + this.unreadBytes + size > this.limits.maxBufferedBytes) {
+      this.sink?.log.warn({ bufferedBytes: this.queuedBytes + this.unreadBytes, frameBytes: size, maxBufferedBytes: this.limits.maxBufferedBytes },
         'fastify-wamp: closing a long-poll session that does not poll (queue over maxBufferedBytes)')
       this.terminate()
       return false
@@ -254,9 +264,21 @@ export class LongPollTransport implements SessionTransport {
     const body = this.batched ? joinBatch(taken, this.serializer.binary, Infinity, this.separator)[0] : taken[0]
     if (this.poll === reply) this.clearPoll()
     reply.code(200).header('content-type', this.contentType).header('cache-control', 'no-store').send(body)
+    this.sent(reply.raw, bytes)
     // While the app closes, Fastify answers every new request 503: that was the client's last receive.
     if (this.host.shuttingDown) this.end()
     else if (this.phase === OPEN) this.idleTimer ??= setTimeout(expire, this.limits.idleTimeout, this)
+  }
+
+  /** An answer handed to HTTP (app onSend hooks may still hold it): its bytes count until its response is done. */
+  private sent (res: ServerResponse, bytes: number): void {
+    if (res.destroyed) return
+    this.unread.set(res, bytes)
+    this.unreadBytes += bytes
+    res.once('close', () => {
+      this.unreadBytes -= this.unread.get(res) ?? 0
+      this.unread.delete(res)
+    })
   }
 
   /** Answers the held receive with nothing (204). */
@@ -283,6 +305,9 @@ export class LongPollTransport implements SessionTransport {
     if (this.phase === ENDED) return
     this.phase = ENDED
     this.table.delete(this.id)
+    // Answers written that the client is not reading go with the transport, as a WebSocket's unsent bytes go with
+    // its socket (nothing else would ever free them).
+    for (const res of this.unread.keys()) if (res.headersSent && (res.socket?.writableLength ?? 0) > 0) res.destroy()
     if (this.poll !== undefined) {
       if (this.queue.length > 0) this.answer(this.poll)
       else this.release(204)
