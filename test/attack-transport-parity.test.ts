@@ -1,10 +1,13 @@
 import t from 'tap'
 import { connect } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
+import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { hubOf, internal, startApp, until } from './helpers/app.js'
-import { MSG } from './helpers/raw-client.js'
-import { connectRawSocket, prefix } from './helpers/rawsocket-client.js'
+import fastifyWamp, { cborSerializer, jsonSerializer, msgpackSerializer } from '../index.js'
+import { connectRaw, MSG, openRaw } from './helpers/raw-client.js'
+import type { UpgradeRefusedError } from './helpers/raw-client.js'
+import { connectRawSocket, openSocket, prefix, RawSocketClient } from './helpers/rawsocket-client.js'
 import type { Target } from './helpers/rawsocket-client.js'
 import * as lp from './helpers/longpoll-client.js'
 import type { LongPollTransport } from '../lib/transports/longpoll-transport.js'
@@ -15,6 +18,7 @@ import type { LongPollTransport } from '../lib/transports/longpoll-transport.js'
 const MiB = 1024 * 1024
 const RAW = { port: 0, host: '127.0.0.1' }
 const HELLO = [MSG.HELLO, 'realm1', { roles: lp.HELLO_ROLES }]
+const VIOLATION = 'wamp.error.protocol_violation'
 
 function rawTarget (app: FastifyInstance): Target {
   return { port: (app.wamp.rawsocketAddress() as AddressInfo).port }
@@ -114,4 +118,151 @@ t.test('long-poll: a client that reads its answers gets every large one', async 
     t.same([result[0], result[1], (result[3] as string[])[0].length], [MSG.RESULT, i, size - i])
   }
   await lp.close(session)
+})
+
+// ---- what holds: pinned so that it keeps holding --------------------------------------------------------------
+
+const SERIALIZERS = { json: jsonSerializer, msgpack: msgpackSerializer, cbor: cborSerializer } as const
+type SerializerName = keyof typeof SERIALIZERS
+const enc = (name: SerializerName, msg: unknown): Buffer => Buffer.from(SERIALIZERS[name].encode(msg as unknown[]))
+
+/** Bytes no decoder of that serializer reads: a truncated text, msgpack's never-used 0xC1, a CBOR break alone. */
+const GARBAGE: Record<SerializerName, Buffer> = { json: Buffer.from('[1, {"'), msgpack: Buffer.from([0xc1]), cbor: Buffer.from([0xff]) }
+
+/** Malformed inputs (before HELLO, or after WELCOME): each must end the session with ABORT protocol_violation. */
+const MALFORMED: Array<[string, boolean, (name: SerializerName) => Buffer]> = [
+  ['undecodable bytes', false, (name) => GARBAGE[name]],
+  ['an empty message', false, () => Buffer.alloc(0)],
+  ['a dict instead of a list', false, (name) => enc(name, { 0: 1 })],
+  ['another serializer\'s bytes', false, (name) => name === 'json' ? enc('msgpack', HELLO) : Buffer.from(JSON.stringify(HELLO))],
+  ['a CALL before HELLO', false, (name) => enc(name, [MSG.CALL, 1, {}, 'echo', []])],
+  ['a second HELLO', true, (name) => enc(name, HELLO)],
+  ['a WELCOME from the client', true, (name) => enc(name, [MSG.WELCOME, 1, {}])],
+  ['a request id of 0', true, (name) => enc(name, [MSG.CALL, 0, {}, 'echo', []])]
+]
+
+t.test('RawSocket, each serializer: malformed and out-of-order messages → ABORT protocol_violation, nothing else, then the end', async (t) => {
+  const { app } = await startApp(t, { rawsocket: RAW }, (app: FastifyInstance) => { app.wamp.register('echo', (args) => args[0]) })
+  for (const name of ['json', 'msgpack', 'cbor'] as const) {
+    for (const [what, welcomed, bytes] of MALFORMED) {
+      const client = new RawSocketClient(await openSocket(rawTarget(app)), name)
+      await client.handshake()
+      if (welcomed) {
+        client.send(HELLO)
+        t.equal((await client.next())[0], MSG.WELCOME)
+      }
+      client.sendFrame(0, bytes(name))
+      t.match(await client.next(), [MSG.ABORT, { message: /./ }, VIOLATION], `${name}: ${what}`)
+      await client.expectEnd()
+    }
+  }
+  await until(() => app.wamp.connections === 0)
+})
+
+/** A long-poll session on `protocol` speaking raw bodies, decoding what receives answer with our serializers. */
+async function lpRaw (base: string, name: SerializerName) {
+  const session = await lp.open(base, [`wamp.2.${name}`])
+  const url = `${base}/${session.transport}`
+  return {
+    session,
+    send: async (body: Buffer) => (await lp.post(url + '/send', body)).status,
+    receive: async (): Promise<{ status: number, msg: unknown[] | undefined }> => {
+      const answer = await lp.post(url + '/receive')
+      return { status: answer.status, msg: answer.status === 200 ? SERIALIZERS[name].decode(answer.body) as unknown[] : undefined }
+    }
+  }
+}
+
+t.test('long-poll, each serializer: malformed and out-of-order messages → ABORT protocol_violation, nothing else, then the end', async (t) => {
+  const { app } = await startApp(t, { longPoll: true, closeTimeout: 20 }, (app: FastifyInstance) => { app.wamp.register('echo', (args) => args[0]) })
+  const base = lpBase(app)
+  for (const name of ['json', 'msgpack', 'cbor'] as const) {
+    for (const [what, welcomed, bytes] of MALFORMED) {
+      const c = await lpRaw(base, name)
+      if (welcomed) {
+        t.equal(await c.send(enc(name, HELLO)), 204)
+        t.equal((await c.receive()).msg?.[0], MSG.WELCOME)
+      }
+      t.equal(await c.send(bytes(name)), 204, `${name}: ${what}: the send is taken`)
+      t.match((await c.receive()).msg, [MSG.ABORT, { message: /./ }, VIOLATION], `${name}: ${what}`)
+      // The transport ends by itself after closeTimeout (no /close from the client): its id is gone.
+      await until(() => app.wamp.connections === 0, 2000, 'the transport to end')
+      t.equal((await c.receive()).status, 404)
+    }
+  }
+})
+
+t.test('maxSessions counts every transport: at the limit a WebSocket upgrade gets 503, a RawSocket handshake error 4, a long-poll open 503', async (t) => {
+  const { app, url } = await startApp(t, { rawsocket: RAW, longPoll: true, maxSessions: 2 })
+  const base = lpBase(app)
+  const { client: rawsocket } = await connectRawSocket(rawTarget(app))
+  const longpoll = await lpJoin(base)
+  t.equal(app.wamp.connections, 2)
+  const refused = await openRaw(url).then(() => undefined, (err: UpgradeRefusedError) => err)
+  t.equal(refused?.statusCode, 503, 'WebSocket')
+  const late = new RawSocketClient(await openSocket(rawTarget(app)))
+  t.same([...await late.handshake()], [0x7f, 0x40, 0, 0], 'RawSocket: error 4')
+  await late.expectEnd()
+  t.equal((await lp.post(base + '/open', JSON.stringify({ protocols: ['wamp.2.json'] }))).status, 503, 'long-poll')
+  // A slot freed by either frees it for all.
+  rawsocket.close()
+  await until(() => app.wamp.connections === 1)
+  const { client } = await connectRaw(url)
+  await client.close()
+  await lp.close(longpoll)
+  await until(() => app.wamp.connections === 0)
+})
+
+t.test('long-poll ids: unknown after /close, after expiry, after helloTimeout; a WAMP session id is no transport id; a newer receive replaces a held one', async (t) => {
+  const { app } = await startApp(t, { longPoll: { pollTimeout: 5000, idleTimeout: 300 }, helloTimeout: 150 })
+  const base = lpBase(app)
+  const closed = await lpJoin(base)
+  const [welcome] = await lp.receiveMessages(closed, 1)
+  t.equal((await lp.post(`${base}/${String(welcome[1])}/receive`)).status, 404, 'the WAMP session id opens nothing')
+  // Two receives at once: the first is answered empty (204) when the second arrives, the second gets the message.
+  const first = lp.post(`${base}/${closed.transport}/receive`)
+  await until(() => internal([...app.wamp.sessions.values()][0]).transport.buffered === 0 && (internal([...app.wamp.sessions.values()][0]).transport as unknown as LongPollTransport).polling)
+  const second = lp.receive(closed)
+  t.equal((await first).status, 204, 'the replaced receive is answered empty')
+  t.equal(await lp.send(closed, [MSG.SUBSCRIBE, 1, {}, 'topic']), 204)
+  t.equal((await second).messages[0]?.[0], MSG.SUBSCRIBED, 'the newer one gets the answer')
+  t.equal(await lp.close(closed), 204)
+  for (const path of ['send', 'receive', 'close']) t.equal((await lp.post(`${base}/${closed.transport}/${path}`, '[]')).status, 404, `${path} after /close`)
+  // No receive for idleTimeout: gone.
+  const idle = await lpJoin(base)
+  await until(() => app.wamp.connections === 0, 2000, 'the idle transport to expire')
+  t.equal(await lp.send(idle, [MSG.GOODBYE, {}, 'wamp.close.goodbye_and_out']), 404, 'send after expiry')
+  // No HELLO within helloTimeout, a receive held: ABORT, then the id is gone.
+  const silent = await lp.open(base)
+  const { status, messages } = await lp.receive(silent)
+  t.same([status, messages], [200, [[MSG.ABORT, { message: 'no HELLO received within 150 ms' }, VIOLATION]]])
+  t.equal((await lp.receive(silent)).status, 404, 'receive after helloTimeout')
+})
+
+// docs/longpoll.md: the endpoints are ordinary routes, so the app's hooks run for every one of them, whenever they
+// were added (docs/transports.md: RawSocket has no HTTP, so no hook runs there, by design).
+t.test('long-poll: onRequest and preValidation hooks added after the plugin gate open, send, receive and close', async (t) => {
+  const app = Fastify({ logger: false })
+  await app.register(fastifyWamp, { longPoll: true, shutdownGrace: 200 })
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers.authorization !== 'Bearer ok') await reply.code(401).send({ error: 'no' })
+  })
+  app.addHook('preValidation', async (request, reply) => {
+    if (request.headers['x-csrf'] !== 'ok') await reply.code(403).send({ error: 'no' })
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const base = lpBase(app)
+  const good = { authorization: 'Bearer ok', 'x-csrf': 'ok' }
+  const body = JSON.stringify({ protocols: ['wamp.2.json'] })
+  t.equal((await lp.post(base + '/open', body)).status, 401)
+  t.equal((await lp.post(base + '/open', body, { authorization: 'Bearer ok' })).status, 403)
+  const session = await lp.open(base, ['wamp.2.json'], good)
+  for (const path of ['send', 'receive', 'close']) {
+    t.equal((await lp.post(`${base}/${session.transport}/${path}`, JSON.stringify(HELLO))).status, 401, `${path} without the token`)
+    t.equal((await lp.post(`${base}/${session.transport}/${path}`, JSON.stringify(HELLO), { authorization: 'Bearer ok' })).status, 403, `${path} without preValidation's header`)
+  }
+  t.equal(app.wamp.connections, 1, 'nothing reached the session')
+  t.equal((await lp.post(`${base}/${session.transport}/close`, undefined, good)).status, 204)
+  await until(() => app.wamp.connections === 0)
 })
