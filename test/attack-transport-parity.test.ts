@@ -266,3 +266,29 @@ t.test('long-poll: onRequest and preValidation hooks added after the plugin gate
   t.equal((await lp.post(`${base}/${session.transport}/close`, undefined, good)).status, 204)
   await until(() => app.wamp.connections === 0)
 })
+
+// A batch of empty (or one-octet) messages is the batched transports' fragment flood: its first message is refused,
+// so it must cost what that refusal costs, not a view per message made before it (a 4 MiB JSON batch of separators
+// was 4 million views: seconds of event loop and hundreds of MiB for one request).
+t.test('long-poll batched: a batch of millions of empty messages costs what any refused message of its size costs', async (t) => {
+  const maxPayload = 4 * MiB
+  const { app } = await startApp(t, { longPoll: true, maxPayload, closeTimeout: 20 })
+  const base = lpBase(app)
+  for (const [protocol, flood, single] of [
+    ['wamp.2.json.batched', Buffer.alloc(maxPayload, 0x1e), Buffer.concat([Buffer.alloc(maxPayload - 1, 0x20), Buffer.from([0x1e])])],
+    ['wamp.2.msgpack.batched', Buffer.alloc(maxPayload, 0), Buffer.concat([Buffer.from([0, 0x3f, 0xff, 0xfc]), Buffer.alloc(maxPayload - 4, 0xc1)])]
+  ] as const) {
+    const timed = async (body: Buffer): Promise<number> => {
+      const session = await lp.open(base, [protocol])
+      const start = performance.now()
+      t.equal((await lp.post(`${base}/${session.transport}/send`, body)).status, 204)
+      const took = performance.now() - start
+      t.match((await lp.receive(session)).messages, [[MSG.ABORT, {}, VIOLATION]], `${protocol}: ABORT`)
+      await until(() => app.wamp.connections === 0)
+      return took
+    }
+    const baseline = await timed(single)
+    const took = await timed(flood)
+    t.ok(took < 10 * baseline + 100, `${protocol}: ${(flood.length / MiB).toFixed(0)} MiB of empty messages took ${took.toFixed(0)} ms; one refused message as large ${baseline.toFixed(0)} ms`)
+  }
+})
