@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { hubOf, internal, startApp, until } from './helpers/app.js'
-import fastifyWamp, { cborSerializer, jsonSerializer, msgpackSerializer } from '../index.js'
+import fastifyWamp, { cborSerializer, jsonSerializer, msgpackSerializer, WampResult } from '../index.js'
 import { connectRaw, MSG, openRaw } from './helpers/raw-client.js'
 import type { UpgradeRefusedError } from './helpers/raw-client.js'
 import { connectRawSocket, openSocket, prefix, RawSocketClient } from './helpers/rawsocket-client.js'
@@ -291,4 +291,92 @@ t.test('long-poll batched: a batch of millions of empty messages costs what any 
     const took = await timed(flood)
     t.ok(took < 10 * baseline + 100, `${protocol}: ${(flood.length / MiB).toFixed(0)} MiB of empty messages took ${took.toFixed(0)} ms; one refused message as large ${baseline.toFixed(0)} ms`)
   }
+})
+
+// The WebSocket reader stops at an async authorization (test/attack-wire.test.ts); RawSocket must too: the socket
+// paused, at most a read's frames held, then every message handled in order.
+t.test('RawSocket: while an async authorization decides, the server stops reading; then every CALL is answered in order', async (t) => {
+  let open: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  let first = true
+  const maxPayload = 64 * 1024
+  const { app } = await startApp(t, {
+    rawsocket: RAW,
+    maxPayload,
+    maxBufferedBytes: 64 * MiB,
+    authorize: async () => {
+      if (first) { first = false; await gate }
+      return true
+    }
+  }, (app: FastifyInstance) => { app.wamp.register('echo', (args) => new WampResult(args)) })
+  const { client } = await connectRawSocket(rawTarget(app))
+  const session = internal([...app.wamp.sessions.values()][0])
+  const socket = (session.transport as unknown as { socket: Socket }).socket
+  const arg = 'x'.repeat(maxPayload - 100)
+  const calls = Buffer.concat(Array.from({ length: 256 }, (_, i) => {
+    const call = Buffer.from(JSON.stringify([MSG.CALL, i + 1, {}, 'echo', [arg]]))
+    return [prefix(0, call.length), call]
+  }).flat())
+  client.socket.write(calls)
+  await until(() => session.held !== undefined, 5000, 'the session to be held')
+  t.ok(socket.isPaused(), 'the socket is paused')
+  const atHold = socket.bytesRead
+  for (let i = 0; i < 200; i++) await new Promise((resolve) => setImmediate(resolve))
+  const more = socket.bytesRead - atHold
+  t.ok(more <= 256 * 1024, `the server read ${more} octets more while held (${socket.bytesRead} of ${calls.length})`)
+  const held = (session.held?.length ?? 0) / 2
+  t.ok(held <= 4, `${held} messages held`)
+  open()
+  const ids: unknown[] = []
+  while (ids.length < 256) {
+    const msg = await client.next()
+    t.equal(msg[0], MSG.RESULT)
+    ids.push(msg[1])
+  }
+  t.same(ids, Array.from({ length: 256 }, (_, i) => i + 1), 'in order')
+  client.close()
+})
+
+// A WebSocket frame announced at its maximum length costs nothing until it arrives (lib/wire/frame-reader.ts); a
+// RawSocket length prefix must not reserve its length either, and a trickle is gathered without a buffer per read.
+t.test('RawSocket: a frame announced at 16 MiB and trickled an octet per read reserves nothing up front', async (t) => {
+  const { app } = await startApp(t, { rawsocket: { ...RAW, maxMessageLength: 16 * MiB }, maxPayload: 16 * MiB, maxBufferedBytes: 16 * MiB })
+  const { client } = await connectRawSocket(rawTarget(app))
+  const transport = internal([...app.wamp.sessions.values()][0]).transport as unknown as { socket: Socket, decoder: { buffered: number, room?: Buffer } }
+  client.socket.write(prefix(0, 16 * MiB - 1))
+  for (let i = 0; i < 64; i++) {
+    const read = transport.socket.bytesRead
+    client.socket.write(Buffer.from('['))
+    while (transport.socket.bytesRead === read) await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.equal(transport.decoder.buffered, 64, 'the 64 octets received are held')
+  t.ok((transport.decoder.room?.length ?? 0) <= 4096, `in at most 4 KiB (${transport.decoder.room?.length ?? 0})`)
+  t.equal(app.wamp.connections, 1, 'the connection is still open')
+  client.close()
+  await until(() => app.wamp.connections === 0)
+})
+
+t.test('RawSocket: a subscriber that does not read is cut at maxBufferedBytes; a reading one gets every EVENT', async (t) => {
+  const { app } = await startApp(t, { rawsocket: RAW, maxPayload: 64 * 1024, maxBufferedBytes: 256 * 1024 })
+  const clients = await Promise.all(['slow', 'fast'].map(async () => (await connectRawSocket(rawTarget(app))).client))
+  for (const client of clients) {
+    client.send([MSG.SUBSCRIBE, 1, {}, 'news'])
+    t.equal((await client.next())[0], MSG.SUBSCRIBED)
+  }
+  const [slow, fast] = clients
+  slow.socket.pause()
+  const payload = 'y'.repeat(32 * 1024)
+  let published = 0
+  // The server's end of the slow connection reaches a client that reads nothing only once it reads: ask the server.
+  while (app.wamp.connections === 2 && published < 2000) {
+    app.wamp.publishToAll('news', [published++, payload])
+    // The fast one reads each EVENT before the next is published.
+    const event = await fast.next()
+    t.equal(event[0], MSG.EVENT)
+  }
+  t.equal(app.wamp.connections, 1, `the subscriber that does not read is cut (after ${published} EVENTs of 32 KiB)`)
+  slow.close()
+  t.ok(published > 8, 'after the kernel buffers filled, not at once')
+  fast.close()
+  await until(() => app.wamp.connections === 0)
 })
