@@ -70,7 +70,7 @@ t.test('RawSocket: a peer that sends tiny PINGs in large reads and reads no PONG
 // reads must be bounded the same way, and what it made the server hold must go when its transport goes.
 t.test('long-poll: receive answers the client does not read count against maxBufferedBytes; the cut frees them', async (t) => {
   const size = 7 * MiB
-  const { app, port } = await startApp(t, { longPoll: true, maxPayload: 8 * MiB, maxBufferedBytes: 8 * MiB }, (app: FastifyInstance) => {
+  const { app, port } = await startApp(t, { longPoll: true, maxPayload: 8 * MiB, maxBufferedBytes: 8 * MiB, closeTimeout: 10_000 }, (app: FastifyInstance) => {
     app.wamp.register('big', () => 'x'.repeat(size))
   })
   const serverSockets: Socket[] = []
@@ -102,6 +102,34 @@ t.test('long-poll: receive answers the client does not read count against maxBuf
   t.equal(holding(), 0, 'no server connection still holds an unread answer')
   t.equal(await lp.send(session, [MSG.CALL, 99, {}, 'big']), 404, 'the transport is gone')
   for (const socket of stuck) socket.destroy()
+})
+
+// The transport ending by the client's /close (or by expiry) must not leave such answers behind either: they get
+// closeTimeout to be read, as a close handshake does, then their connections are cut.
+t.test('long-poll: an answer the client never reads is cut closeTimeout after the client\'s /close', async (t) => {
+  const size = 7 * MiB
+  const { app, port } = await startApp(t, { longPoll: true, maxPayload: 8 * MiB, maxBufferedBytes: 16 * MiB, closeTimeout: 100 }, (app: FastifyInstance) => {
+    app.wamp.register('big', () => 'x'.repeat(size))
+  })
+  const serverSockets: Socket[] = []
+  app.server.on('connection', (socket: Socket) => serverSockets.push(socket))
+  const session = await lpJoin(lpBase(app))
+  await lp.receiveMessages(session, 1)
+  const transport = internal([...app.wamp.sessions.values()][0]).transport as unknown as LongPollTransport
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write(`POST /lp/${session.transport}/receive HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`)
+  socket.pause()
+  await until(() => transport.polling, 2000, 'the receive to be held')
+  t.equal(await lp.send(session, [MSG.CALL, 1, {}, 'big']), 204)
+  await until(() => !transport.polling, 5000, 'the receive to be answered')
+  const server = (): Socket | undefined => serverSockets.find((s) => s.remotePort === socket.localPort)
+  t.ok((server()?.writableLength ?? 0) > 0, 'the server is still writing the answer')
+  t.equal(app.wamp.connections, 1, 'within maxBufferedBytes: the session lives')
+  t.equal(await lp.close(session), 204)
+  await until(() => server()?.destroyed === true, 2000).catch(() => {})
+  t.ok(server()?.destroyed, 'the connection of the unread answer is cut after closeTimeout')
+  socket.destroy()
 })
 
 // A RESULT the client does read must not be mistaken for one it does not: large answers to a polling client flow.

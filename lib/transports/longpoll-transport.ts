@@ -186,8 +186,10 @@ export class LongPollTransport implements SessionTransport {
     this.closeTimer = setTimeout(endLate, this.limits.closeTimeout, this)
   }
 
+  /** Ends at once: answers the client is not reading go too, as a WebSocket's unsent bytes go with its socket. */
   terminate (): void {
     this.end()
+    this.cutUnread()
   }
 
   /** The session waits for an async decision: sends are held unanswered until resume(), which slows the client down. */
@@ -305,9 +307,6 @@ export class LongPollTransport implements SessionTransport {
     if (this.phase === ENDED) return
     this.phase = ENDED
     this.table.delete(this.id)
-    // Answers written that the client is not reading go with the transport, as a WebSocket's unsent bytes go with
-    // its socket (nothing else would ever free them).
-    for (const res of this.unread.keys()) if (res.headersSent && (res.socket?.writableLength ?? 0) > 0) res.destroy()
     if (this.poll !== undefined) {
       if (this.queue.length > 0) this.answer(this.poll)
       else this.release(204)
@@ -323,6 +322,13 @@ export class LongPollTransport implements SessionTransport {
     // On the next tick, as a socket's 'close' event: never inside the session's own call that ended the transport
     // (a write over maxBufferedBytes in the middle of a publication, say).
     if (this.sink !== undefined) process.nextTick(cleanupSink, this.sink)
+    // Answers still being written get closeTimeout to be read, as a close handshake does; nothing else would free them.
+    if (this.unread.size > 0) setTimeout(cutUnreadLate, this.limits.closeTimeout, this).unref()
+  }
+
+  /** Destroys the connections of answers written that their client is not reading. */
+  cutUnread (): void {
+    for (const res of this.unread.keys()) if (res.headersSent && (res.socket?.writableLength ?? 0) > 0) res.destroy()
   }
 
   /** idleTimeout passed without a receive. */
@@ -344,6 +350,10 @@ function cleanupSink (sink: TransportSink): void {
 
 function flushLater (transport: LongPollTransport): void {
   transport.flush()
+}
+
+function cutUnreadLate (transport: LongPollTransport): void {
+  transport.cutUnread()
 }
 
 function endLate (transport: LongPollTransport): void {
