@@ -3,7 +3,7 @@ import { checkClientMessage, EMPTY, MessageType as T } from '../wire/messages.js
 import type { WampMessage } from '../wire/messages.js'
 import { CloseUri, ErrorUri, isValidUri } from '../wire/uris.js'
 import { carriedBigInt, notUtf8, plainDataProblem, replacementChars } from '../wire/serializers/plain-data.js'
-import { splitBatch } from '../wire/batch.js'
+import { batchProblem, eachInBatch } from '../wire/batch.js'
 import { cborSerializer, describeError, msgpackSerializer } from '../wire/serializers/index.js'
 import { State } from './state.js'
 import { hello } from './handshake.js'
@@ -66,21 +66,23 @@ export function release (session: Session): void {
 }
 
 /**
- * A WebSocket message of a batched subprotocol → its WAMP messages, still encoded; or undefined after ABORT
- * protocol_violation (wrong frame type, broken framing). A JSON batch's separator is answered in kind.
+ * A transport message of a batched subprotocol: its WAMP messages handled one by one, until one ends the session
+ * (ABORT protocol_violation for a wrong frame type or broken framing first). A JSON batch's separator is answered in
+ * kind.
  */
-export function unbatch (session: Session, data: Buffer, isBinary: boolean): Buffer[] | undefined {
+export function receiveBatch (session: Session, data: Buffer, isBinary: boolean): void {
   if (isBinary !== session.transport.serializer.binary) {
-    session.violation(`${isBinary ? 'binary' : 'text'} frame received on ${session.protocol}`)
-    return undefined
+    return session.violation(`${isBinary ? 'binary' : 'text'} frame received on ${session.protocol}`)
   }
-  const parts = splitBatch(data, isBinary)
-  if (typeof parts === 'string') {
-    session.violation(parts)
-    return undefined
-  }
+  const problem = batchProblem(data, isBinary)
+  if (problem !== undefined) return session.violation(problem)
   if (!isBinary) session.transport.separator = data[data.length - 1]
-  return parts
+  eachInBatch(data, isBinary, (message) => {
+    // A violation (or a fault of ours) has closed the transport: the rest of the batch is moot.
+    if (!session.transport.open) return false
+    handle(session, message, isBinary)
+    return true
+  })
 }
 
 /**

@@ -16,7 +16,7 @@ import type { ClientRegistration } from '../rpc/registry.js'
 import type { RoutedCall } from '../rpc/routed-call.js'
 import type { ClusterRoutedCall } from '../cluster/cluster-call.js'
 import { helloTimedOut } from './handshake.js'
-import { handle, unbatch } from './inbox.js'
+import { handle, receiveBatch } from './inbox.js'
 import { describeError } from '../wire/serializers/index.js'
 import { State } from './state.js'
 import { cleanupSession, closeSession, drained } from './teardown.js'
@@ -233,13 +233,7 @@ export class Session implements WampSession, TransportSink {
     this.transport.bytesIn += data.length
     if (!this.transport.batched) return handle(this, data, isBinary)
     if (this.state === State.closed) return
-    const parts = unbatch(this, data, isBinary)
-    if (parts === undefined) return
-    for (let i = 0; i < parts.length; i++) {
-      // A violation (or a fault of ours) has closed the transport: the rest of the batch is moot.
-      if (!this.transport.open) return
-      handle(this, parts[i], isBinary)
-    }
+    receiveBatch(this, data, isBinary)
   }
 
   // ---- sending ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import type { Serializer } from '../wire/serializers/index.js'
 import { batchOverhead, joinBatch, SEPARATOR } from '../wire/batch.js'
@@ -85,6 +86,13 @@ export class LongPollTransport implements SessionTransport {
   private readonly waiting: Array<() => void>
   /** Bytes of the sends taken while paused: HTTP has no backpressure, so they are bounded by maxBufferedBytes. */
   private waitingBytes: number
+  /**
+   * Receive answers sent but not yet taken by the client (the kernel's buffers full), with their bytes: they count
+   * against maxBufferedBytes as a WebSocket's unsent bytes do, or a client polling on connections it never reads
+   * would make the server hold every answer (HTTP has no timeout for a response being written).
+   */
+  private readonly unread: Map<ServerResponse, number>
+  private unreadBytes: number
   private sink: TransportSink | undefined
 
   constructor (host: LongPollHost, table: LongPollTable, serializer: Serializer, batched: boolean, limits: LongPollLimits, remoteAddress: string | undefined) {
@@ -113,6 +121,8 @@ export class LongPollTransport implements SessionTransport {
     this.paused = false
     this.waiting = []
     this.waitingBytes = 0
+    this.unread = new Map()
+    this.unreadBytes = 0
     this.sink = undefined
     table.set(this.id, this)
   }
@@ -132,7 +142,7 @@ export class LongPollTransport implements SessionTransport {
 
   /** Bytes queued for the client and not yet taken by a receive. */
   get buffered (): number {
-    return this.queuedBytes
+    return this.queuedBytes + this.unreadBytes
   }
 
   fits (data: string | Buffer): boolean {
@@ -146,8 +156,8 @@ export class LongPollTransport implements SessionTransport {
   write (data: string | Buffer): boolean {
     if (this.phase !== OPEN) return false
     const size = byteSize(data)
-    if (this.queuedBytes + size > this.limits.maxBufferedBytes) {
-      this.sink?.log.warn({ bufferedBytes: this.queuedBytes, frameBytes: size, maxBufferedBytes: this.limits.maxBufferedBytes },
+    if (this.queuedBytes + this.unreadBytes + size > this.limits.maxBufferedBytes) {
+      this.sink?.log.warn({ bufferedBytes: this.queuedBytes + this.unreadBytes, frameBytes: size, maxBufferedBytes: this.limits.maxBufferedBytes },
         'fastify-wamp: closing a long-poll session that does not poll (queue over maxBufferedBytes)')
       this.terminate()
       return false
@@ -176,8 +186,10 @@ export class LongPollTransport implements SessionTransport {
     this.closeTimer = setTimeout(endLate, this.limits.closeTimeout, this)
   }
 
+  /** Ends at once: answers the client is not reading go too, as a WebSocket's unsent bytes go with its socket. */
   terminate (): void {
     this.end()
+    this.cutUnread()
   }
 
   /** The session waits for an async decision: sends are held unanswered until resume(), which slows the client down. */
@@ -254,9 +266,21 @@ export class LongPollTransport implements SessionTransport {
     const body = this.batched ? joinBatch(taken, this.serializer.binary, Infinity, this.separator)[0] : taken[0]
     if (this.poll === reply) this.clearPoll()
     reply.code(200).header('content-type', this.contentType).header('cache-control', 'no-store').send(body)
+    this.sent(reply.raw, bytes)
     // While the app closes, Fastify answers every new request 503: that was the client's last receive.
     if (this.host.shuttingDown) this.end()
     else if (this.phase === OPEN) this.idleTimer ??= setTimeout(expire, this.limits.idleTimeout, this)
+  }
+
+  /** An answer handed to HTTP (app onSend hooks may still hold it): its bytes count until its response is done. */
+  private sent (res: ServerResponse, bytes: number): void {
+    if (res.destroyed) return
+    this.unread.set(res, bytes)
+    this.unreadBytes += bytes
+    res.once('close', () => {
+      this.unreadBytes -= this.unread.get(res) ?? 0
+      this.unread.delete(res)
+    })
   }
 
   /** Answers the held receive with nothing (204). */
@@ -298,6 +322,13 @@ export class LongPollTransport implements SessionTransport {
     // On the next tick, as a socket's 'close' event: never inside the session's own call that ended the transport
     // (a write over maxBufferedBytes in the middle of a publication, say).
     if (this.sink !== undefined) process.nextTick(cleanupSink, this.sink)
+    // Answers still being written get closeTimeout to be read, as a close handshake does; nothing else would free them.
+    if (this.unread.size > 0) setTimeout(cutUnreadLate, this.limits.closeTimeout, this).unref()
+  }
+
+  /** Destroys the connections of answers written that their client is not reading. */
+  cutUnread (): void {
+    for (const res of this.unread.keys()) if (res.headersSent && (res.socket?.writableLength ?? 0) > 0) res.destroy()
   }
 
   /** idleTimeout passed without a receive. */
@@ -319,6 +350,10 @@ function cleanupSink (sink: TransportSink): void {
 
 function flushLater (transport: LongPollTransport): void {
   transport.flush()
+}
+
+function cutUnreadLate (transport: LongPollTransport): void {
+  transport.cutUnread()
 }
 
 function endLate (transport: LongPollTransport): void {

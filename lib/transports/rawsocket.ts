@@ -47,6 +47,9 @@ export class RawSocketTransport implements SessionTransport {
   private pendingBytes: number
   private timer: NodeJS.Timeout | undefined
   private sink: TransportSink | undefined
+  /** PONGs written and not yet handed to the kernel, and what counts them down (made at the first PING). */
+  private pongs: number
+  private pongWritten: (() => void) | undefined
 
   constructor (socket: Socket, server: RawSocketServer) {
     this.kind = 'rawsocket'
@@ -69,6 +72,8 @@ export class RawSocketTransport implements SessionTransport {
     this.pendingBytes = 0
     this.timer = server.handshakeTimeout > 0 ? setTimeout(handshakeTimedOut, server.handshakeTimeout, this) : undefined
     this.sink = undefined
+    this.pongs = 0
+    this.pongWritten = undefined
     ;(socket as RawSocket)[kTransport] = this
     server.connections.add(this)
     socket.on('data', onData)
@@ -233,13 +238,17 @@ export class RawSocketTransport implements SessionTransport {
 
   private pong (payload: Buffer): void {
     if (!this.open) return
-    // A peer that PINGs without reading its PONGs is bounded like one that does not read its messages.
-    if (this.socket.writableLength + payload.length > this.server.maxBufferedBytes) return this.terminate()
+    // A peer that PINGs without reading its PONGs is bounded like one that does not read its messages: by octets,
+    // and by PONGs not yet handed to the kernel (each costs far more than its octets), as ws bounds its auto-pongs
+    // (maxPendingAutoPongs). The PONG is a copy: a view of the PING would pin the whole read it came in (64 KiB for
+    // a 1-octet PING), which maxBufferedBytes does not see.
+    if (this.pongs >= MAX_PENDING_PONGS || this.socket.writableLength + 4 + payload.length > this.server.maxBufferedBytes) return this.terminate()
     this.cork()
-    const prefix = Buffer.allocUnsafe(4)
-    writePrefix(prefix, 0, FrameType.pong, payload.length)
-    this.socket.write(prefix)
-    if (payload.length > 0) this.socket.write(payload)
+    const frame = Buffer.allocUnsafe(4 + payload.length)
+    writePrefix(frame, 0, FrameType.pong, payload.length)
+    payload.copy(frame, 4)
+    this.pongs++
+    this.socket.write(frame, this.pongWritten ??= () => { this.pongs-- })
   }
 
   private cork (): void {
@@ -341,6 +350,8 @@ export class RawSocketServer {
 
 const EMPTY = Buffer.alloc(0)
 const PING = Buffer.from([FrameType.ping, 0, 0, 0])
+/** PONGs that may wait for the kernel at once (ws's maxPendingAutoPongs default): past it the peer is not reading. */
+const MAX_PENDING_PONGS = 60
 
 function terminateLate (transport: RawSocketTransport): void {
   transport.terminate()

@@ -20,31 +20,51 @@ export function batchOverhead (binary: boolean): number {
   return binary ? PREFIX : 1
 }
 
-/** A batch → its messages (views into `data`, no copy), or a string saying why the batch is malformed. */
-export function splitBatch (data: Buffer, binary: boolean): Buffer[] | string {
+/** Why a batch's framing is broken (its messages are the decoder's business), or undefined; copies nothing. */
+export function batchProblem (data: Buffer, binary: boolean): string | undefined {
   if (data.length === 0) return 'empty batch'
-  const parts: Buffer[] = []
   if (!binary) {
     const separator = data[data.length - 1]
-    if (separator !== SEPARATOR && separator !== AUTOBAHN_SEPARATOR) return 'batch does not end with a record separator (0x1e)'
-    let start = 0
-    for (;;) {
-      const end = data.indexOf(separator, start)
-      if (end === -1) break
-      parts.push(data.subarray(start, end))
-      start = end + 1
-    }
-    return parts
+    return separator !== SEPARATOR && separator !== AUTOBAHN_SEPARATOR ? 'batch does not end with a record separator (0x1e)' : undefined
   }
-  let at = 0
-  while (at < data.length) {
+  for (let at = 0; at < data.length;) {
     if (data.length - at < PREFIX) return `batch truncated: ${data.length - at} byte(s) where a 4-byte length belongs`
     const length = data.readUInt32BE(at)
     at += PREFIX
     if (length > data.length - at) return `batch truncated: a message of ${length} bytes announced, ${data.length - at} left`
-    parts.push(data.subarray(at, at + length))
     at += length
   }
+  return undefined
+}
+
+/**
+ * The messages of a batch whose framing is sound (`batchProblem`), one at a time (views into `data`), for as long as
+ * `each` returns true: a batch of a million empty messages costs one view when the first is refused, not a million.
+ */
+export function eachInBatch (data: Buffer, binary: boolean, each: (message: Buffer) => boolean): void {
+  if (!binary) {
+    const separator = data[data.length - 1]
+    for (let start = 0; start < data.length;) {
+      const end = data.indexOf(separator, start)
+      if (!each(data.subarray(start, end))) return
+      start = end + 1
+    }
+    return
+  }
+  for (let at = 0; at < data.length;) {
+    const length = data.readUInt32BE(at)
+    at += PREFIX
+    if (!each(data.subarray(at, at + length))) return
+    at += length
+  }
+}
+
+/** A batch → its messages (views into `data`, no copy), or a string saying why the batch is malformed. */
+export function splitBatch (data: Buffer, binary: boolean): Buffer[] | string {
+  const problem = batchProblem(data, binary)
+  if (problem !== undefined) return problem
+  const parts: Buffer[] = []
+  eachInBatch(data, binary, (message) => parts.push(message) > 0)
   return parts
 }
 
