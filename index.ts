@@ -74,7 +74,7 @@ async function plugin (fastify: FastifyInstance, opts: FastifyWampPluginOptions)
     onRequest (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
       if (!request.ws) return done()
       if (hub.connections >= options.maxSessions) {
-        request.log.warn({ maxSessions: options.maxSessions }, 'fastify-wamp: upgrade refused, maxSessions reached')
+        hub.refusedFull(request.log, 'upgrade')
         return refuse(reply, new FST_WAMP_TOO_MANY_SESSIONS(options.maxSessions))
       }
       const protocol = chooseSubprotocol(request.headers['sec-websocket-protocol'], serializers)

@@ -55,6 +55,9 @@ export class Hub extends DefaultRealmApi implements FanoutHost, FastifyWamp {
   /** One-second rates and their history (`metrics: true`). */
   readonly history: MetricsHistory | undefined
   private readonly live: Set<Session>
+  /** Connections refused at maxSessions since the last warning, and when that was (`refusedFull`). */
+  private refusedAtLimit = 0
+  private lastLimitWarning = -Infinity
   /** The application's session hooks (lib/hooks.ts). */
   readonly hooks: Hooks
   /** The app's logger (sessions without an HTTP request log through a child of it). */
@@ -206,6 +209,19 @@ export class Hub extends DefaultRealmApi implements FanoutHost, FastifyWamp {
     return this.open(ended.transport, ended.request, false)
   }
 
+  /**
+   * A connection refused at `maxSessions`. Anyone can cause these, as fast as they can connect: the first is a
+   * warning, then at most one every 10 s, saying how many were refused since the last.
+   */
+  refusedFull (log: FastifyBaseLogger, what: string): void {
+    this.refusedAtLimit++
+    const now = Date.now()
+    if (now - this.lastLimitWarning < LIMIT_WARNING_INTERVAL) return
+    log.warn({ maxSessions: this.options.maxSessions, refused: this.refusedAtLimit }, `fastify-wamp: ${what} refused, maxSessions reached`)
+    this.lastLimitWarning = now
+    this.refusedAtLimit = 0
+  }
+
   /** Shutting down: transports refuse new connections. */
   get shuttingDown (): boolean {
     return this.closing
@@ -309,6 +325,8 @@ export class Hub extends DefaultRealmApi implements FanoutHost, FastifyWamp {
 }
 
 /** Closes a socket over maxSessions; one that does not complete the close within `closeTimeout` is cut. */
+const LIMIT_WARNING_INTERVAL = 10_000
+
 function refuseSocket (socket: WebSocket, closeTimeout: number): void {
   socket.close(CloseCode.tryAgainLater, 'too many sessions')
   const timer = setTimeout(() => socket.terminate(), closeTimeout)

@@ -408,3 +408,37 @@ t.test('RawSocket: a subscriber that does not read is cut at maxBufferedBytes; a
   fast.close()
   await until(() => app.wamp.connections === 0)
 })
+
+// A /send for a transport that does not exist is answered 404 before its body is read: nobody may make the server
+// read maxPayload octets, as slowly as they like, for nothing. A known transport's body is still read and handled.
+t.test('long-poll: a /send to an unknown transport is refused before its body arrives', async (t) => {
+  const { app } = await startApp(t, { longPoll: true })
+  const port = (app.server.address() as AddressInfo).port
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString() })
+  socket.write('POST /lp/no-such-transport/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 500000\r\n\r\n[1,')
+  await until(() => answer.includes('\r\n\r\n'), 2000, 'an answer before the body is complete')
+  t.match(answer, /^HTTP\/1\.1 404/)
+  const known = await lpJoin(lpBase(app))
+  t.equal((await lp.receiveMessages(known, 1))[0]?.[0], MSG.WELCOME, 'a known transport\'s /send is read and handled')
+})
+
+// Anyone can make refusals at maxSessions as fast as they can connect: they are one warning, then at most one every
+// 10 s saying how many, not a log line each.
+t.test('refusals at maxSessions are logged once, with a count, not once each', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const logger = { level: 'warn', stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } }
+  const { app, url } = await startApp(t, { maxSessions: 1, longPoll: true }, undefined, { logger })
+  const { client } = await connectRaw(url)
+  for (let i = 0; i < 10; i++) {
+    const refused = await openRaw(url).then(() => undefined, (err: UpgradeRefusedError) => err)
+    t.equal(refused?.statusCode, 503)
+    await t.rejects(lp.open(lpBase(app), ['wamp.2.json']))
+  }
+  const warnings = lines.filter((l) => /maxSessions reached/.test(String(l.msg)))
+  t.equal(warnings.length, 1, '20 refusals, one warning')
+  t.equal(warnings[0]?.refused, 1, 'the first counts itself')
+  await client.close()
+})

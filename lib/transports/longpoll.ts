@@ -138,7 +138,7 @@ export function registerLongPoll (fastify: FastifyInstance, hub: Hub, options: N
 
     scope.post(base + '/open', { ...routeOptions, bodyLimit: OPEN_BODY_LIMIT }, (request, reply) => {
       if (hub.full) {
-        request.log.warn({ maxSessions: options.maxSessions }, 'fastify-wamp: long-poll open refused, maxSessions reached')
+        hub.refusedFull(request.log, 'long-poll open')
         return refuse(reply, new FST_WAMP_TOO_MANY_SESSIONS(options.maxSessions))
       }
       const offered = offeredProtocols(request.body as Buffer | undefined)
@@ -151,7 +151,13 @@ export function registerLongPoll (fastify: FastifyInstance, hub: Hub, options: N
       reply.code(200).header('cache-control', 'no-store').send({ protocol, transport: transport.id })
     })
 
-    scope.post<{ Params: TransportParams }>(base + '/:transport/send', { ...routeOptions, bodyLimit: options.maxPayload, logSerializers: redacted }, (request, reply) => {
+    // An unknown transport is answered before its body is read: nobody may make the server read up to maxPayload
+    // (as slowly as they like) for nothing.
+    const known = (request: FastifyRequest<{ Params: TransportParams }>, reply: FastifyReply, _payload: unknown, done: () => void): void => {
+      if (table.has(request.params.transport)) return done()
+      refuse(reply, new FST_WAMP_LONGPOLL_UNKNOWN())
+    }
+    scope.post<{ Params: TransportParams }>(base + '/:transport/send', { ...routeOptions, bodyLimit: options.maxPayload, logSerializers: redacted, preParsing: known }, (request, reply) => {
       const transport = find(request, reply)
       if (transport === undefined) return
       transport.received((request.body as Buffer | undefined) ?? NO_BODY, () => { reply.code(204).send() })
