@@ -202,7 +202,9 @@ async function lpRaw (base: string, name: SerializerName) {
 }
 
 t.test('long-poll, each serializer: malformed and out-of-order messages → ABORT protocol_violation, nothing else, then the end', async (t) => {
-  const { app } = await startApp(t, { longPoll: true, closeTimeout: 20 }, (app: FastifyInstance) => { app.wamp.register('echo', (args) => args[0]) })
+  // closeTimeout is how long the ABORT waits to be taken once the session ended: the receive is asked for before the
+  // send, and the bound leaves room for a loaded machine (20 ms lost the ABORT under the full test run).
+  const { app } = await startApp(t, { longPoll: true, closeTimeout: 150 }, (app: FastifyInstance) => { app.wamp.register('echo', (args) => args[0]) })
   const base = lpBase(app)
   for (const name of ['json', 'msgpack', 'cbor'] as const) {
     for (const [what, welcomed, bytes] of MALFORMED) {
@@ -211,8 +213,9 @@ t.test('long-poll, each serializer: malformed and out-of-order messages → ABOR
         t.equal(await c.send(enc(name, HELLO)), 204)
         t.equal((await c.receive()).msg?.[0], MSG.WELCOME)
       }
+      const abort = c.receive()
       t.equal(await c.send(bytes(name)), 204, `${name}: ${what}: the send is taken`)
-      t.match((await c.receive()).msg, [MSG.ABORT, { message: /./ }, VIOLATION], `${name}: ${what}`)
+      t.match((await abort).msg, [MSG.ABORT, { message: /./ }, VIOLATION], `${name}: ${what}`)
       // The transport ends by itself after closeTimeout (no /close from the client): its id is gone.
       await until(() => app.wamp.connections === 0, 2000, 'the transport to end')
       t.equal((await c.receive()).status, 404)
@@ -300,24 +303,21 @@ t.test('long-poll: onRequest and preValidation hooks added after the plugin gate
 // was 4 million views: seconds of event loop and hundreds of MiB for one request).
 t.test('long-poll batched: a batch of millions of empty messages costs what any refused message of its size costs', async (t) => {
   const maxPayload = 4 * MiB
-  const { app } = await startApp(t, { longPoll: true, maxPayload, closeTimeout: 20 })
+  const { app } = await startApp(t, { longPoll: true, maxPayload, closeTimeout: 150 })
   const base = lpBase(app)
   for (const [protocol, flood, single] of [
     ['wamp.2.json.batched', Buffer.alloc(maxPayload, 0x1e), Buffer.concat([Buffer.alloc(maxPayload - 1, 0x20), Buffer.from([0x1e])])],
     ['wamp.2.msgpack.batched', Buffer.alloc(maxPayload, 0), Buffer.concat([Buffer.from([0, 0x3f, 0xff, 0xfc]), Buffer.alloc(maxPayload - 4, 0xc1)])]
   ] as const) {
-    const timed = async (body: Buffer): Promise<number> => {
+    // What it costs is measured, not asserted here (no timed tests): test/internals/batch.test.ts pins that the first
+    // refused message is the only one looked at. This pins the answer.
+    for (const body of [single, flood]) {
       const session = await lp.open(base, [protocol])
-      const start = performance.now()
+      const abort = lp.receive(session)
       t.equal((await lp.post(`${base}/${session.transport}/send`, body)).status, 204)
-      const took = performance.now() - start
-      t.match((await lp.receive(session)).messages, [[MSG.ABORT, {}, VIOLATION]], `${protocol}: ABORT`)
+      t.match((await abort).messages, [[MSG.ABORT, {}, VIOLATION]], `${protocol}: ABORT`)
       await until(() => app.wamp.connections === 0)
-      return took
     }
-    const baseline = await timed(single)
-    const took = await timed(flood)
-    t.ok(took < 10 * baseline + 100, `${protocol}: ${(flood.length / MiB).toFixed(0)} MiB of empty messages took ${took.toFixed(0)} ms; one refused message as large ${baseline.toFixed(0)} ms`)
   }
 })
 

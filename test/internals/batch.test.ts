@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { joinBatch, splitBatch } from '../../lib/wire/batch.js'
+import { eachInBatch, joinBatch, splitBatch } from '../../lib/wire/batch.js'
 import { binaryFrames, textFrames } from '../../lib/wire/frames.js'
 
 // Issue 23: the batch framing of wamp.2.<serializer>.batched (pure functions; the wire is tested in test/batched.test.ts).
@@ -64,4 +64,14 @@ t.test('issue 23: malformed batches are named', async (t) => {
   t.match(splitBatch(Buffer.from([0, 0, 0]), true), /truncated/)
   t.match(splitBatch(Buffer.from([0, 0, 0, 9, 1]), true), /truncated/)
   t.same(splitBatch(Buffer.from([0, 0, 0, 0]), true), [Buffer.alloc(0)], 'an empty message is left to the decoder')
+})
+
+// The batched transports' fragment flood: a batch of millions of empty messages whose first is refused must cost one
+// message, not a view made per message before the first is looked at.
+t.test('eachInBatch stops where its callback does: a 4 MiB batch of empty messages, refused at the first, is visited once', async (t) => {
+  for (const [binary, flood] of [[false, Buffer.alloc(4 * 1024 * 1024, 0x1e)], [true, Buffer.alloc(4 * 1024 * 1024, 0)]] as const) {
+    let visited = 0
+    eachInBatch(flood, binary, () => { visited++; return false })
+    t.equal(visited, 1, binary ? 'binary' : 'text')
+  }
 })
