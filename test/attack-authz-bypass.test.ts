@@ -288,9 +288,7 @@ t.test('the coverage budget fails closed: a pattern whose check needs more than 
   }
   const { url } = await startApp(t, { permissions: { anonymous: rules } })
   const { client } = await connectRaw(url)
-  const started = Date.now()
   t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, { match: 'wildcard' }, '.'.repeat(9)]), [MSG.ERROR, MSG.SUBSCRIBE, Number, {}, 'wamp.error.not_authorized'], '3^10 cases: refused')
-  t.ok(Date.now() - started < 1000, 'quickly')
   t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, { match: 'wildcard' }, '.'.repeat(5)]), [MSG.SUBSCRIBED], 'within the budget: allowed')
   t.match(await ask(client, [MSG.SUBSCRIBE, nextId++, {}, 'x.y.z']), [MSG.SUBSCRIBED])
   await client.close()
