@@ -4,22 +4,13 @@ import fastifyWamp from '../index.js'
 import type { Details, FastifyWampOptions } from '../index.js'
 import { hubOf, startApp } from './helpers/app.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
-import type { RawClient } from './helpers/raw-client.js'
-import { ticketLogin } from './helpers/auth.js'
+import { ask, roleLogin, ticketLogin } from './helpers/auth.js'
 
 // Attack pass on authorization bypass (docs/auth.md "Authorization"): ways a client could get something its role or
 // the authorize hook does not allow — through the hook's answer, patterns, router mode, the Meta API, history,
 // retention and testaments. Raw frames over a real WebSocket.
 
-const roleLogin: FastifyWampOptions['auth'] = {
-  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket } : undefined }
-}
-
 let nextId = 1
-async function ask (client: RawClient, msg: unknown[]): Promise<unknown[]> {
-  client.send(msg)
-  return await client.next()
-}
 
 // ---- the hook's answer ----------------------------------------------------------------------------------------
 

@@ -3,14 +3,9 @@ import { sleep, startApp, until, hubOf } from './helpers/app.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import { ticketLogin } from './helpers/auth.js'
+import { roleLogin, ticketLogin } from './helpers/auth.js'
 import { WampError } from '../index.js'
 import type { AuthorizeAction, Details, FastifyWampOptions, Permissions, WampSession as Session } from '../index.js'
-
-// Every test logs in with ticket = authid = authrole, so a role is one word away.
-const roleLogin: FastifyWampOptions['auth'] = {
-  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket } : undefined }
-}
 
 const PERMISSIONS: Permissions = {
   admin: [{ uri: '', match: 'prefix', allow: ['call', 'register', 'subscribe', 'publish'] }],

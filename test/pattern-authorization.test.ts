@@ -6,8 +6,7 @@ import type { Details, FastifyWampOptions, Permission, Permissions } from '../in
 import { startApp, until } from './helpers/app.js'
 import { connectAutobahn } from './helpers/clients.js'
 import { connectRaw, MSG } from './helpers/raw-client.js'
-import type { RawClient } from './helpers/raw-client.js'
-import { ticketLogin } from './helpers/auth.js'
+import { ask, roleLogin, ticketLogin } from './helpers/auth.js'
 import { RoleRules } from '../lib/realm/authorize.js'
 import { matchesWildcard } from '../lib/wire/uris.js'
 import type { MatchPolicy } from '../lib/wire/uris.js'
@@ -16,15 +15,7 @@ import type { MatchPolicy } from '../lib/wire/uris.js'
 // client sends; a pattern SUBSCRIBE or REGISTER is allowed only if every URI it covers is allowed, so no EVENT or
 // INVOCATION for a denied URI ever reaches a session. Also: the empty prefix, and the subscription meta events.
 
-const roleLogin: FastifyWampOptions['auth'] = {
-  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket } : undefined }
-}
-
 let nextId = 1
-async function ask (client: RawClient, msg: unknown[]): Promise<unknown[]> {
-  client.send(msg)
-  return await client.next()
-}
 
 t.test('issue 15: a client-sent match on CALL or PUBLISH does not change which rule applies', async (t) => {
   const hookSaw: Array<[string, string, Details]> = []

@@ -4,6 +4,7 @@
 import autobahn from 'autobahn'
 import { createPrivateKey, createPublicKey, sign } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
+import type { FastifyWampOptions } from '../../index.js'
 import { openRaw, DEFAULT_HELLO_DETAILS, MSG } from './raw-client.js'
 import type { RawClient } from './raw-client.js'
 
@@ -65,4 +66,15 @@ export async function ticketLogin (url: string, authid: string, ticket: string, 
   const welcome = await client.next()
   if (welcome[0] !== MSG.WELCOME) throw new Error(`expected WELCOME, got ${JSON.stringify(welcome)}`)
   return { client, welcome }
+}
+
+/** A ticket login where ticket = authid = authrole, so a role is one word away (`ticketLogin(url, 'user', 'user')`). */
+export const roleLogin: FastifyWampOptions['auth'] = {
+  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket } : undefined }
+}
+
+/** Sends one request and resolves with the next message (its answer, when nothing else is in flight). */
+export async function ask (client: RawClient, msg: unknown[]): Promise<unknown[]> {
+  client.send(msg)
+  return await client.next()
 }
