@@ -1,0 +1,108 @@
+import t from 'tap'
+import type { FastifyWampOptions } from '../index.js'
+import { MSG } from './helpers/raw-client.js'
+import type { RawClient } from './helpers/raw-client.js'
+import { ticketLogin } from './helpers/auth.js'
+import { eventually, inspector } from './helpers/redis.js'
+import { rpcCluster, untilRegistered } from './helpers/cluster.js'
+
+// Attack pass on authorization and isolation ACROSS INSTANCES (the single-process paths: attack-authz-bypass.test.ts):
+// what a client on instance A could get through Redis that its role, its realm or its session does not allow —
+// events, retained events and event history published on B, calls to callees on B, the Meta API reaching sessions on
+// B, revocation decided on one instance and delivery on another, and client payloads that cross Redis.
+// Raw frames over real WebSockets, a real Redis (a key prefix per test).
+
+const roleLogin: FastifyWampOptions['auth'] = {
+  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket } : undefined }
+}
+
+const permissions: FastifyWampOptions['permissions'] = {
+  user: [
+    { uri: 'app.', match: 'prefix', allow: ['subscribe', 'publish', 'call'] },
+    { uri: 'app.admin.', match: 'prefix', allow: [] },
+    { uri: 'wamp.subscription.', match: 'prefix', allow: ['call'] },
+    { uri: 'wamp.session.', match: 'prefix', allow: ['call'] },
+    { uri: 'wamp.registration.', match: 'prefix', allow: ['call'] }
+  ],
+  callee: [{ uri: 'svc.', match: 'prefix', allow: ['register'] }, { uri: 'svc.admin.', match: 'prefix', allow: [] }],
+  admin: [{ uri: '', match: 'prefix', allow: ['call', 'register', 'subscribe', 'publish'] }]
+}
+
+function realm (name: string): NonNullable<FastifyWampOptions['realms']>[number] {
+  return { name, broker: true, router: true, retention: true, history: [{ topic: 'app.', match: 'prefix' }] }
+}
+
+const options: FastifyWampOptions = { auth: roleLogin, metaApi: true, permissions, realms: [realm('realm1'), realm('realm2')] }
+
+let nextId = 1
+async function ask (client: RawClient, msg: unknown[]): Promise<unknown[]> {
+  client.send(msg)
+  return await client.next()
+}
+
+async function login (url: string, who: string, realmName = 'realm1'): Promise<RawClient> {
+  return (await ticketLogin(url, who, who, realmName)).client
+}
+
+async function subscribed (client: RawClient, topic: string, opts: Record<string, unknown> = {}): Promise<number> {
+  const reply = await ask(client, [MSG.SUBSCRIBE, nextId++, opts, topic])
+  if (reply[0] !== MSG.SUBSCRIBED) throw new Error(`expected SUBSCRIBED, got ${JSON.stringify(reply)}`)
+  return reply[2] as number
+}
+
+async function published (client: RawClient, topic: string, args: unknown[], opts: Record<string, unknown> = {}, kwargs?: Record<string, unknown>): Promise<void> {
+  const reply = await ask(client, kwargs === undefined
+    ? [MSG.PUBLISH, nextId++, { acknowledge: true, ...opts }, topic, args]
+    : [MSG.PUBLISH, nextId++, { acknowledge: true, ...opts }, topic, args, kwargs])
+  if (reply[0] !== MSG.PUBLISHED) throw new Error(`expected PUBLISHED, got ${JSON.stringify(reply)}`)
+}
+
+// ---- events, retained events, history: realms and roles --------------------------------------------------------
+
+t.test('pub/sub across instances: nothing of realm1 on B reaches realm2 on A (live, retained, history), nor an admin topic a user on A', async (t) => {
+  const { apps: [a, b] } = await rpcCluster(t, 2, options)
+  const adminB = await login(b.url, 'admin')
+  const user1 = await login(a.url, 'user')
+  const user2 = await login(a.url, 'user', 'realm2')
+  t.teardown(() => Promise.all([adminB.close(), user1.close(), user2.close()]))
+  // Same topic names in both realms, every match policy, on A.
+  const subs2 = [
+    await subscribed(user2, 'app.news.x'),
+    await subscribed(user2, 'app.news.', { match: 'prefix' }),
+    await subscribed(user2, 'app.news..log', { match: 'wildcard' })
+  ]
+  const news1 = await subscribed(user1, 'app.news.', { match: 'prefix' })
+  const wild1 = await subscribed(user1, 'app.news..log', { match: 'wildcard' })
+  // B, realm1: a retained admin event, a retained news event, and live ones that the wildcard's Redis glob (`*`
+  // spans dots) lets through to A, which must not reach the WAMP subscription.
+  await published(adminB, 'app.admin.log', ['secret'], { retain: true })
+  await published(adminB, 'app.news.x', ['news1'], { retain: true })
+  await published(adminB, 'app.news.a.b.log', ['too deep'])
+  await published(adminB, 'app.news.a.log', ['fits'])
+  t.match(await user1.next(), [MSG.EVENT, news1, Number, { topic: 'app.news.x' }, ['news1']])
+  const two = [await user1.next(), await user1.next(), await user1.next()]
+  t.same(two.map((m) => [m[1], (m[4] as unknown[])[0]]).sort(), [[news1, 'too deep'], [news1, 'fits'], [wild1, 'fits']].sort(), 'the wildcard gets only what it matches')
+  await user1.expectNone(100)
+  await user2.expectNone(50)
+
+  // Retained: realm2 on A asks for what realm1 retained, under the same names.
+  for (const [topic, match] of [['app.news.x', 'exact'], ['app.news.', 'prefix'], ['app.news..log', 'wildcard'], ['app.news.x', 'prefix']]) {
+    const id = await subscribed(user2, topic, { match, get_retained: true })
+    t.ok(id > 0, `realm2 ${match} ${topic}`)
+  }
+  await user2.expectNone(150)
+  // realm1's user: the news, never the admin event.
+  await subscribed(user1, 'app.', { match: 'prefix', get_retained: false }).then(() => t.fail('app. must be refused'), () => t.pass('app. prefix refused'))
+  const late = await login(a.url, 'user')
+  t.teardown(() => late.close())
+  const newsAgain = await subscribed(late, 'app.news.', { match: 'prefix', get_retained: true })
+  t.match(await late.next(), [MSG.EVENT, newsAgain, Number, { topic: 'app.news.x' }, ['news1']], 'get_retained: realm1 news only')
+  await late.expectNone(100)
+
+  // History: realm2's subscriptions on A hold none of realm1's publications; realm1's user gets no admin one.
+  for (const id of subs2) {
+    t.same(await ask(user2, [MSG.CALL, nextId++, {}, 'wamp.subscription.get_events', [id]]), [MSG.RESULT, nextId - 1, {}, [[]]], `realm2 get_events ${id}: empty`)
+  }
+  const history = await ask(user1, [MSG.CALL, nextId++, {}, 'wamp.subscription.get_events', [news1]])
+  t.same(((history[3] as Array<Array<{ args: unknown[] }>>)[0]).map((e) => e.args[0]), ['news1', 'too deep', 'fits'], 'realm1 news history, from B')
+})
