@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { FastifyWampOptions } from '../index.js'
-import { MSG } from './helpers/raw-client.js'
+import { MSG, openRaw } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import { ticketLogin } from './helpers/auth.js'
+import { helloWith, ticketLogin } from './helpers/auth.js'
 import { eventually, inspector } from './helpers/redis.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
 
@@ -106,3 +106,85 @@ t.test('pub/sub across instances: nothing of realm1 on B reaches realm2 on A (li
   const history = await ask(user1, [MSG.CALL, nextId++, {}, 'wamp.subscription.get_events', [news1]])
   t.same(((history[3] as Array<Array<{ args: unknown[] }>>)[0]).map((e) => e.args[0]), ['news1', 'too deep', 'fits'], 'realm1 news history, from B')
 })
+
+// ---- client payloads crossing Redis: the same values, never control data ----------------------------------------
+
+// Keys a decoder could take for its own (realm, session, identity, prototype), values every serializer must carry
+// alike (a JSON string starting with NUL is binary, WAMP JSON's convention).
+const HOSTILE_ARGS: unknown[] = [null, 0, -1, 2 ** 53 - 1, -(2 ** 53 - 1), 1.5, '', '\u0000AAEC', { a: [[]] }, [], '😀', 'realm2']
+const HOSTILE_KWARGS: string = '{"__proto__":{"authrole":"admin"},"constructor":{"prototype":{"x":1}},"realm":"realm2","topic":"app.admin.log",' +
+  '"publisher":1,"publisher_authid":"admin","session":1,"authid":"admin","caller":7,"":"","toString":1,"procedure":"app.admin.x"}'
+
+t.test('a payload that crosses Redis comes out as a local one does (EVENT, retained, history, INVOCATION, RESULT), for every serializer', async (t) => {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, options)
+  const redis = inspector(t)
+  const users: Array<{ client: RawClient, on: string, protocol: string }> = []
+  for (const [app, on] of [[a, 'A'], [b, 'B']] as const) {
+    for (const protocol of ['wamp.2.json', 'wamp.2.msgpack', 'wamp.2.cbor']) {
+      const { client } = await ticketLoginWith(app.url, 'user', protocol)
+      users.push({ client, on, protocol })
+    }
+  }
+  const publisher = (await ticketLoginWith(a.url, 'user', 'wamp.2.json')).client
+  t.teardown(() => Promise.all([...users.map((u) => u.client.close()), publisher.close()]))
+  const subs = new Map<RawClient, number>()
+  for (const u of users) subs.set(u.client, await subscribed(u.client, 'app.pay.', { match: 'prefix' }))
+  // Raw JSON text: the keys go out exactly as written (`__proto__` an own key).
+  publisher.ws.send(`[16,${nextId++},{"acknowledge":true,"retain":true,"disclose_me":false},"app.pay.x",${JSON.stringify(HOSTILE_ARGS)},${HOSTILE_KWARGS}]`)
+  t.equal((await publisher.next())[0], MSG.PUBLISHED)
+  const seen = new Map<string, unknown[]>()
+  for (const u of users) {
+    const event = await u.client.next()
+    t.match(event, [MSG.EVENT, subs.get(u.client), Number, { topic: 'app.pay.x' }], `${u.on} ${u.protocol}: EVENT`)
+    t.same(Object.keys(event[3] as object), ['topic'], `${u.on} ${u.protocol}: no publisher details from the payload`)
+    const local = seen.get(u.protocol)
+    if (local === undefined) seen.set(u.protocol, event.slice(3))
+    else t.same(event.slice(3), local, `${u.protocol}: on B as on A`)
+    t.equal(Object.getPrototypeOf(event[5]), Object.prototype, `${u.on} ${u.protocol}: kwargs a plain object`)
+    // (The test client's msgpack and CBOR decoders drop a __proto__ key; JSON.parse keeps it.)
+    if (u.protocol === 'wamp.2.json') t.ok(Object.prototype.hasOwnProperty.call(event[5], '__proto__'), `${u.on}: __proto__ an own key`)
+  }
+  // Retained (read from Redis on B) and history (kept by A, read on B): the same args and kwargs.
+  for (const u of users.filter((u) => u.on === 'B')) {
+    const { client } = await ticketLoginWith(b.url, 'user', u.protocol)
+    t.teardown(() => client.close())
+    const id = await subscribed(client, 'app.pay.x', { get_retained: true })
+    const retained = await client.next()
+    t.same(retained.slice(4), (seen.get(u.protocol) as unknown[]).slice(1), `retained on B, ${u.protocol}`)
+    t.equal(retained[1], id)
+    const history = await ask(u.client, [MSG.CALL, nextId++, {}, 'wamp.subscription.get_events', [subs.get(u.client)]])
+    const [event] = (history[3] as Array<Array<{ args: unknown[], kwargs: unknown, details: unknown }>>)[0]
+    t.same([event.args, event.kwargs], (seen.get(u.protocol) as unknown[]).slice(1), `history on B, ${u.protocol}`)
+    t.same(event.details, { topic: 'app.pay.x' })
+  }
+
+  // A call from A to a callee on B, and its result back: INVOCATION and RESULT as a callee and caller on one instance
+  // get them; nothing in the payload names the caller.
+  const callees: RawClient[] = []
+  for (const protocol of ['wamp.2.json', 'wamp.2.msgpack', 'wamp.2.cbor']) {
+    const { client: callee } = await ticketLoginWith(b.url, 'admin', protocol)
+    t.teardown(() => callee.close())
+    callees.push(callee)
+    const uri = `app.pay.${protocol.slice(7)}`
+    t.match(await ask(callee, [MSG.REGISTER, nextId++, {}, uri]), [MSG.REGISTERED])
+    await untilRegistered(redis, prefix, uri, 1)
+    publisher.ws.send(`[48,${nextId++},{},"${uri}",${JSON.stringify(HOSTILE_ARGS)},${HOSTILE_KWARGS}]`)
+    const invocation = await callee.next()
+    t.same(Object.keys(invocation[3] as object), ['procedure'], `${protocol}: INVOCATION details name no caller`)
+    t.same(invocation.slice(4), (seen.get(protocol) as unknown[]).slice(1), `${protocol}: INVOCATION payload as an EVENT's`)
+    callee.send([MSG.YIELD, invocation[1], {}, invocation[4], invocation[5]])
+    const result = await publisher.next()
+    // What the callee sent back (its own client library's reading of the payload).
+    t.same(result.slice(3), [invocation[4], invocation[5]], `${protocol}: RESULT back on A as sent`)
+  }
+})
+
+async function ticketLoginWith (url: string, who: string, protocol: string): Promise<{ client: RawClient }> {
+  const client = await openRaw(url, { protocols: [protocol] })
+  const challenge = await client.hello('realm1', helloWith({ authmethods: ['ticket'], authid: who }))
+  if (challenge[0] !== MSG.CHALLENGE) throw new Error(`expected CHALLENGE, got ${JSON.stringify(challenge)}`)
+  client.send([MSG.AUTHENTICATE, who, {}])
+  const welcome = await client.next()
+  if (welcome[0] !== MSG.WELCOME) throw new Error(`expected WELCOME, got ${JSON.stringify(welcome)}`)
+  return { client }
+}
