@@ -1,5 +1,7 @@
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
 import type { FastifyWampOptions } from '../index.js'
+import { hubOf } from './helpers/app.js'
 import { MSG, openRaw } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { helloWith, ticketLogin } from './helpers/auth.js'
@@ -35,6 +37,11 @@ function realm (name: string): NonNullable<FastifyWampOptions['realms']>[number]
 const options: FastifyWampOptions = { auth: roleLogin, metaApi: true, permissions, realms: [realm('realm1'), realm('realm2')] }
 
 let nextId = 1
+
+/** The ids of `app`'s sessions with `authrole`. */
+function sessionIds (app: FastifyInstance, authrole: string): number[] {
+  return [...hubOf(app).sessions.values()].filter((s) => s.authrole === authrole).map((s) => s.id)
+}
 async function ask (client: RawClient, msg: unknown[]): Promise<unknown[]> {
   client.send(msg)
   return await client.next()
@@ -188,3 +195,96 @@ async function ticketLoginWith (url: string, who: string, protocol: string): Pro
   if (welcome[0] !== MSG.WELCOME) throw new Error(`expected WELCOME, got ${JSON.stringify(welcome)}`)
   return { client }
 }
+
+// ---- calls and the Meta API across instances ------------------------------------------------------------------
+
+t.test('calls from A to callees on B: only what the caller\'s role may call, in its realm; patterns registered on B as authorized there', async (t) => {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, options)
+  const redis = inspector(t)
+  const admin = await login(b.url, 'admin')
+  const callee = await login(b.url, 'callee')
+  const user = await login(a.url, 'user')
+  const user2 = await login(a.url, 'user', 'realm2')
+  t.teardown(() => Promise.all([admin.close(), callee.close(), user.close(), user2.close()]))
+  // The callee role may register under svc. but not svc.admin.: no pattern covering it.
+  for (const [uri, match] of [['svc.', 'prefix'], ['svc.adm', 'prefix'], ['svc..x', 'wildcard'], ['', 'prefix'], ['svc.admin.x', 'exact']]) {
+    t.match(await ask(callee, [MSG.REGISTER, nextId++, { match }, uri]), [MSG.ERROR, MSG.REGISTER, Number, {}, 'wamp.error.not_authorized'], `callee: ${match} "${uri}" refused`)
+  }
+  const [, , pub] = await ask(callee, [MSG.REGISTER, nextId++, { match: 'prefix' }, 'svc.pub.'])
+  t.match(await ask(admin, [MSG.REGISTER, nextId++, {}, 'svc.admin.x']), [MSG.REGISTERED])
+  t.match(await ask(admin, [MSG.REGISTER, nextId++, {}, 'app.admin.x']), [MSG.REGISTERED])
+  await untilRegistered(redis, prefix, 'svc.admin.x', 1)
+  await untilRegistered(redis, prefix, 'app.admin.x', 1)
+  await eventually(async () => (await redis.hlen(`${prefix}rpc:pat:realm1`)) === 1, 3000, 'the pattern registration listed')
+
+  for (const uri of ['svc.admin.x', 'app.admin.x']) {
+    t.match(await ask(user, [MSG.CALL, nextId++, {}, uri]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.not_authorized'], `user on A: ${uri} not authorized`)
+    t.match(await ask(user2, [MSG.CALL, nextId++, {}, uri]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.not_authorized'], `realm2 user on A: ${uri} not authorized`)
+  }
+  // A user may call app.* but not app.admin.*: nothing under svc.
+  t.match(await ask(user, [MSG.CALL, nextId++, {}, 'svc.pub.a']), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.not_authorized'])
+  await admin.expectNone(50)
+  await callee.expectNone(10)
+  // An admin of realm2 on A: realm1's callees on B are not there.
+  const admin2 = await login(a.url, 'admin', 'realm2')
+  t.teardown(() => admin2.close())
+  for (const uri of ['svc.pub.a', 'svc.admin.x', 'app.admin.x']) {
+    t.match(await ask(admin2, [MSG.CALL, nextId++, {}, uri]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.no_such_procedure'], `realm2 admin: no ${uri}`)
+  }
+  await admin.expectNone(50)
+  await callee.expectNone(10)
+  // realm1's admin on A reaches the pattern callee on B; nothing names the caller.
+  const admin1 = await login(a.url, 'admin')
+  t.teardown(() => admin1.close())
+  admin1.send([MSG.CALL, nextId++, {}, 'svc.pub.a', [1]])
+  const invocation = await callee.next()
+  t.same([invocation[0], invocation[2], invocation[3]], [MSG.INVOCATION, pub, { procedure: 'svc.pub.a' }])
+  callee.send([MSG.YIELD, invocation[1], {}, ['ok']])
+  t.match(await admin1.next(), [MSG.RESULT, Number, {}, ['ok']])
+})
+
+t.test('the Meta API on A never reaches another realm\'s sessions on B, nor what its caller may not see', async (t) => {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, options)
+  const redis = inspector(t)
+  const adminB = await login(b.url, 'admin')
+  const userB = await login(b.url, 'user')
+  const ids = new Map<RawClient, number>()
+  for (const c of [adminB, userB]) {
+    const id = await subscribed(c, 'app.meta.x')
+    ids.set(c, id)
+  }
+  const [, , adminReg] = await ask(adminB, [MSG.REGISTER, nextId++, {}, 'app.admin.meta'])
+  await untilRegistered(redis, prefix, 'app.admin.meta', 1)
+  const user2 = await login(a.url, 'user', 'realm2')
+  const user1 = await login(a.url, 'user')
+  t.teardown(() => Promise.all([adminB.close(), userB.close(), user2.close(), user1.close()]))
+  // B's session ids, as realm1 on B sees them.
+  const adminId = sessionIds(b.app, 'admin')[0]
+  const userId = sessionIds(b.app, 'user')[0]
+  for (const [procedure, args, error] of [
+    ['wamp.session.get', [adminId], 'wamp.error.no_such_session'],
+    ['wamp.session.kill', [adminId], 'wamp.error.no_such_session'],
+    ['wamp.registration.remove_callee', [adminReg, adminId], 'wamp.error.no_such_session'],
+    ['wamp.subscription.remove_subscriber', [ids.get(userB), userId], 'wamp.error.no_such_session']
+  ] as Array<[string, unknown[], string]>) {
+    t.match(await ask(user2, [MSG.CALL, nextId++, {}, procedure, args]), [MSG.ERROR, MSG.CALL, Number, {}, error], `realm2: ${procedure} → ${error}`)
+  }
+  t.match(await ask(user2, [MSG.CALL, nextId++, {}, 'wamp.session.kill_by_authid', ['admin']]), [MSG.RESULT, Number, {}, [[]]], 'realm2: kill_by_authid admin kills nobody in realm1')
+  t.match(await ask(user2, [MSG.CALL, nextId++, {}, 'wamp.session.kill_by_authrole', ['user']]), [MSG.RESULT, Number, {}, [0]], 'realm2: kill_by_authrole user kills nobody in realm1')
+  t.match(await ask(user2, [MSG.CALL, nextId++, {}, 'wamp.session.kill_all', []]), [MSG.RESULT, Number, {}, [0]], 'realm2: kill_all kills nobody in realm1')
+  for (const procedure of ['wamp.session.list', 'wamp.session.count']) {
+    const reply = await ask(user2, [MSG.CALL, nextId++, {}, procedure])
+    t.notOk(JSON.stringify(reply).includes(String(adminId)) || JSON.stringify(reply).includes(String(userId)), `realm2: ${procedure} lists no realm1 session`)
+  }
+  // realm1's user on A: the admin's registration on B is hidden (it may not call app.admin.*), so not revocable.
+  t.match(await ask(user1, [MSG.CALL, nextId++, {}, 'wamp.registration.remove_callee', [adminReg, adminId]]), [MSG.ERROR, MSG.CALL, Number, {}, 'wamp.error.no_such_registration'], 'realm1 user: a hidden registration on B is not revoked')
+  // Everything still there.
+  t.match(await ask(adminB, [MSG.CALL, nextId++, {}, 'wamp.session.count']), [MSG.RESULT, Number, {}, [2]], 'both sessions on B live')
+  const caller = await login(a.url, 'admin')
+  t.teardown(() => caller.close())
+  caller.send([MSG.CALL, nextId++, {}, 'app.admin.meta'])
+  const invocation = await adminB.next()
+  t.match(invocation, [MSG.INVOCATION, Number, adminReg], 'the registration still answers')
+  adminB.send([MSG.YIELD, invocation[1], {}, []])
+  t.match(await caller.next(), [MSG.RESULT])
+})
