@@ -15,7 +15,8 @@ import { rpcCluster, untilRegistered } from './helpers/cluster.js'
 // Raw frames over real WebSockets, a real Redis (a key prefix per test).
 
 const roleLogin: FastifyWampOptions['auth'] = {
-  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket } : undefined }
+  // The ticket is the authid; the authrole is the authid, or what follows an @ in it (`ann@user`).
+  ticket: { authenticate: (ticket, ctx) => ticket === ctx.authid ? { authrole: ticket.split('@')[1] ?? ticket } : undefined }
 }
 
 const permissions: FastifyWampOptions['permissions'] = {
@@ -287,4 +288,35 @@ t.test('the Meta API on A never reaches another realm\'s sessions on B, nor what
   t.match(invocation, [MSG.INVOCATION, Number, adminReg], 'the registration still answers')
   adminB.send([MSG.YIELD, invocation[1], {}, []])
   t.match(await caller.next(), [MSG.RESULT])
+})
+
+// ---- revocation decided on A, delivery on B ----------------------------------------------------------------------
+
+t.test('remove_subscriber / kill_by_authid on A end delivery on B at once, for publications from any instance; the twin subscriber stays', async (t) => {
+  const { apps: [a, b, c] } = await rpcCluster(t, 3, options)
+  const admin = await login(a.url, 'admin')
+  const victimClient = await login(b.url, 'victim@user')
+  const twinClient = await login(b.url, 'twin@user')
+  const banned = await login(b.url, 'mallory@user')
+  const pubB = await login(b.url, 'admin')
+  const pubC = await login(c.url, 'admin')
+  t.teardown(() => Promise.all([admin, victimClient, twinClient, banned, pubB, pubC].map((x) => x.close())))
+  const victimSub = await subscribed(victimClient, 'app.rev.', { match: 'prefix' })
+  const twinSub = await subscribed(twinClient, 'app.rev.', { match: 'prefix' })
+  t.equal(victimSub, twinSub, 'one subscription on B')
+  await subscribed(banned, 'app.rev.x')
+  const idOf = (authid: string): number => [...hubOf(b.app).sessions.values()].find((s) => s.authid === authid)?.id as number
+  const victimId = idOf('victim@user')
+  const bannedId = idOf('mallory@user')
+
+  t.match(await ask(admin, [MSG.CALL, nextId++, {}, 'wamp.subscription.remove_subscriber', [victimSub, victimId]]), [MSG.RESULT], 'revoked from A')
+  t.match(await ask(admin, [MSG.CALL, nextId++, {}, 'wamp.session.kill_by_authid', ['mallory@user']]), [MSG.RESULT, Number, {}, [[bannedId]]], 'killed from A')
+  await banned.expectClose()
+  await eventually(() => hubOf(b.app).sessions.get(victimId)?.subscriptions.size === 0, 2000, 'the revocation reached B')
+  for (const [publisher, where] of [[admin, 'A'], [pubB, 'B'], [pubC, 'C']] as const) {
+    await published(publisher, 'app.rev.x', [where])
+    t.match(await twinClient.next(), [MSG.EVENT, twinSub, Number, { topic: 'app.rev.x' }, [where]], `the twin gets the publication from ${where}`)
+  }
+  await victimClient.expectNone(100)
+  t.equal(banned.history.filter((m) => m[0] === MSG.EVENT).length, 0, 'nothing reached the killed session')
 })
