@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { FastifyWampOptions } from '../index.js'
 import { hubOf } from './helpers/app.js'
-import { MSG, openRaw } from './helpers/raw-client.js'
+import { connectRaw, MSG, openRaw } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
 import { helloWith, ticketLogin } from './helpers/auth.js'
 import { eventually, inspector } from './helpers/redis.js'
@@ -319,4 +319,32 @@ t.test('remove_subscriber / kill_by_authid on A end delivery on B at once, for p
   }
   await victimClient.expectNone(100)
   t.equal(banned.history.filter((m) => m[0] === MSG.EVENT).length, 0, 'nothing reached the killed session')
+})
+
+// ---- realm names that share a Redis key ------------------------------------------------------------------------
+
+t.test('realms "acme" and "acme:dev" share the registry hash of acme "dev:proc" and acme:dev "proc": a call never crosses realms', async (t) => {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, { realms: [{ name: 'acme', router: true }, { name: 'acme:dev', router: true }] })
+  const redis = inspector(t)
+  for (const [where, app] of [['on A', a], ['on B', b]] as const) {
+    // The other realm's callee first (the oldest entry of the shared hash), then the caller's realm's shared one.
+    const { client: stranger } = await connectRaw(app.url, { realm: 'acme:dev' })
+    const { client: own } = await connectRaw(a.url, { realm: 'acme' })
+    const { client: caller } = await connectRaw(a.url, { realm: 'acme' })
+    t.match(await ask(stranger, [MSG.REGISTER, nextId++, {}, 'proc']), [MSG.REGISTERED])
+    await untilRegistered(redis, prefix, 'dev:proc', 1, 'acme')
+    t.match(await ask(own, [MSG.REGISTER, nextId++, { invoke: 'roundrobin' }, 'dev:proc']), [MSG.REGISTERED])
+    await untilRegistered(redis, prefix, 'dev:proc', 2, 'acme')
+    for (let i = 0; i < 2; i++) {
+      caller.send([MSG.CALL, nextId++, {}, 'dev:proc', ['for acme']])
+      const invocation = await Promise.race([own.next(), stranger.next().then((m) => ['stranger got', m])])
+      t.match(invocation, [MSG.INVOCATION, Number, Number, {}, ['for acme']], `${where}: acme's callee is invoked`)
+      own.send([MSG.YIELD, invocation[1], {}, ['acme']])
+      t.match(await caller.next(), [MSG.RESULT, Number, {}, ['acme']])
+    }
+    await stranger.expectNone(50)
+    t.equal(stranger.history.filter((m) => m[0] === MSG.INVOCATION).length, 0, `${where}: the acme:dev callee got no INVOCATION`)
+    await Promise.all([stranger.close(), own.close(), caller.close()])
+    await untilRegistered(redis, prefix, 'dev:proc', 0, 'acme')
+  }
 })
