@@ -354,3 +354,22 @@ t.test('realms "acme" and "acme:dev" share the registry hash of acme "dev:proc" 
     await listed(0)
   }
 })
+
+t.test('a client registration on B never shadows an application procedure of A for A\'s callers, exact or pattern', async (t) => {
+  const { apps: [a, b], prefix } = await rpcCluster(t, 2, options, (app, i) => {
+    if (i === 0) app.wamp.register('app.shadow', () => 'the application on A')
+  })
+  const redis = inspector(t)
+  const callee = await login(b.url, 'admin')
+  const user = await login(a.url, 'user')
+  t.teardown(() => Promise.all([callee.close(), user.close()]))
+  t.match(await ask(callee, [MSG.REGISTER, nextId++, {}, 'app.shadow']), [MSG.REGISTERED], 'B has no such application procedure')
+  t.match(await ask(callee, [MSG.REGISTER, nextId++, { match: 'prefix' }, 'app.sh']), [MSG.REGISTERED])
+  t.match(await ask(callee, [MSG.REGISTER, nextId++, { match: 'wildcard' }, 'app.']), [MSG.REGISTERED])
+  await untilRegistered(redis, prefix, 'app.shadow', 1)
+  await eventually(async () => (await redis.hlen(`${prefix}rpc:pat:realm1`)) === 2, 3000, 'the patterns listed')
+  for (let i = 0; i < 3; i++) {
+    t.match(await ask(user, [MSG.CALL, nextId++, {}, 'app.shadow']), [MSG.RESULT, Number, {}, ['the application on A']], 'A\'s callers reach A\'s procedure')
+  }
+  await callee.expectNone(50)
+})
