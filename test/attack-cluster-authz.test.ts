@@ -373,3 +373,43 @@ t.test('a client registration on B never shadows an application procedure of A f
   }
   await callee.expectNone(50)
 })
+
+t.test('receiver rules of a publication made on B hold on A for live events, retained events and history', async (t) => {
+  const { apps: [a, b] } = await rpcCluster(t, 2, options)
+  const publisher = await login(b.url, 'admin')
+  const ann = await login(a.url, 'ann@user')
+  const bob = await login(a.url, 'bob@user')
+  t.teardown(() => Promise.all([publisher.close(), ann.close(), bob.close()]))
+  const subs = new Map<RawClient, number>()
+  for (const c of [ann, bob]) subs.set(c, await subscribed(c, 'app.rules.', { match: 'prefix' }))
+  const rules: Array<[string, Record<string, unknown>]> = [
+    ['app.rules.a', { eligible_authid: ['ann@user'] }],
+    ['app.rules.b', { exclude_authid: ['bob@user'] }],
+    ['app.rules.c', { eligible_authrole: ['admin'] }],
+    ['app.rules.d', { exclude_authrole: ['user'] }]
+  ]
+  for (const [topic, opts] of rules) await published(publisher, topic, [topic], { retain: true, ...opts })
+  await published(publisher, 'app.rules.z', ['marker'])
+  const got = async (c: RawClient): Promise<string[]> => {
+    const topics: string[] = []
+    for (;;) {
+      const m = await c.next()
+      const topic = (m[3] as { topic: string }).topic
+      if (topic === 'app.rules.z') return topics
+      topics.push(topic)
+    }
+  }
+  t.same(await got(ann), ['app.rules.a', 'app.rules.b'], 'ann: live')
+  t.same(await got(bob), [], 'bob: live')
+  for (const [c, expected] of [[ann, ['app.rules.a', 'app.rules.b']], [bob, []]] as const) {
+    const history = await ask(c, [MSG.CALL, nextId++, {}, 'wamp.subscription.get_events', [subs.get(c)]])
+    t.same((history[3] as Array<Array<{ details: { topic: string } }>>)[0].map((e) => e.details.topic).filter((x) => x !== 'app.rules.z'), expected, 'history')
+    const { client: late } = await ticketLogin(a.url, c === ann ? 'ann@user' : 'bob@user', c === ann ? 'ann@user' : 'bob@user')
+    t.teardown(() => late.close())
+    await subscribed(late, 'app.rules.', { match: 'prefix', get_retained: true })
+    const retained: string[] = []
+    for (const m of await Promise.all(expected.map(async () => await late.next()))) retained.push((m[3] as { topic: string }).topic)
+    t.same(retained.sort(), [...expected].sort(), 'retained')
+    await late.expectNone(100)
+  }
+})
