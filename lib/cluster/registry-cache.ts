@@ -33,6 +33,16 @@ export const CACHE_MAX = 10_000
 /** The announcement of "anything may have changed". */
 export const EVERYTHING = '*'
 
+/**
+ * The key of `kind` for `rest` (a URI) in `realm`: `<kind>:<realm>:<rest>`, as older versions write it — unless the
+ * realm name holds a colon, where that is ambiguous (realm "a", URI "b:c" and realm "a:b", URI "c" would share a
+ * registry hash, and a call in one realm could reach a callee of the other). Then `<kind>#<realm>#<rest>`: realm
+ * names and URIs never hold a `#`.
+ */
+export function scoped (kind: string, realm: string, rest: string): string {
+  return realm.includes(':') ? `${kind}#${realm}#${rest}` : `${kind}:${realm}:${rest}`
+}
+
 /** The announcement of a write of `field` in registry hash `hash`: its new value, or undefined when deleted. */
 export function announcement (hash: string, field: string, value: string | undefined): string {
   return value === undefined ? `-\n${hash}\n${field}` : `+\n${hash}\n${field}\n${value}`

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import { TestamentStore } from './testament-store.js'
 import { MissedLookups } from './missed-lookups.js'
 import type { ClusterHost, ClusterLink } from './link.js'
-import { announcement, CACHE_MAX, EVERYTHING, RegistryCache } from './registry-cache.js'
+import { announcement, CACHE_MAX, EVERYTHING, RegistryCache, scoped } from './registry-cache.js'
 import type { Listed, RemoteCallee } from './registry-cache.js'
 import { realmOf, SessionDirectory } from './session-directory.js'
 import type { ClientRegistration, Registration } from '../rpc/registry.js'
@@ -15,13 +15,14 @@ export { realmOf } from './session-directory.js'
 // The cluster registry in Redis: which instance holds which client registration (and, through ./session-directory.ts,
 // which session). All keys under the adapter's prefix P:
 //   P rpc:reg:<realm>:<uri>   hash  "<instance>:<session>:<registration>" → JSON [created ms, routed 0|1, invoke]
+//                                   (P rpc:reg#<realm>#<uri> for a realm name with a colon, see `scoped()`)
 //   P rpc:pat:<realm>         hash  the same fields for routed prefix/wildcard registrations
 //                                   → JSON [created ms, 1, invoke, match, pattern] (read only when no exact one)
 //   P rpc:own:<instance>      set   what that instance wrote ("r\n<hash key>\n<field>" | a session's, see there),
 //                                   for cleanup
 //   P rpc:instances           set   instances that have written their entries (only `sync()` adds to it, in the same
 //                                   MULTI as the entries, so membership means "its entries are all there")
-//   P rpc:rr:<realm>:<uri>    roundrobin counter of a shared registration
+//   P rpc:rr:<realm>:<uri>    roundrobin counter of a shared registration (rr#<realm>#<uri> likewise)
 //   P rpc:lock:<instance>     who removes a dead instance's entries (SET NX PX)
 //   P rpc:testaments:<instance> hash "<session>" → msgpack of that session's testaments (lib/session/testaments.ts)
 //   P instance:<instance>     the adapter's heartbeat key (TTL 3 × heartbeat): alive while it exists
@@ -106,7 +107,7 @@ export class ClusterRegistry {
     let key = this.keysOf(realm).exact.get(uri)
     if (key === undefined) {
       this.counted()
-      this.keysOf(realm).exact.set(uri, key = this.key(`reg:${realm}:${uri}`))
+      this.keysOf(realm).exact.set(uri, key = this.key(scoped('reg', realm, uri)))
     }
     return key
   }
@@ -335,10 +336,10 @@ export class ClusterRegistry {
   async pick (redis: Redis, realm: string, uri: string, includeLocal: boolean, routedOnly: boolean): Promise<RemoteCallee | undefined> {
     const exact = this.eligible(await this.cache.read(redis, this.regKey(realm, uri)), includeLocal, routedOnly)
     const routed = routedOf(exact)
-    if (routed.length > 0) return await this.choose(redis, routed, `rr:${realm}:${uri}`)
+    if (routed.length > 0) return await this.choose(redis, routed, scoped('rr', realm, uri))
     const patternKey = this.patKey(realm)
     const best = this.bestPattern(patternKey, await this.cache.read(redis, patternKey), uri, includeLocal, routedOnly)
-    if (best !== undefined) return await this.choose(redis, best, `rr:${realm}:${best[0].entry[3]}:${best[0].entry[4]}`)
+    if (best !== undefined) return await this.choose(redis, best, scoped('rr', realm, `${best[0].entry[3]}:${best[0].entry[4]}`))
     return exact[0]?.callee
   }
 
