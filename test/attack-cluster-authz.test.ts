@@ -4,7 +4,7 @@ import type { FastifyWampOptions } from '../index.js'
 import { hubOf } from './helpers/app.js'
 import { connectRaw, MSG, openRaw } from './helpers/raw-client.js'
 import type { RawClient } from './helpers/raw-client.js'
-import { helloWith, ticketLogin } from './helpers/auth.js'
+import { ask, helloWith, ticketLogin } from './helpers/auth.js'
 import { eventually, inspector } from './helpers/redis.js'
 import { rpcCluster, untilRegistered } from './helpers/cluster.js'
 
@@ -42,10 +42,6 @@ let nextId = 1
 /** The ids of `app`'s sessions with `authrole`. */
 function sessionIds (app: FastifyInstance, authrole: string): number[] {
   return [...hubOf(app).sessions.values()].filter((s) => s.authrole === authrole).map((s) => s.id)
-}
-async function ask (client: RawClient, msg: unknown[]): Promise<unknown[]> {
-  client.send(msg)
-  return await client.next()
 }
 
 async function login (url: string, who: string, realmName = 'realm1'): Promise<RawClient> {
@@ -412,4 +408,46 @@ t.test('receiver rules of a publication made on B hold on A for live events, ret
     t.same(retained.sort(), [...expected].sort(), 'retained')
     await late.expectNone(100)
   }
+})
+
+// Defence in depth: the callee's instance checks a remote call's realm and that a client's call reaches only what the
+// router offers (ServedCalls.serve); a callee picked on the caller's own instance must be checked the same way, so a
+// registry entry that names a session of another realm (a stale or foreign write) never invokes it.
+t.test('a registry entry naming a local session of another realm does not invoke it', async (t) => {
+  const { apps: [a], prefix } = await rpcCluster(t, 2, { realms: [{ name: 'realm1', router: true }, { name: 'realm2', router: true }] })
+  const redis = inspector(t)
+  const { client: stranger } = await connectRaw(a.url, { realm: 'realm2' })
+  t.match(await ask(stranger, [MSG.REGISTER, nextId++, { invoke: 'roundrobin' }, 'proc']), [MSG.REGISTERED])
+  const source = `${prefix}rpc:reg:realm2:proc`
+  await eventually(async () => await redis.hlen(source) === 1, 3000, 'the realm2 callee listed')
+  const [field, value] = Object.entries(await redis.hgetall(source))[0] as [string, string]
+  // realm1's own shared callee, then the stranger's entry written into realm1's hash beside it.
+  const { client: own } = await connectRaw(a.url, { realm: 'realm1' })
+  t.match(await ask(own, [MSG.REGISTER, nextId++, { invoke: 'roundrobin' }, 'proc']), [MSG.REGISTERED])
+  const forged = `${prefix}rpc:reg:realm1:proc`
+  await eventually(async () => await redis.hlen(forged) === 1, 3000, 'the realm1 callee listed')
+  await redis.multi().hset(forged, field, value).publish(`${prefix}rpc:changed`, `+\n${forged}\n${field}\n${value}`).exec()
+  const { client: caller } = await connectRaw(a.url, { realm: 'realm1' })
+  let refused = 0
+  // One pending next() per client at a time: a race must not consume the other client's message.
+  let invocation = own.next()
+  let answer = caller.next()
+  for (let i = 0; i < 4; i++) {
+    caller.send([MSG.CALL, nextId++, {}, 'proc', ['for realm1']])
+    const [who, first] = await Promise.race([invocation.then((m) => ['own', m] as const), answer.then((m) => ['caller', m] as const)])
+    if (who === 'own') {
+      invocation = own.next()
+      own.send([MSG.YIELD, first[1], {}, ['realm1']])
+      t.match(await answer, [MSG.RESULT, Number, {}, ['realm1']])
+    } else {
+      t.match(first, [MSG.ERROR, MSG.CALL, Number, {}, String], 'a call the registry sent to the stranger is refused')
+      refused++
+    }
+    answer = caller.next()
+  }
+  invocation.catch(() => {})
+  answer.catch(() => {})
+  t.ok(refused > 0, 'roundrobin picked the forged entry at least once')
+  t.equal(stranger.history.filter((m) => m[0] === MSG.INVOCATION).length, 0, 'the realm2 callee got no INVOCATION')
+  await Promise.all([stranger.close(), own.close(), caller.close()])
 })

@@ -167,8 +167,14 @@ export class ClusterRpc {
     if (instance !== this.link.instanceId) {
       return this.dispatch(call, instance, realm, uri, session, registration, args, kwargs, caller)
     }
-    const callee = this.host?.sessions.get(session)?.registrations.get(registration)
+    // Checked as ServedCalls.serve checks a remote call: the callee's realm is the call's, and a client's call
+    // reaches only what the router offers — whatever the registry entry says.
+    const owner = this.host?.sessions.get(session)
+    const callee = owner?.joined?.name === realm ? owner.registrations.get(registration) : undefined
     if (callee === undefined) throw new WampError(ErrorUri.canceled, [`the callee of "${uri}" left`])
+    if (caller !== undefined && owner?.joined?.dealer.registry.byId.get(callee.id)?.routed !== true) {
+      throw new WampError(ErrorUri.noSuchProcedure, [`no client has registered "${uri}" in realm "${realm}"`])
+    }
     // A callee of our own (shared registration picked cluster-wide): our timer and signal end it through `local`.
     call.instance = instance
     call.local = new AbortController()
