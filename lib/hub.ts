@@ -324,9 +324,10 @@ export class Hub extends DefaultRealmApi implements FanoutHost, FastifyWamp {
   }
 }
 
-/** Closes a socket over maxSessions; one that does not complete the close within `closeTimeout` is cut. */
+/** How often a refusal at maxSessions may be logged (`Hub.refusedFull`). */
 const LIMIT_WARNING_INTERVAL = 10_000
 
+/** Closes a socket over maxSessions; one that does not complete the close within `closeTimeout` is cut. */
 function refuseSocket (socket: WebSocket, closeTimeout: number): void {
   socket.close(CloseCode.tryAgainLater, 'too many sessions')
   const timer = setTimeout(() => socket.terminate(), closeTimeout)
