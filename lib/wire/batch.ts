@@ -59,15 +59,6 @@ export function eachInBatch (data: Buffer, binary: boolean, each: (message: Buff
   }
 }
 
-/** A batch → its messages (views into `data`, no copy), or a string saying why the batch is malformed. */
-export function splitBatch (data: Buffer, binary: boolean): Buffer[] | string {
-  const problem = batchProblem(data, binary)
-  if (problem !== undefined) return problem
-  const parts: Buffer[] = []
-  eachInBatch(data, binary, (message) => parts.push(message) > 0)
-  return parts
-}
-
 /**
  * Messages encoded for one peer → the WebSocket messages that carry them, in order, each at most `maxPayload`
  * bytes (a message is assumed to fit alone, framing included: the sender checked). One allocation per frame; with
