@@ -68,25 +68,37 @@ t.test('RawSocket: a peer that sends tiny PINGs in large reads and reads no PONG
 // A WebSocket's bufferedAmount counts what the kernel has not taken yet, so a peer that does not read is cut at
 // maxBufferedBytes. Over long-poll the same bytes sit in HTTP responses: a client that polls on connections it never
 // reads must be bounded the same way, and what it made the server hold must go when its transport goes.
-t.test('long-poll: receive answers the client does not read count against maxBufferedBytes; the cut frees them', async (t) => {
-  const size = 7 * MiB
-  const { app, port } = await startApp(t, { longPoll: true, maxPayload: 8 * MiB, maxBufferedBytes: 8 * MiB, closeTimeout: 10_000 }, (app: FastifyInstance) => {
-    app.wamp.register('big', () => 'x'.repeat(size))
+const BIG = 7 * MiB
+
+/** An app whose procedure `big` answers BIG octets, the server's sockets as they connect, and a long-poll session on it. */
+async function bigAnswers (t: Parameters<typeof startApp>[0], limits: { maxBufferedBytes: number, closeTimeout: number }) {
+  const { app, port } = await startApp(t, { longPoll: true, maxPayload: 8 * MiB, ...limits }, (app: FastifyInstance) => {
+    app.wamp.register('big', () => 'x'.repeat(BIG))
   })
   const serverSockets: Socket[] = []
   app.server.on('connection', (socket: Socket) => serverSockets.push(socket))
   const session = await lpJoin(lpBase(app))
-  t.equal((await lp.receiveMessages(session, 1))[0][0], MSG.WELCOME)
+  const welcome = (await lp.receiveMessages(session, 1))[0]
   const transport = internal([...app.wamp.sessions.values()][0]).transport as unknown as LongPollTransport
+  return { app, port, serverSockets, session, welcome, transport }
+}
+
+/** A receive on a connection whose answer is never read. */
+function unreadReceive (port: number, session: lp.LongPoll): Socket {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write(`POST /lp/${session.transport}/receive HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`)
+  socket.pause()
+  return socket
+}
+
+t.test('long-poll: receive answers the client does not read count against maxBufferedBytes; the cut frees them', async (t) => {
+  const { app, port, serverSockets, session, welcome, transport } = await bigAnswers(t, { maxBufferedBytes: 8 * MiB, closeTimeout: 10_000 })
+  t.equal(welcome[0], MSG.WELCOME)
   const stuck: Socket[] = []
   let rounds = 0
   for (; rounds < 6 && app.wamp.connections > 0; rounds++) {
-    // A receive on a connection whose answer is never read.
-    const socket = connect(port, '127.0.0.1')
-    socket.on('error', () => {})
-    socket.write(`POST /lp/${session.transport}/receive HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`)
-    socket.pause()
-    stuck.push(socket)
+    stuck.push(unreadReceive(port, session))
     await until(() => transport.polling || app.wamp.connections === 0, 2000, 'the receive to be held')
     if (app.wamp.connections === 0) break
     const status = await lp.send(session, [MSG.CALL, rounds + 1, {}, 'big'])
@@ -94,7 +106,7 @@ t.test('long-poll: receive answers the client does not read count against maxBuf
     await until(() => !transport.polling || app.wamp.connections === 0, 5000, 'the receive to be answered')
   }
   await until(() => app.wamp.connections === 0, 2000).catch(() => {})
-  t.equal(app.wamp.connections, 0, `the session is cut (after ${rounds} answers of ${size / MiB} MiB left unread)`)
+  t.equal(app.wamp.connections, 0, `the session is cut (after ${rounds} answers of ${BIG / MiB} MiB left unread)`)
   // What the server was still writing to those connections went with the transport.
   const ours = new Set(stuck.map((s) => s.localPort))
   const holding = (): number => serverSockets.filter((s) => ours.has(s.remotePort) && !s.destroyed && s.writableLength > 0).length
@@ -107,19 +119,8 @@ t.test('long-poll: receive answers the client does not read count against maxBuf
 // The transport ending by the client's /close (or by expiry) must not leave such answers behind either: they get
 // closeTimeout to be read, as a close handshake does, then their connections are cut.
 t.test('long-poll: an answer the client never reads is cut closeTimeout after the client\'s /close', async (t) => {
-  const size = 7 * MiB
-  const { app, port } = await startApp(t, { longPoll: true, maxPayload: 8 * MiB, maxBufferedBytes: 16 * MiB, closeTimeout: 100 }, (app: FastifyInstance) => {
-    app.wamp.register('big', () => 'x'.repeat(size))
-  })
-  const serverSockets: Socket[] = []
-  app.server.on('connection', (socket: Socket) => serverSockets.push(socket))
-  const session = await lpJoin(lpBase(app))
-  await lp.receiveMessages(session, 1)
-  const transport = internal([...app.wamp.sessions.values()][0]).transport as unknown as LongPollTransport
-  const socket = connect(port, '127.0.0.1')
-  socket.on('error', () => {})
-  socket.write(`POST /lp/${session.transport}/receive HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`)
-  socket.pause()
+  const { app, port, serverSockets, session, transport } = await bigAnswers(t, { maxBufferedBytes: 16 * MiB, closeTimeout: 100 })
+  const socket = unreadReceive(port, session)
   await until(() => transport.polling, 2000, 'the receive to be held')
   t.equal(await lp.send(session, [MSG.CALL, 1, {}, 'big']), 204)
   await until(() => !transport.polling, 5000, 'the receive to be answered')
